@@ -1,0 +1,10 @@
+//! Keyhaven's versioned byte formats. Today: the object backup blob (one secret, key or certificate with all its
+//! versions), specified in `docs/backup-format.md`. Readers never panic and refuse anything they cannot
+//! authenticate before a single byte of it is used.
+
+mod object_blob;
+
+pub use object_blob::{
+    open_object_blob, peek_header, seal_object_blob, BlobError, BlobHeader, GeographyKey, BLOB_MAGIC,
+    BLOB_FORMAT_VERSION, MAX_PAYLOAD_BYTES,
+};

@@ -1,0 +1,281 @@
+use flate2::read::DeflateDecoder;
+use flate2::write::DeflateEncoder;
+use flate2::Compression;
+use keyhaven_crypto::{CryptoError, SealingKey, NONCE_LEN, TAG_LEN};
+use keyhaven_model::ObjectKind;
+use std::io::{Read, Write};
+use zeroize::Zeroizing;
+
+pub const BLOB_MAGIC: &[u8; 4] = b"KHOB";
+pub const BLOB_FORMAT_VERSION: u8 = 1;
+/// The largest payload a blob may expand to; a larger one is refused rather than inflated.
+pub const MAX_PAYLOAD_BYTES: u64 = 1 << 30;
+const COMPRESSION_DEFLATE: u8 = 1;
+const MAX_GEOGRAPHY_LEN: usize = 64;
+
+/// A geography key: the AES-256-GCM key backup blobs of one (subscription, geography) are sealed under, with the
+/// 16-byte id that blobs name it by. Geographies rotate keys; old ids stay known so that old blobs restore.
+#[derive(Clone)]
+pub struct GeographyKey {
+    pub id: [u8; 16],
+    pub key: SealingKey,
+}
+
+/// The clear, authenticated header of a blob.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobHeader {
+    pub format_version: u8,
+    pub kind: ObjectKind,
+    pub subscription: [u8; 16],
+    pub geography: String,
+    pub key_id: [u8; 16],
+}
+
+/// Why a blob was refused. Messages are safe to return to the caller.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BlobError {
+    #[error("the backup blob is truncated: it ends inside its header")]
+    Truncated,
+    #[error("the data is not a Keyhaven backup blob (unknown magic bytes)")]
+    NotABlob,
+    #[error("the backup blob has format version {0}, which this server does not read (it reads version 1)")]
+    UnsupportedVersion(u8),
+    #[error("the backup blob's header is malformed: {0}")]
+    MalformedHeader(&'static str),
+    #[error("the backup blob was made in another subscription; a backup restores only into vaults of the subscription and geography it was made in")]
+    ForeignSubscription,
+    #[error("the backup blob was made in geography '{blob}' but this vault is in geography '{vault}'; a backup restores only into vaults of the same geography")]
+    ForeignGeography { blob: String, vault: String },
+    #[error("the backup blob is sealed under a geography key this deployment does not hold")]
+    UnknownKey,
+    #[error("the backup blob failed authentication: it was altered, truncated or corrupted")]
+    Unauthentic,
+    #[error("the backup blob holds a {found}, not a {expected}")]
+    WrongKind { expected: &'static str, found: &'static str },
+    #[error("the backup blob's payload is larger than this server accepts")]
+    TooLarge,
+    #[error("the backup blob could not be sealed: {0}")]
+    Seal(String),
+}
+
+fn encode_header(h: &BlobHeader) -> Result<Vec<u8>, BlobError> {
+    let g = h.geography.as_bytes();
+    if g.is_empty() || g.len() > MAX_GEOGRAPHY_LEN || !h.geography.is_ascii() {
+        return Err(BlobError::MalformedHeader("geography name must be 1-64 ASCII characters"));
+    }
+    let mut out = Vec::with_capacity(8 + 16 + 1 + g.len() + 16);
+    out.extend_from_slice(BLOB_MAGIC);
+    out.push(h.format_version);
+    out.push(h.kind.code());
+    out.push(COMPRESSION_DEFLATE);
+    out.push(0);
+    out.extend_from_slice(&h.subscription);
+    out.push(g.len() as u8);
+    out.extend_from_slice(g);
+    out.extend_from_slice(&h.key_id);
+    Ok(out)
+}
+
+/// Reads the clear header and returns it with its length. Nothing in it is trusted until the blob authenticates.
+pub fn peek_header(blob: &[u8]) -> Result<(BlobHeader, usize), BlobError> {
+    if blob.len() < 4 {
+        return Err(if BLOB_MAGIC.starts_with(blob) { BlobError::Truncated } else { BlobError::NotABlob });
+    }
+    if &blob[..4] != BLOB_MAGIC {
+        return Err(BlobError::NotABlob);
+    }
+    let fixed = blob.get(4..25).ok_or(BlobError::Truncated)?;
+    let format_version = fixed[0];
+    if format_version != BLOB_FORMAT_VERSION {
+        return Err(BlobError::UnsupportedVersion(format_version));
+    }
+    let kind = ObjectKind::from_code(fixed[1]).ok_or(BlobError::MalformedHeader("unknown object kind"))?;
+    if fixed[2] != COMPRESSION_DEFLATE || fixed[3] != 0 {
+        return Err(BlobError::MalformedHeader("unknown compression or reserved bits set"));
+    }
+    let mut subscription = [0u8; 16];
+    subscription.copy_from_slice(&fixed[4..20]);
+    let glen = fixed[20] as usize;
+    if glen == 0 || glen > MAX_GEOGRAPHY_LEN {
+        return Err(BlobError::MalformedHeader("geography length out of range"));
+    }
+    let g = blob.get(25..25 + glen).ok_or(BlobError::Truncated)?;
+    let geography = std::str::from_utf8(g)
+        .ok()
+        .filter(|s| s.is_ascii())
+        .ok_or(BlobError::MalformedHeader("geography name is not ASCII"))?
+        .to_owned();
+    let kid = blob.get(25 + glen..25 + glen + 16).ok_or(BlobError::Truncated)?;
+    let mut key_id = [0u8; 16];
+    key_id.copy_from_slice(kid);
+    Ok((BlobHeader { format_version, kind, subscription, geography, key_id }, 25 + glen + 16))
+}
+
+/// Compresses and seals `payload` into a blob for `kind`, bound to `subscription` and `geography`.
+pub fn seal_object_blob(
+    kind: ObjectKind,
+    subscription: [u8; 16],
+    geography: &str,
+    key: &GeographyKey,
+    payload: &[u8],
+) -> Result<Vec<u8>, BlobError> {
+    seal_inner(kind, subscription, geography, key, payload, None)
+}
+
+fn seal_inner(
+    kind: ObjectKind,
+    subscription: [u8; 16],
+    geography: &str,
+    key: &GeographyKey,
+    payload: &[u8],
+    fixed_nonce: Option<[u8; NONCE_LEN]>,
+) -> Result<Vec<u8>, BlobError> {
+    let header = encode_header(&BlobHeader {
+        format_version: BLOB_FORMAT_VERSION,
+        kind,
+        subscription,
+        geography: geography.to_owned(),
+        key_id: key.id,
+    })?;
+    let mut enc = DeflateEncoder::new(Vec::with_capacity(payload.len() + 64), Compression::fast());
+    enc.write_all(payload).map_err(|e| BlobError::Seal(e.to_string()))?;
+    let compressed = Zeroizing::new(enc.finish().map_err(|e| BlobError::Seal(e.to_string()))?);
+    let sealed = match fixed_nonce {
+        Some(n) => key.key.seal_with_nonce(&n, &header, &compressed),
+        None => key.key.seal(&header, &compressed),
+    }
+    .map_err(|e| BlobError::Seal(e.to_string()))?;
+    let mut out = header;
+    out.extend_from_slice(&sealed);
+    Ok(out)
+}
+
+/// Authenticates and opens a blob. `expected` is the kind the caller restores; `subscription` and `geography`
+/// are the target vault's; `keys` are the geography keys this deployment holds for them.
+pub fn open_object_blob(
+    blob: &[u8],
+    expected: ObjectKind,
+    subscription: [u8; 16],
+    geography: &str,
+    keys: &[GeographyKey],
+) -> Result<Zeroizing<Vec<u8>>, BlobError> {
+    let (header, header_len) = peek_header(blob)?;
+    if header.subscription != subscription {
+        return Err(BlobError::ForeignSubscription);
+    }
+    if !header.geography.eq_ignore_ascii_case(geography) {
+        return Err(BlobError::ForeignGeography { blob: header.geography, vault: geography.to_owned() });
+    }
+    let key = keys.iter().find(|k| k.id == header.key_id).ok_or(BlobError::UnknownKey)?;
+    let body = &blob[header_len..];
+    if body.len() < NONCE_LEN + TAG_LEN {
+        return Err(BlobError::Unauthentic);
+    }
+    let compressed = key.key.open(&blob[..header_len], body).map_err(|e| match e {
+        CryptoError::Unauthentic => BlobError::Unauthentic,
+        other => BlobError::Seal(other.to_string()),
+    })?;
+    if header.kind != expected {
+        return Err(BlobError::WrongKind { expected: expected.as_str(), found: header.kind.as_str() });
+    }
+    let mut out = Zeroizing::new(Vec::new());
+    let mut dec = DeflateDecoder::new(&compressed[..]).take(MAX_PAYLOAD_BYTES + 1);
+    dec.read_to_end(&mut out).map_err(|_| BlobError::Unauthentic)?;
+    if out.len() as u64 > MAX_PAYLOAD_BYTES {
+        return Err(BlobError::TooLarge);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SUB: [u8; 16] = [0x11; 16];
+
+    fn key(b: u8) -> GeographyKey {
+        GeographyKey { id: [b; 16], key: SealingKey::from_bytes(&[b; 32]).unwrap() }
+    }
+
+    fn blob() -> Vec<u8> {
+        seal_object_blob(ObjectKind::Secret, SUB, "local", &key(1), br#"{"name":"a","versions":[]}"#).unwrap()
+    }
+
+    #[test]
+    fn round_trip() {
+        let b = blob();
+        let p = open_object_blob(&b, ObjectKind::Secret, SUB, "local", &[key(2), key(1)]).unwrap();
+        assert_eq!(&p[..], br#"{"name":"a","versions":[]}"#);
+    }
+
+    #[test]
+    fn refusals_say_why() {
+        let b = blob();
+        let open = |b: &[u8], kind, sub, geo, keys: &[GeographyKey]| open_object_blob(b, kind, sub, geo, keys).err();
+        assert_eq!(open(&b, ObjectKind::Secret, [0; 16], "local", &[key(1)]), Some(BlobError::ForeignSubscription));
+        assert!(matches!(open(&b, ObjectKind::Secret, SUB, "eu", &[key(1)]), Some(BlobError::ForeignGeography { .. })));
+        assert_eq!(open(&b, ObjectKind::Secret, SUB, "local", &[key(2)]), Some(BlobError::UnknownKey));
+        assert!(matches!(open(&b, ObjectKind::Key, SUB, "local", &[key(1)]), Some(BlobError::WrongKind { .. })));
+        assert_eq!(open(b"hello world", ObjectKind::Secret, SUB, "local", &[key(1)]), Some(BlobError::NotABlob));
+        let mut v2 = b.clone();
+        v2[4] = 2;
+        assert_eq!(open(&v2, ObjectKind::Secret, SUB, "local", &[key(1)]), Some(BlobError::UnsupportedVersion(2)));
+    }
+
+    #[test]
+    fn every_truncation_is_refused() {
+        let b = blob();
+        for n in 0..b.len() {
+            assert!(open_object_blob(&b[..n], ObjectKind::Secret, SUB, "local", &[key(1)]).is_err(), "prefix {n}");
+        }
+    }
+
+    #[test]
+    fn every_bit_flip_is_refused() {
+        let b = blob();
+        for i in 0..b.len() {
+            for bit in 0..8 {
+                let mut bad = b.clone();
+                bad[i] ^= 1 << bit;
+                assert!(
+                    open_object_blob(&bad, ObjectKind::Secret, SUB, "local", &[key(1)]).is_err(),
+                    "byte {i} bit {bit}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn appended_bytes_are_refused() {
+        let mut b = blob();
+        b.push(0);
+        assert_eq!(open_object_blob(&b, ObjectKind::Secret, SUB, "local", &[key(1)]).err(), Some(BlobError::Unauthentic));
+    }
+
+    /// Writes the golden vector files: `KEYHAVEN_WRITE_GOLDEN=1 cargo test -p keyhaven-blob -- --ignored`.
+    #[test]
+    #[ignore]
+    fn write_golden_vector() {
+        if std::env::var("KEYHAVEN_WRITE_GOLDEN").is_err() {
+            return;
+        }
+        let payload = include_str!("../testdata/golden-secret-v1.payload.json").trim();
+        let b = seal_inner(ObjectKind::Secret, [0x11; 16], "local", &key(0x42), payload.as_bytes(), Some([0x24; 12])).unwrap();
+        let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+        std::fs::write(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/golden-secret-v1.hex"), hex + "\n").unwrap();
+    }
+
+    /// A blob written by format version 1 (docs/backup-format.md, "Golden vector") must open forever.
+    #[test]
+    fn golden_vector_v1() {
+        let hex = include_str!("../testdata/golden-secret-v1.hex").trim();
+        let bytes: Vec<u8> = (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect();
+        let (h, _) = peek_header(&bytes).unwrap();
+        assert_eq!(h.kind, ObjectKind::Secret);
+        assert_eq!(h.geography, "local");
+        let p = open_object_blob(&bytes, ObjectKind::Secret, [0x11; 16], "local", &[key(0x42)]).unwrap();
+        let expected = include_str!("../testdata/golden-secret-v1.payload.json").trim();
+        assert_eq!(std::str::from_utf8(&p).unwrap(), expected);
+    }
+}

@@ -1,0 +1,77 @@
+//! The only crate that touches OpenSSL. Everything cryptographic in Keyhaven goes through here: random numbers,
+//! authenticated encryption with bound associated data, the key hierarchy (root → vault, geography keys),
+//! client-secret hashing, access-token signatures and the local TLS certificate authority.
+
+mod aead;
+mod error;
+mod jwt;
+mod passphrase;
+mod password;
+mod tls;
+
+pub use aead::{SealingKey, KEY_LEN, NONCE_LEN, TAG_LEN};
+pub use error::CryptoError;
+pub use jwt::TokenSigner;
+pub use passphrase::{open_with_passphrase, seal_with_passphrase};
+pub use password::{hash_client_secret, verify_client_secret};
+pub use tls::{issue_ca, issue_server_certificate, CertifiedKey};
+
+use zeroize::Zeroizing;
+
+/// Bytes from OpenSSL's CSPRNG.
+pub fn random_bytes<const N: usize>() -> Result<[u8; N], CryptoError> {
+    let mut buf = [0u8; N];
+    openssl::rand::rand_bytes(&mut buf).map_err(CryptoError::openssl)?;
+    Ok(buf)
+}
+
+/// A fresh random object version.
+pub fn random_version() -> Result<keyhaven_model::Version, CryptoError> {
+    Ok(keyhaven_model::Version::from_bytes(random_bytes::<16>()?))
+}
+
+/// A random UUID (version 4), as text.
+pub fn random_uuid() -> Result<String, CryptoError> {
+    let mut b = random_bytes::<16>()?;
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    Ok(format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32]))
+}
+
+/// A random credential string (32 bytes, base64url without padding).
+pub fn random_token() -> Result<Zeroizing<String>, CryptoError> {
+    use base64::Engine;
+    let b = Zeroizing::new(random_bytes::<32>()?);
+    Ok(Zeroizing::new(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(*b)))
+}
+
+/// SHA-256 of `data`.
+pub fn sha256(data: &[u8]) -> [u8; 32] {
+    openssl::sha::sha256(data)
+}
+
+/// Compares two byte strings in time that does not depend on where they differ.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && openssl::memcmp::eq(a, b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uuids_look_like_uuids() {
+        let u = random_uuid().map_err(|e| e.to_string());
+        let u = u.as_deref().unwrap_or_default();
+        assert_eq!(u.len(), 36);
+        assert_eq!(&u[14..15], "4");
+    }
+
+    #[test]
+    fn ct_eq() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"ab"));
+    }
+}

@@ -1,0 +1,197 @@
+//! The contract every engine must meet, as a suite each engine's tests call with a factory of fresh engines:
+//! `keyhaven_store::conformance::run_all(&|| Arc::new(MyEngine::open(..)))`. Failures panic with a message
+//! naming the broken rule (this module is test support; it is not used on request paths).
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
+
+use crate::{Engine, MemoryEngine, Store, StoreError, WriteTxn};
+use std::sync::Arc;
+
+/// Runs every conformance check, each on a fresh engine.
+pub fn run_all(new_engine: &dyn Fn() -> Arc<dyn Engine>) {
+    put_get_delete(new_engine());
+    scans_are_ordered_bounded_and_limited(new_engine());
+    failed_writer_leaves_no_trace(new_engine());
+    snapshots_are_point_in_time(new_engine());
+    concurrent_writers_all_commit(new_engine());
+    writers_see_their_own_and_earlier_writes(new_engine());
+    differential_against_memory_model(new_engine(), 300);
+}
+
+fn store(e: Arc<dyn Engine>) -> Store {
+    Store::new(e).expect("store")
+}
+
+fn put(s: &Store, k: &[u8], v: &[u8]) {
+    let (k, v) = (k.to_vec(), v.to_vec());
+    s.write_blocking(move |t| t.put(&k, &v)).expect("put");
+}
+
+pub fn put_get_delete(e: Arc<dyn Engine>) {
+    let s = store(e);
+    put(&s, b"a", b"1");
+    assert_eq!(s.snapshot().unwrap().get(b"a").unwrap(), Some(b"1".to_vec()), "a written value reads back");
+    put(&s, b"a", b"2");
+    assert_eq!(s.snapshot().unwrap().get(b"a").unwrap(), Some(b"2".to_vec()), "an overwrite replaces");
+    s.write_blocking(|t| t.delete(b"a")).unwrap();
+    assert_eq!(s.snapshot().unwrap().get(b"a").unwrap(), None, "a deleted key is gone");
+    s.write_blocking(|t| t.delete(b"never")).unwrap();
+    let big = vec![7u8; 3 << 20];
+    put(&s, b"big", &big);
+    assert_eq!(s.snapshot().unwrap().get(b"big").unwrap().map(|v| v.len()), Some(big.len()), "large values");
+}
+
+pub fn scans_are_ordered_bounded_and_limited(e: Arc<dyn Engine>) {
+    let s = store(e);
+    for k in ["b", "a", "c", "ab", "d"] {
+        put(&s, k.as_bytes(), k.as_bytes());
+    }
+    let snap = s.snapshot().unwrap();
+    let keys = |v: Vec<(Vec<u8>, Vec<u8>)>| v.into_iter().map(|(k, _)| String::from_utf8(k).unwrap()).collect::<Vec<_>>();
+    assert_eq!(keys(snap.scan(b"a", b"d", 100).unwrap()), ["a", "ab", "b", "c"], "start inclusive, end exclusive");
+    assert_eq!(keys(snap.scan(b"a", b"z", 2).unwrap()), ["a", "ab"], "limit");
+    assert!(snap.scan(b"c", b"a", 10).unwrap().is_empty(), "empty range");
+    assert!(snap.scan(b"a", b"z", 0).unwrap().is_empty(), "zero limit");
+}
+
+pub fn failed_writer_leaves_no_trace(e: Arc<dyn Engine>) {
+    let s = store(e);
+    put(&s, b"keep", b"1");
+    let r: Result<(), StoreError> = s.write_blocking(|t| {
+        t.put(b"x", b"1")?;
+        t.delete(b"keep")?;
+        Err(StoreError::unavailable("refused by the writer"))
+    });
+    assert!(r.is_err());
+    let snap = s.snapshot().unwrap();
+    assert_eq!(snap.get(b"x").unwrap(), None, "a failed writer's put is discarded");
+    assert_eq!(snap.get(b"keep").unwrap(), Some(b"1".to_vec()), "a failed writer's delete is discarded");
+}
+
+pub fn snapshots_are_point_in_time(e: Arc<dyn Engine>) {
+    let s = store(e);
+    put(&s, b"k", b"old");
+    put(&s, b"m", b"old");
+    let snap = s.snapshot().unwrap();
+    put(&s, b"k", b"new");
+    put(&s, b"n", b"new");
+    s.write_blocking(|t| t.delete(b"m")).unwrap();
+    assert_eq!(snap.get(b"k").unwrap(), Some(b"old".to_vec()), "a snapshot does not see later updates");
+    assert_eq!(snap.get(b"m").unwrap(), Some(b"old".to_vec()), "a snapshot does not see later deletes");
+    assert_eq!(snap.scan(b"a", b"z", 10).unwrap().len(), 2, "a snapshot does not see later inserts");
+}
+
+pub fn concurrent_writers_all_commit(e: Arc<dyn Engine>) {
+    let s = Arc::new(store(e));
+    let threads: Vec<_> = (0..8)
+        .map(|t| {
+            let s = s.clone();
+            std::thread::spawn(move || {
+                for i in 0..50 {
+                    let k = format!("t{t}-{i:03}");
+                    s.write_blocking(move |w| w.put(k.as_bytes(), b"v")).unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(s.snapshot().unwrap().scan(b"t", b"u", 1000).unwrap().len(), 400, "every acknowledged write is there");
+    // Read-modify-write under concurrency: increments must not be lost.
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let s = s.clone();
+            std::thread::spawn(move || {
+                for _ in 0..50 {
+                    s.write_blocking(|w: &mut dyn WriteTxn| {
+                        let n = w.get(b"counter")?.map(|v| u64::from_le_bytes(v.try_into().unwrap())).unwrap_or(0);
+                        w.put(b"counter", &(n + 1).to_le_bytes())
+                    })
+                    .unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let n = s.snapshot().unwrap().get(b"counter").unwrap().unwrap();
+    assert_eq!(u64::from_le_bytes(n.try_into().unwrap()), 200, "writers are serialized");
+}
+
+pub fn writers_see_their_own_and_earlier_writes(e: Arc<dyn Engine>) {
+    let s = store(e);
+    let seen = s
+        .write_blocking(|t| {
+            t.put(b"a", b"1")?;
+            t.put(b"c", b"3")?;
+            t.delete(b"c")?;
+            Ok::<_, StoreError>((t.get(b"a")?, t.scan(b"a", b"z", 10)?.len()))
+        })
+        .unwrap();
+    assert_eq!(seen, (Some(b"1".to_vec()), 1), "read-your-writes inside a writer, deletes hide keys");
+}
+
+/// Random operations applied to the engine under test and to the in-memory model must give the same state.
+/// The seed is printed so that a failure can be replayed.
+pub fn differential_against_memory_model(e: Arc<dyn Engine>, steps: usize) {
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(1)
+        | 1;
+    println!("differential_against_memory_model seed={seed}");
+    differential_with_seed(e, steps, seed);
+}
+
+pub fn differential_with_seed(e: Arc<dyn Engine>, steps: usize, seed: u64) {
+    let mut rng = seed;
+    let mut next = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    let real = store(e);
+    let model = store(Arc::new(MemoryEngine::new()));
+    for step in 0..steps {
+        let ops: Vec<(u8, Vec<u8>, Vec<u8>)> = (0..(next() % 5 + 1))
+            .map(|_| {
+                let k = format!("k{:02}", next() % 40).into_bytes();
+                let v = format!("v{}", next() % 1000).into_bytes();
+                ((next() % 3) as u8, k, v)
+            })
+            .collect();
+        let fail = next() % 7 == 0;
+        let apply = move |ops: Vec<(u8, Vec<u8>, Vec<u8>)>| {
+            move |t: &mut dyn WriteTxn| -> Result<Vec<usize>, StoreError> {
+                let mut seen = Vec::new();
+                for (op, k, v) in &ops {
+                    match op {
+                        0 => t.put(k, v)?,
+                        1 => t.delete(k)?,
+                        _ => seen.push(t.scan(k, b"k99", 5)?.len()),
+                    }
+                }
+                if fail {
+                    return Err(StoreError::unavailable("planned failure"));
+                }
+                Ok(seen)
+            }
+        };
+        let a = real.write_blocking(apply(ops.clone())).map_err(|e| e.to_string());
+        let b = model.write_blocking(apply(ops)).map_err(|e| e.to_string());
+        assert_eq!(a, b, "seed {seed} step {step}: writer outcome differs from the model");
+        let ra = real.snapshot().unwrap().scan(b"", b"\xff", 1000).unwrap();
+        let rb = model.snapshot().unwrap().scan(b"", b"\xff", 1000).unwrap();
+        assert_eq!(ra, rb, "seed {seed} step {step}: state differs from the model");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn memory_engine_conforms() {
+        super::run_all(&|| std::sync::Arc::new(crate::MemoryEngine::new()));
+    }
+}

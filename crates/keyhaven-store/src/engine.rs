@@ -1,0 +1,29 @@
+use crate::StoreError;
+
+/// A key and its value.
+pub type Entry = (Vec<u8>, Vec<u8>);
+
+/// A consistent, read-only view of the store as of the moment it was taken. Later commits are not visible.
+pub trait Snapshot: Send {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Entries with `start <= key < end`, in ascending key order, at most `limit` of them.
+    fn scan(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<Entry>, StoreError>;
+}
+
+/// An open engine transaction. Dropping it without `commit` rolls it back.
+pub trait EngineTxn {
+    fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+    fn scan(&mut self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<Entry>, StoreError>;
+    fn put(&mut self, key: &[u8], value: &[u8]) -> Result<(), StoreError>;
+    fn delete(&mut self, key: &[u8]) -> Result<(), StoreError>;
+    /// Makes every write of the transaction durable and visible, atomically.
+    fn commit(self: Box<Self>) -> Result<(), StoreError>;
+}
+
+/// A storage engine (embedded file, PostgreSQL, memory). Every engine passes [`crate::conformance`].
+pub trait Engine: Send + Sync + 'static {
+    fn snapshot(&self) -> Result<Box<dyn Snapshot>, StoreError>;
+    fn begin(&self) -> Result<Box<dyn EngineTxn + '_>, StoreError>;
+    /// A short name for logs and health output.
+    fn name(&self) -> &'static str;
+}

@@ -1,0 +1,153 @@
+use crate::overlay::Overlay;
+use crate::{Engine, Entry, Snapshot, StoreError};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread::JoinHandle;
+
+/// What a write function sees: the store as left by every commit before it and by the functions before it in
+/// its group, plus its own writes.
+pub trait WriteTxn {
+    fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+    fn scan(&mut self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<Entry>, StoreError>;
+    fn put(&mut self, key: &[u8], value: &[u8]) -> Result<(), StoreError>;
+    fn delete(&mut self, key: &[u8]) -> Result<(), StoreError>;
+}
+
+type Completion = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
+type Job = Box<dyn FnOnce(&mut dyn WriteTxn) -> (bool, Completion) + Send>;
+
+/// The most write functions one commit carries.
+const MAX_GROUP: usize = 512;
+
+/// A storage engine with group commit in front of it. See the crate documentation.
+pub struct Store {
+    engine: Arc<dyn Engine>,
+    jobs: Mutex<Option<mpsc::Sender<Job>>>,
+    committer: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Store {
+    pub fn new(engine: Arc<dyn Engine>) -> Result<Self, StoreError> {
+        let (tx, rx) = mpsc::channel::<Job>();
+        let e = engine.clone();
+        let handle = std::thread::Builder::new()
+            .name("keyhaven-committer".into())
+            .spawn(move || commit_loop(e, rx))
+            .map_err(StoreError::unavailable)?;
+        Ok(Store { engine, jobs: Mutex::new(Some(tx)), committer: Mutex::new(Some(handle)) })
+    }
+
+    pub fn engine_name(&self) -> &'static str {
+        self.engine.name()
+    }
+
+    /// A consistent point-in-time view.
+    pub fn snapshot(&self) -> Result<Box<dyn Snapshot>, StoreError> {
+        self.engine.snapshot()
+    }
+
+    /// Runs `f` in a write transaction (grouped with concurrent writers) and hands its outcome to `deliver` once
+    /// it is durable — or the error that kept it from being so. An `Err` from `f` discards all of `f`'s writes.
+    pub fn submit<T, E, F, D>(&self, f: F, deliver: D)
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: FnOnce(&mut dyn WriteTxn) -> Result<T, E> + Send + 'static,
+        D: FnOnce(Result<T, E>) + Send + 'static,
+    {
+        let job: Job = Box::new(move |txn: &mut dyn WriteTxn| -> (bool, Completion) {
+            match f(txn) {
+                Ok(t) => (true, Box::new(move |committed: Result<(), StoreError>| deliver(committed.map(|()| t).map_err(E::from)))),
+                Err(e) => (false, Box::new(move |_| deliver(Err(e)))),
+            }
+        });
+        let sender = self.jobs.lock().ok().and_then(|g| g.clone());
+        if let Some(s) = sender {
+            // A send error means the committer has gone; the job (and `deliver`) is dropped, which the waiting
+            // side reports as "not committed".
+            let _ = s.send(job);
+        }
+    }
+
+    /// [`Store::submit`] for async callers.
+    pub async fn write<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: FnOnce(&mut dyn WriteTxn) -> Result<T, E> + Send + 'static,
+    {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.submit(f, move |r| {
+            let _ = tx.send(r);
+        });
+        rx.await.unwrap_or_else(|_| Err(E::from(StoreError::unavailable("the write was not committed"))))
+    }
+
+    /// [`Store::submit`] for synchronous callers (start-up, tools, tests).
+    pub fn write_blocking<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: FnOnce(&mut dyn WriteTxn) -> Result<T, E> + Send + 'static,
+    {
+        let (tx, rx) = mpsc::channel();
+        self.submit(f, move |r| {
+            let _ = tx.send(r);
+        });
+        rx.recv().unwrap_or_else(|_| Err(E::from(StoreError::unavailable("the write was not committed"))))
+    }
+
+    /// Stops accepting writes, lets the committer finish what it holds, and waits for it.
+    pub fn close(&self) {
+        if let Ok(mut g) = self.jobs.lock() {
+            g.take();
+        }
+        if let Some(h) = self.committer.lock().ok().and_then(|mut g| g.take()) {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+fn commit_loop(engine: Arc<dyn Engine>, rx: mpsc::Receiver<Job>) {
+    while let Ok(first) = rx.recv() {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(j) => group.push(j),
+                Err(_) => break,
+            }
+        }
+        commit_group(&*engine, group);
+    }
+}
+
+fn commit_group(engine: &dyn Engine, group: Vec<Job>) {
+    let mut completions: Vec<Completion> = Vec::with_capacity(group.len());
+    let outcome = (|| -> Result<(), StoreError> {
+        let mut txn = engine.begin()?;
+        for job in group {
+            let mut overlay = Overlay::new(&mut *txn);
+            match catch_unwind(AssertUnwindSafe(|| job(&mut overlay))) {
+                Ok((true, done)) => {
+                    overlay.apply()?;
+                    completions.push(done);
+                }
+                Ok((false, done)) => completions.push(done),
+                Err(_) => tracing::error!("a write function panicked; its writes were discarded"),
+            }
+        }
+        txn.commit()
+    })();
+    if let Err(e) = &outcome {
+        tracing::error!(error = %e, writers = completions.len(), "group commit failed");
+    }
+    for done in completions {
+        done(outcome.clone());
+    }
+}
