@@ -5,6 +5,6 @@
 mod object_blob;
 
 pub use object_blob::{
-    open_object_blob, peek_header, seal_object_blob, BlobError, BlobHeader, GeographyKey, BLOB_MAGIC,
-    BLOB_FORMAT_VERSION, MAX_PAYLOAD_BYTES,
+    open_object_blob, peek_header, seal_object_blob, BlobError, BlobHeader, GeographyKey,
+    BLOB_FORMAT_VERSION, BLOB_MAGIC, MAX_PAYLOAD_BYTES,
 };

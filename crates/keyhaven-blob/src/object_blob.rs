@@ -52,7 +52,10 @@ pub enum BlobError {
     #[error("the backup blob failed authentication: it was altered, truncated or corrupted")]
     Unauthentic,
     #[error("the backup blob holds a {found}, not a {expected}")]
-    WrongKind { expected: &'static str, found: &'static str },
+    WrongKind {
+        expected: &'static str,
+        found: &'static str,
+    },
     #[error("the backup blob's payload is larger than this server accepts")]
     TooLarge,
     #[error("the backup blob could not be sealed: {0}")]
@@ -62,7 +65,9 @@ pub enum BlobError {
 fn encode_header(h: &BlobHeader) -> Result<Vec<u8>, BlobError> {
     let g = h.geography.as_bytes();
     if g.is_empty() || g.len() > MAX_GEOGRAPHY_LEN || !h.geography.is_ascii() {
-        return Err(BlobError::MalformedHeader("geography name must be 1-64 ASCII characters"));
+        return Err(BlobError::MalformedHeader(
+            "geography name must be 1-64 ASCII characters",
+        ));
     }
     let mut out = Vec::with_capacity(8 + 16 + 1 + g.len() + 16);
     out.extend_from_slice(BLOB_MAGIC);
@@ -80,7 +85,11 @@ fn encode_header(h: &BlobHeader) -> Result<Vec<u8>, BlobError> {
 /// Reads the clear header and returns it with its length. Nothing in it is trusted until the blob authenticates.
 pub fn peek_header(blob: &[u8]) -> Result<(BlobHeader, usize), BlobError> {
     if blob.len() < 4 {
-        return Err(if BLOB_MAGIC.starts_with(blob) { BlobError::Truncated } else { BlobError::NotABlob });
+        return Err(if BLOB_MAGIC.starts_with(blob) {
+            BlobError::Truncated
+        } else {
+            BlobError::NotABlob
+        });
     }
     if &blob[..4] != BLOB_MAGIC {
         return Err(BlobError::NotABlob);
@@ -90,9 +99,12 @@ pub fn peek_header(blob: &[u8]) -> Result<(BlobHeader, usize), BlobError> {
     if format_version != BLOB_FORMAT_VERSION {
         return Err(BlobError::UnsupportedVersion(format_version));
     }
-    let kind = ObjectKind::from_code(fixed[1]).ok_or(BlobError::MalformedHeader("unknown object kind"))?;
+    let kind =
+        ObjectKind::from_code(fixed[1]).ok_or(BlobError::MalformedHeader("unknown object kind"))?;
     if fixed[2] != COMPRESSION_DEFLATE || fixed[3] != 0 {
-        return Err(BlobError::MalformedHeader("unknown compression or reserved bits set"));
+        return Err(BlobError::MalformedHeader(
+            "unknown compression or reserved bits set",
+        ));
     }
     let mut subscription = [0u8; 16];
     subscription.copy_from_slice(&fixed[4..20]);
@@ -106,10 +118,21 @@ pub fn peek_header(blob: &[u8]) -> Result<(BlobHeader, usize), BlobError> {
         .filter(|s| s.is_ascii())
         .ok_or(BlobError::MalformedHeader("geography name is not ASCII"))?
         .to_owned();
-    let kid = blob.get(25 + glen..25 + glen + 16).ok_or(BlobError::Truncated)?;
+    let kid = blob
+        .get(25 + glen..25 + glen + 16)
+        .ok_or(BlobError::Truncated)?;
     let mut key_id = [0u8; 16];
     key_id.copy_from_slice(kid);
-    Ok((BlobHeader { format_version, kind, subscription, geography, key_id }, 25 + glen + 16))
+    Ok((
+        BlobHeader {
+            format_version,
+            kind,
+            subscription,
+            geography,
+            key_id,
+        },
+        25 + glen + 16,
+    ))
 }
 
 /// Compresses and seals `payload` into a blob for `kind`, bound to `subscription` and `geography`.
@@ -139,7 +162,8 @@ fn seal_inner(
         key_id: key.id,
     })?;
     let mut enc = DeflateEncoder::new(Vec::with_capacity(payload.len() + 64), Compression::fast());
-    enc.write_all(payload).map_err(|e| BlobError::Seal(e.to_string()))?;
+    enc.write_all(payload)
+        .map_err(|e| BlobError::Seal(e.to_string()))?;
     let compressed = Zeroizing::new(enc.finish().map_err(|e| BlobError::Seal(e.to_string()))?);
     let sealed = match fixed_nonce {
         Some(n) => key.key.seal_with_nonce(&n, &header, &compressed),
@@ -165,23 +189,36 @@ pub fn open_object_blob(
         return Err(BlobError::ForeignSubscription);
     }
     if !header.geography.eq_ignore_ascii_case(geography) {
-        return Err(BlobError::ForeignGeography { blob: header.geography, vault: geography.to_owned() });
+        return Err(BlobError::ForeignGeography {
+            blob: header.geography,
+            vault: geography.to_owned(),
+        });
     }
-    let key = keys.iter().find(|k| k.id == header.key_id).ok_or(BlobError::UnknownKey)?;
+    let key = keys
+        .iter()
+        .find(|k| k.id == header.key_id)
+        .ok_or(BlobError::UnknownKey)?;
     let body = &blob[header_len..];
     if body.len() < NONCE_LEN + TAG_LEN {
         return Err(BlobError::Unauthentic);
     }
-    let compressed = key.key.open(&blob[..header_len], body).map_err(|e| match e {
-        CryptoError::Unauthentic => BlobError::Unauthentic,
-        other => BlobError::Seal(other.to_string()),
-    })?;
+    let compressed = key
+        .key
+        .open(&blob[..header_len], body)
+        .map_err(|e| match e {
+            CryptoError::Unauthentic => BlobError::Unauthentic,
+            other => BlobError::Seal(other.to_string()),
+        })?;
     if header.kind != expected {
-        return Err(BlobError::WrongKind { expected: expected.as_str(), found: header.kind.as_str() });
+        return Err(BlobError::WrongKind {
+            expected: expected.as_str(),
+            found: header.kind.as_str(),
+        });
     }
     let mut out = Zeroizing::new(Vec::new());
     let mut dec = DeflateDecoder::new(&compressed[..]).take(MAX_PAYLOAD_BYTES + 1);
-    dec.read_to_end(&mut out).map_err(|_| BlobError::Unauthentic)?;
+    dec.read_to_end(&mut out)
+        .map_err(|_| BlobError::Unauthentic)?;
     if out.len() as u64 > MAX_PAYLOAD_BYTES {
         return Err(BlobError::TooLarge);
     }
@@ -195,11 +232,21 @@ mod tests {
     const SUB: [u8; 16] = [0x11; 16];
 
     fn key(b: u8) -> GeographyKey {
-        GeographyKey { id: [b; 16], key: SealingKey::from_bytes(&[b; 32]).unwrap() }
+        GeographyKey {
+            id: [b; 16],
+            key: SealingKey::from_bytes(&[b; 32]).unwrap(),
+        }
     }
 
     fn blob() -> Vec<u8> {
-        seal_object_blob(ObjectKind::Secret, SUB, "local", &key(1), br#"{"name":"a","versions":[]}"#).unwrap()
+        seal_object_blob(
+            ObjectKind::Secret,
+            SUB,
+            "local",
+            &key(1),
+            br#"{"name":"a","versions":[]}"#,
+        )
+        .unwrap()
     }
 
     #[test]
@@ -212,22 +259,45 @@ mod tests {
     #[test]
     fn refusals_say_why() {
         let b = blob();
-        let open = |b: &[u8], kind, sub, geo, keys: &[GeographyKey]| open_object_blob(b, kind, sub, geo, keys).err();
-        assert_eq!(open(&b, ObjectKind::Secret, [0; 16], "local", &[key(1)]), Some(BlobError::ForeignSubscription));
-        assert!(matches!(open(&b, ObjectKind::Secret, SUB, "eu", &[key(1)]), Some(BlobError::ForeignGeography { .. })));
-        assert_eq!(open(&b, ObjectKind::Secret, SUB, "local", &[key(2)]), Some(BlobError::UnknownKey));
-        assert!(matches!(open(&b, ObjectKind::Key, SUB, "local", &[key(1)]), Some(BlobError::WrongKind { .. })));
-        assert_eq!(open(b"hello world", ObjectKind::Secret, SUB, "local", &[key(1)]), Some(BlobError::NotABlob));
+        let open = |b: &[u8], kind, sub, geo, keys: &[GeographyKey]| {
+            open_object_blob(b, kind, sub, geo, keys).err()
+        };
+        assert_eq!(
+            open(&b, ObjectKind::Secret, [0; 16], "local", &[key(1)]),
+            Some(BlobError::ForeignSubscription)
+        );
+        assert!(matches!(
+            open(&b, ObjectKind::Secret, SUB, "eu", &[key(1)]),
+            Some(BlobError::ForeignGeography { .. })
+        ));
+        assert_eq!(
+            open(&b, ObjectKind::Secret, SUB, "local", &[key(2)]),
+            Some(BlobError::UnknownKey)
+        );
+        assert!(matches!(
+            open(&b, ObjectKind::Key, SUB, "local", &[key(1)]),
+            Some(BlobError::WrongKind { .. })
+        ));
+        assert_eq!(
+            open(b"hello world", ObjectKind::Secret, SUB, "local", &[key(1)]),
+            Some(BlobError::NotABlob)
+        );
         let mut v2 = b.clone();
         v2[4] = 2;
-        assert_eq!(open(&v2, ObjectKind::Secret, SUB, "local", &[key(1)]), Some(BlobError::UnsupportedVersion(2)));
+        assert_eq!(
+            open(&v2, ObjectKind::Secret, SUB, "local", &[key(1)]),
+            Some(BlobError::UnsupportedVersion(2))
+        );
     }
 
     #[test]
     fn every_truncation_is_refused() {
         let b = blob();
         for n in 0..b.len() {
-            assert!(open_object_blob(&b[..n], ObjectKind::Secret, SUB, "local", &[key(1)]).is_err(), "prefix {n}");
+            assert!(
+                open_object_blob(&b[..n], ObjectKind::Secret, SUB, "local", &[key(1)]).is_err(),
+                "prefix {n}"
+            );
         }
     }
 
@@ -250,7 +320,10 @@ mod tests {
     fn appended_bytes_are_refused() {
         let mut b = blob();
         b.push(0);
-        assert_eq!(open_object_blob(&b, ObjectKind::Secret, SUB, "local", &[key(1)]).err(), Some(BlobError::Unauthentic));
+        assert_eq!(
+            open_object_blob(&b, ObjectKind::Secret, SUB, "local", &[key(1)]).err(),
+            Some(BlobError::Unauthentic)
+        );
     }
 
     /// Writes the golden vector files: `KEYHAVEN_WRITE_GOLDEN=1 cargo test -p keyhaven-blob -- --ignored`.
@@ -261,20 +334,42 @@ mod tests {
             return;
         }
         let payload = include_str!("../testdata/golden-secret-v1.payload.json").trim();
-        let b = seal_inner(ObjectKind::Secret, [0x11; 16], "local", &key(0x42), payload.as_bytes(), Some([0x24; 12])).unwrap();
+        let b = seal_inner(
+            ObjectKind::Secret,
+            [0x11; 16],
+            "local",
+            &key(0x42),
+            payload.as_bytes(),
+            Some([0x24; 12]),
+        )
+        .unwrap();
         let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
-        std::fs::write(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/golden-secret-v1.hex"), hex + "\n").unwrap();
+        std::fs::write(
+            concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/golden-secret-v1.hex"),
+            hex + "\n",
+        )
+        .unwrap();
     }
 
     /// A blob written by format version 1 (docs/backup-format.md, "Golden vector") must open forever.
     #[test]
     fn golden_vector_v1() {
         let hex = include_str!("../testdata/golden-secret-v1.hex").trim();
-        let bytes: Vec<u8> = (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect();
+        let bytes: Vec<u8> = (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+            .collect();
         let (h, _) = peek_header(&bytes).unwrap();
         assert_eq!(h.kind, ObjectKind::Secret);
         assert_eq!(h.geography, "local");
-        let p = open_object_blob(&bytes, ObjectKind::Secret, [0x11; 16], "local", &[key(0x42)]).unwrap();
+        let p = open_object_blob(
+            &bytes,
+            ObjectKind::Secret,
+            [0x11; 16],
+            "local",
+            &[key(0x42)],
+        )
+        .unwrap();
         let expected = include_str!("../testdata/golden-secret-v1.payload.json").trim();
         assert_eq!(std::str::from_utf8(&p).unwrap(), expected);
     }

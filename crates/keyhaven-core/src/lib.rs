@@ -1,1 +1,29 @@
+//! The Keyhaven domain: vaults, objects and their versions, lifecycle (soft delete, recover, purge, purge
+//! protection), per-object backup and restore, geographies, clients and authorization.
+//!
+//! It knows nothing of HTTP, JSON wire shapes or which storage engine it runs on: handlers call one method of
+//! [`Keyhaven`] and map its [`Error`] to their protocol once.
 
+mod access;
+mod backup;
+mod error;
+mod geography;
+mod identity;
+mod objects;
+mod paging;
+mod records;
+mod secrets;
+mod service;
+mod vaults;
+
+pub use access::{Action, Principal, Role};
+pub use error::Error;
+pub use geography::GeographyExport;
+pub use identity::{ClientInfo, NewClient};
+pub use objects::{DeletedInfo, ObjectUpdate, ObjectView, VaultPolicy};
+pub use paging::{Page, PageRequest, MAX_PAGE_SIZE};
+pub use secrets::{SecretUpdate, SetSecret};
+pub use service::{Deployment, Keyhaven, Settings};
+pub use vaults::{NewVault, VaultInfo};
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -19,13 +19,15 @@ impl std::fmt::Debug for SealingKey {
 
 impl SealingKey {
     pub fn generate() -> Result<Self, CryptoError> {
-        Ok(SealingKey(Zeroizing::new(crate::random_bytes::<KEY_LEN>()?)))
+        Ok(SealingKey(
+            Zeroizing::new(crate::random_bytes::<KEY_LEN>()?),
+        ))
     }
 
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, CryptoError> {
-        let arr: [u8; KEY_LEN] = bytes
-            .try_into()
-            .map_err(|_| CryptoError::Malformed(format!("a key is {KEY_LEN} bytes, not {}", bytes.len())))?;
+        let arr: [u8; KEY_LEN] = bytes.try_into().map_err(|_| {
+            CryptoError::Malformed(format!("a key is {KEY_LEN} bytes, not {}", bytes.len()))
+        })?;
         Ok(SealingKey(Zeroizing::new(arr)))
     }
 
@@ -41,10 +43,22 @@ impl SealingKey {
     }
 
     /// Encrypts with the given nonce (which must never repeat under this key).
-    pub fn seal_with_nonce(&self, nonce: &[u8; NONCE_LEN], aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {
+    pub fn seal_with_nonce(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, CryptoError> {
         let mut tag = [0u8; TAG_LEN];
-        let ct = encrypt_aead(Cipher::aes_256_gcm(), &self.0[..], Some(nonce), aad, plaintext, &mut tag)
-            .map_err(CryptoError::openssl)?;
+        let ct = encrypt_aead(
+            Cipher::aes_256_gcm(),
+            &self.0[..],
+            Some(nonce),
+            aad,
+            plaintext,
+            &mut tag,
+        )
+        .map_err(CryptoError::openssl)?;
         let mut out = Vec::with_capacity(NONCE_LEN + ct.len() + TAG_LEN);
         out.extend_from_slice(nonce);
         out.extend_from_slice(&ct);
@@ -59,7 +73,14 @@ impl SealingKey {
         }
         let (nonce, rest) = sealed.split_at(NONCE_LEN);
         let (ct, tag) = rest.split_at(rest.len() - TAG_LEN);
-        match decrypt_aead(Cipher::aes_256_gcm(), &self.0[..], Some(nonce), aad, ct, tag) {
+        match decrypt_aead(
+            Cipher::aes_256_gcm(),
+            &self.0[..],
+            Some(nonce),
+            aad,
+            ct,
+            tag,
+        ) {
             Ok(pt) => Ok(Zeroizing::new(pt)),
             Err(_) => Err(CryptoError::Unauthentic),
         }
@@ -92,8 +113,14 @@ mod tests {
         let k = key(7);
         let ct = k.seal(b"vault|secret|a|v1", b"hunter2")?;
         assert_eq!(&k.open(b"vault|secret|a|v1", &ct)?[..], b"hunter2");
-        assert!(matches!(k.open(b"vault|secret|b|v1", &ct), Err(CryptoError::Unauthentic)));
-        assert!(matches!(key(8).open(b"vault|secret|a|v1", &ct), Err(CryptoError::Unauthentic)));
+        assert!(matches!(
+            k.open(b"vault|secret|b|v1", &ct),
+            Err(CryptoError::Unauthentic)
+        ));
+        assert!(matches!(
+            key(8).open(b"vault|secret|a|v1", &ct),
+            Err(CryptoError::Unauthentic)
+        ));
         for i in 0..ct.len() {
             let mut bad = ct.clone();
             bad[i] ^= 1;
@@ -109,10 +136,17 @@ mod tests {
     #[test]
     fn aes_256_gcm_known_answer() -> Result<(), CryptoError> {
         let hx = |s: &str| -> Vec<u8> {
-            (0..s.len()).step_by(2).filter_map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok()).collect()
+            (0..s.len())
+                .step_by(2)
+                .filter_map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok())
+                .collect()
         };
-        let k = SealingKey::from_bytes(&hx("feffe9928665731c6d6a8f9467308308feffe9928665731c6d6a8f9467308308"))?;
-        let iv: [u8; 12] = hx("cafebabefacedbaddecaf888").try_into().map_err(|_| CryptoError::Unauthentic)?;
+        let k = SealingKey::from_bytes(&hx(
+            "feffe9928665731c6d6a8f9467308308feffe9928665731c6d6a8f9467308308",
+        ))?;
+        let iv: [u8; 12] = hx("cafebabefacedbaddecaf888")
+            .try_into()
+            .map_err(|_| CryptoError::Unauthentic)?;
         let pt = hx("d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a721c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657ba637b39");
         let aad = hx("feedfacedeadbeeffeedfacedeadbeefabaddad2");
         let out = k.seal_with_nonce(&iv, &aad, &pt)?;

@@ -37,7 +37,11 @@ impl TokenSigner {
     }
 
     pub fn to_pem(&self) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
-        Ok(Zeroizing::new(self.key.private_key_to_pem_pkcs8().map_err(CryptoError::openssl)?))
+        Ok(Zeroizing::new(
+            self.key
+                .private_key_to_pem_pkcs8()
+                .map_err(CryptoError::openssl)?,
+        ))
     }
 
     pub fn kid(&self) -> &str {
@@ -59,8 +63,11 @@ impl TokenSigner {
         let mut out = B64.encode(header.to_string());
         out.push('.');
         out.push_str(&B64.encode(claims.to_string()));
-        let mut signer = Signer::new(MessageDigest::sha256(), &self.key).map_err(CryptoError::openssl)?;
-        signer.update(out.as_bytes()).map_err(CryptoError::openssl)?;
+        let mut signer =
+            Signer::new(MessageDigest::sha256(), &self.key).map_err(CryptoError::openssl)?;
+        signer
+            .update(out.as_bytes())
+            .map_err(CryptoError::openssl)?;
         let sig = signer.sign_to_vec().map_err(CryptoError::openssl)?;
         out.push('.');
         out.push_str(&B64.encode(sig));
@@ -72,22 +79,34 @@ impl TokenSigner {
     pub fn verify(&self, token: &str) -> Result<Value, CryptoError> {
         let bad = |m: &str| CryptoError::Malformed(m.to_string());
         let mut parts = token.split('.');
-        let (Some(h), Some(c), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+        let (Some(h), Some(c), Some(s), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
             return Err(bad("a token has three dot-separated parts"));
         };
-        let header: Value = serde_json::from_slice(&B64.decode(h).map_err(|_| bad("token header is not base64url"))?)
-            .map_err(|_| bad("token header is not JSON"))?;
+        let header: Value = serde_json::from_slice(
+            &B64.decode(h)
+                .map_err(|_| bad("token header is not base64url"))?,
+        )
+        .map_err(|_| bad("token header is not JSON"))?;
         if header["alg"] != "RS256" || header["kid"] != self.kid.as_str() {
             return Err(CryptoError::Unauthentic);
         }
-        let sig = B64.decode(s).map_err(|_| bad("token signature is not base64url"))?;
-        let mut v = Verifier::new(MessageDigest::sha256(), &self.key).map_err(CryptoError::openssl)?;
-        v.update(&token.as_bytes()[..h.len() + 1 + c.len()]).map_err(CryptoError::openssl)?;
+        let sig = B64
+            .decode(s)
+            .map_err(|_| bad("token signature is not base64url"))?;
+        let mut v =
+            Verifier::new(MessageDigest::sha256(), &self.key).map_err(CryptoError::openssl)?;
+        v.update(&token.as_bytes()[..h.len() + 1 + c.len()])
+            .map_err(CryptoError::openssl)?;
         if !v.verify(&sig).unwrap_or(false) {
             return Err(CryptoError::Unauthentic);
         }
-        serde_json::from_slice(&B64.decode(c).map_err(|_| bad("token claims are not base64url"))?)
-            .map_err(|_| bad("token claims are not JSON"))
+        serde_json::from_slice(
+            &B64.decode(c)
+                .map_err(|_| bad("token claims are not base64url"))?,
+        )
+        .map_err(|_| bad("token claims are not JSON"))
     }
 }
 

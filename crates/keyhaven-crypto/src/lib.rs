@@ -36,14 +36,23 @@ pub fn random_uuid() -> Result<String, CryptoError> {
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    Ok(format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32]))
+    Ok(format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    ))
 }
 
 /// A random credential string (32 bytes, base64url without padding).
 pub fn random_token() -> Result<Zeroizing<String>, CryptoError> {
     use base64::Engine;
     let b = Zeroizing::new(random_bytes::<32>()?);
-    Ok(Zeroizing::new(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(*b)))
+    Ok(Zeroizing::new(
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(*b),
+    ))
 }
 
 /// SHA-256 of `data`.

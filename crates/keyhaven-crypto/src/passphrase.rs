@@ -9,7 +9,8 @@ const M_COST_KIB: u32 = 64 * 1024;
 const T_COST: u32 = 3;
 
 fn derive(passphrase: &str, salt: &[u8]) -> Result<SealingKey, CryptoError> {
-    let params = Params::new(M_COST_KIB, T_COST, 1, Some(32)).map_err(|e| CryptoError::Library(e.to_string()))?;
+    let params = Params::new(M_COST_KIB, T_COST, 1, Some(32))
+        .map_err(|e| CryptoError::Library(e.to_string()))?;
     let mut out = Zeroizing::new([0u8; 32]);
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
         .hash_password_into(passphrase.as_bytes(), salt, &mut out[..])
@@ -19,7 +20,11 @@ fn derive(passphrase: &str, salt: &[u8]) -> Result<SealingKey, CryptoError> {
 
 /// Encrypts `plaintext` under a key derived from `passphrase` (argon2id), bound to `context`.
 /// Layout: `KHPASS01 ‖ salt(16) ‖ nonce ‖ ciphertext ‖ tag`.
-pub fn seal_with_passphrase(passphrase: &str, context: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {
+pub fn seal_with_passphrase(
+    passphrase: &str,
+    context: &[u8],
+    plaintext: &[u8],
+) -> Result<Vec<u8>, CryptoError> {
     if passphrase.is_empty() {
         return Err(CryptoError::Malformed("the passphrase is empty".into()));
     }
@@ -35,9 +40,15 @@ pub fn seal_with_passphrase(passphrase: &str, context: &[u8], plaintext: &[u8]) 
 }
 
 /// Reverses [`seal_with_passphrase`]; a wrong passphrase, context or altered data gives `Unauthentic`.
-pub fn open_with_passphrase(passphrase: &str, context: &[u8], data: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+pub fn open_with_passphrase(
+    passphrase: &str,
+    context: &[u8],
+    data: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
     if data.len() < MAGIC.len() + SALT_LEN || &data[..MAGIC.len()] != MAGIC {
-        return Err(CryptoError::Malformed("not a Keyhaven passphrase-protected export".into()));
+        return Err(CryptoError::Malformed(
+            "not a Keyhaven passphrase-protected export".into(),
+        ));
     }
     let salt = &data[MAGIC.len()..MAGIC.len() + SALT_LEN];
     let key = derive(passphrase, salt)?;
@@ -53,8 +64,14 @@ mod tests {
     #[test]
     fn round_trip_and_wrong_passphrase() -> Result<(), CryptoError> {
         let blob = seal_with_passphrase("pass phrase", b"geo", b"key material")?;
-        assert_eq!(&open_with_passphrase("pass phrase", b"geo", &blob)?[..], b"key material");
-        assert!(matches!(open_with_passphrase("wrong", b"geo", &blob), Err(CryptoError::Unauthentic)));
+        assert_eq!(
+            &open_with_passphrase("pass phrase", b"geo", &blob)?[..],
+            b"key material"
+        );
+        assert!(matches!(
+            open_with_passphrase("wrong", b"geo", &blob),
+            Err(CryptoError::Unauthentic)
+        ));
         assert!(open_with_passphrase("pass phrase", b"geo", b"junk").is_err());
         Ok(())
     }

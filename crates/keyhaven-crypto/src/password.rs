@@ -5,7 +5,8 @@ use argon2::Argon2;
 /// Hashes a client secret with argon2id (the crate's defaults: 19 MiB, 2 passes) into a PHC string.
 pub fn hash_client_secret(secret: &str) -> Result<String, CryptoError> {
     let salt_bytes = crate::random_bytes::<16>()?;
-    let salt = SaltString::encode_b64(&salt_bytes).map_err(|e| CryptoError::Library(e.to_string()))?;
+    let salt =
+        SaltString::encode_b64(&salt_bytes).map_err(|e| CryptoError::Library(e.to_string()))?;
     Argon2::default()
         .hash_password(secret.as_bytes(), &salt)
         .map(|h| h.to_string())
@@ -15,7 +16,9 @@ pub fn hash_client_secret(secret: &str) -> Result<String, CryptoError> {
 /// Checks a client secret against its PHC hash; the final comparison is constant-time.
 pub fn verify_client_secret(secret: &str, phc: &str) -> bool {
     match PasswordHash::new(phc) {
-        Ok(parsed) => Argon2::default().verify_password(secret.as_bytes(), &parsed).is_ok(),
+        Ok(parsed) => Argon2::default()
+            .verify_password(secret.as_bytes(), &parsed)
+            .is_ok(),
         Err(_) => false,
     }
 }

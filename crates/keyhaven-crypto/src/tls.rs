@@ -27,7 +27,9 @@ fn new_key() -> Result<PKey<Private>, CryptoError> {
 fn serial() -> Result<Asn1Integer, CryptoError> {
     let mut b = crate::random_bytes::<16>()?;
     b[0] &= 0x7f;
-    BigNum::from_slice(&b).and_then(|bn| bn.to_asn1_integer()).map_err(CryptoError::openssl)
+    BigNum::from_slice(&b)
+        .and_then(|bn| bn.to_asn1_integer())
+        .map_err(CryptoError::openssl)
 }
 
 fn builder(cn: &str, days: u32, key: &PKey<Private>) -> Result<X509Builder, CryptoError> {
@@ -62,9 +64,27 @@ pub fn issue_ca(common_name: &str) -> Result<CertifiedKey, CryptoError> {
         Ok(n.build())
     })?;
     b.set_issuer_name(&name).map_err(e)?;
-    b.append_extension(BasicConstraints::new().critical().ca().pathlen(0).build().map_err(e)?).map_err(e)?;
-    b.append_extension(KeyUsage::new().critical().key_cert_sign().crl_sign().build().map_err(e)?).map_err(e)?;
-    let ski = SubjectKeyIdentifier::new().build(&b.x509v3_context(None, None)).map_err(e)?;
+    b.append_extension(
+        BasicConstraints::new()
+            .critical()
+            .ca()
+            .pathlen(0)
+            .build()
+            .map_err(e)?,
+    )
+    .map_err(e)?;
+    b.append_extension(
+        KeyUsage::new()
+            .critical()
+            .key_cert_sign()
+            .crl_sign()
+            .build()
+            .map_err(e)?,
+    )
+    .map_err(e)?;
+    let ski = SubjectKeyIdentifier::new()
+        .build(&b.x509v3_context(None, None))
+        .map_err(e)?;
     b.append_extension(ski).map_err(e)?;
     b.sign(&key, MessageDigest::sha256()).map_err(e)?;
     let cert = b.build();
@@ -87,10 +107,19 @@ pub fn issue_server_certificate(
     let cn = dns_names.first().map(String::as_str).unwrap_or("localhost");
     let mut b = builder(cn, 397, &key)?;
     b.set_issuer_name(ca_cert.subject_name()).map_err(e)?;
-    b.append_extension(BasicConstraints::new().critical().build().map_err(e)?).map_err(e)?;
-    b.append_extension(KeyUsage::new().critical().digital_signature().key_agreement().build().map_err(e)?)
+    b.append_extension(BasicConstraints::new().critical().build().map_err(e)?)
         .map_err(e)?;
-    b.append_extension(ExtendedKeyUsage::new().server_auth().build().map_err(e)?).map_err(e)?;
+    b.append_extension(
+        KeyUsage::new()
+            .critical()
+            .digital_signature()
+            .key_agreement()
+            .build()
+            .map_err(e)?,
+    )
+    .map_err(e)?;
+    b.append_extension(ExtendedKeyUsage::new().server_auth().build().map_err(e)?)
+        .map_err(e)?;
     let mut san = SubjectAlternativeName::new();
     for d in dns_names {
         san.dns(d);
@@ -98,9 +127,14 @@ pub fn issue_server_certificate(
     for ip in ip_addresses {
         san.ip(ip);
     }
-    let san = san.build(&b.x509v3_context(Some(&ca_cert), None)).map_err(e)?;
+    let san = san
+        .build(&b.x509v3_context(Some(&ca_cert), None))
+        .map_err(e)?;
     b.append_extension(san).map_err(e)?;
-    let aki = AuthorityKeyIdentifier::new().keyid(true).build(&b.x509v3_context(Some(&ca_cert), None)).map_err(e)?;
+    let aki = AuthorityKeyIdentifier::new()
+        .keyid(true)
+        .build(&b.x509v3_context(Some(&ca_cert), None))
+        .map_err(e)?;
     b.append_extension(aki).map_err(e)?;
     b.sign(&ca_key, MessageDigest::sha256()).map_err(e)?;
     let cert = b.build();

@@ -21,7 +21,13 @@ pub struct Attributes {
 
 impl Attributes {
     pub fn new(now: i64) -> Self {
-        Attributes { enabled: true, nbf: None, exp: None, created: now, updated: now }
+        Attributes {
+            enabled: true,
+            nbf: None,
+            exp: None,
+            created: now,
+            updated: now,
+        }
     }
 
     /// Why the value of this version may not be used at `now`, if it may not.
@@ -50,7 +56,9 @@ impl AttributesPatch {
     pub fn validate(&self) -> Result<(), Invalid> {
         if let (Some(Some(nbf)), Some(Some(exp))) = (self.nbf, self.exp) {
             if exp <= nbf {
-                return Err(Invalid::new("The expiry time (exp) must be later than the not-before time (nbf)."));
+                return Err(Invalid::new(
+                    "The expiry time (exp) must be later than the not-before time (nbf).",
+                ));
             }
         }
         Ok(())
@@ -72,7 +80,10 @@ impl AttributesPatch {
 
 /// Object tags: at most 15, names up to 512 and values up to 256 characters.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "BTreeMap<String, String>", into = "BTreeMap<String, String>")]
+#[serde(
+    try_from = "BTreeMap<String, String>",
+    into = "BTreeMap<String, String>"
+)]
 pub struct Tags(BTreeMap<String, String>);
 
 impl Tags {
@@ -85,7 +96,9 @@ impl Tags {
         }
         for (k, v) in &map {
             if k.is_empty() || k.chars().count() > MAX_TAG_NAME {
-                return Err(Invalid::new(format!("A tag name must be 1-{MAX_TAG_NAME} characters long.")));
+                return Err(Invalid::new(format!(
+                    "A tag name must be 1-{MAX_TAG_NAME} characters long."
+                )));
             }
             if v.chars().count() > MAX_TAG_VALUE {
                 return Err(Invalid::new(format!(
@@ -136,7 +149,9 @@ mod tests {
 
     #[test]
     fn tag_limits() {
-        let many: BTreeMap<_, _> = (0..16).map(|i| (format!("k{i}"), "v".to_string())).collect();
+        let many: BTreeMap<_, _> = (0..16)
+            .map(|i| (format!("k{i}"), "v".to_string()))
+            .collect();
         assert!(Tags::new(many).is_err());
         let one: BTreeMap<_, _> = [("k".to_string(), "v".repeat(257))].into();
         assert!(Tags::new(one).is_err());

@@ -64,7 +64,10 @@ pub struct ObjectName(String);
 
 impl ObjectName {
     pub fn parse(s: &str) -> Result<Self, Invalid> {
-        if s.is_empty() || s.len() > 127 || !s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+        if s.is_empty()
+            || s.len() > 127
+            || !s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        {
             return Err(Invalid::new(format!(
                 "The object name '{}' is invalid: names are 1-127 characters of 0-9, a-z, A-Z and '-'.",
                 printable(s)
@@ -233,8 +236,19 @@ mod tests {
     #[test]
     fn vault_names_follow_azure_rules() {
         assert!(VaultName::parse("abc").is_ok());
-        assert_eq!(VaultName::parse("My-Vault1").map(|v| v.to_string()), Ok("my-vault1".into()));
-        for bad in ["ab", "1abc", "abc-", "a--b", "a_b", "abcdefghijklmnopqrstuvwxy", ""] {
+        assert_eq!(
+            VaultName::parse("My-Vault1").map(|v| v.to_string()),
+            Ok("my-vault1".into())
+        );
+        for bad in [
+            "ab",
+            "1abc",
+            "abc-",
+            "a--b",
+            "a_b",
+            "abcdefghijklmnopqrstuvwxy",
+            "",
+        ] {
             assert!(VaultName::parse(bad).is_err(), "{bad}");
         }
     }

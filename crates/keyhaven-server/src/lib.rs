@@ -1,1 +1,28 @@
+//! The Keyhaven server: the Azure Key Vault data plane over HTTPS, the OAuth2/OpenID endpoints the Azure SDKs
+//! authenticate against, Keyhaven's management API, TLS with a local CA, configuration and start-up.
 
+pub mod config;
+
+mod bootstrap;
+mod error;
+mod http;
+mod listener;
+mod state;
+mod tls;
+mod tokens;
+
+pub use bootstrap::AdminCredential;
+pub use config::{Config, ServeArgs};
+pub use error::ServerError;
+pub use listener::{serve, start, RunningServer};
+
+/// Sets up structured logging to standard error with an `EnvFilter` expression (e.g. `info`).
+pub fn init_logging(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}

@@ -25,7 +25,15 @@ impl EmbeddedEngine {
 
 fn collect<'a, I>(iter: I, limit: usize) -> Result<Vec<Entry>, StoreError>
 where
-    I: Iterator<Item = Result<(redb::AccessGuard<'a, &'static [u8]>, redb::AccessGuard<'a, &'static [u8]>), redb::StorageError>>,
+    I: Iterator<
+        Item = Result<
+            (
+                redb::AccessGuard<'a, &'static [u8]>,
+                redb::AccessGuard<'a, &'static [u8]>,
+            ),
+            redb::StorageError,
+        >,
+    >,
 {
     let mut out = Vec::new();
     for item in iter.take(limit) {
@@ -41,14 +49,23 @@ struct EmbeddedSnapshot {
 
 impl Snapshot for EmbeddedSnapshot {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.table.get(key).map_err(StoreError::unavailable)?.map(|v| v.value().to_vec()))
+        Ok(self
+            .table
+            .get(key)
+            .map_err(StoreError::unavailable)?
+            .map(|v| v.value().to_vec()))
     }
 
     fn scan(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<Entry>, StoreError> {
         if start >= end || limit == 0 {
             return Ok(Vec::new());
         }
-        collect(self.table.range::<&[u8]>(start..end).map_err(StoreError::unavailable)?, limit)
+        collect(
+            self.table
+                .range::<&[u8]>(start..end)
+                .map_err(StoreError::unavailable)?,
+            limit,
+        )
     }
 }
 
@@ -59,7 +76,10 @@ struct EmbeddedTxn {
 impl EngineTxn for EmbeddedTxn {
     fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         let t = self.txn.open_table(KV).map_err(StoreError::unavailable)?;
-        let v = t.get(key).map_err(StoreError::unavailable)?.map(|v| v.value().to_vec());
+        let v = t
+            .get(key)
+            .map_err(StoreError::unavailable)?
+            .map(|v| v.value().to_vec());
         Ok(v)
     }
 
@@ -68,7 +88,11 @@ impl EngineTxn for EmbeddedTxn {
             return Ok(Vec::new());
         }
         let t = self.txn.open_table(KV).map_err(StoreError::unavailable)?;
-        let out = collect(t.range::<&[u8]>(start..end).map_err(StoreError::unavailable)?, limit);
+        let out = collect(
+            t.range::<&[u8]>(start..end)
+                .map_err(StoreError::unavailable)?,
+            limit,
+        );
         out
     }
 

@@ -29,15 +29,31 @@ fn put(s: &Store, k: &[u8], v: &[u8]) {
 pub fn put_get_delete(e: Arc<dyn Engine>) {
     let s = store(e);
     put(&s, b"a", b"1");
-    assert_eq!(s.snapshot().unwrap().get(b"a").unwrap(), Some(b"1".to_vec()), "a written value reads back");
+    assert_eq!(
+        s.snapshot().unwrap().get(b"a").unwrap(),
+        Some(b"1".to_vec()),
+        "a written value reads back"
+    );
     put(&s, b"a", b"2");
-    assert_eq!(s.snapshot().unwrap().get(b"a").unwrap(), Some(b"2".to_vec()), "an overwrite replaces");
+    assert_eq!(
+        s.snapshot().unwrap().get(b"a").unwrap(),
+        Some(b"2".to_vec()),
+        "an overwrite replaces"
+    );
     s.write_blocking(|t| t.delete(b"a")).unwrap();
-    assert_eq!(s.snapshot().unwrap().get(b"a").unwrap(), None, "a deleted key is gone");
+    assert_eq!(
+        s.snapshot().unwrap().get(b"a").unwrap(),
+        None,
+        "a deleted key is gone"
+    );
     s.write_blocking(|t| t.delete(b"never")).unwrap();
     let big = vec![7u8; 3 << 20];
     put(&s, b"big", &big);
-    assert_eq!(s.snapshot().unwrap().get(b"big").unwrap().map(|v| v.len()), Some(big.len()), "large values");
+    assert_eq!(
+        s.snapshot().unwrap().get(b"big").unwrap().map(|v| v.len()),
+        Some(big.len()),
+        "large values"
+    );
 }
 
 pub fn scans_are_ordered_bounded_and_limited(e: Arc<dyn Engine>) {
@@ -46,9 +62,21 @@ pub fn scans_are_ordered_bounded_and_limited(e: Arc<dyn Engine>) {
         put(&s, k.as_bytes(), k.as_bytes());
     }
     let snap = s.snapshot().unwrap();
-    let keys = |v: Vec<(Vec<u8>, Vec<u8>)>| v.into_iter().map(|(k, _)| String::from_utf8(k).unwrap()).collect::<Vec<_>>();
-    assert_eq!(keys(snap.scan(b"a", b"d", 100).unwrap()), ["a", "ab", "b", "c"], "start inclusive, end exclusive");
-    assert_eq!(keys(snap.scan(b"a", b"z", 2).unwrap()), ["a", "ab"], "limit");
+    let keys = |v: Vec<(Vec<u8>, Vec<u8>)>| {
+        v.into_iter()
+            .map(|(k, _)| String::from_utf8(k).unwrap())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        keys(snap.scan(b"a", b"d", 100).unwrap()),
+        ["a", "ab", "b", "c"],
+        "start inclusive, end exclusive"
+    );
+    assert_eq!(
+        keys(snap.scan(b"a", b"z", 2).unwrap()),
+        ["a", "ab"],
+        "limit"
+    );
     assert!(snap.scan(b"c", b"a", 10).unwrap().is_empty(), "empty range");
     assert!(snap.scan(b"a", b"z", 0).unwrap().is_empty(), "zero limit");
 }
@@ -63,8 +91,16 @@ pub fn failed_writer_leaves_no_trace(e: Arc<dyn Engine>) {
     });
     assert!(r.is_err());
     let snap = s.snapshot().unwrap();
-    assert_eq!(snap.get(b"x").unwrap(), None, "a failed writer's put is discarded");
-    assert_eq!(snap.get(b"keep").unwrap(), Some(b"1".to_vec()), "a failed writer's delete is discarded");
+    assert_eq!(
+        snap.get(b"x").unwrap(),
+        None,
+        "a failed writer's put is discarded"
+    );
+    assert_eq!(
+        snap.get(b"keep").unwrap(),
+        Some(b"1".to_vec()),
+        "a failed writer's delete is discarded"
+    );
 }
 
 pub fn snapshots_are_point_in_time(e: Arc<dyn Engine>) {
@@ -75,9 +111,21 @@ pub fn snapshots_are_point_in_time(e: Arc<dyn Engine>) {
     put(&s, b"k", b"new");
     put(&s, b"n", b"new");
     s.write_blocking(|t| t.delete(b"m")).unwrap();
-    assert_eq!(snap.get(b"k").unwrap(), Some(b"old".to_vec()), "a snapshot does not see later updates");
-    assert_eq!(snap.get(b"m").unwrap(), Some(b"old".to_vec()), "a snapshot does not see later deletes");
-    assert_eq!(snap.scan(b"a", b"z", 10).unwrap().len(), 2, "a snapshot does not see later inserts");
+    assert_eq!(
+        snap.get(b"k").unwrap(),
+        Some(b"old".to_vec()),
+        "a snapshot does not see later updates"
+    );
+    assert_eq!(
+        snap.get(b"m").unwrap(),
+        Some(b"old".to_vec()),
+        "a snapshot does not see later deletes"
+    );
+    assert_eq!(
+        snap.scan(b"a", b"z", 10).unwrap().len(),
+        2,
+        "a snapshot does not see later inserts"
+    );
 }
 
 pub fn concurrent_writers_all_commit(e: Arc<dyn Engine>) {
@@ -88,7 +136,8 @@ pub fn concurrent_writers_all_commit(e: Arc<dyn Engine>) {
             std::thread::spawn(move || {
                 for i in 0..50 {
                     let k = format!("t{t}-{i:03}");
-                    s.write_blocking(move |w| w.put(k.as_bytes(), b"v")).unwrap();
+                    s.write_blocking(move |w| w.put(k.as_bytes(), b"v"))
+                        .unwrap();
                 }
             })
         })
@@ -96,7 +145,11 @@ pub fn concurrent_writers_all_commit(e: Arc<dyn Engine>) {
     for t in threads {
         t.join().unwrap();
     }
-    assert_eq!(s.snapshot().unwrap().scan(b"t", b"u", 1000).unwrap().len(), 400, "every acknowledged write is there");
+    assert_eq!(
+        s.snapshot().unwrap().scan(b"t", b"u", 1000).unwrap().len(),
+        400,
+        "every acknowledged write is there"
+    );
     // Read-modify-write under concurrency: increments must not be lost.
     let threads: Vec<_> = (0..4)
         .map(|_| {
@@ -104,7 +157,10 @@ pub fn concurrent_writers_all_commit(e: Arc<dyn Engine>) {
             std::thread::spawn(move || {
                 for _ in 0..50 {
                     s.write_blocking(|w: &mut dyn WriteTxn| {
-                        let n = w.get(b"counter")?.map(|v| u64::from_le_bytes(v.try_into().unwrap())).unwrap_or(0);
+                        let n = w
+                            .get(b"counter")?
+                            .map(|v| u64::from_le_bytes(v.try_into().unwrap()))
+                            .unwrap_or(0);
                         w.put(b"counter", &(n + 1).to_le_bytes())
                     })
                     .unwrap();
@@ -116,7 +172,11 @@ pub fn concurrent_writers_all_commit(e: Arc<dyn Engine>) {
         t.join().unwrap();
     }
     let n = s.snapshot().unwrap().get(b"counter").unwrap().unwrap();
-    assert_eq!(u64::from_le_bytes(n.try_into().unwrap()), 200, "writers are serialized");
+    assert_eq!(
+        u64::from_le_bytes(n.try_into().unwrap()),
+        200,
+        "writers are serialized"
+    );
 }
 
 pub fn writers_see_their_own_and_earlier_writes(e: Arc<dyn Engine>) {
@@ -129,7 +189,11 @@ pub fn writers_see_their_own_and_earlier_writes(e: Arc<dyn Engine>) {
             Ok::<_, StoreError>((t.get(b"a")?, t.scan(b"a", b"z", 10)?.len()))
         })
         .unwrap();
-    assert_eq!(seen, (Some(b"1".to_vec()), 1), "read-your-writes inside a writer, deletes hide keys");
+    assert_eq!(
+        seen,
+        (Some(b"1".to_vec()), 1),
+        "read-your-writes inside a writer, deletes hide keys"
+    );
 }
 
 /// Random operations applied to the engine under test and to the in-memory model must give the same state.
@@ -179,12 +243,20 @@ pub fn differential_with_seed(e: Arc<dyn Engine>, steps: usize, seed: u64) {
                 Ok(seen)
             }
         };
-        let a = real.write_blocking(apply(ops.clone())).map_err(|e| e.to_string());
+        let a = real
+            .write_blocking(apply(ops.clone()))
+            .map_err(|e| e.to_string());
         let b = model.write_blocking(apply(ops)).map_err(|e| e.to_string());
-        assert_eq!(a, b, "seed {seed} step {step}: writer outcome differs from the model");
+        assert_eq!(
+            a, b,
+            "seed {seed} step {step}: writer outcome differs from the model"
+        );
         let ra = real.snapshot().unwrap().scan(b"", b"\xff", 1000).unwrap();
         let rb = model.snapshot().unwrap().scan(b"", b"\xff", 1000).unwrap();
-        assert_eq!(ra, rb, "seed {seed} step {step}: state differs from the model");
+        assert_eq!(
+            ra, rb,
+            "seed {seed} step {step}: state differs from the model"
+        );
     }
 }
 

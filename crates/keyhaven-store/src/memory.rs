@@ -19,7 +19,10 @@ impl MemoryEngine {
     }
 
     fn current(&self) -> Result<Arc<Map>, StoreError> {
-        self.data.lock().map(|g| g.clone()).map_err(|_| StoreError::unavailable("memory engine lock poisoned"))
+        self.data
+            .lock()
+            .map(|g| g.clone())
+            .map_err(|_| StoreError::unavailable("memory engine lock poisoned"))
     }
 }
 
@@ -66,7 +69,11 @@ impl EngineTxn for MemTxn<'_> {
         Ok(())
     }
     fn commit(self: Box<Self>) -> Result<(), StoreError> {
-        let mut g = self.engine.data.lock().map_err(|_| StoreError::unavailable("memory engine lock poisoned"))?;
+        let mut g = self
+            .engine
+            .data
+            .lock()
+            .map_err(|_| StoreError::unavailable("memory engine lock poisoned"))?;
         *g = Arc::new(self.map);
         Ok(())
     }
@@ -78,9 +85,16 @@ impl Engine for MemoryEngine {
     }
 
     fn begin(&self) -> Result<Box<dyn EngineTxn + '_>, StoreError> {
-        let writer = self.writer.lock().map_err(|_| StoreError::unavailable("memory engine lock poisoned"))?;
+        let writer = self
+            .writer
+            .lock()
+            .map_err(|_| StoreError::unavailable("memory engine lock poisoned"))?;
         let map = (*self.current()?).clone();
-        Ok(Box::new(MemTxn { engine: self, _writer: writer, map }))
+        Ok(Box::new(MemTxn {
+            engine: self,
+            _writer: writer,
+            map,
+        }))
     }
 
     fn name(&self) -> &'static str {

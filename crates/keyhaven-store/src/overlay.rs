@@ -11,7 +11,10 @@ pub(crate) struct Overlay<'a> {
 
 impl<'a> Overlay<'a> {
     pub(crate) fn new(base: &'a mut dyn EngineTxn) -> Self {
-        Overlay { base, staged: BTreeMap::new() }
+        Overlay {
+            base,
+            staged: BTreeMap::new(),
+        }
     }
 
     pub(crate) fn apply(self) -> Result<(), StoreError> {
@@ -37,10 +40,15 @@ impl WriteTxn for Overlay<'_> {
         if start >= end || limit == 0 {
             return Ok(Vec::new());
         }
-        let range = (Bound::Included(start.to_vec()), Bound::Excluded(end.to_vec()));
+        let range = (
+            Bound::Included(start.to_vec()),
+            Bound::Excluded(end.to_vec()),
+        );
         let staged: Vec<(&Vec<u8>, &Option<Vec<u8>>)> = self.staged.range(range).collect();
         // Staged deletions may hide base entries, so ask the base for enough to still fill `limit`.
-        let base = self.base.scan(start, end, limit.saturating_add(staged.len()))?;
+        let base = self
+            .base
+            .scan(start, end, limit.saturating_add(staged.len()))?;
         let mut merged: BTreeMap<Vec<u8>, Vec<u8>> = base.into_iter().collect();
         for (k, v) in staged {
             match v {

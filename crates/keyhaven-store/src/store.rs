@@ -34,7 +34,11 @@ impl Store {
             .name("keyhaven-committer".into())
             .spawn(move || commit_loop(e, rx))
             .map_err(StoreError::unavailable)?;
-        Ok(Store { engine, jobs: Mutex::new(Some(tx)), committer: Mutex::new(Some(handle)) })
+        Ok(Store {
+            engine,
+            jobs: Mutex::new(Some(tx)),
+            committer: Mutex::new(Some(handle)),
+        })
     }
 
     pub fn engine_name(&self) -> &'static str {
@@ -57,7 +61,12 @@ impl Store {
     {
         let job: Job = Box::new(move |txn: &mut dyn WriteTxn| -> (bool, Completion) {
             match f(txn) {
-                Ok(t) => (true, Box::new(move |committed: Result<(), StoreError>| deliver(committed.map(|()| t).map_err(E::from)))),
+                Ok(t) => (
+                    true,
+                    Box::new(move |committed: Result<(), StoreError>| {
+                        deliver(committed.map(|()| t).map_err(E::from))
+                    }),
+                ),
                 Err(e) => (false, Box::new(move |_| deliver(Err(e)))),
             }
         });
@@ -80,7 +89,11 @@ impl Store {
         self.submit(f, move |r| {
             let _ = tx.send(r);
         });
-        rx.await.unwrap_or_else(|_| Err(E::from(StoreError::unavailable("the write was not committed"))))
+        rx.await.unwrap_or_else(|_| {
+            Err(E::from(StoreError::unavailable(
+                "the write was not committed",
+            )))
+        })
     }
 
     /// [`Store::submit`] for synchronous callers (start-up, tools, tests).
@@ -94,7 +107,11 @@ impl Store {
         self.submit(f, move |r| {
             let _ = tx.send(r);
         });
-        rx.recv().unwrap_or_else(|_| Err(E::from(StoreError::unavailable("the write was not committed"))))
+        rx.recv().unwrap_or_else(|_| {
+            Err(E::from(StoreError::unavailable(
+                "the write was not committed",
+            )))
+        })
     }
 
     /// Stops accepting writes, lets the committer finish what it holds, and waits for it.

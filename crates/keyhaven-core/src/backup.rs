@@ -1,0 +1,228 @@
+//! Per-object backup and restore (Azure's `backup`/`restore`), for every kind. The payload is documented in
+//! docs/backup-format.md; the sealing is keyhaven-blob's.
+
+use crate::geography::subscription_bytes;
+use crate::objects::{ObjectView, State};
+use crate::records::{self, ObjectRecord, VaultRecord, VersionRecord};
+use crate::secrets::deleted_conflict;
+use crate::{Action, Error, Keyhaven, Principal, Result};
+use keyhaven_model::{Attributes, ObjectKind, ObjectName, SecretValue, Tags, VaultName, Version};
+use keyhaven_store::keys::prefix_end;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use zeroize::Zeroizing;
+
+const PAYLOAD_FORMAT: &str = "keyhaven.object/1";
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ObjectPayload {
+    format: String,
+    kind: ObjectKind,
+    name: ObjectName,
+    latest: Version,
+    versions: Vec<VersionPayload>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct VersionPayload {
+    version: Version,
+    attributes: Attributes,
+    #[serde(default, skip_serializing_if = "Tags::is_empty")]
+    tags: Tags,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    content_type: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    managed: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    material: Option<Material>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    public: Option<serde_json::Value>,
+}
+
+/// Secret material inside a payload: zeroized when dropped.
+struct Material(Zeroizing<String>);
+
+impl Serialize for Material {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+impl<'de> Deserialize<'de> for Material {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        Ok(Material(Zeroizing::new(String::deserialize(d)?)))
+    }
+}
+
+impl Keyhaven {
+    /// Backs up an object with every version into an opaque, sealed blob.
+    pub fn backup_object(
+        &self,
+        who: &Principal,
+        vault: &VaultName,
+        kind: ObjectKind,
+        name: &ObjectName,
+    ) -> Result<Vec<u8>> {
+        who.authorize(Action::Backup)?;
+        let snap = self.snapshot()?;
+        let f = self.find(&*snap, vault, kind, name, None, State::Live)?;
+        let prefix = records::versions_prefix(&f.vault.name, kind, &name.key());
+        let end = prefix_end(&prefix);
+        let mut versions = Vec::new();
+        let mut start = prefix.clone();
+        loop {
+            let chunk = snap.scan(&start, &end, 1024)?;
+            let Some((last, _)) = chunk.last() else { break };
+            start = last.clone();
+            start.push(0);
+            for (_, bytes) in chunk {
+                let ver: VersionRecord = records::decode(&bytes)?;
+                let material = match &ver.sealed {
+                    Some(_) => Some(Material(Zeroizing::new(
+                        self.open_value(&f.vault, kind, name, &ver)?
+                            .expose()
+                            .to_string(),
+                    ))),
+                    None => None,
+                };
+                versions.push(VersionPayload {
+                    version: ver.version,
+                    attributes: ver.attributes,
+                    tags: ver.tags,
+                    content_type: ver.content_type,
+                    managed: ver.managed,
+                    material,
+                    public: ver.public,
+                });
+            }
+        }
+        let payload = ObjectPayload {
+            format: PAYLOAD_FORMAT.into(),
+            kind,
+            name: ObjectName::parse(&f.object.name)?,
+            latest: f.object.latest.clone(),
+            versions,
+        };
+        let bytes = Zeroizing::new(
+            serde_json::to_vec(&payload).map_err(|e| Error::Internal(e.to_string()))?,
+        );
+        let (active, _) = self.geography_keys(&*snap, &f.vault.geography)?;
+        let sub = subscription_bytes(&self.deployment()?.subscription_id)?;
+        Ok(keyhaven_blob::seal_object_blob(
+            kind,
+            sub,
+            &f.vault.geography,
+            &active,
+            &bytes,
+        )?)
+    }
+
+    /// Restores an object from a blob into `vault`, with its original versions. All or nothing: a blob that does
+    /// not authenticate, belongs elsewhere, or names an object that exists (live or deleted) writes nothing.
+    pub async fn restore_object(
+        &self,
+        who: &Principal,
+        vault: &VaultName,
+        kind: ObjectKind,
+        blob: &[u8],
+    ) -> Result<ObjectView> {
+        who.authorize(Action::Restore)?;
+        let snap = self.snapshot()?;
+        let v = self.vault_record(&*snap, vault.as_str())?;
+        let (_, keys) = self.geography_keys(&*snap, &v.geography)?;
+        let sub = subscription_bytes(&self.deployment()?.subscription_id)?;
+        let plain = keyhaven_blob::open_object_blob(blob, kind, sub, &v.geography, &keys)?;
+        let payload: ObjectPayload = serde_json::from_slice(&plain).map_err(|e| {
+            Error::BadParameter(format!("The backup blob's content is not valid: {e}"))
+        })?;
+        drop(plain);
+        if payload.format != PAYLOAD_FORMAT || payload.kind != kind {
+            return Err(Error::BadParameter(
+                "The backup blob's content is not a backup of this kind of object.".into(),
+            ));
+        }
+        if !payload.versions.iter().any(|p| p.version == payload.latest) {
+            return Err(Error::BadParameter(
+                "The backup blob's content names a latest version it does not hold.".into(),
+            ));
+        }
+        let name = payload.name;
+        let key = self.vault_sealing_key(&v)?;
+        let mut recs = Vec::with_capacity(payload.versions.len());
+        for p in payload.versions {
+            let sealed = match &p.material {
+                Some(m) => Some(key.seal(
+                    &records::value_aad(&v.name, kind, &name.key(), &p.version),
+                    m.0.as_bytes(),
+                )?),
+                None if kind == ObjectKind::Secret => {
+                    return Err(Error::BadParameter(
+                        "The backup blob holds a secret version without a value.".into(),
+                    ))
+                }
+                None => None,
+            };
+            if kind == ObjectKind::Secret {
+                if let Some(m) = &p.material {
+                    SecretValue::from_stored(Zeroizing::new(m.0.as_bytes().to_vec()))?;
+                }
+            }
+            recs.push(VersionRecord {
+                version: p.version,
+                attributes: p.attributes,
+                tags: p.tags,
+                content_type: p.content_type,
+                managed: p.managed,
+                sealed,
+                public: p.public,
+            });
+        }
+        let latest = payload.latest;
+        let latest_created = recs
+            .iter()
+            .find(|r| r.version == latest)
+            .map(|r| r.attributes.created)
+            .unwrap_or(0);
+        let wrapped = v.wrapped_key.clone();
+        self.store
+            .write(move |txn| {
+                let v: VaultRecord = records::read_txn(txn, &records::vault_key(&v.name))?
+                    .filter(|cur: &VaultRecord| cur.wrapped_key == wrapped)
+                    .ok_or_else(|| Error::VaultNotFound(v.name.clone()))?;
+                let okey = records::object_key(&v.name, kind, &name.key());
+                if let Some(existing) = records::read_txn::<ObjectRecord>(txn, &okey)? {
+                    return Err(if existing.deleted.is_some() {
+                        deleted_conflict(kind, &existing.name)
+                    } else {
+                        Error::Conflict(format!(
+                            "{} {} already exists in this vault; restore refuses to overwrite it.",
+                            kind.title(),
+                            existing.name
+                        ))
+                    });
+                }
+                let obj = ObjectRecord {
+                    name: name.as_str().to_string(),
+                    latest: latest.clone(),
+                    latest_created,
+                    deleted: None,
+                };
+                records::write_txn(txn, &okey, &obj)?;
+                let mut latest_rec = None;
+                for r in recs {
+                    records::write_txn(
+                        txn,
+                        &records::version_key(&v.name, kind, &name.key(), r.version.as_str()),
+                        &r,
+                    )?;
+                    if r.version == latest {
+                        latest_rec = Some(r);
+                    }
+                }
+                let latest_rec =
+                    latest_rec.ok_or_else(|| Error::Internal("latest version vanished".into()))?;
+                Ok(ObjectView::new(&v, &obj, latest_rec).of_kind(kind))
+            })
+            .await
+    }
+}

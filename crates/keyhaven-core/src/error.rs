@@ -1,0 +1,96 @@
+use keyhaven_blob::BlobError;
+use keyhaven_model::{Invalid, ObjectKind};
+use keyhaven_store::StoreError;
+
+/// What went wrong, named for what the caller can do about it. Messages are safe to return to callers: they
+/// never contain secret material.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The request is malformed or breaks a rule; nothing was changed.
+    #[error("{0}")]
+    BadParameter(String),
+    /// The object (or version) does not exist.
+    #[error("{message}")]
+    NotFound { kind: ObjectKind, message: String },
+    /// The vault does not exist.
+    #[error("Vault '{0}' was not found.")]
+    VaultNotFound(String),
+    /// The operation is not allowed on this object or for this caller.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The operation conflicts with the current state (name in use, deleted-but-recoverable, …).
+    #[error("{0}")]
+    Conflict(String),
+    /// A backup blob was refused; nothing was written.
+    #[error("{0}")]
+    BadBackup(#[from] BlobError),
+    /// The credentials are not valid.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// The deployment serves reads only.
+    #[error("This Keyhaven node is read-only (standby); writes are refused.")]
+    ReadOnly,
+    /// Storage failed; the operation may be retried.
+    #[error("storage error: {0}")]
+    Store(StoreError),
+    /// An invariant broke inside the server.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::ReadOnly => Error::ReadOnly,
+            other => Error::Store(other),
+        }
+    }
+}
+
+impl From<Invalid> for Error {
+    fn from(e: Invalid) -> Self {
+        Error::BadParameter(e.0)
+    }
+}
+
+impl From<keyhaven_crypto::CryptoError> for Error {
+    fn from(e: keyhaven_crypto::CryptoError) -> Self {
+        Error::Internal(e.to_string())
+    }
+}
+
+impl Error {
+    pub(crate) fn not_found(kind: ObjectKind, name: &str) -> Self {
+        Error::NotFound {
+            kind,
+            message: format!(
+                "A {} with (name/id) {name} was not found in this key vault. If you recently deleted this {} you may \
+                 be able to recover it using the correct recovery command.",
+                kind.as_str(),
+                kind.as_str()
+            ),
+        }
+    }
+
+    pub(crate) fn version_not_found(kind: ObjectKind, name: &str, version: &str) -> Self {
+        Error::NotFound {
+            kind,
+            message: format!(
+                "A {} with (name/id) {name}/{version} was not found in this key vault.",
+                kind.as_str()
+            ),
+        }
+    }
+
+    pub(crate) fn deleted_not_found(kind: ObjectKind, name: &str) -> Self {
+        Error::NotFound {
+            kind,
+            message: format!("Deleted {} not found: {name}", kind.title()),
+        }
+    }
+
+    pub(crate) fn corrupt(what: impl std::fmt::Display) -> Self {
+        Error::Store(StoreError::corrupt(what))
+    }
+}

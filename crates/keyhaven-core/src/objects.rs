@@ -1,0 +1,462 @@
+//! The lifecycle every kind of object shares: versions, listing, attributes, soft delete, recover, purge.
+
+use crate::paging::{Page, PageRequest};
+use crate::records::{self, DeletedRecord, ObjectRecord, VaultRecord, VersionRecord};
+use crate::{Action, Error, Keyhaven, Principal, Result};
+use keyhaven_model::{
+    Attributes, AttributesPatch, ObjectKind, ObjectName, SecretValue, Tags, VaultName, Version,
+};
+use keyhaven_store::keys::{last_component, prefix_end};
+use keyhaven_store::Snapshot;
+
+/// How deleted objects of a vault are kept, as Azure reports it on every object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VaultPolicy {
+    pub recovery_level: &'static str,
+    pub recoverable_days: u32,
+}
+
+impl VaultPolicy {
+    pub(crate) fn of(v: &VaultRecord) -> Self {
+        let recovery_level = match (v.retention_days >= 90, v.purge_protection) {
+            (true, false) => "Recoverable+Purgeable",
+            (true, true) => "Recoverable",
+            (false, false) => "CustomizedRecoverable+Purgeable",
+            (false, true) => "CustomizedRecoverable",
+        };
+        VaultPolicy {
+            recovery_level,
+            recoverable_days: v.retention_days,
+        }
+    }
+}
+
+/// When an object was deleted and when it will be purged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeletedInfo {
+    pub deleted_date: i64,
+    pub scheduled_purge_date: i64,
+}
+
+/// One version of an object as callers see it.
+#[derive(Debug, Clone)]
+pub struct ObjectView {
+    pub kind: ObjectKind,
+    pub name: String,
+    pub version: Version,
+    pub attributes: Attributes,
+    pub tags: Tags,
+    pub content_type: Option<String>,
+    pub managed: bool,
+    pub public: Option<serde_json::Value>,
+    /// The secret value, only where the operation returns it.
+    pub value: Option<SecretValue>,
+    pub deleted: Option<DeletedInfo>,
+    pub policy: VaultPolicy,
+}
+
+impl ObjectView {
+    pub(crate) fn new(vault: &VaultRecord, obj: &ObjectRecord, ver: VersionRecord) -> Self {
+        ObjectView {
+            kind: ObjectKind::Secret,
+            name: obj.name.clone(),
+            version: ver.version,
+            attributes: ver.attributes,
+            tags: ver.tags,
+            content_type: ver.content_type,
+            managed: ver.managed,
+            public: ver.public,
+            value: None,
+            deleted: obj.deleted.as_ref().map(|d| DeletedInfo {
+                deleted_date: d.deleted_date,
+                scheduled_purge_date: d.scheduled_purge_date,
+            }),
+            policy: VaultPolicy::of(vault),
+        }
+    }
+
+    pub(crate) fn of_kind(mut self, kind: ObjectKind) -> Self {
+        self.kind = kind;
+        self
+    }
+}
+
+/// Whether a lookup is of a live or of a deleted object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum State {
+    Live,
+    Deleted,
+}
+
+pub(crate) struct Found {
+    pub vault: VaultRecord,
+    pub object: ObjectRecord,
+    pub version: VersionRecord,
+}
+
+impl Keyhaven {
+    /// Looks up a version (the latest when `version` is None) of a live or deleted object.
+    pub(crate) fn find(
+        &self,
+        snap: &dyn Snapshot,
+        vault: &VaultName,
+        kind: ObjectKind,
+        name: &ObjectName,
+        version: Option<&Version>,
+        state: State,
+    ) -> Result<Found> {
+        let v = self.vault_record(snap, vault.as_str())?;
+        let obj: ObjectRecord =
+            records::read(snap, &records::object_key(&v.name, kind, &name.key()))?
+                .ok_or_else(|| missing(kind, name, state))?;
+        if obj.deleted.is_some() != (state == State::Deleted) {
+            return Err(missing(kind, name, state));
+        }
+        let ver_id = version.unwrap_or(&obj.latest);
+        let ver: VersionRecord = records::read(
+            snap,
+            &records::version_key(&v.name, kind, &name.key(), ver_id.as_str()),
+        )?
+        .ok_or_else(|| Error::version_not_found(kind, name.as_str(), ver_id.as_str()))?;
+        Ok(Found {
+            vault: v,
+            object: obj,
+            version: ver,
+        })
+    }
+
+    /// Properties of a version (no secret material).
+    pub fn get_properties(
+        &self,
+        who: &Principal,
+        vault: &VaultName,
+        kind: ObjectKind,
+        name: &ObjectName,
+        version: Option<&Version>,
+    ) -> Result<ObjectView> {
+        who.authorize(Action::ReadObjects)?;
+        let f = self.find(&*self.snapshot()?, vault, kind, name, version, State::Live)?;
+        Ok(ObjectView::new(&f.vault, &f.object, f.version).of_kind(kind))
+    }
+
+    /// Lists live (or deleted) objects of one kind, showing each one's latest version.
+    pub fn list_objects(
+        &self,
+        who: &Principal,
+        vault: &VaultName,
+        kind: ObjectKind,
+        deleted: bool,
+        page: &PageRequest,
+    ) -> Result<Page<ObjectView>> {
+        who.authorize(Action::ReadObjects)?;
+        let snap = self.snapshot()?;
+        let v = self.vault_record(&*snap, vault.as_str())?;
+        let prefix = records::objects_prefix(&v.name, kind);
+        let mut items = Vec::new();
+        let next = scan_page(&*snap, &prefix, page, |key, bytes| {
+            let obj: ObjectRecord = records::decode(bytes)?;
+            if obj.deleted.is_some() != deleted {
+                return Ok(false);
+            }
+            let name_key = String::from_utf8_lossy(last_component(key)).into_owned();
+            let ver: VersionRecord = records::read(
+                &*snap,
+                &records::version_key(&v.name, kind, &name_key, obj.latest.as_str()),
+            )?
+            .ok_or_else(|| {
+                Error::corrupt(format!("object '{}' has no latest version", obj.name))
+            })?;
+            items.push(ObjectView::new(&v, &obj, ver).of_kind(kind));
+            Ok(true)
+        })?;
+        Ok(Page { items, next })
+    }
+
+    /// Lists the versions of a live object.
+    pub fn list_versions(
+        &self,
+        who: &Principal,
+        vault: &VaultName,
+        kind: ObjectKind,
+        name: &ObjectName,
+        page: &PageRequest,
+    ) -> Result<Page<ObjectView>> {
+        who.authorize(Action::ReadObjects)?;
+        let snap = self.snapshot()?;
+        let f = self.find(&*snap, vault, kind, name, None, State::Live)?;
+        let prefix = records::versions_prefix(&f.vault.name, kind, &name.key());
+        let mut items = Vec::new();
+        let next = scan_page(&*snap, &prefix, page, |_, bytes| {
+            items.push(ObjectView::new(&f.vault, &f.object, records::decode(bytes)?).of_kind(kind));
+            Ok(true)
+        })?;
+        Ok(Page { items, next })
+    }
+
+    /// Changes the attributes, tags or content type of one version (the latest when `version` is None).
+    pub async fn update_object(
+        &self,
+        who: &Principal,
+        vault: &VaultName,
+        kind: ObjectKind,
+        name: &ObjectName,
+        version: Option<&Version>,
+        change: ObjectUpdate,
+    ) -> Result<ObjectView> {
+        who.authorize(Action::WriteObjects)?;
+        change.attributes.validate()?;
+        let now = self.now();
+        let (vault, name, version) = (vault.clone(), name.clone(), version.cloned());
+        let apply_change = move |txn: &mut dyn keyhaven_store::WriteTxn| -> Result<ObjectView> {
+            let v: VaultRecord = records::read_txn(txn, &records::vault_key(vault.as_str()))?
+                .ok_or_else(|| Error::VaultNotFound(vault.to_string()))?;
+            let okey = records::object_key(&v.name, kind, &name.key());
+            let obj: ObjectRecord = records::read_txn(txn, &okey)?
+                .filter(|o: &ObjectRecord| o.deleted.is_none())
+                .ok_or_else(|| Error::not_found(kind, name.as_str()))?;
+            let ver_id = version.unwrap_or_else(|| obj.latest.clone());
+            let vkey = records::version_key(&v.name, kind, &name.key(), ver_id.as_str());
+            let mut ver: VersionRecord = records::read_txn(txn, &vkey)?
+                .ok_or_else(|| Error::version_not_found(kind, name.as_str(), ver_id.as_str()))?;
+            if ver.managed && change.from_user {
+                return Err(Error::Forbidden(format!(
+                    "{} '{}' is managed by its certificate; update the certificate instead.",
+                    kind.title(),
+                    obj.name
+                )));
+            }
+            let mut attrs = ver.attributes.clone();
+            change.attributes.apply(&mut attrs, now);
+            if let (Some(nbf), Some(exp)) = (attrs.nbf, attrs.exp) {
+                if exp <= nbf {
+                    return Err(Error::BadParameter(
+                        "The expiry time (exp) must be later than the not-before time (nbf)."
+                            .into(),
+                    ));
+                }
+            }
+            ver.attributes = attrs;
+            if let Some(tags) = change.tags {
+                ver.tags = tags;
+            }
+            if let Some(ct) = change.content_type {
+                ver.content_type = Some(ct);
+            }
+            records::write_txn(txn, &vkey, &ver)?;
+            Ok(ObjectView::new(&v, &obj, ver).of_kind(kind))
+        };
+        self.store.write(apply_change).await
+    }
+
+    /// Soft-deletes an object with all its versions.
+    pub async fn delete_object(
+        &self,
+        who: &Principal,
+        vault: &VaultName,
+        kind: ObjectKind,
+        name: &ObjectName,
+    ) -> Result<ObjectView> {
+        who.authorize(Action::DeleteObjects)?;
+        let now = self.now();
+        let (vault, name) = (vault.clone(), name.clone());
+        self.store
+            .write(move |txn| {
+                let v: VaultRecord = records::read_txn(txn, &records::vault_key(vault.as_str()))?
+                    .ok_or_else(|| Error::VaultNotFound(vault.to_string()))?;
+                let okey = records::object_key(&v.name, kind, &name.key());
+                let mut obj: ObjectRecord = records::read_txn(txn, &okey)?
+                    .filter(|o: &ObjectRecord| o.deleted.is_none())
+                    .ok_or_else(|| Error::not_found(kind, name.as_str()))?;
+                let vkey = records::version_key(&v.name, kind, &name.key(), obj.latest.as_str());
+                let ver: VersionRecord = records::read_txn(txn, &vkey)?.ok_or_else(|| {
+                    Error::corrupt(format!("object '{}' has no latest version", obj.name))
+                })?;
+                if ver.managed {
+                    return Err(Error::Forbidden(format!(
+                        "{} '{}' is managed by its certificate; delete the certificate instead.",
+                        kind.title(),
+                        obj.name
+                    )));
+                }
+                obj.deleted = Some(DeletedRecord {
+                    deleted_date: now,
+                    scheduled_purge_date: now + i64::from(v.retention_days) * 86_400,
+                });
+                records::write_txn(txn, &okey, &obj)?;
+                Ok(ObjectView::new(&v, &obj, ver).of_kind(kind))
+            })
+            .await
+    }
+
+    /// A deleted object (its latest version's properties).
+    pub fn get_deleted(
+        &self,
+        who: &Principal,
+        vault: &VaultName,
+        kind: ObjectKind,
+        name: &ObjectName,
+    ) -> Result<ObjectView> {
+        who.authorize(Action::ReadObjects)?;
+        let f = self.find(&*self.snapshot()?, vault, kind, name, None, State::Deleted)?;
+        Ok(ObjectView::new(&f.vault, &f.object, f.version).of_kind(kind))
+    }
+
+    /// Brings a deleted object back, with all its versions.
+    pub async fn recover_deleted(
+        &self,
+        who: &Principal,
+        vault: &VaultName,
+        kind: ObjectKind,
+        name: &ObjectName,
+    ) -> Result<ObjectView> {
+        who.authorize(Action::WriteObjects)?;
+        let (vault, name) = (vault.clone(), name.clone());
+        self.store
+            .write(move |txn| {
+                let v: VaultRecord = records::read_txn(txn, &records::vault_key(vault.as_str()))?
+                    .ok_or_else(|| Error::VaultNotFound(vault.to_string()))?;
+                let okey = records::object_key(&v.name, kind, &name.key());
+                let mut obj: ObjectRecord = records::read_txn(txn, &okey)?
+                    .filter(|o: &ObjectRecord| o.deleted.is_some())
+                    .ok_or_else(|| Error::deleted_not_found(kind, name.as_str()))?;
+                obj.deleted = None;
+                records::write_txn(txn, &okey, &obj)?;
+                let vkey = records::version_key(&v.name, kind, &name.key(), obj.latest.as_str());
+                let ver: VersionRecord = records::read_txn(txn, &vkey)?.ok_or_else(|| {
+                    Error::corrupt(format!("object '{}' has no latest version", obj.name))
+                })?;
+                Ok(ObjectView::new(&v, &obj, ver).of_kind(kind))
+            })
+            .await
+    }
+
+    /// Removes a deleted object for good. Refused while the vault's purge protection holds it.
+    pub async fn purge_deleted(
+        &self,
+        who: &Principal,
+        vault: &VaultName,
+        kind: ObjectKind,
+        name: &ObjectName,
+    ) -> Result<()> {
+        who.authorize(Action::PurgeObjects)?;
+        let (vault, name) = (vault.clone(), name.clone());
+        self.store
+            .write(move |txn| {
+                let v: VaultRecord = records::read_txn(txn, &records::vault_key(vault.as_str()))?
+                    .ok_or_else(|| Error::VaultNotFound(vault.to_string()))?;
+                let okey = records::object_key(&v.name, kind, &name.key());
+                let obj: ObjectRecord = records::read_txn(txn, &okey)?
+                    .filter(|o: &ObjectRecord| o.deleted.is_some())
+                    .ok_or_else(|| Error::deleted_not_found(kind, name.as_str()))?;
+                if v.purge_protection {
+                    return Err(Error::Forbidden(format!(
+                        "Operation \"purge\" is not allowed because purge protection is enabled for this vault. {} \
+                         '{}' will be purged automatically after its scheduled purge date.",
+                        kind.title(),
+                        obj.name
+                    )));
+                }
+                txn.delete(&okey)?;
+                crate::vaults::delete_range(txn, &records::versions_prefix(&v.name, kind, &name.key()))
+            })
+            .await
+    }
+
+    /// Purges every deleted object whose scheduled purge date has passed. Returns how many were purged.
+    pub async fn purge_expired(&self) -> Result<usize> {
+        let now = self.now();
+        let snap = self.snapshot()?;
+        let p = b"obj\0".to_vec();
+        let mut due = Vec::new();
+        for (k, v) in snap.scan(&p, &prefix_end(&p), usize::MAX)? {
+            let obj: ObjectRecord = records::decode(&v)?;
+            if obj
+                .deleted
+                .as_ref()
+                .is_some_and(|d| d.scheduled_purge_date <= now)
+            {
+                due.push(k);
+            }
+        }
+        let n = due.len();
+        for okey in due {
+            self.store
+                .write(move |txn| {
+                    let Some(obj) = records::read_txn::<ObjectRecord>(txn, &okey)? else {
+                        return Ok(());
+                    };
+                    if !obj
+                        .deleted
+                        .as_ref()
+                        .is_some_and(|d| d.scheduled_purge_date <= now)
+                    {
+                        return Ok(());
+                    }
+                    txn.delete(&okey)?;
+                    // obj\0vault\0kind\0name → ver\0vault\0kind\0name\0
+                    let mut vprefix = b"ver".to_vec();
+                    vprefix.extend_from_slice(&okey[3..]);
+                    vprefix.push(0);
+                    crate::vaults::delete_range(txn, &vprefix)
+                })
+                .await?;
+        }
+        Ok(n)
+    }
+}
+
+/// A change to one version's properties.
+#[derive(Debug, Clone, Default)]
+pub struct ObjectUpdate {
+    pub attributes: AttributesPatch,
+    pub tags: Option<Tags>,
+    pub content_type: Option<String>,
+    /// Set for changes requested by callers (managed objects refuse them); unset for internal changes.
+    pub from_user: bool,
+}
+
+fn missing(kind: ObjectKind, name: &ObjectName, state: State) -> Error {
+    match state {
+        State::Live => Error::not_found(kind, name.as_str()),
+        State::Deleted => Error::deleted_not_found(kind, name.as_str()),
+    }
+}
+
+/// Walks the entries under `prefix` after the continuation in `page`, feeding each to `take` (which says whether
+/// it counted), until a page is full. Returns the continuation for the next page, if more entries remain.
+pub(crate) fn scan_page(
+    snap: &dyn Snapshot,
+    prefix: &[u8],
+    page: &PageRequest,
+    mut take: impl FnMut(&[u8], &[u8]) -> Result<bool>,
+) -> Result<Option<String>> {
+    let end = prefix_end(prefix);
+    let mut start = prefix.to_vec();
+    if let Some(after) = &page.after {
+        start.extend_from_slice(after.as_bytes());
+        start.push(0);
+    }
+    let want = page.size();
+    let mut taken = 0;
+    let mut last: Option<Vec<u8>> = None;
+    loop {
+        let chunk = snap.scan(&start, &end, 256)?;
+        if chunk.is_empty() {
+            return Ok(None);
+        }
+        for (k, v) in &chunk {
+            if taken == want {
+                // More entries remain: continue after the last one taken.
+                return Ok(last.map(|l| String::from_utf8_lossy(last_component(&l)).into_owned()));
+            }
+            if take(k, v)? {
+                taken += 1;
+            }
+            last = Some(k.clone());
+        }
+        if let Some((k, _)) = chunk.last() {
+            start = k.clone();
+            start.push(0);
+        }
+    }
+}

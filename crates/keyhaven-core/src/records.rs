@@ -1,0 +1,229 @@
+//! What the domain keeps in the store, and under which keys. Values are JSON; secret material inside them is
+//! always sealed (AES-256-GCM under the vault key, bound to vault, kind, name and version).
+
+use crate::Error;
+use keyhaven_model::{Attributes, ObjectKind, Tags, Version};
+use keyhaven_store::keys::{key, prefix};
+use keyhaven_store::{Snapshot, WriteTxn};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+pub(crate) const DEPLOYMENT_KEY: &[u8] = b"meta\0deployment";
+
+pub(crate) fn vault_key(vault: &str) -> Vec<u8> {
+    key(&[b"vault", vault.as_bytes()])
+}
+pub(crate) fn vaults_prefix() -> Vec<u8> {
+    prefix(&[b"vault"])
+}
+pub(crate) fn object_key(vault: &str, kind: ObjectKind, name_key: &str) -> Vec<u8> {
+    key(&[
+        b"obj",
+        vault.as_bytes(),
+        kind.as_str().as_bytes(),
+        name_key.as_bytes(),
+    ])
+}
+pub(crate) fn objects_prefix(vault: &str, kind: ObjectKind) -> Vec<u8> {
+    prefix(&[b"obj", vault.as_bytes(), kind.as_str().as_bytes()])
+}
+pub(crate) fn vault_objects_prefix(vault: &str) -> Vec<u8> {
+    prefix(&[b"obj", vault.as_bytes()])
+}
+pub(crate) fn version_key(vault: &str, kind: ObjectKind, name_key: &str, version: &str) -> Vec<u8> {
+    key(&[
+        b"ver",
+        vault.as_bytes(),
+        kind.as_str().as_bytes(),
+        name_key.as_bytes(),
+        version.as_bytes(),
+    ])
+}
+pub(crate) fn versions_prefix(vault: &str, kind: ObjectKind, name_key: &str) -> Vec<u8> {
+    prefix(&[
+        b"ver",
+        vault.as_bytes(),
+        kind.as_str().as_bytes(),
+        name_key.as_bytes(),
+    ])
+}
+pub(crate) fn vault_versions_prefix(vault: &str) -> Vec<u8> {
+    prefix(&[b"ver", vault.as_bytes()])
+}
+pub(crate) fn geography_key(geo: &str) -> Vec<u8> {
+    key(&[b"geo", geo.as_bytes()])
+}
+pub(crate) fn client_key(client_id: &str) -> Vec<u8> {
+    key(&[b"client", client_id.as_bytes()])
+}
+
+/// The associated data that binds a sealed value to its place.
+pub(crate) fn value_aad(
+    vault: &str,
+    kind: ObjectKind,
+    name_key: &str,
+    version: &Version,
+) -> Vec<u8> {
+    format!(
+        "keyhaven/v1/value|{vault}|{}|{name_key}|{version}",
+        kind.as_str()
+    )
+    .into_bytes()
+}
+pub(crate) fn vault_key_aad(vault: &str) -> Vec<u8> {
+    format!("keyhaven/v1/vault-key|{vault}").into_bytes()
+}
+pub(crate) fn geography_key_aad(geo: &str, id_hex: &str) -> Vec<u8> {
+    format!("keyhaven/v1/geography-key|{geo}|{id_hex}").into_bytes()
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct DeploymentRecord {
+    pub subscription_id: String,
+    pub tenant_id: String,
+    pub created: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct VaultRecord {
+    pub name: String,
+    pub location: String,
+    pub geography: String,
+    pub retention_days: u32,
+    pub purge_protection: bool,
+    pub created: i64,
+    #[serde(with = "b64")]
+    pub wrapped_key: Vec<u8>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct DeletedRecord {
+    pub deleted_date: i64,
+    pub scheduled_purge_date: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ObjectRecord {
+    /// The name as first written (lookups are case-insensitive).
+    pub name: String,
+    pub latest: Version,
+    /// When the latest version was created; a restored or newer version replaces `latest` only if newer.
+    pub latest_created: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted: Option<DeletedRecord>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct VersionRecord {
+    pub version: Version,
+    pub attributes: Attributes,
+    #[serde(default, skip_serializing_if = "Tags::is_empty")]
+    pub tags: Tags,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub managed: bool,
+    /// Secret material (a secret's value, a key's private part), sealed under the vault key.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "b64opt")]
+    pub sealed: Option<Vec<u8>>,
+    /// Non-secret, kind-specific data (public key, certificate, policy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct GeographyKeyRecord {
+    pub id: String,
+    pub created: i64,
+    #[serde(with = "b64")]
+    pub wrapped: Vec<u8>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct GeographyRecord {
+    pub name: String,
+    pub subscription_id: String,
+    pub active: String,
+    pub keys: Vec<GeographyKeyRecord>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ClientRecord {
+    pub client_id: String,
+    pub display_name: String,
+    pub secret_hash: String,
+    pub roles: Vec<crate::Role>,
+    pub created: i64,
+}
+
+pub(crate) fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>, Error> {
+    serde_json::to_vec(v).map_err(|e| Error::Internal(format!("encoding a record: {e}")))
+}
+
+pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| Error::corrupt(format!("a stored record does not decode: {e}")))
+}
+
+pub(crate) fn read<T: DeserializeOwned>(
+    snap: &dyn Snapshot,
+    key: &[u8],
+) -> Result<Option<T>, Error> {
+    snap.get(key)?.map(|b| decode(&b)).transpose()
+}
+
+pub(crate) fn read_txn<T: DeserializeOwned>(
+    txn: &mut dyn WriteTxn,
+    key: &[u8],
+) -> Result<Option<T>, Error> {
+    txn.get(key)?.map(|b| decode(&b)).transpose()
+}
+
+pub(crate) fn write_txn<T: Serialize>(
+    txn: &mut dyn WriteTxn,
+    key: &[u8],
+    v: &T,
+) -> Result<(), Error> {
+    txn.put(key, &encode(v)?)?;
+    Ok(())
+}
+
+mod b64 {
+    use base64::engine::general_purpose::STANDARD;
+    use base64::Engine;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&STANDARD.encode(v))
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let s = String::deserialize(d)?;
+        STANDARD.decode(s).map_err(serde::de::Error::custom)
+    }
+}
+
+mod b64opt {
+    use base64::engine::general_purpose::STANDARD;
+    use base64::Engine;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(v) => s.serialize_str(&STANDARD.encode(v)),
+            None => s.serialize_none(),
+        }
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
+        let s = Option::<String>::deserialize(d)?;
+        s.map(|s| STANDARD.decode(s).map_err(serde::de::Error::custom))
+            .transpose()
+    }
+}

@@ -1,0 +1,146 @@
+//! Secrets: the operations specific to them (set, read the value). Lifecycle is shared, in `objects`.
+
+use crate::objects::{ObjectView, State};
+use crate::records::{self, ObjectRecord, VaultRecord, VersionRecord};
+use crate::{Action, Error, Keyhaven, Principal, Result};
+use keyhaven_model::{
+    Attributes, AttributesPatch, ObjectKind, ObjectName, SecretValue, Tags, VaultName, Version,
+};
+
+const KIND: ObjectKind = ObjectKind::Secret;
+
+/// A new secret version.
+#[derive(Debug, Clone)]
+pub struct SetSecret {
+    pub value: SecretValue,
+    pub content_type: Option<String>,
+    pub attributes: AttributesPatch,
+    pub tags: Tags,
+}
+
+/// A change to a secret version's properties.
+pub type SecretUpdate = crate::ObjectUpdate;
+
+impl Keyhaven {
+    /// Writes a new version of a secret (creating the secret if needed) and returns it, value included.
+    pub async fn set_secret(
+        &self,
+        who: &Principal,
+        vault: &VaultName,
+        name: &ObjectName,
+        req: SetSecret,
+    ) -> Result<ObjectView> {
+        who.authorize(Action::WriteObjects)?;
+        req.attributes.validate()?;
+        let snap = self.snapshot()?;
+        let v = self.vault_record(&*snap, vault.as_str())?;
+        let key = self.vault_sealing_key(&v)?;
+        let version = keyhaven_crypto::random_version()?;
+        let sealed = key.seal(
+            &records::value_aad(&v.name, KIND, &name.key(), &version),
+            req.value.expose().as_bytes(),
+        )?;
+        let now = self.now();
+        let mut attributes = Attributes::new(now);
+        req.attributes.apply(&mut attributes, now);
+        let ver = VersionRecord {
+            version: version.clone(),
+            attributes,
+            tags: req.tags,
+            content_type: req.content_type,
+            managed: false,
+            sealed: Some(sealed),
+            public: None,
+        };
+        let value = req.value;
+        let name = name.clone();
+        let mut view = self
+            .store
+            .write(move |txn| {
+                let v: VaultRecord = records::read_txn(txn, &records::vault_key(&v.name))?
+                    .ok_or_else(|| Error::VaultNotFound(v.name.clone()))?;
+                let okey = records::object_key(&v.name, KIND, &name.key());
+                let existing: Option<ObjectRecord> = records::read_txn(txn, &okey)?;
+                if existing.as_ref().is_some_and(|o| o.deleted.is_some()) {
+                    return Err(deleted_conflict(KIND, name.as_str()));
+                }
+                let obj = ObjectRecord {
+                    name: existing
+                        .map(|o| o.name)
+                        .unwrap_or_else(|| name.as_str().to_string()),
+                    latest: version.clone(),
+                    latest_created: now,
+                    deleted: None,
+                };
+                records::write_txn(txn, &okey, &obj)?;
+                records::write_txn(
+                    txn,
+                    &records::version_key(&v.name, KIND, &name.key(), version.as_str()),
+                    &ver,
+                )?;
+                Ok(ObjectView::new(&v, &obj, ver).of_kind(KIND))
+            })
+            .await?;
+        view.value = Some(value);
+        Ok(view)
+    }
+
+    /// A secret version with its value. Disabled, not-yet-valid and expired versions refuse to give it.
+    pub fn get_secret(
+        &self,
+        who: &Principal,
+        vault: &VaultName,
+        name: &ObjectName,
+        version: Option<&Version>,
+    ) -> Result<ObjectView> {
+        who.authorize(Action::ReadSecretValues)?;
+        let f = self.find(&*self.snapshot()?, vault, KIND, name, version, State::Live)?;
+        if let Some(reason) = f.version.attributes.unusable_reason(self.now()) {
+            return Err(Error::Forbidden(match reason {
+                "disabled" => "Operation get is not allowed on a disabled secret.".to_string(),
+                other => format!("Operation get is not allowed: the secret version is {other}."),
+            }));
+        }
+        let value = self.open_value(&f.vault, KIND, name, &f.version)?;
+        let mut view = ObjectView::new(&f.vault, &f.object, f.version).of_kind(KIND);
+        view.value = Some(value);
+        Ok(view)
+    }
+
+    /// Opens the sealed value of a version.
+    pub(crate) fn open_value(
+        &self,
+        v: &VaultRecord,
+        kind: ObjectKind,
+        name: &ObjectName,
+        ver: &VersionRecord,
+    ) -> Result<SecretValue> {
+        let sealed = ver
+            .sealed
+            .as_deref()
+            .ok_or_else(|| Error::corrupt("a secret version has no value"))?;
+        let key = self.vault_sealing_key(v)?;
+        let plain = key
+            .open(
+                &records::value_aad(&v.name, kind, &name.key(), &ver.version),
+                sealed,
+            )
+            .map_err(|_| {
+                Error::corrupt(format!(
+                    "the value of {} '{}' failed authentication",
+                    kind.as_str(),
+                    name
+                ))
+            })?;
+        Ok(SecretValue::from_stored(plain)?)
+    }
+}
+
+pub(crate) fn deleted_conflict(kind: ObjectKind, name: &str) -> Error {
+    Error::Conflict(format!(
+        "{} {name} is currently in a deleted but recoverable state, and its name cannot be reused; in this state, \
+         the {} can only be recovered or purged.",
+        kind.title(),
+        kind.as_str()
+    ))
+}

@@ -1,0 +1,169 @@
+use crate::records::{self, DeploymentRecord, VaultRecord};
+use crate::{Error, Result};
+use keyhaven_crypto::SealingKey;
+use keyhaven_model::Clock;
+use keyhaven_store::{Snapshot, Store};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, RwLock};
+
+/// Deployment-wide settings the domain needs.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Location → geography. Every vault has a location; backups are bound to its geography.
+    pub locations: BTreeMap<String, String>,
+    /// The location of vaults created without one.
+    pub default_location: String,
+    /// Soft-delete retention of vaults created without one (7–90 days).
+    pub default_retention_days: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            locations: [("local".to_string(), "local".to_string())].into(),
+            default_location: "local".into(),
+            default_retention_days: 90,
+        }
+    }
+}
+
+/// The identity of this installation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deployment {
+    pub subscription_id: String,
+    pub tenant_id: String,
+}
+
+/// The domain service. Cheap to share behind an `Arc`; every method is one domain operation.
+pub struct Keyhaven {
+    pub(crate) store: Arc<Store>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) root: SealingKey,
+    pub(crate) settings: Settings,
+    vault_keys: RwLock<HashMap<String, (Vec<u8>, SealingKey)>>,
+    deployment: RwLock<Option<Deployment>>,
+}
+
+impl Keyhaven {
+    /// Opens the domain over `store`, creating the deployment identity and geography keys on first use.
+    /// Returns whether this was the first start.
+    pub fn open(
+        store: Arc<Store>,
+        root: SealingKey,
+        clock: Arc<dyn Clock>,
+        settings: Settings,
+    ) -> Result<(Self, bool)> {
+        if !settings.locations.contains_key(&settings.default_location) {
+            return Err(Error::BadParameter(format!(
+                "the default location '{}' is not in the locations table",
+                settings.default_location
+            )));
+        }
+        let kh = Keyhaven {
+            store,
+            clock,
+            root,
+            settings,
+            vault_keys: RwLock::new(HashMap::new()),
+            deployment: RwLock::new(None),
+        };
+        let fresh = kh.ensure_deployment()?;
+        let geographies: std::collections::BTreeSet<String> =
+            kh.settings.locations.values().cloned().collect();
+        for g in geographies {
+            kh.ensure_geography(&g)?;
+        }
+        Ok((kh, fresh))
+    }
+
+    fn ensure_deployment(&self) -> Result<bool> {
+        if records::read::<DeploymentRecord>(&*self.snapshot()?, records::DEPLOYMENT_KEY)?.is_some()
+        {
+            return Ok(false);
+        }
+        let rec = DeploymentRecord {
+            subscription_id: keyhaven_crypto::random_uuid()?,
+            tenant_id: keyhaven_crypto::random_uuid()?,
+            created: self.now(),
+        };
+        self.store.write_blocking(move |txn| {
+            if records::read_txn::<DeploymentRecord>(txn, records::DEPLOYMENT_KEY)?.is_some() {
+                return Ok(false);
+            }
+            records::write_txn(txn, records::DEPLOYMENT_KEY, &rec)?;
+            Ok::<_, Error>(true)
+        })
+    }
+
+    /// The subscription and tenant of this deployment.
+    pub fn deployment(&self) -> Result<Deployment> {
+        if let Some(d) = self.deployment.read().ok().and_then(|g| g.clone()) {
+            return Ok(d);
+        }
+        let rec: DeploymentRecord = records::read(&*self.snapshot()?, records::DEPLOYMENT_KEY)?
+            .ok_or_else(|| Error::corrupt("the deployment record is missing"))?;
+        let d = Deployment {
+            subscription_id: rec.subscription_id,
+            tenant_id: rec.tenant_id,
+        };
+        if let Ok(mut g) = self.deployment.write() {
+            *g = Some(d.clone());
+        }
+        Ok(d)
+    }
+
+    pub(crate) fn forget_deployment(&self) {
+        if let Ok(mut g) = self.deployment.write() {
+            *g = None;
+        }
+    }
+
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    pub(crate) fn snapshot(&self) -> Result<Box<dyn Snapshot>> {
+        Ok(self.store.snapshot()?)
+    }
+
+    pub(crate) fn vault_record(&self, snap: &dyn Snapshot, vault: &str) -> Result<VaultRecord> {
+        records::read(snap, &records::vault_key(vault))?
+            .ok_or_else(|| Error::VaultNotFound(vault.to_string()))
+    }
+
+    /// The vault's data key, unwrapped from its record (cached; a recreated vault has a new wrapped key).
+    pub(crate) fn vault_sealing_key(&self, rec: &VaultRecord) -> Result<SealingKey> {
+        if let Some((wrapped, key)) = self
+            .vault_keys
+            .read()
+            .ok()
+            .and_then(|m| m.get(&rec.name).cloned())
+        {
+            if wrapped == rec.wrapped_key {
+                return Ok(key);
+            }
+        }
+        let key = self
+            .root
+            .unwrap_key(&records::vault_key_aad(&rec.name), &rec.wrapped_key)
+            .map_err(|_| {
+                Error::corrupt(format!(
+                    "the key of vault '{}' does not unwrap under the root key",
+                    rec.name
+                ))
+            })?;
+        if let Ok(mut m) = self.vault_keys.write() {
+            m.insert(rec.name.clone(), (rec.wrapped_key.clone(), key.clone()));
+        }
+        Ok(key)
+    }
+
+    pub(crate) fn new_vault_key(&self, vault: &str) -> Result<Vec<u8>> {
+        let key = SealingKey::generate()?;
+        Ok(self.root.wrap(&records::vault_key_aad(vault), &key)?)
+    }
+}

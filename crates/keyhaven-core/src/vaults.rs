@@ -1,0 +1,166 @@
+use crate::records::{self, VaultRecord};
+use crate::{Action, Error, Keyhaven, Principal, Result};
+use keyhaven_model::VaultName;
+use keyhaven_store::keys::prefix_end;
+use keyhaven_store::WriteTxn;
+
+/// A request to create a vault.
+#[derive(Debug, Clone)]
+pub struct NewVault {
+    pub name: VaultName,
+    pub location: Option<String>,
+    pub retention_days: Option<u32>,
+    pub purge_protection: bool,
+}
+
+/// A vault as callers see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VaultInfo {
+    pub name: String,
+    pub location: String,
+    pub geography: String,
+    pub retention_days: u32,
+    pub purge_protection: bool,
+    pub created: i64,
+}
+
+impl From<&VaultRecord> for VaultInfo {
+    fn from(r: &VaultRecord) -> Self {
+        VaultInfo {
+            name: r.name.clone(),
+            location: r.location.clone(),
+            geography: r.geography.clone(),
+            retention_days: r.retention_days,
+            purge_protection: r.purge_protection,
+            created: r.created,
+        }
+    }
+}
+
+impl Keyhaven {
+    pub async fn create_vault(&self, who: &Principal, req: NewVault) -> Result<VaultInfo> {
+        who.authorize(Action::ManageVaults)?;
+        let rec = self.new_vault_record(req)?;
+        let info = VaultInfo::from(&rec);
+        self.store
+            .write(move |txn| {
+                let key = records::vault_key(&rec.name);
+                if txn.get(&key)?.is_some() {
+                    return Err(Error::Conflict(format!(
+                        "A vault named '{}' already exists.",
+                        rec.name
+                    )));
+                }
+                records::write_txn(txn, &key, &rec)
+            })
+            .await?;
+        Ok(info)
+    }
+
+    /// Creates a vault if it does not exist (used at first start for the `default` vault).
+    pub fn ensure_vault(&self, req: NewVault) -> Result<()> {
+        let rec = self.new_vault_record(req)?;
+        self.store.write_blocking(move |txn| {
+            let key = records::vault_key(&rec.name);
+            if txn.get(&key)?.is_none() {
+                records::write_txn(txn, &key, &rec)?;
+            }
+            Ok::<_, Error>(())
+        })
+    }
+
+    fn new_vault_record(&self, req: NewVault) -> Result<VaultRecord> {
+        let location = req
+            .location
+            .unwrap_or_else(|| self.settings.default_location.clone())
+            .to_ascii_lowercase();
+        let geography = self
+            .settings
+            .locations
+            .get(&location)
+            .cloned()
+            .ok_or_else(|| {
+                let known: Vec<&str> = self.settings.locations.keys().map(String::as_str).collect();
+                Error::BadParameter(format!(
+                    "Unknown location '{location}'. Known locations: {}.",
+                    known.join(", ")
+                ))
+            })?;
+        let retention_days = req
+            .retention_days
+            .unwrap_or(self.settings.default_retention_days);
+        if !(7..=90).contains(&retention_days) {
+            return Err(Error::BadParameter(format!(
+                "The soft-delete retention must be between 7 and 90 days; {retention_days} was given."
+            )));
+        }
+        let name = req.name.as_str().to_string();
+        Ok(VaultRecord {
+            wrapped_key: self.new_vault_key(&name)?,
+            name,
+            location,
+            geography,
+            retention_days,
+            purge_protection: req.purge_protection,
+            created: self.now(),
+        })
+    }
+
+    pub fn list_vaults(&self, who: &Principal) -> Result<Vec<VaultInfo>> {
+        who.authorize(Action::ReadObjects)?;
+        let snap = self.snapshot()?;
+        let p = records::vaults_prefix();
+        let mut out = Vec::new();
+        for (_, v) in snap.scan(&p, &prefix_end(&p), usize::MAX)? {
+            out.push(VaultInfo::from(&records::decode::<VaultRecord>(&v)?));
+        }
+        Ok(out)
+    }
+
+    pub fn get_vault(&self, who: &Principal, name: &VaultName) -> Result<VaultInfo> {
+        who.authorize(Action::ReadObjects)?;
+        Ok(VaultInfo::from(
+            &self.vault_record(&*self.snapshot()?, name.as_str())?,
+        ))
+    }
+
+    /// Deletes a vault and everything in it. A vault with purge protection that still holds objects (live or
+    /// deleted) cannot be deleted.
+    pub async fn delete_vault(&self, who: &Principal, name: &VaultName) -> Result<()> {
+        who.authorize(Action::ManageVaults)?;
+        let vault = name.as_str().to_string();
+        self.store
+            .write(move |txn| {
+                let rec: VaultRecord = records::read_txn(txn, &records::vault_key(&vault))?
+                    .ok_or_else(|| Error::VaultNotFound(vault.clone()))?;
+                let objects = records::vault_objects_prefix(&vault);
+                if rec.purge_protection && !txn.scan(&objects, &prefix_end(&objects), 1)?.is_empty() {
+                    return Err(Error::Conflict(format!(
+                        "Vault '{vault}' has purge protection and still holds objects; it cannot be deleted."
+                    )));
+                }
+                delete_range(txn, &objects)?;
+                delete_range(txn, &records::vault_versions_prefix(&vault))?;
+                txn.delete(&records::vault_key(&vault))?;
+                Ok(())
+            })
+            .await
+    }
+}
+
+/// Deletes every key under `prefix`, in chunks.
+pub(crate) fn delete_range(txn: &mut dyn WriteTxn, prefix: &[u8]) -> Result<()> {
+    let end = prefix_end(prefix);
+    let mut start = prefix.to_vec();
+    loop {
+        let chunk = txn.scan(&start, &end, 1024)?;
+        let Some((last, _)) = chunk.last() else {
+            return Ok(());
+        };
+        start = last.clone();
+        start.push(0);
+        for (k, _) in &chunk {
+            txn.delete(k)?;
+        }
+    }
+}

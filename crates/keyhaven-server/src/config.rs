@@ -1,0 +1,207 @@
+//! Settings come from flags, `KEYHAVEN_*` environment variables and a TOML file, in that order of precedence.
+
+use crate::ServerError;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// `keyhaven serve` flags (each also read from its `KEYHAVEN_*` variable).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ServeArgs {
+    /// Where the store, keys, TLS files and the admin credential live.
+    #[arg(long, env = "KEYHAVEN_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Address to listen on.
+    #[arg(long, env = "KEYHAVEN_LISTEN", value_name = "ADDR:PORT")]
+    pub listen: Option<SocketAddr>,
+    /// A TOML configuration file.
+    #[arg(long, env = "KEYHAVEN_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// DNS suffix of vault host names: vault V is https://V.{suffix}.
+    #[arg(long, env = "KEYHAVEN_DNS_SUFFIX", value_name = "SUFFIX")]
+    pub dns_suffix: Option<String>,
+    /// Host name clients use for the token endpoint (the authority); default localhost.
+    #[arg(long, env = "KEYHAVEN_PUBLIC_HOST", value_name = "HOST")]
+    pub public_host: Option<String>,
+    /// Port clients connect to, when it differs from the listening port (behind a proxy).
+    #[arg(long, env = "KEYHAVEN_PUBLIC_PORT", value_name = "PORT")]
+    pub public_port: Option<u16>,
+    /// Extra names for the server certificate (comma-separated).
+    #[arg(
+        long = "tls-name",
+        env = "KEYHAVEN_TLS_NAMES",
+        value_delimiter = ',',
+        value_name = "NAME"
+    )]
+    pub tls_names: Vec<String>,
+    /// Log filter (e.g. info, keyhaven=debug).
+    #[arg(long, env = "KEYHAVEN_LOG", value_name = "FILTER")]
+    pub log: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct FileConfig {
+    data_dir: Option<PathBuf>,
+    listen: Option<SocketAddr>,
+    dns_suffix: Option<String>,
+    public_host: Option<String>,
+    public_port: Option<u16>,
+    #[serde(default)]
+    tls_names: Vec<String>,
+    log: Option<String>,
+    locations: Option<BTreeMap<String, String>>,
+    default_location: Option<String>,
+    default_retention_days: Option<u32>,
+    token_lifetime_secs: Option<i64>,
+    purge_interval_secs: Option<u64>,
+}
+
+/// The resolved configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    pub dns_suffix: String,
+    pub public_host: String,
+    pub public_port: Option<u16>,
+    pub tls_names: Vec<String>,
+    pub log: String,
+    pub domain: keyhaven_core::Settings,
+    pub token_lifetime_secs: i64,
+    pub purge_interval_secs: u64,
+}
+
+impl Config {
+    /// Defaults for a server with its data in `data_dir`.
+    pub fn with_data_dir(data_dir: &Path) -> Config {
+        Config {
+            data_dir: data_dir.to_path_buf(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
+            dns_suffix: "vault.localhost".into(),
+            public_host: "localhost".into(),
+            public_port: None,
+            tls_names: Vec::new(),
+            log: "info".into(),
+            domain: keyhaven_core::Settings::default(),
+            token_lifetime_secs: 3599,
+            purge_interval_secs: 60,
+        }
+    }
+
+    /// Merges flags/environment over the file named by `--config` (if any) over defaults.
+    pub fn load(args: ServeArgs) -> Result<Config, ServerError> {
+        let file = match &args.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(ServerError::io(format!("reading {}", path.display())))?;
+                toml::from_str::<FileConfig>(&text)
+                    .map_err(|e| ServerError::Config(format!("{}: {e}", path.display())))?
+            }
+            None => FileConfig::default(),
+        };
+        let data_dir = args
+            .data_dir
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("keyhaven-data"));
+        let mut c = Config::with_data_dir(&data_dir);
+        if let Some(l) = args.listen.or(file.listen) {
+            c.listen = l;
+        }
+        if let Some(s) = args.dns_suffix.or(file.dns_suffix) {
+            c.dns_suffix = s.trim_start_matches('.').to_ascii_lowercase();
+        }
+        if let Some(h) = args.public_host.or(file.public_host) {
+            c.public_host = h;
+        }
+        c.public_port = args.public_port.or(file.public_port);
+        c.tls_names = if args.tls_names.is_empty() {
+            file.tls_names
+        } else {
+            args.tls_names
+        };
+        if let Some(l) = args.log.or(file.log) {
+            c.log = l;
+        }
+        if let Some(locs) = file.locations {
+            c.domain.locations = locs
+                .into_iter()
+                .map(|(k, v)| (k.to_ascii_lowercase(), v.to_ascii_lowercase()))
+                .collect();
+        }
+        if let Some(d) = file.default_location {
+            c.domain.default_location = d.to_ascii_lowercase();
+        }
+        if let Some(d) = file.default_retention_days {
+            c.domain.default_retention_days = d;
+        }
+        if let Some(t) = file.token_lifetime_secs {
+            c.token_lifetime_secs = t;
+        }
+        if let Some(p) = file.purge_interval_secs {
+            c.purge_interval_secs = p;
+        }
+        c.validate()?;
+        Ok(c)
+    }
+
+    pub fn validate(&self) -> Result<(), ServerError> {
+        if self.dns_suffix.is_empty() || self.dns_suffix.contains(['/', ':', ' ']) {
+            return Err(ServerError::Config(format!(
+                "dns-suffix '{}' is not a DNS name",
+                self.dns_suffix
+            )));
+        }
+        if !self
+            .domain
+            .locations
+            .contains_key(&self.domain.default_location)
+        {
+            return Err(ServerError::Config(format!(
+                "default-location '{}' is not one of the configured locations",
+                self.domain.default_location
+            )));
+        }
+        if !(7..=90).contains(&self.domain.default_retention_days) {
+            return Err(ServerError::Config(
+                "default-retention-days must be between 7 and 90".into(),
+            ));
+        }
+        if !(60..=86_400).contains(&self.token_lifetime_secs) {
+            return Err(ServerError::Config(
+                "token-lifetime-secs must be between 60 and 86400".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_then_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("k.toml");
+        std::fs::write(&f, "listen = \"127.0.0.1:9443\"\ndns-suffix = \"KV.example.com\"\n[locations]\nwesteurope = \"europe\"\n")
+            .unwrap();
+        let mut args = ServeArgs {
+            config: Some(f.clone()),
+            ..Default::default()
+        };
+        assert!(
+            Config::load(args.clone()).is_err(),
+            "default location must exist"
+        );
+        std::fs::write(&f, "listen = \"127.0.0.1:9443\"\ndns-suffix = \"KV.example.com\"\ndefault-location = \"westeurope\"\n[locations]\nwesteurope = \"europe\"\n").unwrap();
+        let c = Config::load(args.clone()).unwrap();
+        assert_eq!(c.listen.port(), 9443);
+        assert_eq!(c.dns_suffix, "kv.example.com");
+        args.listen = Some("127.0.0.1:1234".parse().unwrap());
+        assert_eq!(Config::load(args.clone()).unwrap().listen.port(), 1234);
+        std::fs::write(&f, "nonsense = 1\n").unwrap();
+        assert!(Config::load(args).is_err(), "unknown keys are refused");
+    }
+}

@@ -1,0 +1,269 @@
+//! Authentication: the bearer check every protected request passes first, and the OAuth2/OpenID endpoints
+//! (`/{tenant}/oauth2/v2.0/token`, `/{tenant}/v2.0/.well-known/openid-configuration`, the JWKS).
+
+use super::error::ApiError;
+use crate::state::{AppState, Shared};
+use crate::tokens::TokenError;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use base64::Engine;
+use keyhaven_azure_api::identity::{TokenError as TokenErrorBody, TokenResponse};
+use keyhaven_core::Principal;
+use serde_json::json;
+use zeroize::Zeroizing;
+
+/// The `WWW-Authenticate` challenge that tells clients where to get a token and for which resource.
+pub(crate) fn challenge(st: &Shared) -> String {
+    format!(
+        "Bearer authorization=\"{}/{}\", resource=\"{}\"",
+        st.authority,
+        st.tokens.tenant(),
+        st.resource()
+    )
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = v.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+/// Checks the bearer token of a data-plane request (the audience must be the vault resource).
+pub(crate) fn authenticate_vault(st: &Shared, headers: &HeaderMap) -> Result<Principal, ApiError> {
+    authenticate(st, headers, |aud| st.is_vault_audience(aud))
+}
+
+/// Checks the bearer token of a management request (any audience this server issued).
+pub(crate) fn authenticate_management(
+    st: &Shared,
+    headers: &HeaderMap,
+) -> Result<Principal, ApiError> {
+    authenticate(st, headers, |_| true)
+}
+
+fn authenticate(
+    st: &Shared,
+    headers: &HeaderMap,
+    audience_ok: impl Fn(&str) -> bool,
+) -> Result<Principal, ApiError> {
+    let Some(token) = bearer(headers) else {
+        return Err(ApiError::unauthorized(
+            "AKV10000: Request is missing a Bearer or PoP token.",
+            challenge(st),
+        ));
+    };
+    st.tokens.validate(token, audience_ok).map_err(|e| {
+        let msg = match e {
+            TokenError::Invalid => "AKV10000: The access token is invalid: its signature, issuer or format is not valid.",
+            TokenError::Expired => "AKV10022: The access token has expired.",
+            TokenError::NotYetValid => "AKV10000: The access token is not valid yet.",
+            TokenError::WrongAudience => "AKV10022: The access token was issued for another audience (resource).",
+        };
+        ApiError::unauthorized(msg, challenge(st))
+    })
+}
+
+fn oauth_error(status: StatusCode, error: &str, description: impl Into<String>) -> Response {
+    (
+        status,
+        Json(TokenErrorBody {
+            error: error.into(),
+            error_description: description.into(),
+        }),
+    )
+        .into_response()
+}
+
+/// `POST /{tenant}/oauth2/v2.0/token`: the client-credentials grant.
+pub(crate) async fn token(
+    State(st): State<AppState>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    body: bytes::Bytes,
+) -> Response {
+    if tenant != st.tokens.tenant() {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            format!(
+                "AADSTS90002: Tenant '{}' not found.",
+                tenant.chars().take(64).collect::<String>()
+            ),
+        );
+    }
+    let mut grant = None;
+    let mut client_id = None;
+    let mut secret = None;
+    let mut scope = None;
+    for (k, v) in form_urlencoded::parse(&body) {
+        match &*k {
+            "grant_type" => grant = Some(v.into_owned()),
+            "client_id" => client_id = Some(v.into_owned()),
+            "client_secret" => secret = Some(Zeroizing::new(v.into_owned())),
+            "scope" => scope = Some(v.into_owned()),
+            _ => {}
+        }
+    }
+    if let Some((id, s)) = basic_credentials(&headers) {
+        client_id.get_or_insert(id);
+        secret.get_or_insert(s);
+    }
+    if grant.as_deref() != Some("client_credentials") {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            "AADSTS70003: Only the client_credentials grant is supported.",
+        );
+    }
+    let (Some(client_id), Some(secret)) = (client_id, secret) else {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "AADSTS900144: The request must contain client_id and client_secret.",
+        );
+    };
+    let Some(audience) = scope
+        .as_deref()
+        .and_then(|s| s.split_whitespace().find(|s| s.ends_with("/.default")))
+        .map(|s| s.trim_end_matches("/.default").to_string())
+    else {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+            "AADSTS70011: The scope must name a resource ending in '/.default'.",
+        );
+    };
+    let kh = st.kh.clone();
+    let cid = client_id.clone();
+    let who = match tokio::task::spawn_blocking(move || kh.authenticate_client(&cid, &secret)).await
+    {
+        Ok(Ok(p)) => p,
+        Ok(Err(_)) => {
+            return oauth_error(
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                "AADSTS7000215: Invalid client secret provided, or the client does not exist.",
+            )
+        }
+        Err(_) => {
+            return oauth_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "server_error",
+                "The token could not be issued.",
+            )
+        }
+    };
+    let issuer = format!("{}/{}/v2.0", origin(&headers, &st), st.tokens.tenant());
+    match st.tokens.issue(&who, &audience, &issuer) {
+        Ok(access_token) => {
+            tracing::info!(client_id = %client_id, audience = %audience, "token issued");
+            let lifetime = st.tokens.lifetime();
+            let mut resp = Json(TokenResponse {
+                token_type: "Bearer".into(),
+                expires_in: lifetime,
+                ext_expires_in: lifetime,
+                access_token,
+            })
+            .into_response();
+            resp.headers_mut().insert(
+                header::CACHE_CONTROL,
+                header::HeaderValue::from_static("no-store"),
+            );
+            resp
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "token signing failed");
+            oauth_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "server_error",
+                "The token could not be issued.",
+            )
+        }
+    }
+}
+
+fn basic_credentials(headers: &HeaderMap) -> Option<(String, Zeroizing<String>)> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, b64) = v.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let raw = Zeroizing::new(
+        base64::engine::general_purpose::STANDARD
+            .decode(b64.trim())
+            .ok()?,
+    );
+    let text = std::str::from_utf8(&raw).ok()?;
+    let (id, secret) = text.split_once(':')?;
+    let dec = |s: &str| {
+        form_urlencoded::parse(format!("x={s}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+    };
+    Some((dec(id)?, Zeroizing::new(dec(secret)?)))
+}
+
+/// `https://{host the client used}`.
+fn origin(headers: &HeaderMap, st: &Shared) -> String {
+    match headers.get(header::HOST).and_then(|h| h.to_str().ok()) {
+        Some(h) => format!("https://{h}"),
+        None => st.authority.clone(),
+    }
+}
+
+/// `GET /{tenant}/v2.0/.well-known/openid-configuration`.
+pub(crate) async fn openid_configuration(
+    State(st): State<AppState>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if tenant != st.tokens.tenant() {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_tenant",
+            format!(
+                "AADSTS90002: Tenant '{}' not found.",
+                tenant.chars().take(64).collect::<String>()
+            ),
+        );
+    }
+    let base = format!("{}/{}", origin(&headers, &st), tenant);
+    Json(json!({
+        "issuer": format!("{base}/v2.0"),
+        "authorization_endpoint": format!("{base}/oauth2/v2.0/authorize"),
+        "token_endpoint": format!("{base}/oauth2/v2.0/token"),
+        "device_authorization_endpoint": format!("{base}/oauth2/v2.0/devicecode"),
+        "jwks_uri": format!("{base}/discovery/v2.0/keys"),
+        "response_modes_supported": ["query", "fragment", "form_post"],
+        "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
+        "subject_types_supported": ["pairwise"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
+        "grant_types_supported": ["client_credentials"],
+        "scopes_supported": ["openid", "profile", "email", "offline_access"],
+        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "nbf", "tid", "roles", "appid"],
+        "tenant_region_scope": null,
+        "cloud_instance_name": "keyhaven",
+        "cloud_graph_host_name": "localhost",
+        "msgraph_host": "localhost",
+    }))
+    .into_response()
+}
+
+/// `GET /{tenant}/discovery/v2.0/keys`.
+pub(crate) async fn jwks(State(st): State<AppState>) -> Response {
+    match st.tokens.jwks() {
+        Ok(k) => Json(k).into_response(),
+        Err(_) => ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalServerError",
+            "keys unavailable",
+        )
+        .into_response(),
+    }
+}

@@ -1,0 +1,114 @@
+//! The one place domain errors become HTTP responses in Azure's error envelope.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use keyhaven_azure_api::ErrorBody;
+use keyhaven_core::Error;
+use keyhaven_model::{Invalid, ObjectKind};
+
+#[derive(Debug)]
+pub(crate) struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    /// A `WWW-Authenticate` value for 401 responses.
+    pub challenge: Option<String>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            challenge: None,
+        }
+    }
+
+    pub fn bad(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::BAD_REQUEST, "BadParameter", message)
+    }
+
+    pub fn unauthorized(message: impl Into<String>, challenge: String) -> Self {
+        ApiError {
+            status: StatusCode::UNAUTHORIZED,
+            code: "Unauthorized",
+            message: message.into(),
+            challenge: Some(challenge),
+        }
+    }
+
+    pub fn no_route(method: &str, path: &str) -> Self {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            format!(
+                "There is no operation {method} {}.",
+                path.chars().take(200).collect::<String>()
+            ),
+        )
+    }
+}
+
+impl From<Invalid> for ApiError {
+    fn from(e: Invalid) -> Self {
+        ApiError::bad(e.0)
+    }
+}
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        let msg = e.to_string();
+        match e {
+            Error::BadParameter(_) | Error::BadBackup(_) => ApiError::bad(msg),
+            Error::NotFound { kind, .. } => ApiError::new(
+                StatusCode::NOT_FOUND,
+                match kind {
+                    ObjectKind::Secret => "SecretNotFound",
+                    ObjectKind::Key => "KeyNotFound",
+                    ObjectKind::Certificate => "CertificateNotFound",
+                },
+                msg,
+            ),
+            Error::VaultNotFound(_) => ApiError::new(StatusCode::NOT_FOUND, "VaultNotFound", msg),
+            Error::Forbidden(_) | Error::ReadOnly => {
+                ApiError::new(StatusCode::FORBIDDEN, "Forbidden", msg)
+            }
+            Error::Conflict(_) => ApiError::new(StatusCode::CONFLICT, "Conflict", msg),
+            Error::Unauthorized(_) => ApiError::new(StatusCode::UNAUTHORIZED, "Unauthorized", msg),
+            Error::Store(keyhaven_store::StoreError::Unavailable(_))
+            | Error::Store(keyhaven_store::StoreError::Closed) => {
+                tracing::error!(error = %msg, "storage unavailable");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "ServiceUnavailable",
+                    "Storage is unavailable; retry later.",
+                )
+            }
+            _ => {
+                tracing::error!(error = %msg, "internal error");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "InternalServerError",
+                    "The server failed to process the request.",
+                )
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::to_vec(&ErrorBody::new(self.code, self.message)).unwrap_or_default();
+        let mut resp = (
+            self.status,
+            [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
+            body,
+        )
+            .into_response();
+        if let Some(c) = self.challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
+            resp.headers_mut().insert(header::WWW_AUTHENTICATE, c);
+        }
+        resp
+    }
+}

@@ -1,0 +1,202 @@
+//! Keyhaven's management API (`/_keyhaven/...`: deployment, vaults, geographies) and the small part of Azure
+//! Resource Manager that Azure tooling asks for (`/subscriptions`).
+
+use super::error::ApiError;
+use super::request;
+use crate::state::AppState;
+use axum::extract::{Path, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use keyhaven_azure_api::management::{
+    DeploymentInfo, GeographyExportRequest, GeographyImportRequest, GeographyImportResult, Vault,
+    VaultCreate, VaultList,
+};
+use keyhaven_azure_api::{b64url, BackupBlob};
+use keyhaven_core::{NewVault, Principal, VaultInfo};
+use keyhaven_model::VaultName;
+use serde_json::json;
+
+/// Middleware: management calls need a valid token (any audience this server issued).
+pub(crate) async fn require_token(
+    State(st): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    match super::auth::authenticate_management(&st, req.headers()) {
+        Ok(p) => {
+            req.extensions_mut().insert(p);
+            next.run(req).await
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+type Result<T> = std::result::Result<T, ApiError>;
+
+fn vault_dto(st: &AppState, v: VaultInfo) -> Vault {
+    let port = if st.public_port == 443 {
+        String::new()
+    } else {
+        format!(":{}", st.public_port)
+    };
+    Vault {
+        vault_uri: format!("https://{}.{}{port}/", v.name, st.dns_suffix),
+        name: v.name,
+        location: v.location,
+        geography: v.geography,
+        retention_days: v.retention_days,
+        purge_protection: v.purge_protection,
+        created: v.created,
+    }
+}
+
+fn vault_name(n: &str) -> Result<VaultName> {
+    Ok(VaultName::parse(n)?)
+}
+
+pub(crate) async fn deployment(
+    State(st): State<AppState>,
+    Extension(who): Extension<Principal>,
+) -> Result<Json<DeploymentInfo>> {
+    who.authorize(keyhaven_core::Action::ReadObjects)
+        .map_err(ApiError::from)?;
+    let d = st.kh.deployment()?;
+    Ok(Json(DeploymentInfo {
+        subscription_id: d.subscription_id,
+        tenant_id: d.tenant_id,
+        dns_suffix: st.dns_suffix.clone(),
+        locations: st.kh.settings().locations.clone(),
+    }))
+}
+
+pub(crate) async fn list_vaults(
+    State(st): State<AppState>,
+    Extension(who): Extension<Principal>,
+) -> Result<Json<VaultList>> {
+    let vaults = st.kh.list_vaults(&who)?;
+    Ok(Json(VaultList {
+        value: vaults.into_iter().map(|v| vault_dto(&st, v)).collect(),
+    }))
+}
+
+pub(crate) async fn create_vault(
+    State(st): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(name): Path<String>,
+    body: bytes::Bytes,
+) -> Result<Response> {
+    let req: VaultCreate = if body.iter().all(u8::is_ascii_whitespace) {
+        VaultCreate::default()
+    } else {
+        request::json(&body)?
+    };
+    let v = st
+        .kh
+        .create_vault(
+            &who,
+            NewVault {
+                name: vault_name(&name)?,
+                location: req.location,
+                retention_days: req.retention_days,
+                purge_protection: req.purge_protection,
+            },
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(vault_dto(&st, v))).into_response())
+}
+
+pub(crate) async fn get_vault(
+    State(st): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(name): Path<String>,
+) -> Result<Json<Vault>> {
+    Ok(Json(vault_dto(
+        &st,
+        st.kh.get_vault(&who, &vault_name(&name)?)?,
+    )))
+}
+
+pub(crate) async fn delete_vault(
+    State(st): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(name): Path<String>,
+) -> Result<StatusCode> {
+    st.kh.delete_vault(&who, &vault_name(&name)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub(crate) async fn export_geography(
+    State(st): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(geo): Path<String>,
+    body: bytes::Bytes,
+) -> Result<Json<BackupBlob>> {
+    let req: GeographyExportRequest = request::json(&body)?;
+    let kh = st.kh.clone();
+    let data =
+        tokio::task::spawn_blocking(move || kh.export_geography(&who, &geo, &req.passphrase))
+            .await
+            .map_err(|_| {
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "InternalServerError",
+                    "export failed",
+                )
+            })??;
+    Ok(Json(BackupBlob {
+        value: b64url::encode(&data),
+    }))
+}
+
+pub(crate) async fn import_geography(
+    State(st): State<AppState>,
+    Extension(who): Extension<Principal>,
+    body: bytes::Bytes,
+) -> Result<Json<GeographyImportResult>> {
+    let req: GeographyImportRequest = request::json(&body)?;
+    let data = b64url::decode(&req.value)
+        .ok_or_else(|| ApiError::bad("The export ('value') is not valid base64url."))?;
+    let r = st.kh.import_geography(&who, &data, &req.passphrase).await?;
+    Ok(Json(GeographyImportResult {
+        subscription_id: r.subscription_id,
+        geography: r.geography,
+        active_key_id: r.active_key_id,
+        key_ids: r.key_ids,
+    }))
+}
+
+pub(crate) async fn rotate_geography(
+    State(st): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(geo): Path<String>,
+) -> Result<Json<serde_json::Value>> {
+    let id = st.kh.rotate_geography_key(&who, &geo).await?;
+    Ok(Json(json!({ "geography": geo, "activeKeyId": id })))
+}
+
+fn subscription_json(st: &AppState) -> Result<serde_json::Value> {
+    let d = st.kh.deployment()?;
+    Ok(json!({
+        "id": format!("/subscriptions/{}", d.subscription_id),
+        "subscriptionId": d.subscription_id,
+        "tenantId": d.tenant_id,
+        "displayName": "Keyhaven",
+        "state": "Enabled",
+        "subscriptionPolicies": {"locationPlacementId": "Public_2014-09-01", "quotaId": "Keyhaven", "spendingLimit": "Off"},
+        "authorizationSource": "RoleBased",
+    }))
+}
+
+/// `GET /subscriptions` (Azure Resource Manager): the deployment's one subscription.
+pub(crate) async fn list_subscriptions(
+    State(st): State<AppState>,
+) -> Result<Json<serde_json::Value>> {
+    Ok(Json(json!({ "value": [subscription_json(&st)?] })))
+}
+
+/// `GET /healthz`: liveness and which store serves.
+pub(crate) async fn health(State(st): State<AppState>) -> Json<serde_json::Value> {
+    Json(json!({ "status": "ok", "store": st.kh_store_name() }))
+}

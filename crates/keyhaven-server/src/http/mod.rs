@@ -1,0 +1,78 @@
+//! The HTTP edge: routes, authentication, request reading and the error envelope.
+
+mod auth;
+mod dataplane;
+mod error;
+mod management;
+mod request;
+mod secrets;
+
+use crate::state::AppState;
+use axum::extract::Request;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post, put};
+use axum::Router;
+use std::time::Instant;
+
+pub(crate) fn router(st: AppState) -> Router {
+    let management = Router::new()
+        .route("/_keyhaven/deployment", get(management::deployment))
+        .route("/_keyhaven/vaults", get(management::list_vaults))
+        .route(
+            "/_keyhaven/vaults/{name}",
+            put(management::create_vault)
+                .get(management::get_vault)
+                .delete(management::delete_vault),
+        )
+        .route(
+            "/_keyhaven/geographies/{geo}/export",
+            post(management::export_geography),
+        )
+        .route(
+            "/_keyhaven/geographies/{geo}/rotate",
+            post(management::rotate_geography),
+        )
+        .route(
+            "/_keyhaven/geographies/import",
+            post(management::import_geography),
+        )
+        .route("/subscriptions", get(management::list_subscriptions))
+        .route_layer(middleware::from_fn_with_state(
+            st.clone(),
+            management::require_token,
+        ));
+    Router::new()
+        .route("/{tenant}/oauth2/v2.0/token", post(auth::token))
+        .route(
+            "/{tenant}/v2.0/.well-known/openid-configuration",
+            get(auth::openid_configuration),
+        )
+        .route(
+            "/{tenant}/.well-known/openid-configuration",
+            get(auth::openid_configuration),
+        )
+        .route("/{tenant}/discovery/v2.0/keys", get(auth::jwks))
+        .route("/healthz", get(management::health))
+        .merge(management)
+        .fallback(dataplane::handle)
+        .layer(axum::extract::DefaultBodyLimit::max(request::MAX_BODY))
+        .layer(middleware::from_fn(log_request))
+        .with_state(st)
+}
+
+/// One log line per request: method, path, status, duration. Never bodies, queries or headers.
+async fn log_request(req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let started = Instant::now();
+    let resp = next.run(req).await;
+    let status = resp.status().as_u16();
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    if status >= 500 {
+        tracing::warn!(%method, %path, status, ms, "request");
+    } else {
+        tracing::debug!(%method, %path, status, ms, "request");
+    }
+    resp
+}

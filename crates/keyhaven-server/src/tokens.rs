@@ -1,0 +1,201 @@
+//! Access tokens: RS256 JWTs the server issues at its OAuth2 token endpoint and checks on every request.
+//! Checked tokens are remembered (by SHA-256) until they expire, so the signature is verified once per token.
+
+use keyhaven_core::{Principal, Role};
+use keyhaven_crypto::TokenSigner;
+use keyhaven_model::Clock;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+const CACHE_LIMIT: usize = 16_384;
+
+/// Why a token was refused (never shown in detail to the caller beyond the envelope message).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    #[error("the access token is malformed or its signature is invalid")]
+    Invalid,
+    #[error("the access token has expired")]
+    Expired,
+    #[error("the access token is not valid yet")]
+    NotYetValid,
+    #[error("the access token was issued for another audience")]
+    WrongAudience,
+}
+
+#[derive(Clone)]
+struct Checked {
+    principal: Principal,
+    nbf: i64,
+    exp: i64,
+    audience: String,
+}
+
+pub struct TokenService {
+    signer: TokenSigner,
+    clock: Arc<dyn Clock>,
+    tenant: String,
+    lifetime: i64,
+    cache: Mutex<HashMap<[u8; 32], Checked>>,
+}
+
+impl TokenService {
+    pub fn new(signer: TokenSigner, clock: Arc<dyn Clock>, tenant: String, lifetime: i64) -> Self {
+        TokenService {
+            signer,
+            clock,
+            tenant,
+            lifetime,
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn tenant(&self) -> &str {
+        &self.tenant
+    }
+
+    pub fn lifetime(&self) -> i64 {
+        self.lifetime
+    }
+
+    pub fn jwks(&self) -> Result<Value, keyhaven_crypto::CryptoError> {
+        self.signer.jwks()
+    }
+
+    /// Issues a token for `principal`, for `audience` (the resource the client asked a scope of).
+    pub fn issue(
+        &self,
+        principal: &Principal,
+        audience: &str,
+        issuer: &str,
+    ) -> Result<String, keyhaven_crypto::CryptoError> {
+        let now = self.clock.now();
+        let roles: Vec<&str> = principal
+            .roles
+            .iter()
+            .map(|r| match r {
+                Role::Administrator => "Administrator",
+            })
+            .collect();
+        let claims = json!({
+            "aud": audience, "iss": issuer, "iat": now, "nbf": now - 300, "exp": now + self.lifetime,
+            "sub": principal.client_id, "appid": principal.client_id, "azp": principal.client_id,
+            "tid": self.tenant, "roles": roles, "ver": "2.0", "jti": keyhaven_crypto::random_uuid()?,
+        });
+        self.signer.sign(&claims)
+    }
+
+    /// Checks a token; `audience_ok` decides whether its audience may call what is being called.
+    pub fn validate(
+        &self,
+        token: &str,
+        audience_ok: impl Fn(&str) -> bool,
+    ) -> Result<Principal, TokenError> {
+        let digest = keyhaven_crypto::sha256(token.as_bytes());
+        let cached = self.cache.lock().ok().and_then(|c| c.get(&digest).cloned());
+        let checked = match cached {
+            Some(c) => c,
+            None => {
+                let c = self.check_signature(token)?;
+                if let Ok(mut cache) = self.cache.lock() {
+                    if cache.len() >= CACHE_LIMIT {
+                        let now = self.clock.now();
+                        cache.retain(|_, v| v.exp > now);
+                        if cache.len() >= CACHE_LIMIT {
+                            cache.clear();
+                        }
+                    }
+                    cache.insert(digest, c.clone());
+                }
+                c
+            }
+        };
+        let now = self.clock.now();
+        if now >= checked.exp {
+            return Err(TokenError::Expired);
+        }
+        if now < checked.nbf {
+            return Err(TokenError::NotYetValid);
+        }
+        if !audience_ok(&checked.audience) {
+            return Err(TokenError::WrongAudience);
+        }
+        Ok(checked.principal)
+    }
+
+    fn check_signature(&self, token: &str) -> Result<Checked, TokenError> {
+        let claims = self.signer.verify(token).map_err(|_| TokenError::Invalid)?;
+        if claims["tid"] != self.tenant.as_str() {
+            return Err(TokenError::Invalid);
+        }
+        let (Some(exp), Some(nbf), Some(sub), Some(aud)) = (
+            claims["exp"].as_i64(),
+            claims["nbf"].as_i64(),
+            claims["sub"].as_str(),
+            claims["aud"].as_str(),
+        ) else {
+            return Err(TokenError::Invalid);
+        };
+        let roles = claims["roles"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|r| (r == "Administrator").then_some(Role::Administrator))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(Checked {
+            principal: Principal {
+                client_id: sub.to_string(),
+                roles,
+            },
+            nbf,
+            exp,
+            audience: aud.to_string(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use keyhaven_model::ManualClock;
+
+    #[test]
+    fn expiry_audience_and_forgery() {
+        let clock = Arc::new(ManualClock::new(1_000_000));
+        let svc = TokenService::new(
+            TokenSigner::generate().unwrap(),
+            clock.clone(),
+            "t".into(),
+            3599,
+        );
+        let p = Principal {
+            client_id: "c".into(),
+            roles: vec![Role::Administrator],
+        };
+        let tok = svc
+            .issue(
+                &p,
+                "https://vault.localhost:8443",
+                "https://localhost/t/v2.0",
+            )
+            .unwrap();
+        let vault_aud = |a: &str| a.starts_with("https://vault.localhost");
+        assert_eq!(svc.validate(&tok, vault_aud).unwrap(), p);
+        assert_eq!(
+            svc.validate(&tok, |_| false),
+            Err(TokenError::WrongAudience)
+        );
+        assert_eq!(svc.validate("a.b.c", vault_aud), Err(TokenError::Invalid));
+        let other = TokenService::new(
+            TokenSigner::generate().unwrap(),
+            clock.clone(),
+            "t".into(),
+            3599,
+        );
+        assert_eq!(other.validate(&tok, vault_aud), Err(TokenError::Invalid));
+        clock.advance(3600);
+        assert_eq!(svc.validate(&tok, vault_aud), Err(TokenError::Expired));
+    }
+}

@@ -1,0 +1,105 @@
+use super::{print_json, ClientArgs};
+use anyhow::{Context, Result};
+use clap::{Args, Subcommand};
+use std::io::BufRead;
+use std::path::PathBuf;
+use zeroize::Zeroizing;
+
+#[derive(Subcommand)]
+pub enum GeographyCommand {
+    /// Export a geography's backup keys, sealed under a passphrase (for a second deployment, e.g. a DR site).
+    ///
+    /// Example: keyhaven geography export --geography local --file local.geokey --passphrase-file pass.txt
+    Export {
+        #[arg(long, default_value = "local")]
+        geography: String,
+        #[arg(long)]
+        file: PathBuf,
+        #[command(flatten)]
+        pass: Passphrase,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Import an export: this deployment joins that subscription and geography.
+    ///
+    /// Example: keyhaven geography import --file local.geokey --passphrase-file pass.txt
+    Import {
+        #[arg(long)]
+        file: PathBuf,
+        #[command(flatten)]
+        pass: Passphrase,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Start sealing new backups under a fresh key (old backups still restore).
+    Rotate {
+        #[arg(long, default_value = "local")]
+        geography: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+#[derive(Args)]
+pub struct Passphrase {
+    /// Read the passphrase from this file (first line). Default: KEYHAVEN_PASSPHRASE, else standard input.
+    #[arg(long)]
+    passphrase_file: Option<PathBuf>,
+}
+
+impl Passphrase {
+    fn read(&self) -> Result<Zeroizing<String>> {
+        let line = match &self.passphrase_file {
+            Some(f) => Zeroizing::new(
+                std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?,
+            ),
+            None => match std::env::var("KEYHAVEN_PASSPHRASE") {
+                Ok(p) => Zeroizing::new(p),
+                Err(_) => {
+                    eprint!("Passphrase: ");
+                    let mut s = Zeroizing::new(String::new());
+                    std::io::stdin().lock().read_line(&mut s)?;
+                    s
+                }
+            },
+        };
+        let p = Zeroizing::new(line.lines().next().unwrap_or("").to_string());
+        anyhow::ensure!(!p.is_empty(), "the passphrase is empty");
+        Ok(p)
+    }
+}
+
+pub async fn run(cmd: GeographyCommand) -> Result<()> {
+    match cmd {
+        GeographyCommand::Export {
+            geography,
+            file,
+            pass,
+            client,
+        } => {
+            let data = client
+                .connect()?
+                .export_geography(&geography, &pass.read()?)
+                .await?;
+            std::fs::write(&file, data).with_context(|| format!("writing {}", file.display()))?;
+            eprintln!(
+                "Geography '{geography}' keys exported to {}.",
+                file.display()
+            );
+            Ok(())
+        }
+        GeographyCommand::Import { file, pass, client } => {
+            let data =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            print_json(
+                &client
+                    .connect()?
+                    .import_geography(&data, &pass.read()?)
+                    .await?,
+            )
+        }
+        GeographyCommand::Rotate { geography, client } => {
+            print_json(&client.connect()?.rotate_geography(&geography).await?)
+        }
+    }
+}

@@ -1,0 +1,99 @@
+//! Command-line parsing and the verbs. Client verbs talk to a server only through its HTTP API.
+
+mod geography;
+mod vault;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use keyhaven_client::{Client, Connection, Credential};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "keyhaven",
+    version,
+    about = "A self-hosted key vault that speaks the Azure Key Vault API"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    ///
+    /// Example: keyhaven serve --data-dir ./keyhaven-data --listen 127.0.0.1:8443
+    Serve(keyhaven_server::ServeArgs),
+    /// Manage vaults.
+    #[command(subcommand)]
+    Vault(vault::VaultCommand),
+    /// Manage geographies and their backup keys.
+    #[command(subcommand)]
+    Geography(geography::GeographyCommand),
+}
+
+/// How a client verb reaches the server.
+#[derive(Args, Clone, Debug)]
+pub struct ClientArgs {
+    /// Server URL.
+    #[arg(
+        long,
+        env = "KEYHAVEN_SERVER",
+        default_value = "https://localhost:8443",
+        global = true
+    )]
+    server: String,
+    /// CA certificate to trust (default: ./keyhaven-data/tls/ca.pem when it exists).
+    #[arg(long, env = "KEYHAVEN_CA_FILE", global = true)]
+    ca_file: Option<PathBuf>,
+    /// Credential file (admin-credential.json format). Default: AZURE_TENANT_ID/AZURE_CLIENT_ID/AZURE_CLIENT_SECRET,
+    /// else ./keyhaven-data/admin-credential.json.
+    #[arg(long, env = "KEYHAVEN_CREDENTIAL_FILE", global = true)]
+    credential_file: Option<PathBuf>,
+}
+
+impl ClientArgs {
+    pub fn connect(&self) -> Result<Client> {
+        let local = PathBuf::from("keyhaven-data");
+        let credential = match &self.credential_file {
+            Some(f) => Credential::from_file(f)?,
+            None => match Credential::from_env() {
+                Some(c) => c,
+                None if local.join("admin-credential.json").exists() => Credential::from_file(&local.join("admin-credential.json"))?,
+                None => anyhow::bail!(
+                    "no credential: pass --credential-file, or set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET"
+                ),
+            },
+        };
+        let ca_file = self
+            .ca_file
+            .clone()
+            .or_else(|| Some(local.join("tls/ca.pem")).filter(|p| p.exists()));
+        Ok(Client::new(Connection {
+            server: self.server.clone(),
+            ca_file,
+            credential,
+        })?)
+    }
+}
+
+pub async fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Serve(args) => {
+            let config = keyhaven_server::Config::load(args)?;
+            keyhaven_server::init_logging(&config.log);
+            keyhaven_server::serve(config)
+                .await
+                .context("the server stopped with an error")
+        }
+        Command::Vault(cmd) => vault::run(cmd).await,
+        Command::Geography(cmd) => geography::run(cmd).await,
+    }
+}
+
+/// Prints a value as indented JSON.
+pub fn print_json<T: serde::Serialize>(v: &T) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
+}
