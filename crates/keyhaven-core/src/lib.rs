@@ -27,3 +27,6 @@ pub use service::{Deployment, Keyhaven, Settings};
 pub use vaults::{NewVault, VaultInfo};
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests;

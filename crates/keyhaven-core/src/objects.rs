@@ -385,11 +385,7 @@ impl Keyhaven {
                     let Some(obj) = records::read_txn::<ObjectRecord>(txn, &okey)? else {
                         return Ok(());
                     };
-                    if !obj
-                        .deleted
-                        .as_ref()
-                        .is_some_and(|d| d.scheduled_purge_date <= now)
-                    {
+                    if !obj.purge_due(now) {
                         return Ok(());
                     }
                     txn.delete(&okey)?;

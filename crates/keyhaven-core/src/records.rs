@@ -117,6 +117,15 @@ pub(crate) struct ObjectRecord {
     pub deleted: Option<DeletedRecord>,
 }
 
+impl ObjectRecord {
+    /// Whether the object is deleted and its scheduled purge date has come.
+    pub fn purge_due(&self, now: i64) -> bool {
+        self.deleted
+            .as_ref()
+            .is_some_and(|d| d.scheduled_purge_date <= now)
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct VersionRecord {

@@ -1,1 +1,190 @@
+//! Test support: a real Keyhaven server on `127.0.0.1:0` over a temporary data directory, with helpers to reach
+//! its vaults as the official SDKs do (HTTPS with the server's CA, `*.vault.localhost` pinned to loopback).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use keyhaven_model::{Clock, ManualClock, SystemClock};
+use keyhaven_server::{AdminCredential, Config, RunningServer};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// A server running inside the test process.
+pub struct TestServer {
+    pub server: Option<RunningServer>,
+    pub dir: tempfile::TempDir,
+    pub addr: SocketAddr,
+    pub admin: AdminCredential,
+    pub clock: Option<Arc<ManualClock>>,
+}
+
+impl TestServer {
+    /// A server with the wall clock and default settings.
+    pub async fn start() -> TestServer {
+        Self::start_with(|_| {}, None).await
+    }
+
+    /// A server whose clock moves only when the test says so.
+    pub async fn start_with_manual_clock() -> TestServer {
+        Self::start_with(|_| {}, Some(Arc::new(ManualClock::starting_now()))).await
+    }
+
+    pub async fn start_with(
+        adjust: impl FnOnce(&mut Config),
+        clock: Option<Arc<ManualClock>>,
+    ) -> TestServer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = Config::with_data_dir(&dir.path().join("data"));
+        config.listen = "127.0.0.1:0".parse().unwrap();
+        config.log = "warn".into();
+        config.purge_interval_secs = 1;
+        adjust(&mut config);
+        let c: Arc<dyn Clock> = match &clock {
+            Some(m) => m.clone(),
+            None => Arc::new(SystemClock),
+        };
+        let server = keyhaven_server::start(config, c)
+            .await
+            .expect("server starts");
+        let admin = server
+            .admin
+            .clone()
+            .expect("first start makes an admin credential");
+        TestServer {
+            addr: server.addr,
+            server: Some(server),
+            dir,
+            admin,
+            clock,
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn ca_file(&self) -> PathBuf {
+        self.data_dir().join("tls/ca.pem")
+    }
+
+    pub fn ca_pem(&self) -> Vec<u8> {
+        std::fs::read(self.ca_file()).expect("CA file")
+    }
+
+    /// `https://{vault}.vault.localhost:{port}`.
+    pub fn vault_url(&self, vault: &str) -> String {
+        format!("https://{vault}.vault.localhost:{}", self.port())
+    }
+
+    /// `https://localhost:{port}`.
+    pub fn authority(&self) -> String {
+        format!("https://localhost:{}", self.port())
+    }
+
+    /// A reqwest client builder that trusts the server's CA and pins `localhost` and the given vaults' host
+    /// names to the server's address.
+    pub fn http_builder(&self, vaults: &[&str]) -> reqwest::ClientBuilder {
+        let mut b = reqwest::Client::builder()
+            .add_root_certificate(reqwest::Certificate::from_pem(&self.ca_pem()).unwrap())
+            .redirect(reqwest::redirect::Policy::none())
+            .resolve("localhost", self.addr);
+        for v in vaults {
+            b = b.resolve(&format!("{v}.vault.localhost"), self.addr);
+        }
+        b
+    }
+
+    pub fn http(&self, vaults: &[&str]) -> reqwest::Client {
+        self.http_builder(vaults).build().unwrap()
+    }
+
+    /// An access token for the data plane, as the admin.
+    pub async fn admin_token(&self) -> String {
+        let resp = self
+            .http(&[])
+            .post(format!(
+                "{}/{}/oauth2/v2.0/token",
+                self.authority(),
+                self.admin.tenant_id
+            ))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", self.admin.client_id.as_str()),
+                ("client_secret", self.admin.client_secret.as_str()),
+                (
+                    "scope",
+                    &format!("https://vault.localhost:{}/.default", self.port()),
+                ),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "token request");
+        let v: serde_json::Value = resp.json().await.unwrap();
+        v["access_token"].as_str().unwrap().to_string()
+    }
+
+    /// Creates a vault through the management API.
+    pub async fn create_vault(&self, name: &str) {
+        let token = self.admin_token().await;
+        let resp = self
+            .http(&[])
+            .put(format!("{}/_keyhaven/vaults/{name}", self.authority()))
+            .bearer_auth(token)
+            .json(&serde_json::json!({}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            resp.status(),
+            201,
+            "create vault {name}: {}",
+            resp.text().await.unwrap_or_default()
+        );
+    }
+
+    /// Stops the server (graceful), keeping the data directory.
+    pub async fn stop(&mut self) {
+        if let Some(s) = self.server.take() {
+            s.stop().await;
+        }
+    }
+
+    /// Starts the server again over the same data directory (and port, if still free).
+    pub async fn restart(&mut self) {
+        self.stop().await;
+        let mut config = Config::with_data_dir(&self.data_dir());
+        config.listen = self.addr;
+        config.log = "warn".into();
+        config.purge_interval_secs = 1;
+        let c: Arc<dyn Clock> = match &self.clock {
+            Some(m) => m.clone(),
+            None => Arc::new(SystemClock),
+        };
+        self.server = Some(
+            keyhaven_server::start(config, c)
+                .await
+                .expect("server restarts"),
+        );
+    }
+}
+
+/// Every file under `dir`, recursively.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,182 @@
+//! Durability: the real binary is killed with SIGKILL in the middle of a write loop; after a restart every
+//! write it acknowledged is there.
+
+use keyhaven_testkit::files_under;
+use serde_json::{json, Value};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn spawn(dir: &std::path::Path, port: u16) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_keyhaven"))
+        .args([
+            "serve",
+            "--data-dir",
+            dir.to_str().unwrap(),
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .env("KEYHAVEN_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+async fn wait_ready(http: &reqwest::Client, port: u16) {
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(60) {
+        if let Ok(r) = http
+            .get(format!("https://localhost:{port}/healthz"))
+            .send()
+            .await
+        {
+            if r.status() == 200 {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the server did not become ready");
+}
+
+async fn token(http: &reqwest::Client, port: u16, cred: &Value) -> String {
+    let v: Value = http
+        .post(format!(
+            "https://localhost:{port}/{}/oauth2/v2.0/token",
+            cred["tenantId"].as_str().unwrap()
+        ))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", cred["clientId"].as_str().unwrap()),
+            ("client_secret", cred["clientSecret"].as_str().unwrap()),
+            ("scope", &format!("https://vault.localhost:{port}/.default")),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    v["access_token"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn every_acknowledged_write_survives_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let port = free_port();
+    let mut child = spawn(&data, port);
+    // The CA appears at start-up; build a client that trusts it.
+    let started = Instant::now();
+    while !data.join("admin-credential.json").exists()
+        && started.elapsed() < Duration::from_secs(60)
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let ca =
+        reqwest::Certificate::from_pem(&std::fs::read(data.join("tls/ca.pem")).unwrap()).unwrap();
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let http = reqwest::Client::builder()
+        .add_root_certificate(ca)
+        .resolve("localhost", addr)
+        .build()
+        .unwrap();
+    wait_ready(&http, port).await;
+    let cred: Value =
+        serde_json::from_slice(&std::fs::read(data.join("admin-credential.json")).unwrap())
+            .unwrap();
+    let tok = token(&http, port, &cred).await;
+
+    // 16 writers; each records the versions the server acknowledged.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(String, String, String)>();
+    let mut writers = Vec::new();
+    for w in 0..16 {
+        let (http, tok, tx) = (http.clone(), tok.clone(), tx.clone());
+        writers.push(tokio::spawn(async move {
+            for i in 0.. {
+                let name = format!("w{w}");
+                let value = format!("w{w}-{i}");
+                let r = http
+                    .put(format!(
+                        "https://localhost:{port}/secrets/{name}?api-version=7.5"
+                    ))
+                    .bearer_auth(&tok)
+                    .json(&json!({ "value": value }))
+                    .send()
+                    .await;
+                match r {
+                    Ok(resp) if resp.status() == 200 => {
+                        let v: Value = match resp.json().await {
+                            Ok(v) => v,
+                            Err(_) => return,
+                        };
+                        let version = v["id"]
+                            .as_str()
+                            .unwrap()
+                            .rsplit('/')
+                            .next()
+                            .unwrap()
+                            .to_string();
+                        let _ = tx.send((name, version, value));
+                    }
+                    _ => return,
+                }
+            }
+        }));
+    }
+    drop(tx);
+    // Let some writes be acknowledged, then kill the server mid-loop.
+    let mut acked = Vec::new();
+    while acked.len() < 300 {
+        match tokio::time::timeout(Duration::from_secs(60), rx.recv()).await {
+            Ok(Some(a)) => acked.push(a),
+            _ => break,
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    for w in writers {
+        let _ = w.await;
+    }
+    while let Ok(a) = rx.try_recv() {
+        acked.push(a);
+    }
+    assert!(
+        acked.len() >= 300,
+        "writes were acknowledged before the kill"
+    );
+    assert!(!files_under(&data).is_empty());
+
+    // Restart on the same data: every acknowledged version holds its value.
+    let mut child = spawn(&data, port);
+    wait_ready(&http, port).await;
+    let tok = token(&http, port, &cred).await;
+    for (name, version, value) in &acked {
+        let v: Value = http
+            .get(format!(
+                "https://localhost:{port}/secrets/{name}/{version}?api-version=7.5"
+            ))
+            .bearer_auth(&tok)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            v["value"].as_str(),
+            Some(value.as_str()),
+            "acknowledged write {name}/{version} lost: {v}"
+        );
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

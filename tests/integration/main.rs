@@ -1,0 +1,12 @@
+//! Integration tests: a real Keyhaven server per test, driven by the official Azure SDK crates and raw HTTP.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+// The SDK option and model types are non-exhaustive, so they are built from `Default` and then filled in.
+#![allow(clippy::field_reassign_with_default)]
+
+mod at_rest;
+mod bad_input;
+mod crash;
+mod geography;
+mod many_versions;
+mod sdk;
+mod sdk_secrets;
