@@ -4,6 +4,7 @@
 pub mod b64url;
 pub mod error;
 pub mod identity;
+pub mod keys;
 pub mod management;
 pub mod secrets;
 

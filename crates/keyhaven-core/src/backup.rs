@@ -6,7 +6,7 @@ use crate::objects::{ObjectView, State};
 use crate::records::{self, ObjectRecord, VaultRecord, VersionRecord};
 use crate::secrets::deleted_conflict;
 use crate::{Action, Error, Keyhaven, Principal, Result};
-use keyhaven_model::{Attributes, ObjectKind, ObjectName, SecretValue, Tags, VaultName, Version};
+use keyhaven_model::{Attributes, ObjectKind, ObjectName, Tags, VaultName, Version};
 use keyhaven_store::keys::prefix_end;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use zeroize::Zeroizing;
@@ -21,6 +21,8 @@ struct ObjectPayload {
     name: ObjectName,
     latest: Version,
     versions: Vec<VersionPayload>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    policy: Option<serde_json::Value>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -102,6 +104,7 @@ impl Keyhaven {
             name: ObjectName::parse(&f.object.name)?,
             latest: f.object.latest.clone(),
             versions,
+            policy: f.object.policy.clone(),
         };
         let bytes = Zeroizing::new(
             serde_json::to_vec(&payload).map_err(|e| Error::Internal(e.to_string()))?,
@@ -147,6 +150,7 @@ impl Keyhaven {
             ));
         }
         let name = payload.name;
+        let policy = payload.policy;
         let key = self.vault_sealing_key(&v)?;
         let mut recs = Vec::with_capacity(payload.versions.len());
         for p in payload.versions {
@@ -162,11 +166,6 @@ impl Keyhaven {
                 }
                 None => None,
             };
-            if kind == ObjectKind::Secret {
-                if let Some(m) = &p.material {
-                    SecretValue::from_stored(Zeroizing::new(m.0.as_bytes().to_vec()))?;
-                }
-            }
             recs.push(VersionRecord {
                 version: p.version,
                 attributes: p.attributes,
@@ -206,6 +205,7 @@ impl Keyhaven {
                     latest: latest.clone(),
                     latest_created,
                     deleted: None,
+                    policy,
                 };
                 records::write_txn(txn, &okey, &obj)?;
                 let mut latest_rec = None;

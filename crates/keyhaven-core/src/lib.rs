@@ -9,9 +9,11 @@ mod backup;
 mod error;
 mod geography;
 mod identity;
+mod keys;
 mod objects;
 mod paging;
 mod records;
+mod rotation;
 mod secrets;
 mod service;
 mod vaults;
@@ -20,8 +22,12 @@ pub use access::{Action, Principal, Role};
 pub use error::Error;
 pub use geography::GeographyExport;
 pub use identity::{ClientInfo, NewClient};
+pub use keys::{KeyOperation, KeyProperties, KeySpec, OperationInput, OperationOutput};
 pub use objects::{DeletedInfo, ObjectUpdate, ObjectView, VaultPolicy};
 pub use paging::{Page, PageRequest, MAX_PAGE_SIZE};
+pub use rotation::{
+    parse_duration, LifetimeAction, LifetimeActionType, LifetimeReport, RotationPolicy,
+};
 pub use secrets::{SecretUpdate, SetSecret};
 pub use service::{Deployment, Keyhaven, Settings};
 pub use vaults::{NewVault, VaultInfo};

@@ -242,6 +242,9 @@ impl Keyhaven {
             if let Some(ct) = change.content_type {
                 ver.content_type = Some(ct);
             }
+            if let Some(ops) = change.key_ops {
+                crate::keys::set_key_ops(&mut ver, ops)?;
+            }
             records::write_txn(txn, &vkey, &ver)?;
             Ok(ObjectView::new(&v, &obj, ver).of_kind(kind))
         };
@@ -401,12 +404,60 @@ impl Keyhaven {
     }
 }
 
+impl Keyhaven {
+    /// Stores a new version (already sealed) of an object, creating the object if needed, and makes it the latest.
+    /// Refused while the name is deleted-but-recoverable.
+    pub(crate) async fn add_version(
+        &self,
+        vault: &str,
+        kind: ObjectKind,
+        name: &ObjectName,
+        ver: VersionRecord,
+    ) -> Result<ObjectView> {
+        let (vault, name) = (vault.to_string(), name.clone());
+        self.store
+            .write(move |txn| {
+                let v: VaultRecord = records::read_txn(txn, &records::vault_key(&vault))?
+                    .ok_or_else(|| Error::VaultNotFound(vault.clone()))?;
+                let okey = records::object_key(&v.name, kind, &name.key());
+                let existing: Option<ObjectRecord> = records::read_txn(txn, &okey)?;
+                if existing.as_ref().is_some_and(|o| o.deleted.is_some()) {
+                    return Err(crate::secrets::deleted_conflict(kind, name.as_str()));
+                }
+                let obj = match existing {
+                    Some(mut o) => {
+                        o.latest = ver.version.clone();
+                        o.latest_created = ver.attributes.created;
+                        o
+                    }
+                    None => ObjectRecord {
+                        name: name.as_str().to_string(),
+                        latest: ver.version.clone(),
+                        latest_created: ver.attributes.created,
+                        deleted: None,
+                        policy: None,
+                    },
+                };
+                records::write_txn(txn, &okey, &obj)?;
+                records::write_txn(
+                    txn,
+                    &records::version_key(&v.name, kind, &name.key(), ver.version.as_str()),
+                    &ver,
+                )?;
+                Ok(ObjectView::new(&v, &obj, ver).of_kind(kind))
+            })
+            .await
+    }
+}
+
 /// A change to one version's properties.
 #[derive(Debug, Clone, Default)]
 pub struct ObjectUpdate {
     pub attributes: AttributesPatch,
     pub tags: Option<Tags>,
     pub content_type: Option<String>,
+    /// New permitted operations (keys).
+    pub key_ops: Option<Vec<String>>,
     /// Set for changes requested by callers (managed objects refuse them); unset for internal changes.
     pub from_user: bool,
 }

@@ -115,6 +115,9 @@ pub(crate) struct ObjectRecord {
     pub latest_created: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deleted: Option<DeletedRecord>,
+    /// Object-level, kind-specific settings (a key's rotation policy, a certificate's policy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<serde_json::Value>,
 }
 
 impl ObjectRecord {

@@ -1,7 +1,7 @@
 //! Secrets: the operations specific to them (set, read the value). Lifecycle is shared, in `objects`.
 
 use crate::objects::{ObjectView, State};
-use crate::records::{self, ObjectRecord, VaultRecord, VersionRecord};
+use crate::records::{self, VaultRecord, VersionRecord};
 use crate::{Action, Error, Keyhaven, Principal, Result};
 use keyhaven_model::{
     Attributes, AttributesPatch, ObjectKind, ObjectName, SecretValue, Tags, VaultName, Version,
@@ -53,34 +53,7 @@ impl Keyhaven {
             public: None,
         };
         let value = req.value;
-        let name = name.clone();
-        let mut view = self
-            .store
-            .write(move |txn| {
-                let v: VaultRecord = records::read_txn(txn, &records::vault_key(&v.name))?
-                    .ok_or_else(|| Error::VaultNotFound(v.name.clone()))?;
-                let okey = records::object_key(&v.name, KIND, &name.key());
-                let existing: Option<ObjectRecord> = records::read_txn(txn, &okey)?;
-                if existing.as_ref().is_some_and(|o| o.deleted.is_some()) {
-                    return Err(deleted_conflict(KIND, name.as_str()));
-                }
-                let obj = ObjectRecord {
-                    name: existing
-                        .map(|o| o.name)
-                        .unwrap_or_else(|| name.as_str().to_string()),
-                    latest: version.clone(),
-                    latest_created: now,
-                    deleted: None,
-                };
-                records::write_txn(txn, &okey, &obj)?;
-                records::write_txn(
-                    txn,
-                    &records::version_key(&v.name, KIND, &name.key(), version.as_str()),
-                    &ver,
-                )?;
-                Ok(ObjectView::new(&v, &obj, ver).of_kind(KIND))
-            })
-            .await?;
+        let mut view = self.add_version(&v.name, KIND, name, ver).await?;
         view.value = Some(value);
         Ok(view)
     }

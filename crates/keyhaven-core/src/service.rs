@@ -42,6 +42,7 @@ pub struct Keyhaven {
     pub(crate) settings: Settings,
     vault_keys: RwLock<HashMap<String, (Vec<u8>, SealingKey)>>,
     deployment: RwLock<Option<Deployment>>,
+    pub(crate) key_cache: crate::keys::KeyCache,
 }
 
 impl Keyhaven {
@@ -66,6 +67,7 @@ impl Keyhaven {
             settings,
             vault_keys: RwLock::new(HashMap::new()),
             deployment: RwLock::new(None),
+            key_cache: Default::default(),
         };
         let fresh = kh.ensure_deployment()?;
         let geographies: std::collections::BTreeSet<String> =

@@ -93,7 +93,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
     }));
     let app = http::router(state);
     let (tx, rx) = watch::channel(false);
-    let purge = tokio::spawn(purge_loop(
+    let purge = tokio::spawn(maintenance_loop(
         prepared.kh.clone(),
         config.purge_interval_secs,
         rx.clone(),
@@ -165,15 +165,25 @@ async fn accept_loop(
     }
 }
 
-async fn purge_loop(kh: Arc<keyhaven_core::Keyhaven>, every: u64, mut stop: watch::Receiver<bool>) {
+/// Background work on the injected clock: purge deleted objects past their date, run key lifetime actions.
+async fn maintenance_loop(
+    kh: Arc<keyhaven_core::Keyhaven>,
+    every: u64,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut tick = tokio::time::interval(Duration::from_secs(every.max(1)));
     loop {
         tokio::select! {
-            _ = tick.tick() => match kh.purge_expired().await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(purged = n, "purged deleted objects past their scheduled purge date"),
-                Err(e) => tracing::warn!(error = %e, "purging expired objects failed"),
-            },
+            _ = tick.tick() => {
+                match kh.purge_expired().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(purged = n, "purged deleted objects past their scheduled purge date"),
+                    Err(e) => tracing::warn!(error = %e, "purging expired objects failed"),
+                }
+                if let Err(e) = kh.run_lifetime_actions().await {
+                    tracing::warn!(error = %e, "running key lifetime actions failed");
+                }
+            }
             _ = stop.changed() => return,
         }
     }

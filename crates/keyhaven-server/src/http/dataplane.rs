@@ -3,8 +3,10 @@
 //! Empty segments are ignored, so `//` collapses and a trailing `/` (an empty version) means "latest".
 
 use super::error::ApiError;
+use super::keys::{self, Keys};
+use super::objects;
 use super::request::{self, Query};
-use super::secrets;
+use super::secrets::{self, Secrets};
 use crate::state::AppState;
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -87,20 +89,53 @@ async fn dispatch(st: AppState, req: Request<Body>) -> Result<Response, ApiError
     };
     let m = &parts.method;
     match (m, segs.as_slice()) {
-        (&Method::GET, ["secrets"]) => secrets::list(&cx),
+        // secrets
+        (&Method::GET, ["secrets"]) => objects::list::<Secrets>(&cx),
         (&Method::PUT, ["secrets", n]) => secrets::set(&cx, n).await,
         (&Method::GET, ["secrets", n]) => secrets::get(&cx, n, None),
-        (&Method::GET, ["secrets", n, "versions"]) => secrets::versions(&cx, n),
+        (&Method::GET, ["secrets", n, "versions"]) => objects::versions::<Secrets>(&cx, n),
         (&Method::GET, ["secrets", n, v]) => secrets::get(&cx, n, Some(v)),
         (&Method::PATCH, ["secrets", n]) => secrets::update(&cx, n, None).await,
         (&Method::PATCH, ["secrets", n, v]) => secrets::update(&cx, n, Some(v)).await,
-        (&Method::DELETE, ["secrets", n]) => secrets::delete(&cx, n).await,
-        (&Method::POST, ["secrets", n, "backup"]) => secrets::backup(&cx, n).await,
-        (&Method::POST, ["secrets", "restore"]) => secrets::restore(&cx).await,
-        (&Method::GET, ["deletedsecrets"]) => secrets::list_deleted(&cx),
-        (&Method::GET, ["deletedsecrets", n]) => secrets::get_deleted(&cx, n),
-        (&Method::DELETE, ["deletedsecrets", n]) => secrets::purge(&cx, n).await,
-        (&Method::POST, ["deletedsecrets", n, "recover"]) => secrets::recover(&cx, n).await,
+        (&Method::DELETE, ["secrets", n]) => objects::delete::<Secrets>(&cx, n).await,
+        (&Method::POST, ["secrets", n, "backup"]) => objects::backup::<Secrets>(&cx, n).await,
+        (&Method::POST, ["secrets", "restore"]) => objects::restore::<Secrets>(&cx).await,
+        (&Method::GET, ["deletedsecrets"]) => objects::list_deleted::<Secrets>(&cx),
+        (&Method::GET, ["deletedsecrets", n]) => objects::get_deleted::<Secrets>(&cx, n),
+        (&Method::DELETE, ["deletedsecrets", n]) => objects::purge::<Secrets>(&cx, n).await,
+        (&Method::POST, ["deletedsecrets", n, "recover"]) => {
+            objects::recover::<Secrets>(&cx, n).await
+        }
+        // keys
+        (&Method::GET, ["keys"]) => objects::list::<Keys>(&cx),
+        (&Method::POST, ["keys", "restore"]) => objects::restore::<Keys>(&cx).await,
+        (&Method::POST, ["keys", n, "create"]) => keys::create(&cx, n).await,
+        (&Method::PUT, ["keys", n]) => keys::import(&cx, n).await,
+        (&Method::GET, ["keys", n]) => objects::properties::<Keys>(&cx, n, None),
+        (&Method::GET, ["keys", n, "versions"]) => objects::versions::<Keys>(&cx, n),
+        (&Method::GET, ["keys", n, "rotationpolicy"]) => keys::get_policy(&cx, n),
+        (&Method::PUT, ["keys", n, "rotationpolicy"]) => keys::set_policy(&cx, n).await,
+        (&Method::POST, ["keys", n, "rotate"]) => keys::rotate(&cx, n).await,
+        (&Method::POST, ["keys", n, "backup"]) => objects::backup::<Keys>(&cx, n).await,
+        (&Method::GET, ["keys", n, v]) => objects::properties::<Keys>(&cx, n, Some(v)),
+        (&Method::PATCH, ["keys", n]) => keys::update(&cx, n, None).await,
+        (&Method::PATCH, ["keys", n, v]) => keys::update(&cx, n, Some(v)).await,
+        (&Method::DELETE, ["keys", n]) => objects::delete::<Keys>(&cx, n).await,
+        (&Method::POST, ["keys", n, op]) if keys::operation(op).is_some() => {
+            match keys::operation(op) {
+                Some(o) => keys::crypto(&cx, n, None, o).await,
+                None => Err(ApiError::no_route(m.as_str(), &path)),
+            }
+        }
+        (&Method::POST, ["keys", n, v, op]) => match keys::operation(op) {
+            Some(o) => keys::crypto(&cx, n, Some(v), o).await,
+            None => Err(ApiError::no_route(m.as_str(), &path)),
+        },
+        (&Method::GET, ["deletedkeys"]) => objects::list_deleted::<Keys>(&cx),
+        (&Method::GET, ["deletedkeys", n]) => objects::get_deleted::<Keys>(&cx, n),
+        (&Method::DELETE, ["deletedkeys", n]) => objects::purge::<Keys>(&cx, n).await,
+        (&Method::POST, ["deletedkeys", n, "recover"]) => objects::recover::<Keys>(&cx, n).await,
+        (&Method::POST, ["rng"]) => keys::random(&cx),
         _ => Err(ApiError::no_route(m.as_str(), &path)),
     }
 }

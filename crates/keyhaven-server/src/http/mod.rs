@@ -3,7 +3,9 @@
 mod auth;
 mod dataplane;
 mod error;
+mod keys;
 mod management;
+mod objects;
 mod request;
 mod secrets;
 

@@ -2,75 +2,49 @@
 
 use super::dataplane::Ctx;
 use super::error::ApiError;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::Json;
+use super::objects::{
+    attributes_out, attributes_patch, name, object_id, ok, recovery_id, version, Id, Shape,
+};
+use axum::response::Response;
 use keyhaven_azure_api::secrets::{SecretBundle, SecretSetParameters, SecretUpdateParameters};
-use keyhaven_azure_api::{b64url, AttributesIn, AttributesOut, BackupBlob, ListResult};
 use keyhaven_core::{ObjectUpdate, ObjectView, SetSecret};
-use keyhaven_model::{AttributesPatch, ObjectKind, ObjectName, SecretValue, Tags, Version};
+use keyhaven_model::{ObjectKind, SecretValue, Tags};
 
-const KIND: ObjectKind = ObjectKind::Secret;
+pub(crate) struct Secrets;
 
-pub(crate) fn attributes_out(v: &ObjectView) -> AttributesOut {
-    AttributesOut {
-        enabled: v.attributes.enabled,
-        nbf: v.attributes.nbf,
-        exp: v.attributes.exp,
-        created: v.attributes.created,
-        updated: v.attributes.updated,
-        recoverable_days: v.policy.recoverable_days,
-        recovery_level: v.policy.recovery_level.to_string(),
-    }
-}
-
-pub(crate) fn attributes_patch(a: Option<AttributesIn>) -> AttributesPatch {
-    let a = a.unwrap_or_default();
-    AttributesPatch {
-        enabled: a.enabled,
-        nbf: a.nbf.map(Some),
-        exp: a.exp.map(Some),
-    }
-}
-
-/// Which id a bundle carries: with the version (a version's own view) or without (a listing of objects).
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Id {
-    Versioned,
-    Unversioned,
-}
-
-fn bundle(cx: &Ctx, v: &ObjectView, id: Id) -> SecretBundle {
-    let id = match id {
-        Id::Versioned => format!("{}/secrets/{}/{}", cx.base, v.name, v.version),
-        Id::Unversioned => format!("{}/secrets/{}", cx.base, v.name),
-    };
+fn secret_bundle(cx: &Ctx, v: &ObjectView, id: Id) -> SecretBundle {
     SecretBundle {
         value: v.value.as_ref().map(|s| s.expose().to_string()),
-        id,
+        id: object_id(cx, Secrets::COLLECTION, v, id),
         content_type: v.content_type.clone(),
         attributes: attributes_out(v),
         tags: v.tags.as_map().clone(),
-        kid: None,
+        kid: v
+            .public
+            .as_ref()
+            .and_then(|p| p["kid"].as_str())
+            .map(|k| format!("{}/keys/{k}", cx.base)),
         managed: v.managed.then_some(true),
-        recovery_id: v
-            .deleted
-            .map(|_| format!("{}/deletedsecrets/{}", cx.base, v.name)),
+        recovery_id: recovery_id(cx, Secrets::DELETED, v),
         deleted_date: v.deleted.map(|d| d.deleted_date),
         scheduled_purge_date: v.deleted.map(|d| d.scheduled_purge_date),
     }
 }
 
-fn ok<T: serde::Serialize>(body: T) -> Result<Response, ApiError> {
-    Ok((StatusCode::OK, Json(body)).into_response())
-}
+impl Shape for Secrets {
+    const KIND: ObjectKind = ObjectKind::Secret;
+    const COLLECTION: &'static str = "secrets";
+    const DELETED: &'static str = "deletedsecrets";
+    type Bundle = SecretBundle;
+    type Item = SecretBundle;
 
-fn name(n: &str) -> Result<ObjectName, ApiError> {
-    Ok(ObjectName::parse(n)?)
-}
+    fn bundle(cx: &Ctx, v: &ObjectView) -> SecretBundle {
+        secret_bundle(cx, v, Id::Versioned)
+    }
 
-fn version(v: Option<&&str>) -> Result<Option<Version>, ApiError> {
-    Ok(v.map(|v| Version::parse(v)).transpose()?)
+    fn item(cx: &Ctx, v: &ObjectView, id: Id) -> SecretBundle {
+        secret_bundle(cx, v, id)
+    }
 }
 
 pub(crate) async fn set(cx: &Ctx, n: &str) -> Result<Response, ApiError> {
@@ -83,7 +57,7 @@ pub(crate) async fn set(cx: &Ctx, n: &str) -> Result<Response, ApiError> {
         tags: Tags::new(p.tags.unwrap_or_default())?,
     };
     let v = cx.st.kh.set_secret(&cx.who, &cx.vault, &n, req).await?;
-    ok(bundle(cx, &v, Id::Versioned))
+    ok(Secrets::bundle(cx, &v))
 }
 
 pub(crate) fn get(cx: &Ctx, n: &str, ver: Option<&&str>) -> Result<Response, ApiError> {
@@ -91,7 +65,7 @@ pub(crate) fn get(cx: &Ctx, n: &str, ver: Option<&&str>) -> Result<Response, Api
         .st
         .kh
         .get_secret(&cx.who, &cx.vault, &name(n)?, version(ver)?.as_ref())?;
-    ok(bundle(cx, &v, Id::Versioned))
+    ok(Secrets::bundle(cx, &v))
 }
 
 pub(crate) async fn update(cx: &Ctx, n: &str, ver: Option<&&str>) -> Result<Response, ApiError> {
@@ -102,121 +76,20 @@ pub(crate) async fn update(cx: &Ctx, n: &str, ver: Option<&&str>) -> Result<Resp
         attributes: attributes_patch(p.attributes),
         tags: p.tags.map(Tags::new).transpose()?,
         content_type: p.content_type,
+        key_ops: None,
         from_user: true,
     };
     let v = cx
         .st
         .kh
-        .update_object(&cx.who, &cx.vault, KIND, &n, ver.as_ref(), change)
+        .update_object(
+            &cx.who,
+            &cx.vault,
+            ObjectKind::Secret,
+            &n,
+            ver.as_ref(),
+            change,
+        )
         .await?;
-    ok(bundle(cx, &v, Id::Versioned))
-}
-
-pub(crate) fn list(cx: &Ctx) -> Result<Response, ApiError> {
-    let page = cx.query.page()?;
-    let p = cx
-        .st
-        .kh
-        .list_objects(&cx.who, &cx.vault, KIND, false, &page)?;
-    ok(ListResult {
-        value: p
-            .items
-            .iter()
-            .map(|v| bundle(cx, v, Id::Unversioned))
-            .collect(),
-        next_link: cx.next_link("secrets", p.next, page.max),
-    })
-}
-
-pub(crate) fn versions(cx: &Ctx, n: &str) -> Result<Response, ApiError> {
-    let n = name(n)?;
-    let page = cx.query.page()?;
-    let p = cx
-        .st
-        .kh
-        .list_versions(&cx.who, &cx.vault, KIND, &n, &page)?;
-    ok(ListResult {
-        value: p
-            .items
-            .iter()
-            .map(|v| bundle(cx, v, Id::Versioned))
-            .collect(),
-        next_link: cx.next_link(&format!("secrets/{n}/versions"), p.next, page.max),
-    })
-}
-
-pub(crate) async fn delete(cx: &Ctx, n: &str) -> Result<Response, ApiError> {
-    let v = cx
-        .st
-        .kh
-        .delete_object(&cx.who, &cx.vault, KIND, &name(n)?)
-        .await?;
-    ok(bundle(cx, &v, Id::Versioned))
-}
-
-pub(crate) fn list_deleted(cx: &Ctx) -> Result<Response, ApiError> {
-    let page = cx.query.page()?;
-    let p = cx
-        .st
-        .kh
-        .list_objects(&cx.who, &cx.vault, KIND, true, &page)?;
-    ok(ListResult {
-        value: p
-            .items
-            .iter()
-            .map(|v| bundle(cx, v, Id::Unversioned))
-            .collect(),
-        next_link: cx.next_link("deletedsecrets", p.next, page.max),
-    })
-}
-
-pub(crate) fn get_deleted(cx: &Ctx, n: &str) -> Result<Response, ApiError> {
-    let v = cx.st.kh.get_deleted(&cx.who, &cx.vault, KIND, &name(n)?)?;
-    ok(bundle(cx, &v, Id::Versioned))
-}
-
-pub(crate) async fn recover(cx: &Ctx, n: &str) -> Result<Response, ApiError> {
-    let v = cx
-        .st
-        .kh
-        .recover_deleted(&cx.who, &cx.vault, KIND, &name(n)?)
-        .await?;
-    ok(bundle(cx, &v, Id::Versioned))
-}
-
-pub(crate) async fn purge(cx: &Ctx, n: &str) -> Result<Response, ApiError> {
-    cx.st
-        .kh
-        .purge_deleted(&cx.who, &cx.vault, KIND, &name(n)?)
-        .await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
-}
-
-pub(crate) async fn backup(cx: &Ctx, n: &str) -> Result<Response, ApiError> {
-    let n = name(n)?;
-    let (kh, who, vault) = (cx.st.kh.clone(), cx.who.clone(), cx.vault.clone());
-    let blob = tokio::task::spawn_blocking(move || kh.backup_object(&who, &vault, KIND, &n))
-        .await
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "InternalServerError",
-                "The backup task failed.",
-            )
-        })??;
-    ok(BackupBlob {
-        value: b64url::encode(&blob),
-    })
-}
-
-pub(crate) async fn restore(cx: &Ctx) -> Result<Response, ApiError> {
-    let p: BackupBlob = cx.json()?;
-    let blob = b64url::decode(&p.value)
-        .ok_or_else(|| ApiError::bad("The backup blob ('value') is not valid base64url."))?;
-    let v = cx
-        .st
-        .kh
-        .restore_object(&cx.who, &cx.vault, KIND, &blob)
-        .await?;
-    ok(bundle(cx, &v, Id::Versioned))
+    ok(Secrets::bundle(cx, &v))
 }

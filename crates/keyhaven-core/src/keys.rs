@@ -1,0 +1,519 @@
+//! Keys: creation, import, rotation, rotation policies and the cryptographic operations. Lifecycle (get, list,
+//! update, delete, recover, purge, backup) is shared, in `objects` and `backup`.
+//!
+//! A key version keeps its private JWK sealed like a secret value, and its public JWK (with `key_ops` and the
+//! `kty` as requested, e.g. `RSA-HSM`) in the clear part of the version record.
+
+use crate::objects::{ObjectView, State};
+use crate::records::{self, ObjectRecord, VaultRecord, VersionRecord};
+use crate::rotation::RotationPolicy;
+use crate::{Action, Error, Keyhaven, Principal, Result};
+use keyhaven_crypto::keys::{Curve, Encrypted, Jwk, KeyType, PrivateKey};
+use keyhaven_crypto::CryptoError;
+use keyhaven_model::{
+    Attributes, AttributesPatch, ObjectKind, ObjectName, Tags, VaultName, Version,
+};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use zeroize::Zeroizing;
+
+const KIND: ObjectKind = ObjectKind::Key;
+const ALL_OPS: [&str; 8] = [
+    "encrypt",
+    "decrypt",
+    "sign",
+    "verify",
+    "wrapKey",
+    "unwrapKey",
+    "import",
+    "export",
+];
+
+/// What to create.
+#[derive(Debug, Clone)]
+pub struct KeySpec {
+    /// `RSA`, `RSA-HSM`, `EC`, `EC-HSM`, `oct`, `oct-HSM`.
+    pub kty: String,
+    pub key_size: Option<u32>,
+    pub public_exponent: Option<u32>,
+    pub curve: Option<String>,
+}
+
+/// A new key (created or imported) with its properties.
+#[derive(Debug, Clone, Default)]
+pub struct KeyProperties {
+    pub key_ops: Option<Vec<String>>,
+    pub attributes: AttributesPatch,
+    pub tags: Tags,
+}
+
+/// A cryptographic operation on a key version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyOperation {
+    Encrypt,
+    Decrypt,
+    Sign,
+    Verify,
+    WrapKey,
+    UnwrapKey,
+}
+
+impl KeyOperation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyOperation::Encrypt => "encrypt",
+            KeyOperation::Decrypt => "decrypt",
+            KeyOperation::Sign => "sign",
+            KeyOperation::Verify => "verify",
+            KeyOperation::WrapKey => "wrapKey",
+            KeyOperation::UnwrapKey => "unwrapKey",
+        }
+    }
+}
+
+/// The inputs of an operation (`value` is the plaintext, ciphertext, digest or key, per operation).
+#[derive(Debug, Clone, Default)]
+pub struct OperationInput {
+    pub alg: String,
+    pub value: Vec<u8>,
+    pub iv: Option<Vec<u8>>,
+    pub aad: Option<Vec<u8>>,
+    pub tag: Option<Vec<u8>>,
+    /// For verify: the signature.
+    pub signature: Option<Vec<u8>>,
+}
+
+/// The outputs of an operation.
+#[derive(Debug, Clone)]
+pub struct OperationOutput {
+    /// The version that did the work.
+    pub version: Version,
+    pub value: Option<Zeroizing<Vec<u8>>>,
+    pub iv: Option<Vec<u8>>,
+    pub tag: Option<Vec<u8>>,
+    pub aad: Option<Vec<u8>>,
+    /// For verify.
+    pub valid: Option<bool>,
+}
+
+/// Parsed private keys by (vault, name, version, sealed-bytes digest): parsing and checking a key costs more
+/// than using it.
+#[derive(Default)]
+pub(crate) struct KeyCache(Mutex<HashMap<(String, String, String, [u8; 32]), Arc<PrivateKey>>>);
+
+const KEY_CACHE_LIMIT: usize = 4096;
+
+fn crypto_error(e: CryptoError) -> Error {
+    match e {
+        CryptoError::Malformed(m) => Error::BadParameter(m),
+        CryptoError::Unauthentic => {
+            Error::BadParameter("The operation failed: the data is not valid for this key (decryption or unwrap failed).".into())
+        }
+        other => Error::Internal(other.to_string()),
+    }
+}
+
+fn base_type(kty: &str) -> Result<(KeyType, bool)> {
+    match kty {
+        "RSA" => Ok((KeyType::Rsa, false)),
+        "RSA-HSM" => Ok((KeyType::Rsa, true)),
+        "EC" => Ok((KeyType::Ec, false)),
+        "EC-HSM" => Ok((KeyType::Ec, true)),
+        "oct" => Ok((KeyType::Oct, false)),
+        "oct-HSM" => Ok((KeyType::Oct, true)),
+        other => Err(Error::BadParameter(format!(
+            "Unknown key type '{other}'. Supported: RSA, RSA-HSM, EC, EC-HSM, oct, oct-HSM."
+        ))),
+    }
+}
+
+fn default_ops(t: KeyType) -> Vec<String> {
+    let ops: &[&str] = match t {
+        KeyType::Rsa => &[
+            "encrypt",
+            "decrypt",
+            "sign",
+            "verify",
+            "wrapKey",
+            "unwrapKey",
+        ],
+        KeyType::Ec => &["sign", "verify"],
+        KeyType::Oct => &["encrypt", "decrypt", "wrapKey", "unwrapKey"],
+    };
+    ops.iter().map(|s| s.to_string()).collect()
+}
+
+fn validate_ops(ops: Vec<String>) -> Result<Vec<String>> {
+    let mut out: Vec<String> = Vec::new();
+    for op in ops {
+        let Some(canon) = ALL_OPS.iter().find(|o| o.eq_ignore_ascii_case(&op)) else {
+            return Err(Error::BadParameter(format!(
+                "Unknown key operation '{}'. Valid: {}.",
+                op.chars().take(40).collect::<String>(),
+                ALL_OPS.join(", ")
+            )));
+        };
+        if !out.iter().any(|o| o == canon) {
+            out.push(canon.to_string());
+        }
+    }
+    Ok(out)
+}
+
+/// Replaces the permitted operations recorded on a key version.
+pub(crate) fn set_key_ops(ver: &mut VersionRecord, ops: Vec<String>) -> Result<()> {
+    let ops = validate_ops(ops)?;
+    let public = ver
+        .public
+        .get_or_insert_with(|| Value::Object(Default::default()));
+    if let Some(map) = public.as_object_mut() {
+        map.insert("key_ops".into(), Value::from(ops));
+    }
+    Ok(())
+}
+
+fn key_ops_of(ver: &VersionRecord) -> Vec<String> {
+    ver.public
+        .as_ref()
+        .and_then(|p| p["key_ops"].as_array())
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+impl Keyhaven {
+    fn new_key_version(
+        &self,
+        vault: &VaultRecord,
+        name: &ObjectName,
+        key: &PrivateKey,
+        kty: &str,
+        props: KeyProperties,
+        exp_default: Option<i64>,
+    ) -> Result<VersionRecord> {
+        let version = keyhaven_crypto::random_version()?;
+        let private = Zeroizing::new(
+            serde_json::to_vec(&key.to_private_jwk().map_err(crypto_error)?)
+                .map_err(|e| Error::Internal(e.to_string()))?,
+        );
+        let sealed = self.vault_sealing_key(vault)?.seal(
+            &records::value_aad(&vault.name, KIND, &name.key(), &version),
+            &private,
+        )?;
+        let mut public = serde_json::to_value(key.public_jwk().map_err(crypto_error)?)
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        if let Some(map) = public.as_object_mut() {
+            map.insert("kty".into(), Value::from(kty));
+            let ops = validate_ops(props.key_ops.unwrap_or_else(|| default_ops(key.key_type())))?;
+            map.insert("key_ops".into(), Value::from(ops));
+            if let Some(bits) = key.key_size() {
+                map.insert("keySize".into(), Value::from(bits));
+            }
+        }
+        props.attributes.validate()?;
+        let now = self.now();
+        let mut attributes = Attributes::new(now);
+        attributes.exp = exp_default.map(|d| now + d);
+        props.attributes.apply(&mut attributes, now);
+        Ok(VersionRecord {
+            version,
+            attributes,
+            tags: props.tags,
+            content_type: None,
+            managed: false,
+            sealed: Some(sealed),
+            public: Some(public),
+        })
+    }
+
+    /// Creates a new key (or a new version of an existing one) with fresh key material.
+    pub async fn create_key(
+        &self,
+        who: &Principal,
+        vault: &VaultName,
+        name: &ObjectName,
+        spec: KeySpec,
+        props: KeyProperties,
+    ) -> Result<ObjectView> {
+        who.authorize(Action::WriteObjects)?;
+        let key = generate(&spec)?;
+        let v = self.vault_record(&*self.snapshot()?, vault.as_str())?;
+        let ver = self.new_key_version(&v, name, &key, &spec.kty, props, None)?;
+        self.add_version(&v.name, KIND, name, ver).await
+    }
+
+    /// Imports key material from a JWK with its private parts.
+    pub async fn import_key(
+        &self,
+        who: &Principal,
+        vault: &VaultName,
+        name: &ObjectName,
+        jwk: Jwk,
+        hsm: bool,
+        props: KeyProperties,
+    ) -> Result<ObjectView> {
+        who.authorize(Action::WriteObjects)?;
+        let (t, jwk_hsm) = base_type(&jwk.kty)?;
+        if !jwk.has_private() {
+            return Err(Error::BadParameter(
+                "The imported JWK has no private key material (d or k).".into(),
+            ));
+        }
+        let key = PrivateKey::from_jwk(&jwk).map_err(crypto_error)?;
+        let kty = match (t, hsm || jwk_hsm) {
+            (KeyType::Rsa, true) => "RSA-HSM",
+            (KeyType::Rsa, false) => "RSA",
+            (KeyType::Ec, true) => "EC-HSM",
+            (KeyType::Ec, false) => "EC",
+            (KeyType::Oct, true) => "oct-HSM",
+            (KeyType::Oct, false) => "oct",
+        };
+        let v = self.vault_record(&*self.snapshot()?, vault.as_str())?;
+        let ver = self.new_key_version(&v, name, &key, kty, props, None)?;
+        self.add_version(&v.name, KIND, name, ver).await
+    }
+
+    /// Makes a new version of a key with the same type, size or curve and permitted operations.
+    pub async fn rotate_key(
+        &self,
+        who: &Principal,
+        vault: &VaultName,
+        name: &ObjectName,
+    ) -> Result<ObjectView> {
+        who.authorize(Action::WriteObjects)?;
+        self.rotate_key_unchecked(vault, name).await
+    }
+
+    pub(crate) async fn rotate_key_unchecked(
+        &self,
+        vault: &VaultName,
+        name: &ObjectName,
+    ) -> Result<ObjectView> {
+        let snap = self.snapshot()?;
+        let f = self.find(&*snap, vault, KIND, name, None, State::Live)?;
+        let public = f.version.public.clone().unwrap_or_default();
+        let spec = KeySpec {
+            kty: public["kty"].as_str().unwrap_or("RSA").to_string(),
+            key_size: public["keySize"].as_u64().map(|b| b as u32),
+            public_exponent: None,
+            curve: public["crv"].as_str().map(str::to_string),
+        };
+        let key = generate(&spec)?;
+        let expiry = RotationPolicy::from_record(&f.object).and_then(|p| p.expiry_secs());
+        let props = KeyProperties {
+            key_ops: Some(key_ops_of(&f.version)),
+            attributes: AttributesPatch::default(),
+            tags: f.version.tags.clone(),
+        };
+        let ver = self.new_key_version(&f.vault, name, &key, &spec.kty, props, expiry)?;
+        self.add_version(&f.vault.name, KIND, name, ver).await
+    }
+
+    /// Runs a cryptographic operation with a key version (the latest when `version` is None).
+    pub fn key_operation(
+        &self,
+        who: &Principal,
+        vault: &VaultName,
+        name: &ObjectName,
+        version: Option<&Version>,
+        op: KeyOperation,
+        input: &OperationInput,
+    ) -> Result<OperationOutput> {
+        who.authorize(Action::ReadObjects)?;
+        let snap = self.snapshot()?;
+        let f = self.find(&*snap, vault, KIND, name, version, State::Live)?;
+        if let Some(reason) = f.version.attributes.unusable_reason(self.now()) {
+            return Err(Error::Forbidden(format!(
+                "Operation {} is not allowed on a {reason} key.",
+                op.as_str()
+            )));
+        }
+        if !key_ops_of(&f.version).iter().any(|o| o == op.as_str()) {
+            return Err(Error::Forbidden(format!(
+                "Operation {} is not permitted by this key's key_ops ({}).",
+                op.as_str(),
+                key_ops_of(&f.version).join(", ")
+            )));
+        }
+        let key = self.private_key(&f.vault, name, &f.version)?;
+        let mut out = OperationOutput {
+            version: f.version.version.clone(),
+            value: None,
+            iv: None,
+            tag: None,
+            aad: None,
+            valid: None,
+        };
+        let alg = input.alg.as_str();
+        match op {
+            KeyOperation::Sign => {
+                out.value = Some(Zeroizing::new(
+                    key.sign(alg, &input.value).map_err(crypto_error)?,
+                ))
+            }
+            KeyOperation::Verify => {
+                let sig = input.signature.as_deref().ok_or_else(|| {
+                    Error::BadParameter("verify needs the signature ('value').".into())
+                })?;
+                out.valid = Some(key.verify(alg, &input.value, sig).map_err(crypto_error)?);
+            }
+            KeyOperation::Encrypt => {
+                let Encrypted {
+                    ciphertext,
+                    iv,
+                    tag,
+                } = key
+                    .encrypt(alg, &input.value, input.iv.as_deref(), input.aad.as_deref())
+                    .map_err(crypto_error)?;
+                out.value = Some(Zeroizing::new(ciphertext));
+                out.iv = iv;
+                out.tag = tag;
+                out.aad = input.aad.clone();
+            }
+            KeyOperation::Decrypt => {
+                out.value = Some(
+                    key.decrypt(
+                        alg,
+                        &input.value,
+                        input.iv.as_deref(),
+                        input.aad.as_deref(),
+                        input.tag.as_deref(),
+                    )
+                    .map_err(crypto_error)?,
+                );
+            }
+            KeyOperation::WrapKey => {
+                out.value = Some(Zeroizing::new(
+                    key.wrap_key(alg, &input.value).map_err(crypto_error)?,
+                ))
+            }
+            KeyOperation::UnwrapKey => {
+                out.value = Some(key.unwrap_key(alg, &input.value).map_err(crypto_error)?)
+            }
+        }
+        Ok(out)
+    }
+
+    fn private_key(
+        &self,
+        vault: &VaultRecord,
+        name: &ObjectName,
+        ver: &VersionRecord,
+    ) -> Result<Arc<PrivateKey>> {
+        let sealed = ver
+            .sealed
+            .as_deref()
+            .ok_or_else(|| Error::corrupt("a key version has no key material"))?;
+        let id = (
+            vault.name.clone(),
+            name.key(),
+            ver.version.to_string(),
+            keyhaven_crypto::sha256(sealed),
+        );
+        if let Some(k) = self
+            .key_cache
+            .0
+            .lock()
+            .ok()
+            .and_then(|c| c.get(&id).cloned())
+        {
+            return Ok(k);
+        }
+        let plain = self
+            .vault_sealing_key(vault)?
+            .open(
+                &records::value_aad(&vault.name, KIND, &name.key(), &ver.version),
+                sealed,
+            )
+            .map_err(|_| {
+                Error::corrupt(format!(
+                    "the material of key '{name}' failed authentication"
+                ))
+            })?;
+        let jwk: Jwk = serde_json::from_slice(&plain)
+            .map_err(|_| Error::corrupt("stored key material does not decode"))?;
+        let key = Arc::new(
+            PrivateKey::from_jwk(&jwk)
+                .map_err(|e| Error::corrupt(format!("stored key material: {e}")))?,
+        );
+        if let Ok(mut c) = self.key_cache.0.lock() {
+            if c.len() >= KEY_CACHE_LIMIT {
+                c.clear();
+            }
+            c.insert(id, key.clone());
+        }
+        Ok(key)
+    }
+
+    /// Random bytes from the server's CSPRNG (1–128).
+    pub fn random_bytes(&self, who: &Principal, count: usize) -> Result<Zeroizing<Vec<u8>>> {
+        who.authorize(Action::ReadObjects)?;
+        if !(1..=128).contains(&count) {
+            return Err(Error::BadParameter(format!(
+                "count must be between 1 and 128; {count} was given."
+            )));
+        }
+        let buf: [u8; 128] = keyhaven_crypto::random_bytes()?;
+        Ok(Zeroizing::new(buf[..count].to_vec()))
+    }
+
+    /// A key's rotation policy (Azure's default — notify 30 days before expiry — when none was set).
+    pub fn get_rotation_policy(
+        &self,
+        who: &Principal,
+        vault: &VaultName,
+        name: &ObjectName,
+    ) -> Result<RotationPolicy> {
+        who.authorize(Action::ReadObjects)?;
+        let f = self.find(&*self.snapshot()?, vault, KIND, name, None, State::Live)?;
+        Ok(RotationPolicy::from_record(&f.object).unwrap_or_else(RotationPolicy::azure_default))
+    }
+
+    /// Sets a key's rotation policy.
+    pub async fn set_rotation_policy(
+        &self,
+        who: &Principal,
+        vault: &VaultName,
+        name: &ObjectName,
+        mut policy: RotationPolicy,
+    ) -> Result<RotationPolicy> {
+        who.authorize(Action::WriteObjects)?;
+        policy.validate()?;
+        let now = self.now();
+        let (vault, name) = (vault.clone(), name.clone());
+        self.store
+            .write(move |txn| {
+                let v: VaultRecord = records::read_txn(txn, &records::vault_key(vault.as_str()))?
+                    .ok_or_else(|| Error::VaultNotFound(vault.to_string()))?;
+                let okey = records::object_key(&v.name, KIND, &name.key());
+                let mut obj: ObjectRecord = records::read_txn(txn, &okey)?
+                    .filter(|o: &ObjectRecord| o.deleted.is_none())
+                    .ok_or_else(|| Error::not_found(KIND, name.as_str()))?;
+                let previous = RotationPolicy::from_record(&obj);
+                policy.created = previous.as_ref().and_then(|p| p.created).or(Some(now));
+                policy.updated = Some(now);
+                obj.policy = Some(policy.to_value()?);
+                records::write_txn(txn, &okey, &obj)?;
+                Ok(policy)
+            })
+            .await
+    }
+}
+
+fn generate(spec: &KeySpec) -> Result<PrivateKey> {
+    let (t, _) = base_type(&spec.kty)?;
+    let key = match t {
+        KeyType::Rsa => {
+            PrivateKey::generate_rsa(spec.key_size.unwrap_or(2048), spec.public_exponent)
+        }
+        KeyType::Ec => PrivateKey::generate_ec(
+            Curve::parse(spec.curve.as_deref().unwrap_or("P-256")).map_err(crypto_error)?,
+        ),
+        KeyType::Oct => PrivateKey::generate_oct(spec.key_size.unwrap_or(256)),
+    };
+    key.map_err(crypto_error)
+}

@@ -1,0 +1,298 @@
+//! Keys handlers: create, import, get, update, rotate, rotation policy, cryptographic operations, random bytes.
+
+use super::dataplane::Ctx;
+use super::error::ApiError;
+use super::objects::{
+    attributes_out, attributes_patch, name, object_id, ok, recovery_id, version, Id, Shape,
+};
+use axum::response::Response;
+use keyhaven_azure_api::b64url;
+use keyhaven_azure_api::keys::{
+    GetRandomBytesRequest, KeyBundle, KeyCreateParameters, KeyImportParameters, KeyItem,
+    KeyOperationResult, KeyOperationsParameters, KeyRotationPolicy, KeySignParameters,
+    KeyUpdateParameters, KeyVerifyParameters, KeyVerifyResult, LifetimeAction as LifetimeActionDto,
+    LifetimeActionTrigger, LifetimeActionType as ActionTypeDto, RandomBytes,
+    RotationPolicyAttributes,
+};
+use keyhaven_core::{
+    KeyOperation, KeyProperties, KeySpec, LifetimeAction, LifetimeActionType, ObjectUpdate,
+    ObjectView, OperationInput, RotationPolicy,
+};
+use keyhaven_model::{ObjectKind, Tags};
+use serde_json::Value;
+
+pub(crate) struct Keys;
+
+impl Shape for Keys {
+    const KIND: ObjectKind = ObjectKind::Key;
+    const COLLECTION: &'static str = "keys";
+    const DELETED: &'static str = "deletedkeys";
+    type Bundle = KeyBundle;
+    type Item = KeyItem;
+
+    fn bundle(cx: &Ctx, v: &ObjectView) -> KeyBundle {
+        let mut key = v.public.clone().unwrap_or(Value::Null);
+        if let Some(map) = key.as_object_mut() {
+            map.remove("keySize");
+            map.insert(
+                "kid".into(),
+                Value::from(object_id(cx, Self::COLLECTION, v, Id::Versioned)),
+            );
+        }
+        KeyBundle {
+            key,
+            attributes: attributes_out(v),
+            tags: v.tags.as_map().clone(),
+            managed: v.managed.then_some(true),
+            recovery_id: recovery_id(cx, Self::DELETED, v),
+            deleted_date: v.deleted.map(|d| d.deleted_date),
+            scheduled_purge_date: v.deleted.map(|d| d.scheduled_purge_date),
+        }
+    }
+
+    fn item(cx: &Ctx, v: &ObjectView, id: Id) -> KeyItem {
+        KeyItem {
+            kid: object_id(cx, Self::COLLECTION, v, id),
+            attributes: attributes_out(v),
+            tags: v.tags.as_map().clone(),
+            managed: v.managed.then_some(true),
+            recovery_id: recovery_id(cx, Self::DELETED, v),
+            deleted_date: v.deleted.map(|d| d.deleted_date),
+            scheduled_purge_date: v.deleted.map(|d| d.scheduled_purge_date),
+        }
+    }
+}
+
+fn bytes(field: &str, v: &str) -> Result<Vec<u8>, ApiError> {
+    b64url::decode(v).ok_or_else(|| ApiError::bad(format!("'{field}' is not valid base64url.")))
+}
+
+fn opt_bytes(field: &str, v: &Option<String>) -> Result<Option<Vec<u8>>, ApiError> {
+    v.as_deref().map(|s| bytes(field, s)).transpose()
+}
+
+pub(crate) async fn create(cx: &Ctx, n: &str) -> Result<Response, ApiError> {
+    let n = name(n)?;
+    let p: KeyCreateParameters = cx.json()?;
+    let spec = KeySpec {
+        kty: p.kty,
+        key_size: p.key_size,
+        public_exponent: p.public_exponent,
+        curve: p.crv,
+    };
+    let props = KeyProperties {
+        key_ops: p.key_ops,
+        attributes: attributes_patch(p.attributes),
+        tags: Tags::new(p.tags.unwrap_or_default())?,
+    };
+    let (kh, who, vault) = (cx.st.kh.clone(), cx.who.clone(), cx.vault.clone());
+    // RSA generation takes long enough to keep it off the request threads.
+    let v = tokio::task::spawn(async move { kh.create_key(&who, &vault, &n, spec, props).await })
+        .await
+        .map_err(|_| ApiError::bad("key creation failed"))??;
+    ok(Keys::bundle(cx, &v))
+}
+
+pub(crate) async fn import(cx: &Ctx, n: &str) -> Result<Response, ApiError> {
+    let n = name(n)?;
+    let p: KeyImportParameters = cx.json()?;
+    let jwk: keyhaven_crypto::keys::Jwk = serde_json::from_value(p.key).map_err(|_| {
+        ApiError::bad("'key' is not a valid JSON Web Key (kty and base64url fields are required).")
+    })?;
+    let props = KeyProperties {
+        key_ops: None,
+        attributes: attributes_patch(p.attributes),
+        tags: Tags::new(p.tags.unwrap_or_default())?,
+    };
+    let v = cx
+        .st
+        .kh
+        .import_key(&cx.who, &cx.vault, &n, jwk, p.hsm.unwrap_or(false), props)
+        .await?;
+    ok(Keys::bundle(cx, &v))
+}
+
+pub(crate) async fn update(cx: &Ctx, n: &str, ver: Option<&&str>) -> Result<Response, ApiError> {
+    let n = name(n)?;
+    let ver = version(ver)?;
+    let p: KeyUpdateParameters = cx.json()?;
+    let change = ObjectUpdate {
+        attributes: attributes_patch(p.attributes),
+        tags: p.tags.map(Tags::new).transpose()?,
+        content_type: None,
+        key_ops: p.key_ops,
+        from_user: true,
+    };
+    let v = cx
+        .st
+        .kh
+        .update_object(
+            &cx.who,
+            &cx.vault,
+            ObjectKind::Key,
+            &n,
+            ver.as_ref(),
+            change,
+        )
+        .await?;
+    ok(Keys::bundle(cx, &v))
+}
+
+pub(crate) async fn rotate(cx: &Ctx, n: &str) -> Result<Response, ApiError> {
+    let v = cx.st.kh.rotate_key(&cx.who, &cx.vault, &name(n)?).await?;
+    ok(Keys::bundle(cx, &v))
+}
+
+/// The operation named by the last path segment (Azure spells `wrapkey`/`unwrapkey`; SDKs vary in case).
+pub(crate) fn operation(segment: &str) -> Option<KeyOperation> {
+    [
+        KeyOperation::Encrypt,
+        KeyOperation::Decrypt,
+        KeyOperation::Sign,
+        KeyOperation::Verify,
+        KeyOperation::WrapKey,
+        KeyOperation::UnwrapKey,
+    ]
+    .into_iter()
+    .find(|op| op.as_str().eq_ignore_ascii_case(segment))
+}
+
+pub(crate) async fn crypto(
+    cx: &Ctx,
+    n: &str,
+    ver: Option<&&str>,
+    op: KeyOperation,
+) -> Result<Response, ApiError> {
+    let n = name(n)?;
+    let ver = version(ver)?;
+    let input = match op {
+        KeyOperation::Sign => {
+            let p: KeySignParameters = cx.json()?;
+            OperationInput {
+                value: bytes("value", &p.value)?,
+                alg: p.alg,
+                ..Default::default()
+            }
+        }
+        KeyOperation::Verify => {
+            let p: KeyVerifyParameters = cx.json()?;
+            OperationInput {
+                value: bytes("digest", &p.digest)?,
+                signature: Some(bytes("value", &p.value)?),
+                alg: p.alg,
+                ..Default::default()
+            }
+        }
+        _ => {
+            let p: KeyOperationsParameters = cx.json()?;
+            OperationInput {
+                value: bytes("value", &p.value)?,
+                iv: opt_bytes("iv", &p.iv)?,
+                aad: opt_bytes("aad", &p.aad)?,
+                tag: opt_bytes("tag", &p.tag)?,
+                alg: p.alg,
+                signature: None,
+            }
+        }
+    };
+    let (kh, who, vault) = (cx.st.kh.clone(), cx.who.clone(), cx.vault.clone());
+    let out = tokio::task::spawn_blocking(move || {
+        kh.key_operation(&who, &vault, &n, ver.as_ref(), op, &input)
+            .map(|o| (o, n))
+    })
+    .await
+    .map_err(|_| ApiError::bad("the key operation failed"))??;
+    let (out, n) = out;
+    let kid = format!("{}/keys/{n}/{}", cx.base, out.version);
+    if let Some(valid) = out.valid {
+        return ok(KeyVerifyResult { value: valid });
+    }
+    ok(KeyOperationResult {
+        kid,
+        value: out
+            .value
+            .as_deref()
+            .map(|v| b64url::encode(v))
+            .unwrap_or_default(),
+        iv: out.iv.as_deref().map(b64url::encode),
+        tag: out.tag.as_deref().map(b64url::encode),
+        aad: out.aad.as_deref().map(b64url::encode),
+    })
+}
+
+pub(crate) fn random(cx: &Ctx) -> Result<Response, ApiError> {
+    let p: GetRandomBytesRequest = cx.json()?;
+    let count =
+        usize::try_from(p.count).map_err(|_| ApiError::bad("count must be between 1 and 128."))?;
+    let b = cx.st.kh.random_bytes(&cx.who, count)?;
+    ok(RandomBytes {
+        value: b64url::encode(&b),
+    })
+}
+
+fn policy_dto(cx: &Ctx, n: &str, p: RotationPolicy) -> KeyRotationPolicy {
+    KeyRotationPolicy {
+        id: Some(format!("{}/keys/{n}/rotationpolicy", cx.base)),
+        lifetime_actions: p
+            .lifetime_actions
+            .into_iter()
+            .map(|a| LifetimeActionDto {
+                trigger: LifetimeActionTrigger {
+                    time_after_create: a.time_after_create,
+                    time_before_expiry: a.time_before_expiry,
+                },
+                action: ActionTypeDto {
+                    kind: format!("{:?}", a.action),
+                },
+            })
+            .collect(),
+        attributes: Some(RotationPolicyAttributes {
+            expiry_time: p.expiry_time,
+            created: p.created,
+            updated: p.updated,
+        }),
+    }
+}
+
+pub(crate) fn get_policy(cx: &Ctx, n: &str) -> Result<Response, ApiError> {
+    let p = cx
+        .st
+        .kh
+        .get_rotation_policy(&cx.who, &cx.vault, &name(n)?)?;
+    ok(policy_dto(cx, n, p))
+}
+
+pub(crate) async fn set_policy(cx: &Ctx, n: &str) -> Result<Response, ApiError> {
+    let name = name(n)?;
+    let p: KeyRotationPolicy = cx.json()?;
+    let mut actions = Vec::new();
+    for a in p.lifetime_actions {
+        let action = match a.action.kind.to_ascii_lowercase().as_str() {
+            "rotate" => LifetimeActionType::Rotate,
+            "notify" => LifetimeActionType::Notify,
+            other => {
+                return Err(ApiError::bad(format!(
+                    "Unknown lifetime action '{other}'; use Rotate or Notify."
+                )))
+            }
+        };
+        actions.push(LifetimeAction {
+            action,
+            time_after_create: a.trigger.time_after_create,
+            time_before_expiry: a.trigger.time_before_expiry,
+        });
+    }
+    let policy = RotationPolicy {
+        lifetime_actions: actions,
+        expiry_time: p.attributes.and_then(|a| a.expiry_time),
+        created: None,
+        updated: None,
+        notified_version: None,
+    };
+    let saved = cx
+        .st
+        .kh
+        .set_rotation_policy(&cx.who, &cx.vault, &name, policy)
+        .await?;
+    ok(policy_dto(cx, n, saved))
+}
