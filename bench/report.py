@@ -92,7 +92,7 @@ def verdict(ok):
 
 
 def main():
-    run = sys.argv[1]
+    run = os.path.realpath(sys.argv[1])
     m = meta(os.path.join(run, "meta.txt"))
     conns = m.get("conns", "32 64").split()
 
@@ -130,11 +130,30 @@ def main():
     w = lines.append
     w(f"Run {os.path.basename(run)} — {m.get('date_utc', '?')}, {m.get('nproc', '?')} cores "
       f"({m.get('cpu', '?')}), kernel {m.get('kernel', '?')}, {m.get('openbao', '?')}, "
-      f"keyhaven {m.get('keyhaven_commit', '?')}, wrk {m.get('wrk', '?')}")
+      f"keyhaven {m.get('keyhaven_commit', '?')} (binary built {m.get('keyhaven_binary', '?')}), wrk {m.get('wrk', '?')}")
     w(f"Parameters: {m.get('secrets', '?')} secrets of {m.get('value_bytes', '?')} bytes; wrk "
       f"{m.get('threads', '?')} threads, {m.get('duration_s', '?')} s per step after a "
-      f"{m.get('warmup_s', '?')} s warm-up; connections {', '.join(conns)}; data on {m.get('fs', '?')}; "
-      f"load average at start {m.get('loadavg_start', '?')}, at end {m.get('loadavg_end', '?')}")
+      f"{m.get('warmup_s', '?')} s warm-up; connections {', '.join(conns)}; data on {m.get('fs', '?')}; CPU busy before the run "
+      f"{m.get('cpu_busy_before_pct', '?')}%; "
+      f"load average at start {m.get('loadavg_start', '?')}, at end {m.get('loadavg_end', '?')}; "
+      f"measuring part took {m.get('elapsed_s', '?')} s; CPU used by other processes meanwhile "
+      f"{m.get('other_cpu_s', '?')} s")
+    try:
+        if int(m.get("cpu_busy_before_pct", "0")) > 10:
+            w("")
+            w(f"CAUTION: the machine was {m['cpu_busy_before_pct']}% busy just before the run; other "
+              "processes were competing for the cores, so these figures are skewed.")
+    except ValueError:
+        pass
+    try:
+        other = float(m.get("other_cpu_s", "0"))
+        cap = float(m.get("elapsed_s", "0")) * float(m.get("nproc", "1"))
+        if cap and other > 0.05 * cap:
+            w("")
+            w(f"CAUTION: other processes used {other:.0f} CPU-seconds of the {cap:.0f} available "
+              "during the run; these figures are skewed.")
+    except ValueError:
+        pass
     w("")
 
     for op, title, target in (

