@@ -1,6 +1,7 @@
 //! Command-line parsing and the verbs. Client verbs talk to a server only through its HTTP API.
 
 mod geography;
+mod objects;
 mod vault;
 
 use anyhow::{Context, Result};
@@ -31,6 +32,12 @@ enum Command {
     /// Manage geographies and their backup keys.
     #[command(subcommand)]
     Geography(geography::GeographyCommand),
+    /// Secrets (as `az keyvault secret`).
+    #[command(subcommand)]
+    Secret(objects::SecretCommand),
+    /// Keys (as `az keyvault key`).
+    #[command(subcommand)]
+    Key(objects::KeyCommand),
 }
 
 /// How a client verb reaches the server.
@@ -89,6 +96,8 @@ pub async fn run(cli: Cli) -> Result<()> {
         }
         Command::Vault(cmd) => vault::run(cmd).await,
         Command::Geography(cmd) => geography::run(cmd).await,
+        Command::Secret(cmd) => objects::run_secret(cmd).await,
+        Command::Key(cmd) => objects::run_key(cmd).await,
     }
 }
 

@@ -5,6 +5,7 @@
 
 mod at_rest;
 mod bad_input;
+mod cli;
 mod crash;
 mod geography;
 mod many_versions;

@@ -47,5 +47,10 @@ pub fn status(e: &azure_core::Error) -> u16 {
 pub fn key_client(ts: &TestServer, vault: &str) -> azure_security_keyvault_keys::KeyClient {
     let mut opts = azure_security_keyvault_keys::KeyClientOptions::default();
     opts.client_options = client_options(ts, vault);
-    azure_security_keyvault_keys::KeyClient::new(&ts.vault_url(vault), credential(ts, vault), Some(opts)).unwrap()
+    azure_security_keyvault_keys::KeyClient::new(
+        &ts.vault_url(vault),
+        credential(ts, vault),
+        Some(opts),
+    )
+    .unwrap()
 }

@@ -3,6 +3,7 @@
 //! authenticate before a single byte of it is used.
 
 mod object_blob;
+pub mod vault_snapshot;
 
 pub use object_blob::{
     open_object_blob, peek_header, seal_object_blob, BlobError, BlobHeader, GeographyKey,

@@ -60,6 +60,14 @@ pub enum BlobError {
     TooLarge,
     #[error("the backup blob could not be sealed: {0}")]
     Seal(String),
+    #[error("the vault snapshot is truncated: it ends before its final chunk")]
+    TruncatedStream,
+    #[error("the vault snapshot has data after its final chunk")]
+    TrailingData,
+    #[error("the vault snapshot is malformed: {0}")]
+    MalformedStream(&'static str),
+    #[error("the vault snapshot could not be read or written: {0}")]
+    Io(String),
 }
 
 fn encode_header(h: &BlobHeader) -> Result<Vec<u8>, BlobError> {

@@ -4,12 +4,15 @@
 mod credential;
 mod error;
 mod management;
+mod vault;
 
 pub use credential::{Connection, Credential};
 pub use error::ClientError;
+pub use vault::VaultClient;
 
 use keyhaven_azure_api::ErrorBody;
 use serde::de::DeserializeOwned;
+use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use zeroize::Zeroizing;
@@ -19,34 +22,27 @@ pub struct Client {
     http: reqwest::Client,
     server: String,
     credential: Credential,
-    token: Mutex<Option<(Zeroizing<String>, Instant)>>,
+    ca_pem: Option<Vec<u8>>,
+    tokens: Mutex<HashMap<String, (Zeroizing<String>, Instant)>>,
 }
 
 impl Client {
     pub fn new(conn: Connection) -> Result<Client, ClientError> {
-        let mut b = reqwest::Client::builder()
-            .timeout(Duration::from_secs(300))
-            .redirect(reqwest::redirect::Policy::none());
-        if let Some(ca) = &conn.ca_file {
-            let pem = std::fs::read(ca).map_err(|e| {
+        let ca_pem = match &conn.ca_file {
+            Some(ca) => Some(std::fs::read(ca).map_err(|e| {
                 ClientError::Config(format!("reading the CA file {}: {e}", ca.display()))
-            })?;
-            let cert = reqwest::Certificate::from_pem(&pem).map_err(|e| {
-                ClientError::Config(format!(
-                    "the CA file {} is not a PEM certificate: {e}",
-                    ca.display()
-                ))
-            })?;
-            b = b.add_root_certificate(cert);
-        }
-        let http = b
+            })?),
+            None => None,
+        };
+        let http = http_builder(ca_pem.as_deref())?
             .build()
             .map_err(|e| ClientError::Config(format!("building the HTTP client: {e}")))?;
         Ok(Client {
             http,
             server: conn.server.trim_end_matches('/').to_string(),
             credential: conn.credential,
-            token: Mutex::new(None),
+            ca_pem,
+            tokens: Mutex::new(HashMap::new()),
         })
     }
 
@@ -54,8 +50,14 @@ impl Client {
         &self.server
     }
 
-    async fn token(&self) -> Result<Zeroizing<String>, ClientError> {
-        if let Some((t, until)) = self.token.lock().ok().and_then(|g| g.clone()) {
+    /// A token for `resource` (cached until shortly before it expires).
+    pub(crate) async fn token(&self, resource: &str) -> Result<Zeroizing<String>, ClientError> {
+        if let Some((t, until)) = self
+            .tokens
+            .lock()
+            .ok()
+            .and_then(|g| g.get(resource).cloned())
+        {
             if Instant::now() < until {
                 return Ok(t);
             }
@@ -70,7 +72,7 @@ impl Client {
             authority.trim_end_matches('/'),
             self.credential.tenant_id
         );
-        let scope = format!("{}/.default", self.server);
+        let scope = format!("{resource}/.default");
         let form = [
             ("grant_type", "client_credentials"),
             ("client_id", self.credential.client_id.as_str()),
@@ -107,53 +109,78 @@ impl Client {
             .as_u64()
             .unwrap_or(300)
             .saturating_sub(60);
-        if let Ok(mut g) = self.token.lock() {
-            *g = Some((token.clone(), Instant::now() + Duration::from_secs(ttl)));
+        if let Ok(mut g) = self.tokens.lock() {
+            g.insert(
+                resource.to_string(),
+                (token.clone(), Instant::now() + Duration::from_secs(ttl)),
+            );
         }
         Ok(token)
     }
 
-    /// Sends a request with a bearer token and decodes the JSON answer (or the error envelope).
+    /// A management call (`/_keyhaven/...`) with a bearer token.
     pub(crate) async fn call<T: DeserializeOwned>(
         &self,
         method: reqwest::Method,
         path: &str,
         body: Option<&serde_json::Value>,
     ) -> Result<Option<T>, ClientError> {
-        let token = self.token().await?;
+        let token = self.token(&self.server).await?;
         let url = format!("{}{path}", self.server);
-        let mut req = self.http.request(method, &url).bearer_auth(token.as_str());
-        if let Some(b) = body {
-            req = req.json(b);
-        }
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| ClientError::connect(&url, e))?;
-        let status = resp.status();
-        let bytes = resp
-            .bytes()
-            .await
-            .map_err(|e| ClientError::connect(&url, e))?;
-        if !status.is_success() {
-            let (code, message) = match serde_json::from_slice::<ErrorBody>(&bytes) {
-                Ok(e) => (e.error.code, e.error.message),
-                Err(_) => (
-                    status.as_str().to_string(),
-                    String::from_utf8_lossy(&bytes).chars().take(500).collect(),
-                ),
-            };
-            return Err(ClientError::Api {
-                status: status.as_u16(),
-                code,
-                message,
-            });
-        }
-        if bytes.is_empty() {
-            return Ok(None);
-        }
-        serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| ClientError::Protocol(format!("unexpected answer from {url}: {e}")))
+        send(&self.http, method, &url, &token, body).await
     }
+}
+
+/// An HTTP client builder trusting `ca_pem` (besides the system roots).
+pub(crate) fn http_builder(ca_pem: Option<&[u8]>) -> Result<reqwest::ClientBuilder, ClientError> {
+    let mut b = reqwest::Client::builder()
+        .timeout(Duration::from_secs(300))
+        .redirect(reqwest::redirect::Policy::none());
+    if let Some(pem) = ca_pem {
+        let cert = reqwest::Certificate::from_pem(pem).map_err(|e| {
+            ClientError::Config(format!("the CA file is not a PEM certificate: {e}"))
+        })?;
+        b = b.add_root_certificate(cert);
+    }
+    Ok(b)
+}
+
+/// Sends one authenticated JSON request and decodes the answer or the Azure error envelope.
+pub(crate) async fn send<T: DeserializeOwned>(
+    http: &reqwest::Client,
+    method: reqwest::Method,
+    url: &str,
+    token: &str,
+    body: Option<&serde_json::Value>,
+) -> Result<Option<T>, ClientError> {
+    let mut req = http.request(method, url).bearer_auth(token);
+    if let Some(b) = body {
+        req = req.json(b);
+    }
+    let resp = req.send().await.map_err(|e| ClientError::connect(url, e))?;
+    let status = resp.status();
+    let bytes = resp
+        .bytes()
+        .await
+        .map_err(|e| ClientError::connect(url, e))?;
+    if !status.is_success() {
+        let (code, message) = match serde_json::from_slice::<ErrorBody>(&bytes) {
+            Ok(e) => (e.error.code, e.error.message),
+            Err(_) => (
+                status.as_str().to_string(),
+                String::from_utf8_lossy(&bytes).chars().take(500).collect(),
+            ),
+        };
+        return Err(ClientError::Api {
+            status: status.as_u16(),
+            code,
+            message,
+        });
+    }
+    if bytes.is_empty() {
+        return Ok(None);
+    }
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|e| ClientError::Protocol(format!("unexpected answer from {url}: {e}")))
 }

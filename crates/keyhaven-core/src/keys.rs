@@ -99,8 +99,11 @@ pub struct OperationOutput {
 
 /// Parsed private keys by (vault, name, version, sealed-bytes digest): parsing and checking a key costs more
 /// than using it.
+/// (vault, name, version, SHA-256 of the sealed material).
+type KeyCacheId = (String, String, String, [u8; 32]);
+
 #[derive(Default)]
-pub(crate) struct KeyCache(Mutex<HashMap<(String, String, String, [u8; 32]), Arc<PrivateKey>>>);
+pub(crate) struct KeyCache(Mutex<HashMap<KeyCacheId, Arc<PrivateKey>>>);
 
 const KEY_CACHE_LIMIT: usize = 4096;
 

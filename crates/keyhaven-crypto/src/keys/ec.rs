@@ -37,7 +37,8 @@ impl Curve {
 
 /// A new key on `curve`.
 pub(super) fn generate(curve: Curve) -> Result<EcKey<Private>, CryptoError> {
-    EcKey::generate(&curve.group()?).map_err(CryptoError::openssl)
+    let group = curve.group()?;
+    EcKey::generate(&group).map_err(CryptoError::openssl)
 }
 
 /// Imports crv, x, y, d: checks sizes, that (x, y) is on the curve, that d is in range, and that d·G = (x, y).
@@ -67,13 +68,13 @@ pub(super) fn from_jwk(jwk: &Jwk) -> Result<(EcKey<Private>, Curve), CryptoError
     }
     let group = curve.group()?;
     let mut ctx = BigNumContext::new_secure().map_err(CryptoError::openssl)?;
-    let public = EcKey::from_public_key_affine_coordinates(&group, &public_bn(x)?, &public_bn(y)?)
-        .map_err(|_| {
-            CryptoError::Malformed(format!(
-                "the EC public point (x, y) is not a valid point on {}",
-                curve.as_str()
-            ))
-        })?;
+    let (x, y) = (public_bn(x)?, public_bn(y)?);
+    let public = EcKey::from_public_key_affine_coordinates(&group, &x, &y).map_err(|_| {
+        CryptoError::Malformed(format!(
+            "the EC public point (x, y) is not a valid point on {}",
+            curve.as_str()
+        ))
+    })?;
     let d = secret_bn(d)?;
     let mut order = BigNum::new().map_err(CryptoError::openssl)?;
     group
@@ -87,7 +88,7 @@ pub(super) fn from_jwk(jwk: &Jwk) -> Result<(EcKey<Private>, Curve), CryptoError
     }
     let mut derived = EcPoint::new(&group).map_err(CryptoError::openssl)?;
     derived
-        .mul_generator(&group, &d, &ctx)
+        .mul_generator2(&group, &d, &mut ctx)
         .map_err(CryptoError::openssl)?;
     let matches = derived
         .eq(&group, public.public_key(), &mut ctx)
@@ -98,14 +99,17 @@ pub(super) fn from_jwk(jwk: &Jwk) -> Result<(EcKey<Private>, Curve), CryptoError
         ));
     }
     let key = EcKey::from_private_components(&group, &d, &derived).map_err(CryptoError::openssl)?;
-    key.check_key().map_err(|_| {
-        CryptoError::Malformed("the EC key failed its consistency check".into())
-    })?;
+    key.check_key()
+        .map_err(|_| CryptoError::Malformed("the EC key failed its consistency check".into()))?;
     Ok((key, curve))
 }
 
 /// The key as a JWK: crv, x, y, plus d when `private`; all fixed width for the curve.
-pub(super) fn to_jwk(key: &EcKey<Private>, curve: Curve, private: bool) -> Result<Jwk, CryptoError> {
+pub(super) fn to_jwk(
+    key: &EcKey<Private>,
+    curve: Curve,
+    private: bool,
+) -> Result<Jwk, CryptoError> {
     let w = width_i32(curve);
     let mut ctx = BigNumContext::new().map_err(CryptoError::openssl)?;
     let mut x = BigNum::new().map_err(CryptoError::openssl)?;
@@ -127,16 +131,17 @@ pub(super) fn to_jwk(key: &EcKey<Private>, curve: Curve, private: bool) -> Resul
     Ok(jwk)
 }
 
+/// The curve width as OpenSSL's padding functions take it (at most 66).
 fn width_i32(curve: Curve) -> i32 {
-    match curve {
-        Curve::P256 | Curve::P256K => 32,
-        Curve::P384 => 48,
-        Curve::P521 => 66,
-    }
+    curve.width() as i32
 }
 
 /// Signs a digest (length checked by the caller) with ECDSA; returns `r ‖ s`, each left-padded to the curve width.
-pub(super) fn sign(key: &EcKey<Private>, curve: Curve, digest: &[u8]) -> Result<Vec<u8>, CryptoError> {
+pub(super) fn sign(
+    key: &EcKey<Private>,
+    curve: Curve,
+    digest: &[u8],
+) -> Result<Vec<u8>, CryptoError> {
     let sig = EcdsaSig::sign(digest, key).map_err(CryptoError::openssl)?;
     let w = width_i32(curve);
     let mut out = sig.r().to_vec_padded(w).map_err(CryptoError::openssl)?;

@@ -5,7 +5,7 @@ use super::alg::{RsaPad, SignAlg};
 use super::jwk::{public_bn, secret_bn};
 use super::Jwk;
 use crate::CryptoError;
-use openssl::bn::BigNum;
+use openssl::bn::{BigNum, BigNumContext};
 use openssl::pkey::{PKey, Private};
 use openssl::pkey_ctx::PkeyCtx;
 use openssl::rsa::{Padding, Rsa, RsaPrivateKeyBuilder};
@@ -27,7 +27,7 @@ pub(super) fn generate(bits: u32, e: Option<u32>) -> Result<PKey<Private>, Crypt
         )));
     }
     let e = e.unwrap_or(65537);
-    if e < 3 || e % 2 == 0 {
+    if e < 3 || e.is_multiple_of(2) {
         return Err(CryptoError::Malformed(format!(
             "the RSA public exponent must be odd and at least 3; {e} was given"
         )));
@@ -94,7 +94,7 @@ pub(super) fn from_jwk(jwk: &Jwk) -> Result<PKey<Private>, CryptoError> {
                 part(&jwk.qi)?,
             )
             .map_err(CryptoError::openssl)?;
-            if !matches!(rsa.check_key(), Ok(true)) {
+            if !crt_consistent(&rsa).map_err(CryptoError::openssl)? {
                 return Err(CryptoError::Malformed(
                     "the RSA key's parts do not make one key (n, e, d, p, q, dp, dq and qi must belong together)"
                         .into(),
@@ -111,6 +111,45 @@ pub(super) fn from_jwk(jwk: &Jwk) -> Result<PKey<Private>, CryptoError> {
     let pkey = PKey::from_rsa(rsa).map_err(CryptoError::openssl)?;
     pairwise_check(&pkey)?;
     Ok(pkey)
+}
+
+/// Checks the CRT parts arithmetically: n = p·q, dp = d mod (p−1), dq = d mod (q−1), e·dp ≡ 1 (mod p−1),
+/// e·dq ≡ 1 (mod q−1), q·qi ≡ 1 (mod p). `RSA_check_key` would also test p and q for primality, which takes about
+/// half a second for a 4096-bit key, on every load of the key; a composite "factor" is all but certain to fail
+/// the pairwise check instead. OpenSSL falls back from CRT to a plain exponentiation with d when a CRT result does
+/// not verify, so without this check inconsistent CRT parts would go unnoticed (and make every operation slower).
+fn crt_consistent(rsa: &Rsa<Private>) -> Result<bool, openssl::error::ErrorStack> {
+    let (Some(p), Some(q), Some(dp), Some(dq), Some(qi)) =
+        (rsa.p(), rsa.q(), rsa.dmp1(), rsa.dmq1(), rsa.iqmp())
+    else {
+        return Ok(false);
+    };
+    if p.num_bits() < 2 || q.num_bits() < 2 {
+        return Ok(false);
+    }
+    let mut ctx = BigNumContext::new_secure()?;
+    let mut t = BigNum::new_secure()?;
+    t.checked_mul(p, q, &mut ctx)?;
+    if t != *rsa.n() {
+        return Ok(false);
+    }
+    for (f, df) in [(p, dp), (q, dq)] {
+        let mut f1 = f.to_owned()?;
+        f1.sub_word(1)?;
+        t.nnmod(rsa.d(), &f1, &mut ctx)?;
+        if t != *df {
+            return Ok(false);
+        }
+        t.mod_mul(rsa.e(), df, &f1, &mut ctx)?;
+        if t.num_bits() != 1 {
+            return Ok(false);
+        }
+    }
+    if qi.ucmp(p) != std::cmp::Ordering::Less {
+        return Ok(false);
+    }
+    t.mod_mul(q, qi, p, &mut ctx)?;
+    Ok(t.num_bits() == 1)
 }
 
 /// Encrypts a random value under the public key and decrypts it with the private key: this proves that d (and
@@ -176,7 +215,11 @@ fn configure_signature(ctx: &mut PkeyCtx<Private>, alg: SignAlg) -> Result<(), C
 }
 
 /// Signs a digest whose length the caller has checked.
-pub(super) fn sign(pkey: &PKey<Private>, alg: SignAlg, digest: &[u8]) -> Result<Vec<u8>, CryptoError> {
+pub(super) fn sign(
+    pkey: &PKey<Private>,
+    alg: SignAlg,
+    digest: &[u8],
+) -> Result<Vec<u8>, CryptoError> {
     let mut ctx = PkeyCtx::new(pkey).map_err(CryptoError::openssl)?;
     ctx.sign_init().map_err(CryptoError::openssl)?;
     configure_signature(&mut ctx, alg)?;
