@@ -6,6 +6,7 @@ use crate::objects::{ObjectView, State};
 use crate::records::{self, ObjectRecord, VaultRecord, VersionRecord};
 use crate::secrets::deleted_conflict;
 use crate::{Action, Error, Keyhaven, Principal, Result};
+use keyhaven_crypto::SealingKey;
 use keyhaven_model::{Attributes, ObjectKind, ObjectName, Tags, VaultName, Version};
 use keyhaven_store::keys::prefix_end;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -27,9 +28,9 @@ struct ObjectPayload {
 
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct VersionPayload {
-    version: Version,
-    attributes: Attributes,
+pub(crate) struct VersionPayload {
+    pub(crate) version: Version,
+    pub(crate) attributes: Attributes,
     #[serde(default, skip_serializing_if = "Tags::is_empty")]
     tags: Tags,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -57,6 +58,33 @@ impl<'de> Deserialize<'de> for Material {
 }
 
 impl Keyhaven {
+    /// A stored version as it travels in a backup: its material opened (re-sealed only inside the backup).
+    pub(crate) fn version_payload(
+        &self,
+        vault: &VaultRecord,
+        kind: ObjectKind,
+        name: &ObjectName,
+        ver: VersionRecord,
+    ) -> Result<VersionPayload> {
+        let material = match &ver.sealed {
+            Some(_) => Some(Material(Zeroizing::new(
+                self.open_value(vault, kind, name, &ver)?
+                    .expose()
+                    .to_string(),
+            ))),
+            None => None,
+        };
+        Ok(VersionPayload {
+            version: ver.version,
+            attributes: ver.attributes,
+            tags: ver.tags,
+            content_type: ver.content_type,
+            managed: ver.managed,
+            material,
+            public: ver.public,
+        })
+    }
+
     /// Backs up an object with every version into an opaque, sealed blob.
     pub fn backup_object(
         &self,
@@ -79,23 +107,7 @@ impl Keyhaven {
             start.push(0);
             for (_, bytes) in chunk {
                 let ver: VersionRecord = records::decode(&bytes)?;
-                let material = match &ver.sealed {
-                    Some(_) => Some(Material(Zeroizing::new(
-                        self.open_value(&f.vault, kind, name, &ver)?
-                            .expose()
-                            .to_string(),
-                    ))),
-                    None => None,
-                };
-                versions.push(VersionPayload {
-                    version: ver.version,
-                    attributes: ver.attributes,
-                    tags: ver.tags,
-                    content_type: ver.content_type,
-                    managed: ver.managed,
-                    material,
-                    public: ver.public,
-                });
+                versions.push(self.version_payload(&f.vault, kind, name, ver)?);
             }
         }
         let payload = ObjectPayload {
@@ -154,27 +166,7 @@ impl Keyhaven {
         let key = self.vault_sealing_key(&v)?;
         let mut recs = Vec::with_capacity(payload.versions.len());
         for p in payload.versions {
-            let sealed = match &p.material {
-                Some(m) => Some(key.seal(
-                    &records::value_aad(&v.name, kind, &name.key(), &p.version),
-                    m.0.as_bytes(),
-                )?),
-                None if kind == ObjectKind::Secret => {
-                    return Err(Error::BadParameter(
-                        "The backup blob holds a secret version without a value.".into(),
-                    ))
-                }
-                None => None,
-            };
-            recs.push(VersionRecord {
-                version: p.version,
-                attributes: p.attributes,
-                tags: p.tags,
-                content_type: p.content_type,
-                managed: p.managed,
-                sealed,
-                public: p.public,
-            });
+            recs.push(version_record(&key, &v.name, kind, &name, p)?);
         }
         let latest = payload.latest;
         let latest_created = recs
@@ -225,4 +217,35 @@ impl Keyhaven {
             })
             .await
     }
+}
+
+/// A version from a backup, its material sealed under the target vault's key and bound to its new place.
+pub(crate) fn version_record(
+    key: &SealingKey,
+    vault: &str,
+    kind: ObjectKind,
+    name: &ObjectName,
+    p: VersionPayload,
+) -> Result<VersionRecord> {
+    let sealed = match &p.material {
+        Some(m) => Some(key.seal(
+            &records::value_aad(vault, kind, &name.key(), &p.version),
+            m.0.as_bytes(),
+        )?),
+        None if kind == ObjectKind::Secret => {
+            return Err(Error::BadParameter(
+                "The backup holds a secret version without a value.".into(),
+            ))
+        }
+        None => None,
+    };
+    Ok(VersionRecord {
+        version: p.version,
+        attributes: p.attributes,
+        tags: p.tags,
+        content_type: p.content_type,
+        managed: p.managed,
+        sealed,
+        public: p.public,
+    })
 }

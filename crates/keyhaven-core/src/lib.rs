@@ -16,6 +16,7 @@ mod records;
 mod rotation;
 mod secrets;
 mod service;
+mod vault_backup;
 mod vaults;
 
 pub use access::{Action, Principal, Role};
@@ -30,9 +31,15 @@ pub use rotation::{
 };
 pub use secrets::{SecretUpdate, SetSecret};
 pub use service::{Deployment, Keyhaven, Settings};
+pub use vault_backup::{
+    ConflictPolicy, Manifest, ObjectOutcome, Progress, RestoreOptions, RestoreReport,
+};
 pub use vaults::{NewVault, VaultInfo};
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod tests_vault_backup;

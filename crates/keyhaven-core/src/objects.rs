@@ -416,38 +416,47 @@ impl Keyhaven {
     ) -> Result<ObjectView> {
         let (vault, name) = (vault.to_string(), name.clone());
         self.store
-            .write(move |txn| {
-                let v: VaultRecord = records::read_txn(txn, &records::vault_key(&vault))?
-                    .ok_or_else(|| Error::VaultNotFound(vault.clone()))?;
-                let okey = records::object_key(&v.name, kind, &name.key());
-                let existing: Option<ObjectRecord> = records::read_txn(txn, &okey)?;
-                if existing.as_ref().is_some_and(|o| o.deleted.is_some()) {
-                    return Err(crate::secrets::deleted_conflict(kind, name.as_str()));
-                }
-                let obj = match existing {
-                    Some(mut o) => {
-                        o.latest = ver.version.clone();
-                        o.latest_created = ver.attributes.created;
-                        o
-                    }
-                    None => ObjectRecord {
-                        name: name.as_str().to_string(),
-                        latest: ver.version.clone(),
-                        latest_created: ver.attributes.created,
-                        deleted: None,
-                        policy: None,
-                    },
-                };
-                records::write_txn(txn, &okey, &obj)?;
-                records::write_txn(
-                    txn,
-                    &records::version_key(&v.name, kind, &name.key(), ver.version.as_str()),
-                    &ver,
-                )?;
-                Ok(ObjectView::new(&v, &obj, ver).of_kind(kind))
-            })
+            .write(move |txn| put_version(txn, &vault, kind, &name, ver))
             .await
     }
+}
+
+/// Writes a new version and makes it the latest (creating the object if needed), inside a transaction.
+pub(crate) fn put_version(
+    txn: &mut dyn keyhaven_store::WriteTxn,
+    vault: &str,
+    kind: ObjectKind,
+    name: &ObjectName,
+    ver: VersionRecord,
+) -> Result<ObjectView> {
+    let v: VaultRecord = records::read_txn(txn, &records::vault_key(vault))?
+        .ok_or_else(|| Error::VaultNotFound(vault.to_string()))?;
+    let okey = records::object_key(&v.name, kind, &name.key());
+    let existing: Option<ObjectRecord> = records::read_txn(txn, &okey)?;
+    if existing.as_ref().is_some_and(|o| o.deleted.is_some()) {
+        return Err(crate::secrets::deleted_conflict(kind, name.as_str()));
+    }
+    let obj = match existing {
+        Some(mut o) => {
+            o.latest = ver.version.clone();
+            o.latest_created = ver.attributes.created;
+            o
+        }
+        None => ObjectRecord {
+            name: name.as_str().to_string(),
+            latest: ver.version.clone(),
+            latest_created: ver.attributes.created,
+            deleted: None,
+            policy: None,
+        },
+    };
+    records::write_txn(txn, &okey, &obj)?;
+    records::write_txn(
+        txn,
+        &records::version_key(&v.name, kind, &name.key(), ver.version.as_str()),
+        &ver,
+    )?;
+    Ok(ObjectView::new(&v, &obj, ver).of_kind(kind))
 }
 
 /// A change to one version's properties.

@@ -98,7 +98,7 @@ pub(crate) struct VaultRecord {
     pub wrapped_key: Vec<u8>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct DeletedRecord {
     pub deleted_date: i64,

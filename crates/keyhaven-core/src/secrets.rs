@@ -31,10 +31,46 @@ impl Keyhaven {
         req: SetSecret,
     ) -> Result<ObjectView> {
         who.authorize(Action::WriteObjects)?;
+        let v = self.vault_record(&*self.snapshot()?, vault.as_str())?;
+        let ver = self.secret_version(&v, name, &req)?;
+        let value = req.value;
+        let mut view = self.add_version(&v.name, KIND, name, ver).await?;
+        view.value = Some(value);
+        Ok(view)
+    }
+
+    /// Writes new versions of several secrets in one transaction: all of them or none.
+    pub async fn set_secrets(
+        &self,
+        who: &Principal,
+        vault: &VaultName,
+        items: Vec<(ObjectName, SetSecret)>,
+    ) -> Result<Vec<ObjectView>> {
+        who.authorize(Action::WriteObjects)?;
+        let v = self.vault_record(&*self.snapshot()?, vault.as_str())?;
+        let mut versions = Vec::with_capacity(items.len());
+        for (name, req) in items {
+            versions.push((name.clone(), self.secret_version(&v, &name, &req)?));
+        }
+        let vault = v.name.clone();
+        self.store
+            .write(move |txn| {
+                versions
+                    .into_iter()
+                    .map(|(name, ver)| crate::objects::put_version(txn, &vault, KIND, &name, ver))
+                    .collect()
+            })
+            .await
+    }
+
+    fn secret_version(
+        &self,
+        v: &VaultRecord,
+        name: &ObjectName,
+        req: &SetSecret,
+    ) -> Result<VersionRecord> {
         req.attributes.validate()?;
-        let snap = self.snapshot()?;
-        let v = self.vault_record(&*snap, vault.as_str())?;
-        let key = self.vault_sealing_key(&v)?;
+        let key = self.vault_sealing_key(v)?;
         let version = keyhaven_crypto::random_version()?;
         let sealed = key.seal(
             &records::value_aad(&v.name, KIND, &name.key(), &version),
@@ -43,19 +79,15 @@ impl Keyhaven {
         let now = self.now();
         let mut attributes = Attributes::new(now);
         req.attributes.apply(&mut attributes, now);
-        let ver = VersionRecord {
-            version: version.clone(),
+        Ok(VersionRecord {
+            version,
             attributes,
-            tags: req.tags,
-            content_type: req.content_type,
+            tags: req.tags.clone(),
+            content_type: req.content_type.clone(),
             managed: false,
             sealed: Some(sealed),
             public: None,
-        };
-        let value = req.value;
-        let mut view = self.add_version(&v.name, KIND, name, ver).await?;
-        view.value = Some(value);
-        Ok(view)
+        })
     }
 
     /// A secret version with its value. Disabled, not-yet-valid and expired versions refuse to give it.

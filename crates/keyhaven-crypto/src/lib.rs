@@ -85,3 +85,22 @@ mod tests {
         assert!(!constant_time_eq(b"abc", b"ab"));
     }
 }
+
+/// Incremental SHA-256.
+pub struct Sha256(openssl::sha::Sha256);
+
+impl Default for Sha256 {
+    fn default() -> Self {
+        Sha256(openssl::sha::Sha256::new())
+    }
+}
+
+impl Sha256 {
+    pub fn update(&mut self, data: &[u8]) {
+        self.0.update(data);
+    }
+
+    pub fn finish(self) -> [u8; 32] {
+        self.0.finish()
+    }
+}

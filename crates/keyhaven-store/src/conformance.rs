@@ -14,6 +14,7 @@ pub fn run_all(new_engine: &dyn Fn() -> Arc<dyn Engine>) {
     snapshots_are_point_in_time(new_engine());
     concurrent_writers_all_commit(new_engine());
     writers_see_their_own_and_earlier_writes(new_engine());
+    exclusive_writes_are_all_or_nothing(new_engine());
     differential_against_memory_model(new_engine(), 300);
 }
 
@@ -193,6 +194,38 @@ pub fn writers_see_their_own_and_earlier_writes(e: Arc<dyn Engine>) {
         seen,
         (Some(b"1".to_vec()), 1),
         "read-your-writes inside a writer, deletes hide keys"
+    );
+}
+
+pub fn exclusive_writes_are_all_or_nothing(e: Arc<dyn Engine>) {
+    let s = store(e);
+    put(&s, b"keep", b"1");
+    let r: Result<(), StoreError> = s.write_exclusive_blocking(|t| {
+        for i in 0..2000u32 {
+            t.put(format!("x{i:05}").as_bytes(), &[0u8; 64])?;
+        }
+        t.delete(b"keep")?;
+        Err(StoreError::unavailable("refused half-way"))
+    });
+    assert!(r.is_err());
+    let snap = s.snapshot().unwrap();
+    assert!(
+        snap.scan(b"x", b"y", 10).unwrap().is_empty(),
+        "a failed exclusive writer leaves nothing"
+    );
+    assert_eq!(snap.get(b"keep").unwrap(), Some(b"1".to_vec()));
+    s.write_exclusive_blocking(|t| {
+        for i in 0..2000u32 {
+            t.put(format!("x{i:05}").as_bytes(), &[0u8; 64])?;
+        }
+        Ok::<_, StoreError>(())
+    })
+    .unwrap();
+    put(&s, b"after", b"1");
+    assert_eq!(
+        s.snapshot().unwrap().scan(b"x", b"y", 5000).unwrap().len(),
+        2000,
+        "an exclusive writer commits"
     );
 }
 

@@ -16,19 +16,45 @@ pub trait WriteTxn {
 type Completion = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
 type Job = Box<dyn FnOnce(&mut dyn WriteTxn) -> (bool, Completion) + Send>;
 
+/// Work for the committer: a function to group with others, or one that runs alone.
+enum Work {
+    Grouped(Job),
+    /// Runs in a transaction of its own, writing straight to the engine (no overlay, so its size is not held in
+    /// memory by the store): for large all-or-nothing jobs such as a whole-vault restore.
+    Exclusive(Job),
+}
+
+/// Lets a function write straight to an engine transaction.
+struct Direct<'a>(&'a mut dyn crate::EngineTxn);
+
+impl WriteTxn for Direct<'_> {
+    fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.0.get(key)
+    }
+    fn scan(&mut self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<Entry>, StoreError> {
+        self.0.scan(start, end, limit)
+    }
+    fn put(&mut self, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        self.0.put(key, value)
+    }
+    fn delete(&mut self, key: &[u8]) -> Result<(), StoreError> {
+        self.0.delete(key)
+    }
+}
+
 /// The most write functions one commit carries.
 const MAX_GROUP: usize = 512;
 
 /// A storage engine with group commit in front of it. See the crate documentation.
 pub struct Store {
     engine: Arc<dyn Engine>,
-    jobs: Mutex<Option<mpsc::Sender<Job>>>,
+    jobs: Mutex<Option<mpsc::Sender<Work>>>,
     committer: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl Store {
     pub fn new(engine: Arc<dyn Engine>) -> Result<Self, StoreError> {
-        let (tx, rx) = mpsc::channel::<Job>();
+        let (tx, rx) = mpsc::channel::<Work>();
         let e = engine.clone();
         let handle = std::thread::Builder::new()
             .name("keyhaven-committer".into())
@@ -59,6 +85,16 @@ impl Store {
         F: FnOnce(&mut dyn WriteTxn) -> Result<T, E> + Send + 'static,
         D: FnOnce(Result<T, E>) + Send + 'static,
     {
+        self.enqueue(false, f, deliver)
+    }
+
+    fn enqueue<T, E, F, D>(&self, exclusive: bool, f: F, deliver: D)
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: FnOnce(&mut dyn WriteTxn) -> Result<T, E> + Send + 'static,
+        D: FnOnce(Result<T, E>) + Send + 'static,
+    {
         let job: Job = Box::new(move |txn: &mut dyn WriteTxn| -> (bool, Completion) {
             match f(txn) {
                 Ok(t) => (
@@ -70,11 +106,16 @@ impl Store {
                 Err(e) => (false, Box::new(move |_| deliver(Err(e)))),
             }
         });
+        let work = if exclusive {
+            Work::Exclusive(job)
+        } else {
+            Work::Grouped(job)
+        };
         let sender = self.jobs.lock().ok().and_then(|g| g.clone());
         if let Some(s) = sender {
             // A send error means the committer has gone; the job (and `deliver`) is dropped, which the waiting
             // side reports as "not committed".
-            let _ = s.send(job);
+            let _ = s.send(work);
         }
     }
 
@@ -114,6 +155,25 @@ impl Store {
         })
     }
 
+    /// Runs `f` alone in one transaction that writes straight to the engine (see [`Work::Exclusive`]); all or
+    /// nothing, like every write. Other writers wait while it runs.
+    pub fn write_exclusive_blocking<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: FnOnce(&mut dyn WriteTxn) -> Result<T, E> + Send + 'static,
+    {
+        let (tx, rx) = mpsc::channel();
+        self.enqueue(true, f, move |r| {
+            let _ = tx.send(r);
+        });
+        rx.recv().unwrap_or_else(|_| {
+            Err(E::from(StoreError::unavailable(
+                "the write was not committed",
+            )))
+        })
+    }
+
     /// Stops accepting writes, lets the committer finish what it holds, and waits for it.
     pub fn close(&self) {
         if let Ok(mut g) = self.jobs.lock() {
@@ -131,16 +191,62 @@ impl Drop for Store {
     }
 }
 
-fn commit_loop(engine: Arc<dyn Engine>, rx: mpsc::Receiver<Job>) {
-    while let Ok(first) = rx.recv() {
-        let mut group = vec![first];
+fn commit_loop(engine: Arc<dyn Engine>, rx: mpsc::Receiver<Work>) {
+    let mut pending: Option<Work> = None;
+    loop {
+        let first = match pending.take() {
+            Some(w) => w,
+            None => match rx.recv() {
+                Ok(w) => w,
+                Err(_) => return,
+            },
+        };
+        let mut group = match first {
+            Work::Exclusive(job) => {
+                commit_exclusive(&*engine, job);
+                continue;
+            }
+            Work::Grouped(job) => vec![job],
+        };
         while group.len() < MAX_GROUP {
             match rx.try_recv() {
-                Ok(j) => group.push(j),
+                Ok(Work::Grouped(j)) => group.push(j),
+                Ok(exclusive) => {
+                    pending = Some(exclusive);
+                    break;
+                }
                 Err(_) => break,
             }
         }
         commit_group(&*engine, group);
+    }
+}
+
+fn commit_exclusive(engine: &dyn Engine, job: Job) {
+    let mut done: Option<Completion> = None;
+    let outcome = (|| -> Result<(), StoreError> {
+        let mut txn = engine.begin()?;
+        let mut direct = Direct(&mut *txn);
+        match catch_unwind(AssertUnwindSafe(|| job(&mut direct))) {
+            Ok((true, d)) => {
+                done = Some(d);
+                txn.commit()
+            }
+            Ok((false, d)) => {
+                // Dropping the transaction rolls back whatever the function wrote.
+                done = Some(d);
+                Ok(())
+            }
+            Err(_) => {
+                tracing::error!(
+                    "an exclusive write function panicked; its transaction was rolled back"
+                );
+                Ok(())
+            }
+        }
+    })();
+    if let Some(d) = done {
+        d(outcome);
     }
 }
 

@@ -100,10 +100,11 @@ pub(super) fn read<R: Read>(src: &mut Source<R>) -> Result<RawHeader, BlobError>
     if got < 4 {
         return Err(BlobError::Truncated);
     }
-    take(src, &mut b, 4)?;
+    take(src, &mut b, 1)?;
     if b[4] != SNAPSHOT_FORMAT_VERSION {
         return Err(BlobError::UnsupportedVersion(b[4]));
     }
+    take(src, &mut b, 3)?;
     if b[5..8] != [0, 0, 0] {
         return Err(BlobError::MalformedHeader(
             "unknown flags or reserved bits set",

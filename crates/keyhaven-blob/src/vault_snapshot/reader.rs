@@ -52,7 +52,8 @@ pub struct SnapshotReader<R: Read> {
     chunk_size: usize,
     /// Sequence number of the next chunk to open.
     seq: u64,
-    /// nonce ‖ ciphertext ‖ tag of the chunk being opened; at most `NONCE_LEN + chunk_size + TAG_LEN` bytes.
+    /// nonce ‖ ciphertext ‖ tag of the chunk being opened: `NONCE_LEN + chunk_size + TAG_LEN` bytes once the first
+    /// chunk is read.
     sealed: Vec<u8>,
     /// Plaintext of the current chunk and how much of it has been parsed.
     chunk: Zeroizing<Vec<u8>>,
@@ -271,17 +272,23 @@ impl<R: Read> SnapshotReader<R> {
             _ => return Err(BlobError::MalformedStream("unknown chunk flag")),
         };
         self.chunk = Zeroizing::new(Vec::new());
-        self.sealed.clear();
-        self.sealed.extend_from_slice(&chunk_nonce(self.seq));
-        self.sealed.resize(NONCE_LEN + len, 0);
-        let body = self.sealed.get_mut(NONCE_LEN..).unwrap_or_default();
+        if self.sealed.is_empty() {
+            // Allocated once, zeroed by the allocator, at the size the authenticated header allows.
+            self.sealed = vec![0; NONCE_LEN + full];
+        }
+        let sealed = self
+            .sealed
+            .get_mut(..NONCE_LEN + len)
+            .ok_or(BlobError::MalformedStream("chunk length out of range"))?;
+        let (nonce, body) = sealed.split_at_mut(NONCE_LEN);
+        nonce.copy_from_slice(&chunk_nonce(self.seq));
         if self.src.fill(body)? < len {
             return Err(BlobError::TruncatedStream);
         }
         let aad = chunk_aad(&self.header_digest, self.seq, is_final);
         let plain = self
             .data_key
-            .open(&aad, &self.sealed)
+            .open(&aad, sealed)
             .map_err(|_| BlobError::Unauthentic)?;
         self.seq = self
             .seq
