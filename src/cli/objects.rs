@@ -153,7 +153,7 @@ pub enum KeyCommand {
 }
 
 impl VaultArgs {
-    async fn run<T, F>(&self, f: F) -> Result<T>
+    pub async fn run<T, F>(&self, f: F) -> Result<T>
     where
         F: for<'a> AsyncFnOnce(&'a VaultClient<'a>) -> Result<T>,
     {
@@ -239,7 +239,7 @@ async fn common(collection: &str, deleted: &str, verb: &str, o: &ObjectArgs) -> 
         .await
 }
 
-async fn backup(collection: &str, object: &ObjectArgs, file: &PathBuf) -> Result<()> {
+async fn backup(collection: &str, object: &ObjectArgs, file: &std::path::Path) -> Result<()> {
     let (vault, name, _) = object.resolve(collection)?;
     let blob = vault
         .run(async |v: &VaultClient<'_>| Ok(v.backup(collection, &name).await?))
@@ -253,7 +253,7 @@ async fn backup(collection: &str, object: &ObjectArgs, file: &PathBuf) -> Result
     Ok(())
 }
 
-async fn restore(collection: &str, vault: &VaultArgs, file: &PathBuf) -> Result<()> {
+async fn restore(collection: &str, vault: &VaultArgs, file: &std::path::Path) -> Result<()> {
     let blob = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
     if blob.is_empty() {
         bail!("{} is empty", file.display());
@@ -265,7 +265,7 @@ async fn restore(collection: &str, vault: &VaultArgs, file: &PathBuf) -> Result<
 }
 
 /// Writes a file that must not exist yet (as `az`, which refuses to overwrite), durably.
-fn write_new(file: &PathBuf, data: &[u8]) -> Result<()> {
+fn write_new(file: &std::path::Path, data: &[u8]) -> Result<()> {
     use std::io::Write;
     let mut f = std::fs::OpenOptions::new()
         .write(true)

@@ -1,7 +1,13 @@
+use super::objects::VaultArgs;
 use super::{print_json, ClientArgs};
-use anyhow::Result;
+use anyhow::{bail, Context, Result};
 use clap::Subcommand;
+use indicatif::{ProgressBar, ProgressStyle};
 use keyhaven_azure_api::management::VaultCreate;
+use keyhaven_client::{VaultClient, VaultRestoreOptions};
+use serde_json::Value;
+use std::path::PathBuf;
+use std::time::Duration;
 
 #[derive(Subcommand)]
 pub enum VaultCommand {
@@ -34,6 +40,49 @@ pub enum VaultCommand {
     /// Delete a vault and everything in it.
     Delete {
         name: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Back up a whole vault (every object and version, at one instant) into a file.
+    ///
+    /// Example: keyhaven vault backup --vault-name payments --file payments.khvs
+    Backup {
+        #[command(flatten)]
+        vault: VaultArgs,
+        /// The backup file to create (it must not exist).
+        #[arg(long, short = 'f')]
+        file: PathBuf,
+        /// Include soft-deleted objects (restored as deleted, keeping their purge dates).
+        #[arg(long)]
+        include_deleted: bool,
+    },
+    /// Restore a whole-vault backup into a vault: all or nothing.
+    ///
+    /// Example: keyhaven vault restore --vault-name payments-dr --file payments.khvs --conflict skip
+    Restore {
+        #[command(flatten)]
+        vault: VaultArgs,
+        #[arg(long, short = 'f')]
+        file: PathBuf,
+        /// What to do with objects that already exist: fail (nothing is restored), skip, new-version.
+        #[arg(long, default_value = "fail", value_parser = ["fail", "skip", "new-version"])]
+        conflict: String,
+        /// Check the whole backup and report what would happen, writing nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Restore soft-deleted objects too.
+        #[arg(long)]
+        include_deleted: bool,
+    },
+    /// Check a whole-vault backup file end to end (through the server, which holds the keys) and print its manifest.
+    ///
+    /// Example: keyhaven vault verify --file payments.khvs
+    Verify {
+        #[arg(long, short = 'f')]
+        file: PathBuf,
+        /// The geography the backup was made in (default: the server's default location's).
+        #[arg(long)]
+        geography: Option<String>,
         #[command(flatten)]
         client: ClientArgs,
     },
@@ -70,5 +119,182 @@ pub async fn run(cmd: VaultCommand) -> Result<()> {
             eprintln!("Vault '{name}' deleted.");
             Ok(())
         }
+        VaultCommand::Backup {
+            vault,
+            file,
+            include_deleted,
+        } => {
+            vault
+                .run(async |v: &VaultClient<'_>| backup(v, &file, include_deleted).await)
+                .await
+        }
+        VaultCommand::Restore {
+            vault,
+            file,
+            conflict,
+            dry_run,
+            include_deleted,
+        } => {
+            let options = VaultRestoreOptions {
+                conflict: Some(conflict),
+                dry_run,
+                include_deleted,
+            };
+            vault
+                .run(async |v: &VaultClient<'_>| restore(v, &file, &options).await)
+                .await
+        }
+        VaultCommand::Verify {
+            file,
+            geography,
+            client,
+        } => {
+            let manifest = client
+                .connect()?
+                .verify_vault_backup(&file, geography.as_deref())
+                .await?;
+            eprintln!(
+                "{}: every chunk, record and digest checks out.",
+                file.display()
+            );
+            print_json(&manifest)
+        }
     }
+}
+
+fn spinner(message: &str) -> ProgressBar {
+    let pb = ProgressBar::new_spinner();
+    pb.set_style(
+        ProgressStyle::with_template("{spinner} {msg} [{elapsed_precise}] {prefix}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    pb.set_message(message.to_string());
+    pb.enable_steady_tick(Duration::from_millis(120));
+    pb
+}
+
+/// Polls a job until it ends, showing its counts; returns the final status (an error if it failed).
+async fn wait(
+    v: &VaultClient<'_>,
+    operation: &str,
+    mut status: Value,
+    pb: &ProgressBar,
+) -> Result<Value> {
+    let id = status["jobId"]
+        .as_str()
+        .context("the server did not return a job id")?
+        .to_string();
+    while status["status"] == "InProgress" {
+        pb.set_prefix(format!(
+            "{} objects, {} versions, {} bytes",
+            status["objects"].as_u64().unwrap_or(0),
+            status["versions"].as_u64().unwrap_or(0),
+            status["bytes"].as_u64().unwrap_or(0)
+        ));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        status = v.job(operation, &id).await?;
+    }
+    if status["status"] != "Succeeded" {
+        pb.abandon();
+        bail!(
+            "{operation} failed: {}: {}",
+            status["error"]["code"].as_str().unwrap_or("Error"),
+            status["error"]["message"]
+                .as_str()
+                .unwrap_or("unknown error")
+        );
+    }
+    Ok(status)
+}
+
+async fn backup(v: &VaultClient<'_>, file: &std::path::Path, include_deleted: bool) -> Result<()> {
+    if file.exists() {
+        bail!("{} exists; choose a new file name", file.display());
+    }
+    let pb = spinner("backing up");
+    let status = wait(
+        v,
+        "backup",
+        v.start_vault_backup(include_deleted).await?,
+        &pb,
+    )
+    .await?;
+    let id = status["jobId"].as_str().unwrap_or_default().to_string();
+    let total = status["bytes"].as_u64().unwrap_or(0);
+    pb.finish_and_clear();
+    let bar = ProgressBar::new(total);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "downloading {bar:30} {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let tmp = file.with_extension("partial");
+    let mut out = tokio::fs::File::create(&tmp)
+        .await
+        .with_context(|| format!("creating {}", tmp.display()))?;
+    let got = v
+        .download_backup(&id, &mut out, &mut |n| bar.set_position(n))
+        .await;
+    let got = match got {
+        Ok(n) => n,
+        Err(e) => {
+            let _ = tokio::fs::remove_file(&tmp).await;
+            return Err(e.into());
+        }
+    };
+    out.sync_all().await?;
+    drop(out);
+    if got != total {
+        let _ = tokio::fs::remove_file(&tmp).await;
+        bail!("the download ended after {got} of {total} bytes");
+    }
+    tokio::fs::rename(&tmp, file).await?;
+    bar.finish_and_clear();
+    let m = &status["manifest"];
+    eprintln!(
+        "Backed up vault '{}': {} secrets, {} keys, {} certificates ({} deleted), {} versions, {} bytes -> {}",
+        m["vault"].as_str().unwrap_or(""),
+        m["secrets"],
+        m["keys"],
+        m["certificates"],
+        m["deletedObjects"],
+        m["versions"],
+        got,
+        file.display()
+    );
+    print_json(&status)
+}
+
+async fn restore(
+    v: &VaultClient<'_>,
+    file: &std::path::Path,
+    options: &VaultRestoreOptions,
+) -> Result<()> {
+    let pb = spinner(if options.dry_run {
+        "checking"
+    } else {
+        "restoring"
+    });
+    let started = v.start_vault_restore(file, options, None).await?;
+    let status = wait(v, "restore", started, &pb).await?;
+    pb.finish_and_clear();
+    let r = &status["report"];
+    eprintln!(
+        "{}: {} restored, {} skipped, {} conflicts, {} versions written.",
+        if options.dry_run {
+            "Dry run (nothing written)"
+        } else {
+            "Restore complete"
+        },
+        r["restored"],
+        r["skipped"],
+        r["conflicts"],
+        if options.dry_run {
+            Value::from(0)
+        } else {
+            r["versionsWritten"].clone()
+        }
+    );
+    print_json(&status)
 }

@@ -5,12 +5,12 @@ use azure_security_keyvault_secrets::models::{RestoreSecretParameters, SetSecret
 use keyhaven_testkit::TestServer;
 use serde_json::Value;
 
-struct Cli<'a> {
-    ts: &'a TestServer,
+pub struct Cli<'a> {
+    pub ts: &'a TestServer,
 }
 
 impl Cli<'_> {
-    async fn run(&self, args: &[&str]) -> (i32, String, String) {
+    pub async fn run(&self, args: &[&str]) -> (i32, String, String) {
         let server = self.ts.authority();
         let ca = self.ts.ca_file();
         let cred = self.ts.data_dir().join("admin-credential.json");

@@ -12,3 +12,4 @@ mod many_versions;
 mod sdk;
 mod sdk_keys;
 mod sdk_secrets;
+mod vault_backup;

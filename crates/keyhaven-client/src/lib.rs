@@ -8,7 +8,7 @@ mod vault;
 
 pub use credential::{Connection, Credential};
 pub use error::ClientError;
-pub use vault::VaultClient;
+pub use vault::{VaultClient, VaultRestoreOptions};
 
 use keyhaven_azure_api::ErrorBody;
 use serde::de::DeserializeOwned;

@@ -141,3 +141,167 @@ impl VaultClient<'_> {
             .unwrap_or(Value::Null))
     }
 }
+
+/// How a vault restore treats what it finds.
+#[derive(Debug, Clone, Default)]
+pub struct VaultRestoreOptions {
+    /// `fail`, `skip` or `new-version`.
+    pub conflict: Option<String>,
+    pub dry_run: bool,
+    pub include_deleted: bool,
+}
+
+impl VaultClient<'_> {
+    /// Starts a whole-vault backup job; returns its status.
+    pub async fn start_vault_backup(&self, include_deleted: bool) -> Result<Value, ClientError> {
+        let body = serde_json::json!({ "includeDeleted": include_deleted });
+        Ok(self
+            .call(Method::POST, "/backup", Some(&body))
+            .await?
+            .unwrap_or(Value::Null))
+    }
+
+    /// The status of a job (`operation` is `backup` or `restore`).
+    pub async fn job(&self, operation: &str, id: &str) -> Result<Value, ClientError> {
+        Ok(self
+            .call(Method::GET, &format!("/{operation}/{id}/pending"), None)
+            .await?
+            .unwrap_or(Value::Null))
+    }
+
+    /// Streams a finished backup into `out`, calling `progress` with the bytes received so far.
+    pub async fn download_backup(
+        &self,
+        id: &str,
+        out: &mut tokio::fs::File,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<u64, ClientError> {
+        use tokio::io::AsyncWriteExt;
+        let token = self.client.token(&self.resource).await?;
+        let url = format!("{}/backup/{id}/content?{API_VERSION}", self.base);
+        let mut resp = self
+            .http
+            .get(&url)
+            .bearer_auth(token.as_str())
+            .send()
+            .await
+            .map_err(|e| ClientError::connect(&url, e))?;
+        if !resp.status().is_success() {
+            let status = resp.status().as_u16();
+            let v: Value = resp.json().await.unwrap_or(Value::Null);
+            return Err(ClientError::Api {
+                status,
+                code: v["error"]["code"].as_str().unwrap_or("Error").to_string(),
+                message: v["error"]["message"].as_str().unwrap_or("").to_string(),
+            });
+        }
+        let mut n = 0u64;
+        while let Some(chunk) = resp
+            .chunk()
+            .await
+            .map_err(|e| ClientError::connect(&url, e))?
+        {
+            out.write_all(&chunk)
+                .await
+                .map_err(|e| ClientError::Config(format!("writing the backup file: {e}")))?;
+            n += chunk.len() as u64;
+            progress(n);
+        }
+        Ok(n)
+    }
+
+    /// Uploads a whole-vault backup file (streamed) and starts a restore job (or, with `object`, a selective
+    /// restore of one object: `("secrets", name)`); returns its status.
+    pub async fn start_vault_restore(
+        &self,
+        file: &std::path::Path,
+        options: &VaultRestoreOptions,
+        object: Option<(&str, &str)>,
+    ) -> Result<Value, ClientError> {
+        let f = tokio::fs::File::open(file)
+            .await
+            .map_err(|e| ClientError::Config(format!("reading {}: {e}", file.display())))?;
+        let len = f.metadata().await.map(|m| m.len()).unwrap_or(0);
+        let token = self.client.token(&self.resource).await?;
+        let path = match object {
+            Some((collection, name)) => format!("/{collection}/{name}/restore"),
+            None => "/restore".to_string(),
+        };
+        let mut q = form_query(&[
+            ("conflict", options.conflict.clone()),
+            ("dryRun", options.dry_run.then(|| "true".to_string())),
+            (
+                "includeDeleted",
+                options.include_deleted.then(|| "true".to_string()),
+            ),
+        ]);
+        q.push_str(API_VERSION);
+        let url = format!("{}{path}?{q}", self.base);
+        let resp = self
+            .http
+            .put(&url)
+            .bearer_auth(token.as_str())
+            .header("content-type", "application/octet-stream")
+            .header("content-length", len)
+            .body(reqwest::Body::from(f))
+            .send()
+            .await
+            .map_err(|e| ClientError::connect(&url, e))?;
+        let status = resp.status();
+        let v: Value = resp.json().await.unwrap_or(Value::Null);
+        if !status.is_success() {
+            return Err(ClientError::Api {
+                status: status.as_u16(),
+                code: v["error"]["code"].as_str().unwrap_or("Error").to_string(),
+                message: v["error"]["message"].as_str().unwrap_or("").to_string(),
+            });
+        }
+        Ok(v)
+    }
+}
+
+impl Client {
+    /// Checks a whole-vault backup file through the server (which holds the geography keys); returns its manifest.
+    pub async fn verify_vault_backup(
+        &self,
+        file: &std::path::Path,
+        geography: Option<&str>,
+    ) -> Result<Value, ClientError> {
+        let f = tokio::fs::File::open(file)
+            .await
+            .map_err(|e| ClientError::Config(format!("reading {}: {e}", file.display())))?;
+        let token = self.token(&self.server).await?;
+        let mut url = format!("{}/_keyhaven/backups/verify", self.server);
+        if let Some(g) = geography {
+            url.push_str(&format!("?geography={g}"));
+        }
+        let resp = self
+            .http
+            .post(&url)
+            .bearer_auth(token.as_str())
+            .body(reqwest::Body::from(f))
+            .send()
+            .await
+            .map_err(|e| ClientError::connect(&url, e))?;
+        let status = resp.status();
+        let v: Value = resp.json().await.unwrap_or(Value::Null);
+        if !status.is_success() {
+            return Err(ClientError::Api {
+                status: status.as_u16(),
+                code: v["error"]["code"].as_str().unwrap_or("Error").to_string(),
+                message: v["error"]["message"].as_str().unwrap_or("").to_string(),
+            });
+        }
+        Ok(v)
+    }
+}
+
+fn form_query(pairs: &[(&str, Option<String>)]) -> String {
+    let mut s = String::new();
+    for (k, v) in pairs {
+        if let Some(v) = v {
+            s.push_str(&format!("{k}={v}&"));
+        }
+    }
+    s
+}

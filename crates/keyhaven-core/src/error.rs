@@ -24,7 +24,7 @@ pub enum Error {
     Conflict(String),
     /// A backup blob was refused; nothing was written.
     #[error("{0}")]
-    BadBackup(#[from] BlobError),
+    BadBackup(BlobError),
     /// The credentials are not valid.
     #[error("{0}")]
     Unauthorized(String),
@@ -44,6 +44,16 @@ impl From<StoreError> for Error {
         match e {
             StoreError::ReadOnly => Error::ReadOnly,
             other => Error::Store(other),
+        }
+    }
+}
+
+impl From<BlobError> for Error {
+    fn from(e: BlobError) -> Self {
+        match e {
+            // Reading or writing the backup's bytes failed: the server's problem, not a bad backup.
+            BlobError::Io(m) => Error::Internal(format!("backup I/O: {m}")),
+            other => Error::BadBackup(other),
         }
     }
 }

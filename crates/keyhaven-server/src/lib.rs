@@ -6,6 +6,7 @@ pub mod config;
 mod bootstrap;
 mod error;
 mod http;
+mod jobs;
 mod listener;
 mod state;
 mod tls;

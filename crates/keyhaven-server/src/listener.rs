@@ -90,6 +90,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
         public_port: port,
         authority: authority.clone(),
         store_name: prepared.store.engine_name(),
+        jobs: crate::jobs::Jobs::new(config.data_dir.join("backups"))?,
     }));
     let app = http::router(state);
     let (tx, rx) = watch::channel(false);

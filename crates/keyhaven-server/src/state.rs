@@ -16,6 +16,8 @@ pub(crate) struct Shared {
     /// `https://{public_host}:{port}`: the authority clients get tokens from.
     pub authority: String,
     pub store_name: &'static str,
+    /// Vault backup and restore jobs, and where their files live.
+    pub jobs: crate::jobs::Jobs,
 }
 
 impl std::ops::Deref for AppState {

@@ -7,12 +7,14 @@ use super::keys::{self, Keys};
 use super::objects;
 use super::request::{self, Query};
 use super::secrets::{self, Secrets};
+use super::vault_backup;
 use crate::state::AppState;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::Method;
 use axum::response::{IntoResponse, Response};
 use keyhaven_core::Principal;
+use keyhaven_model::ObjectKind;
 use keyhaven_model::VaultName;
 
 /// What a data-plane handler gets.
@@ -73,6 +75,32 @@ async fn dispatch(st: AppState, req: Request<Body>) -> Result<Response, ApiError
     let vault = request::vault_for_host(&host, &st.dns_suffix)?;
     let path = parts.uri.path().to_string();
     let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let m = &parts.method;
+    // A vault restore takes its backup as a streamed body of any size.
+    if m == Method::PUT && segs.last() == Some(&"restore") {
+        let only = match segs.as_slice() {
+            ["restore"] => None,
+            [collection, n, "restore"] => {
+                let kind = match *collection {
+                    "secrets" => ObjectKind::Secret,
+                    "keys" => ObjectKind::Key,
+                    "certificates" => ObjectKind::Certificate,
+                    _ => return Err(ApiError::no_route(m.as_str(), &path)),
+                };
+                Some((kind, objects::name(n)?))
+            }
+            _ => return Err(ApiError::no_route(m.as_str(), &path)),
+        };
+        let cx = Ctx {
+            st,
+            who,
+            vault,
+            base: format!("https://{host}"),
+            query,
+            body: bytes::Bytes::new(),
+        };
+        return vault_backup::start_restore(&cx, body, only).await;
+    }
     let limit = if segs.last() == Some(&"restore") {
         request::MAX_RESTORE_BODY
     } else {
@@ -87,8 +115,12 @@ async fn dispatch(st: AppState, req: Request<Body>) -> Result<Response, ApiError
         query,
         body,
     };
-    let m = &parts.method;
     match (m, segs.as_slice()) {
+        // whole-vault backup and restore
+        (&Method::POST, ["backup"]) => vault_backup::start_backup(&cx).await,
+        (&Method::GET, ["backup", id, "pending"]) => vault_backup::backup_status(&cx, id),
+        (&Method::GET, ["backup", id, "content"]) => vault_backup::backup_content(&cx, id).await,
+        (&Method::GET, ["restore", id, "pending"]) => vault_backup::restore_status(&cx, id),
         // secrets
         (&Method::GET, ["secrets"]) => objects::list::<Secrets>(&cx),
         (&Method::PUT, ["secrets", n]) => secrets::set(&cx, n).await,

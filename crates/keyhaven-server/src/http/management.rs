@@ -200,3 +200,48 @@ pub(crate) async fn list_subscriptions(
 pub(crate) async fn health(State(st): State<AppState>) -> Json<serde_json::Value> {
     Json(json!({ "status": "ok", "store": st.kh_store_name() }))
 }
+
+/// `POST /_keyhaven/backups/verify[?geography=G]`: checks a whole-vault backup (sent as the body) end to end and
+/// returns its manifest, restoring nothing.
+pub(crate) async fn verify_backup(
+    State(st): State<AppState>,
+    Extension(who): Extension<Principal>,
+    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
+    body: axum::body::Body,
+) -> Result<Json<keyhaven_core::Manifest>> {
+    let settings = st.kh.settings();
+    let geography = match q.get("geography") {
+        Some(g) => g.to_ascii_lowercase(),
+        None => settings
+            .locations
+            .get(&settings.default_location)
+            .cloned()
+            .unwrap_or_default(),
+    };
+    let path = st.jobs.dir().join(format!(
+        "verify-{}.khvs.tmp",
+        keyhaven_crypto::random_uuid().map_err(keyhaven_core::Error::from)?
+    ));
+    let stored = super::vault_backup::body_to_file(body, &path).await;
+    let kh = st.kh.clone();
+    let p = path.clone();
+    let result = match stored {
+        Ok(_) => tokio::task::spawn_blocking(move || {
+            let f = std::fs::File::open(&p)
+                .map_err(|e| keyhaven_core::Error::Internal(e.to_string()))?;
+            kh.verify_vault_backup(&who, std::io::BufReader::new(f), &geography)
+        })
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalServerError",
+                "verification failed",
+            )
+        })
+        .and_then(|r| r.map_err(ApiError::from)),
+        Err(e) => Err(e),
+    };
+    let _ = std::fs::remove_file(&path);
+    Ok(Json(result?))
+}

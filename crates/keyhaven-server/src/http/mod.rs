@@ -8,6 +8,7 @@ mod management;
 mod objects;
 mod request;
 mod secrets;
+mod vault_backup;
 
 use crate::state::AppState;
 use axum::extract::Request;
@@ -39,6 +40,7 @@ pub(crate) fn router(st: AppState) -> Router {
             "/_keyhaven/geographies/import",
             post(management::import_geography),
         )
+        .route("/_keyhaven/backups/verify", post(management::verify_backup))
         .route("/subscriptions", get(management::list_subscriptions))
         .route_layer(middleware::from_fn_with_state(
             st.clone(),

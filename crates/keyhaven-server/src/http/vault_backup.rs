@@ -1,0 +1,326 @@
+//! Whole-vault backup and restore over HTTP, shaped after Managed HSM's full backup: `POST /backup` and
+//! `PUT /restore` (or `PUT /{kind}/{name}/restore` for one object) start a job and answer 202 with an
+//! `Azure-AsyncOperation` URL; `GET /{backup|restore}/{job}/pending` reports its status; `GET /backup/{job}/content`
+//! streams the finished backup. A restore takes the backup as the request body (streamed to disk, any size) or
+//! names a server-side backup with `backupId`.
+
+use super::dataplane::Ctx;
+use super::error::ApiError;
+use super::objects::ok;
+use crate::jobs::{JobError, JobStatus};
+use axum::body::Body;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use http_body_util::BodyExt;
+use keyhaven_core::{ConflictPolicy, RestoreOptions};
+use keyhaven_model::{ObjectKind, ObjectName};
+use std::path::{Path, PathBuf};
+use tokio::io::AsyncWriteExt;
+
+fn accepted(cx: &Ctx, kind: &str, status: JobStatus) -> Response {
+    let api = cx
+        .query
+        .get("api-version")
+        .unwrap_or(keyhaven_azure_api::API_VERSION);
+    let url = format!(
+        "{}/{kind}/{}/pending?api-version={}",
+        cx.base,
+        status.job_id,
+        form_urlencoded::byte_serialize(api.as_bytes()).collect::<String>()
+    );
+    let mut resp = (StatusCode::ACCEPTED, Json(status)).into_response();
+    if let Ok(v) = HeaderValue::from_str(&url) {
+        resp.headers_mut().insert("azure-asyncoperation", v);
+    }
+    resp
+}
+
+fn job_error(e: keyhaven_core::Error) -> JobError {
+    let api = ApiError::from(e);
+    JobError {
+        code: api.code.to_string(),
+        message: api.message,
+    }
+}
+
+fn flag(cx: &Ctx, name: &str) -> Result<bool, ApiError> {
+    match cx.query.get(name) {
+        None | Some("") | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(other) => Err(ApiError::bad(format!(
+            "{name} must be true or false, not '{}'.",
+            other.chars().take(20).collect::<String>()
+        ))),
+    }
+}
+
+fn job(cx: &Ctx, id: &str, operation: &str) -> Result<JobStatus, ApiError> {
+    cx.st
+        .jobs
+        .get(id)
+        .filter(|j| j.operation == operation && j.vault == cx.vault.as_str())
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "NotFound",
+                format!(
+                    "No {operation} job '{}' for this vault.",
+                    id.chars().take(64).collect::<String>()
+                ),
+            )
+        })
+}
+
+/// `POST /backup`: starts a whole-vault backup.
+pub(crate) async fn start_backup(cx: &Ctx) -> Result<Response, ApiError> {
+    let body: serde_json::Value = if cx.body.iter().all(u8::is_ascii_whitespace) {
+        serde_json::Value::Null
+    } else {
+        cx.json()?
+    };
+    let include_deleted =
+        flag(cx, "includeDeleted")? || body["includeDeleted"].as_bool().unwrap_or(false);
+    cx.st.kh.get_vault(&cx.who, &cx.vault)?;
+    let id = cx
+        .st
+        .jobs
+        .start("backup", cx.vault.as_str(), cx.st.kh.now())?;
+    let (st, who, vault, job_id) = (cx.st.clone(), cx.who.clone(), cx.vault.clone(), id.clone());
+    tokio::task::spawn_blocking(move || {
+        let final_path = st.jobs.backup_file(&job_id);
+        let tmp = final_path.with_extension("khvs.tmp");
+        let result = (|| -> Result<keyhaven_core::Manifest, keyhaven_core::Error> {
+            let io = |e: std::io::Error| {
+                keyhaven_core::Error::Internal(format!("writing the backup file: {e}"))
+            };
+            let file = std::fs::File::create(&tmp).map_err(io)?;
+            let (w, manifest) = st.kh.backup_vault(
+                &who,
+                &vault,
+                include_deleted,
+                std::io::BufWriter::with_capacity(1 << 20, file),
+                &mut |p| st.jobs.progress(&job_id, p),
+            )?;
+            let file = w.into_inner().map_err(|e| io(e.into_error()))?;
+            file.sync_all().map_err(io)?;
+            std::fs::rename(&tmp, &final_path).map_err(io)?;
+            sync_dir(st.jobs.dir());
+            Ok(manifest)
+        })();
+        let now = st.kh.now();
+        let bytes = std::fs::metadata(&final_path).map(|m| m.len()).unwrap_or(0);
+        st.jobs.update(&job_id, |s| {
+            s.end_time = Some(now);
+            match result {
+                Ok(m) => {
+                    s.status = "Succeeded";
+                    s.bytes = bytes;
+                    s.objects = m.objects();
+                    s.versions = m.versions;
+                    s.manifest = Some(m);
+                }
+                Err(e) => {
+                    let _ = std::fs::remove_file(&tmp);
+                    s.status = "Failed";
+                    s.error = Some(job_error(e));
+                }
+            }
+        });
+    });
+    let status = job(cx, &id, "backup")?;
+    Ok(accepted(cx, "backup", status))
+}
+
+fn sync_dir(dir: &Path) {
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+pub(crate) fn backup_status(cx: &Ctx, id: &str) -> Result<Response, ApiError> {
+    ok(job(cx, id, "backup")?)
+}
+
+pub(crate) fn restore_status(cx: &Ctx, id: &str) -> Result<Response, ApiError> {
+    ok(job(cx, id, "restore")?)
+}
+
+/// `GET /backup/{job}/content`: the finished backup, streamed.
+pub(crate) async fn backup_content(cx: &Ctx, id: &str) -> Result<Response, ApiError> {
+    let j = job(cx, id, "backup")?;
+    if j.status != "Succeeded" {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "Conflict",
+            format!(
+                "Backup job {id} has status {}; its content is not available.",
+                j.status
+            ),
+        ));
+    }
+    let file = tokio::fs::File::open(cx.st.jobs.backup_file(id))
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "NotFound",
+                "The backup file is no longer on the server.",
+            )
+        })?;
+    let len = file.metadata().await.map(|m| m.len()).unwrap_or(0);
+    let stream = futures_util::stream::unfold(file, |mut f| async move {
+        use tokio::io::AsyncReadExt;
+        let mut buf = vec![0u8; 256 * 1024];
+        match f.read(&mut buf).await {
+            Ok(0) => None,
+            Ok(n) => {
+                buf.truncate(n);
+                Some((Ok::<_, std::io::Error>(bytes::Bytes::from(buf)), f))
+            }
+            Err(e) => Some((Err(e), f)),
+        }
+    });
+    let mut resp = Response::new(Body::from_stream(stream));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&len.to_string()) {
+        resp.headers_mut().insert(header::CONTENT_LENGTH, v);
+    }
+    Ok(resp)
+}
+
+/// Streams a request body to a new file (constant memory), fsync'd.
+pub(crate) async fn body_to_file(body: Body, path: &Path) -> Result<u64, ApiError> {
+    let fail =
+        |m: String| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", m);
+    let mut file = tokio::fs::File::create(path)
+        .await
+        .map_err(|e| fail(format!("storing the upload: {e}")))?;
+    let mut body = body;
+    let mut n = 0u64;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| ApiError::bad("The request body could not be read."))?;
+        if let Ok(data) = frame.into_data() {
+            n += data.len() as u64;
+            file.write_all(&data)
+                .await
+                .map_err(|e| fail(format!("storing the upload: {e}")))?;
+        }
+    }
+    file.sync_all()
+        .await
+        .map_err(|e| fail(format!("storing the upload: {e}")))?;
+    Ok(n)
+}
+
+fn restore_options(
+    cx: &Ctx,
+    only: Option<(ObjectKind, ObjectName)>,
+) -> Result<RestoreOptions, ApiError> {
+    let conflict = match cx.query.get("conflict").unwrap_or("fail") {
+        "fail" | "" => ConflictPolicy::Fail,
+        "skip" => ConflictPolicy::Skip,
+        "new-version" | "newVersion" => ConflictPolicy::NewVersion,
+        other => {
+            return Err(ApiError::bad(format!(
+                "conflict must be fail, skip or new-version, not '{}'.",
+                other.chars().take(20).collect::<String>()
+            )))
+        }
+    };
+    Ok(RestoreOptions {
+        conflict,
+        dry_run: flag(cx, "dryRun")?,
+        include_deleted: flag(cx, "includeDeleted")?,
+        only,
+    })
+}
+
+/// `PUT /restore` and `PUT /{secrets|keys|certificates}/{name}/restore`.
+pub(crate) async fn start_restore(
+    cx: &Ctx,
+    body: Body,
+    only: Option<(ObjectKind, ObjectName)>,
+) -> Result<Response, ApiError> {
+    let options = restore_options(cx, only)?;
+    cx.st.kh.get_vault(&cx.who, &cx.vault)?;
+    let id = cx
+        .st
+        .jobs
+        .start("restore", cx.vault.as_str(), cx.st.kh.now())?;
+    let (path, uploaded): (PathBuf, bool) = match cx.query.get("backupId") {
+        Some(b) if !b.is_empty() => {
+            let p = cx.st.jobs.backup_file(
+                &b.chars()
+                    .filter(|c| c.is_ascii_hexdigit())
+                    .collect::<String>(),
+            );
+            if !p.exists() {
+                cx.st.jobs.update(&id, |s| s.status = "Failed");
+                return Err(ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    "NotFound",
+                    format!("No server-side backup '{b}'."),
+                ));
+            }
+            (p, false)
+        }
+        _ => {
+            let p = cx.st.jobs.dir().join(format!("upload-{id}.khvs.tmp"));
+            match body_to_file(body, &p).await {
+                Ok(0) => {
+                    let _ = std::fs::remove_file(&p);
+                    cx.st.jobs.update(&id, |s| s.status = "Failed");
+                    return Err(ApiError::bad("Send the vault backup as the request body, or name a server-side backup with backupId."));
+                }
+                Ok(_) => (p, true),
+                Err(e) => {
+                    let _ = std::fs::remove_file(&p);
+                    cx.st.jobs.update(&id, |s| s.status = "Failed");
+                    return Err(e);
+                }
+            }
+        }
+    };
+    let (st, who, vault, job_id) = (cx.st.clone(), cx.who.clone(), cx.vault.clone(), id.clone());
+    tokio::spawn(async move {
+        let open_path = path.clone();
+        let result = st
+            .kh
+            .restore_vault(
+                &who,
+                &vault,
+                move || {
+                    std::fs::File::open(&open_path)
+                        .map(|f| std::io::BufReader::with_capacity(1 << 20, f))
+                },
+                options,
+            )
+            .await;
+        if uploaded {
+            let _ = std::fs::remove_file(&path);
+        }
+        let now = st.kh.now();
+        st.jobs.update(&job_id, |s| {
+            s.end_time = Some(now);
+            match result {
+                Ok(r) => {
+                    s.status = "Succeeded";
+                    s.objects = r.restored;
+                    s.versions = r.versions_written;
+                    s.manifest = Some(r.manifest.clone());
+                    s.report = Some(r);
+                }
+                Err(e) => {
+                    s.status = "Failed";
+                    s.error = Some(job_error(e));
+                }
+            }
+        });
+    });
+    let status = job(cx, &id, "restore")?;
+    Ok(accepted(cx, "restore", status))
+}
