@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -14,7 +14,7 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn spawn(dir: &std::path::Path, port: u16) -> Child {
+pub fn spawn(dir: &std::path::Path, port: u16) -> Child {
     Command::new(env!("CARGO_BIN_EXE_keyhaven"))
         .args([
             "serve",
@@ -30,7 +30,7 @@ fn spawn(dir: &std::path::Path, port: u16) -> Child {
         .unwrap()
 }
 
-async fn wait_ready(http: &reqwest::Client, port: u16) {
+pub async fn wait_ready(http: &reqwest::Client, port: u16) {
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(60) {
         if let Ok(r) = http
@@ -47,7 +47,7 @@ async fn wait_ready(http: &reqwest::Client, port: u16) {
     panic!("the server did not become ready");
 }
 
-async fn token(http: &reqwest::Client, port: u16, cred: &Value) -> String {
+pub async fn token(http: &reqwest::Client, port: u16, cred: &Value) -> String {
     let v: Value = http
         .post(format!(
             "https://localhost:{port}/{}/oauth2/v2.0/token",
@@ -66,6 +66,37 @@ async fn token(http: &reqwest::Client, port: u16, cred: &Value) -> String {
         .await
         .unwrap();
     v["access_token"].as_str().unwrap().to_string()
+}
+
+/// Starts the binary on a fresh data directory; returns the child, a client trusting its CA (with the given
+/// vault host names pinned to it) and its admin credential.
+pub async fn start_process(
+    data: &std::path::Path,
+    port: u16,
+    vaults: &[&str],
+) -> (Child, reqwest::Client, Value) {
+    let child = spawn(data, port);
+    let started = Instant::now();
+    while !data.join("admin-credential.json").exists()
+        && started.elapsed() < Duration::from_secs(60)
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let ca =
+        reqwest::Certificate::from_pem(&std::fs::read(data.join("tls/ca.pem")).unwrap()).unwrap();
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut b = reqwest::Client::builder()
+        .add_root_certificate(ca)
+        .resolve("localhost", addr);
+    for v in vaults {
+        b = b.resolve(&format!("{v}.vault.localhost"), addr);
+    }
+    let http = b.build().unwrap();
+    wait_ready(&http, port).await;
+    let cred: Value =
+        serde_json::from_slice(&std::fs::read(data.join("admin-credential.json")).unwrap())
+            .unwrap();
+    (child, http, cred)
 }
 
 #[tokio::test]
