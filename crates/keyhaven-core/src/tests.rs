@@ -189,3 +189,112 @@ async fn restore_is_all_or_nothing_and_keeps_versions() {
     }
     assert_eq!(seen, 60);
 }
+
+#[tokio::test]
+async fn rotation_policies_run_on_the_injected_clock() {
+    let (kh, clock) = service();
+    let who = admin();
+    let vault = VaultName::parse("default").unwrap();
+    kh.ensure_vault(NewVault {
+        name: vault.clone(),
+        location: None,
+        retention_days: None,
+        purge_protection: false,
+    })
+    .unwrap();
+    let name = ObjectName::parse("rotating").unwrap();
+    let spec = KeySpec {
+        kty: "EC".into(),
+        key_size: None,
+        public_exponent: None,
+        curve: Some("P-256".into()),
+    };
+    kh.create_key(&who, &vault, &name, spec, KeyProperties::default())
+        .await
+        .unwrap();
+    let policy = RotationPolicy {
+        lifetime_actions: vec![
+            LifetimeAction {
+                action: LifetimeActionType::Rotate,
+                time_after_create: Some("P30D".into()),
+                time_before_expiry: None,
+            },
+            LifetimeAction {
+                action: LifetimeActionType::Notify,
+                time_after_create: None,
+                time_before_expiry: Some("P10D".into()),
+            },
+        ],
+        expiry_time: Some("P60D".into()),
+        created: None,
+        updated: None,
+        notified_version: None,
+    };
+    kh.set_rotation_policy(&who, &vault, &name, policy)
+        .await
+        .unwrap();
+    let versions = |kh: &Keyhaven| {
+        kh.list_versions(
+            &who,
+            &vault,
+            ObjectKind::Key,
+            &name,
+            &PageRequest::default(),
+        )
+        .unwrap()
+        .items
+        .len()
+    };
+    assert_eq!(
+        kh.run_lifetime_actions().await.unwrap(),
+        LifetimeReport::default(),
+        "nothing due yet"
+    );
+    clock.advance(29 * 86_400);
+    assert_eq!(kh.run_lifetime_actions().await.unwrap().rotated, 0);
+    clock.advance(2 * 86_400);
+    assert_eq!(
+        kh.run_lifetime_actions().await.unwrap().rotated,
+        1,
+        "rotated 30 days after creation"
+    );
+    assert_eq!(versions(&kh), 2);
+    let latest = kh
+        .get_properties(&who, &vault, ObjectKind::Key, &name, None)
+        .unwrap();
+    assert_eq!(
+        latest.attributes.exp,
+        Some(latest.attributes.created + 60 * 86_400),
+        "the policy's expiryTime applies"
+    );
+    assert_eq!(
+        kh.run_lifetime_actions().await.unwrap(),
+        LifetimeReport::default(),
+        "the new version is not due"
+    );
+    // 51 days later the new version is 9 days from expiry: notify once (and rotate, 30 days having passed).
+    clock.advance(51 * 86_400);
+    let r = kh.run_lifetime_actions().await.unwrap();
+    assert_eq!((r.notified, r.rotated), (1, 1));
+    assert_eq!(versions(&kh), 3);
+    assert!(matches!(
+        kh.set_rotation_policy(
+            &who,
+            &vault,
+            &name,
+            RotationPolicy {
+                lifetime_actions: vec![LifetimeAction {
+                    action: LifetimeActionType::Rotate,
+                    time_after_create: Some("soon".into()),
+                    time_before_expiry: None
+                }],
+                expiry_time: None,
+                created: None,
+                updated: None,
+                notified_version: None
+            }
+        )
+        .await,
+        Err(Error::BadParameter(_))
+    ));
+}
