@@ -459,3 +459,65 @@ async fn soft_delete_retention_and_purge_protection() {
     };
     assert!(kh_purged.await, "purged after its scheduled purge date");
 }
+
+#[tokio::test]
+async fn the_resource_manager_subset_azure_tools_ask_for() {
+    let ts = TestServer::start().await;
+    let http = ts.http(&[]);
+    let token = ts.admin_token().await;
+    let get = |path: String| {
+        http.get(format!("{}{path}", ts.authority()))
+            .bearer_auth(&token)
+            .send()
+    };
+    let list: Value = get("/subscriptions?api-version=2022-12-01".into())
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = list["value"][0]["subscriptionId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(list["value"][0]["tenantId"], ts.admin.tenant_id.as_str());
+    let one: Value = get(format!("/subscriptions/{id}?api-version=2022-12-01"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(one["state"], "Enabled");
+    let provider: Value = get(format!(
+        "/subscriptions/{id}/providers/Microsoft.KeyVault?api-version=2022-12-01"
+    ))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(provider["registrationState"], "Registered");
+    let reg = http
+        .post(format!(
+            "{}/subscriptions/{id}/providers/Microsoft.KeyVault/register?api-version=2022-12-01",
+            ts.authority()
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reg.status(), 200);
+    assert_eq!(
+        get("/subscriptions/00000000-0000-0000-0000-000000000000?api-version=1".into())
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    let anonymous = http
+        .get(format!("{}/subscriptions", ts.authority()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+}

@@ -245,3 +245,42 @@ pub(crate) async fn verify_backup(
     let _ = std::fs::remove_file(&path);
     Ok(Json(result?))
 }
+
+/// `GET /subscriptions/{id}`.
+pub(crate) async fn get_subscription(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>> {
+    let s = subscription_json(&st)?;
+    if s["subscriptionId"] != id.as_str() {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "SubscriptionNotFound",
+            format!(
+                "The subscription '{}' could not be found.",
+                id.chars().take(64).collect::<String>()
+            ),
+        ));
+    }
+    Ok(Json(s))
+}
+
+fn key_vault_provider(st: &AppState) -> Result<serde_json::Value> {
+    let d = st.kh.deployment()?;
+    Ok(json!({
+        "id": format!("/subscriptions/{}/providers/Microsoft.KeyVault", d.subscription_id),
+        "namespace": "Microsoft.KeyVault",
+        "registrationState": "Registered",
+        "registrationPolicy": "RegistrationRequired",
+        "resourceTypes": [{"resourceType": "vaults", "locations": st.kh.settings().locations.keys().collect::<Vec<_>>(), "apiVersions": ["2023-07-01"]}],
+    }))
+}
+
+/// `GET /subscriptions/{id}/providers/Microsoft.KeyVault` and `POST …/register` (always registered).
+pub(crate) async fn key_vault_provider_status(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>> {
+    let _ = get_subscription(State(st.clone()), Path(id)).await?;
+    Ok(Json(key_vault_provider(&st)?))
+}

@@ -42,6 +42,15 @@ pub(crate) fn router(st: AppState) -> Router {
         )
         .route("/_keyhaven/backups/verify", post(management::verify_backup))
         .route("/subscriptions", get(management::list_subscriptions))
+        .route("/subscriptions/{id}", get(management::get_subscription))
+        .route(
+            "/subscriptions/{id}/providers/Microsoft.KeyVault",
+            get(management::key_vault_provider_status),
+        )
+        .route(
+            "/subscriptions/{id}/providers/Microsoft.KeyVault/register",
+            post(management::key_vault_provider_status),
+        )
         .route_layer(middleware::from_fn_with_state(
             st.clone(),
             management::require_token,
