@@ -137,7 +137,7 @@ def main():
       f"{m.get('cpu_busy_before_pct', '?')}%; "
       f"load average at start {m.get('loadavg_start', '?')}, at end {m.get('loadavg_end', '?')}; "
       f"measuring part took {m.get('elapsed_s', '?')} s; CPU used by other processes meanwhile "
-      f"{m.get('other_cpu_s', '?')} s")
+      f"{m.get('other_cpu_s', '?')} s ({m.get('other_cpu_top') or 'none'})")
     try:
         if int(m.get("cpu_busy_before_pct", "0")) > 10:
             w("")

