@@ -83,7 +83,7 @@ impl Config {
             public_host: "localhost".into(),
             public_port: None,
             tls_names: Vec::new(),
-            log: "info".into(),
+            log: "info,rustls=error".into(),
             domain: keyhaven_core::Settings::default(),
             token_lifetime_secs: 3599,
             purge_interval_secs: 60,

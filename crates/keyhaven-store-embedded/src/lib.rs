@@ -6,6 +6,7 @@ use redb::{Database, Durability, ReadOnlyTable, ReadableTable, TableDefinition, 
 use std::path::Path;
 
 const KV: TableDefinition<&[u8], &[u8]> = TableDefinition::new("kv");
+const CACHE_BYTES: usize = 64 << 20;
 
 /// A store in a single file.
 pub struct EmbeddedEngine {
@@ -15,7 +16,8 @@ pub struct EmbeddedEngine {
 impl EmbeddedEngine {
     /// Opens (creating if needed) the store file at `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let db = Database::create(path).map_err(StoreError::unavailable)?;
+        // A bounded page cache: redb's default ceiling (1 GiB) lets RSS grow with write load and keep it.
+        let db = redb::Builder::new().set_cache_size(CACHE_BYTES).create(path).map_err(StoreError::unavailable)?;
         let txn = db.begin_write().map_err(StoreError::unavailable)?;
         txn.open_table(KV).map_err(StoreError::unavailable)?;
         txn.commit().map_err(StoreError::unavailable)?;
