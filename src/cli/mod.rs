@@ -2,6 +2,7 @@
 
 mod geography;
 mod objects;
+mod output;
 mod vault;
 
 use anyhow::{Context, Result};
@@ -16,6 +17,9 @@ use std::path::PathBuf;
     about = "A self-hosted key vault that speaks the Azure Key Vault API"
 )]
 pub struct Cli {
+    /// Output format of client verbs (default: table on a terminal, json otherwise).
+    #[arg(long, short = 'o', global = true, value_enum)]
+    output: Option<output::Format>,
     #[command(subcommand)]
     command: Command,
 }
@@ -38,6 +42,13 @@ enum Command {
     /// Keys (as `az keyvault key`).
     #[command(subcommand)]
     Key(objects::KeyCommand),
+    /// Print shell completions.
+    ///
+    /// Example: keyhaven completions bash > /etc/bash_completion.d/keyhaven
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 /// How a client verb reaches the server.
@@ -86,6 +97,7 @@ impl ClientArgs {
 }
 
 pub async fn run(cli: Cli) -> Result<()> {
+    output::set(cli.output);
     match cli.command {
         Command::Serve(args) => {
             let config = keyhaven_server::Config::load(args)?;
@@ -98,11 +110,21 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Geography(cmd) => geography::run(cmd).await,
         Command::Secret(cmd) => objects::run_secret(cmd).await,
         Command::Key(cmd) => objects::run_key(cmd).await,
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "keyhaven", &mut script);
+            use std::io::Write;
+            match std::io::stdout().write_all(&script) {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+                _ => Ok(()),
+            }
+        }
     }
 }
 
 /// Prints a value as indented JSON.
+/// Prints a result in the chosen output format.
 pub fn print_json<T: serde::Serialize>(v: &T) -> Result<()> {
-    println!("{}", serde_json::to_string_pretty(v)?);
-    Ok(())
+    output::print(v)
 }

@@ -4,8 +4,8 @@
 //! A key version keeps its private JWK sealed like a secret value, and its public JWK (with `key_ops` and the
 //! `kty` as requested, e.g. `RSA-HSM`) in the clear part of the version record.
 
-use crate::objects::{ObjectView, State};
-use crate::records::{self, ObjectRecord, VaultRecord, VersionRecord};
+use crate::objects::{object_in_txn, ObjectView, State};
+use crate::records::{self, VaultRecord, VersionRecord};
 use crate::rotation::RotationPolicy;
 use crate::{Action, Error, Keyhaven, Principal, Result};
 use keyhaven_crypto::keys::{Curve, Encrypted, Jwk, KeyType, PrivateKey};
@@ -490,12 +490,7 @@ impl Keyhaven {
         let (vault, name) = (vault.clone(), name.clone());
         self.store
             .write(move |txn| {
-                let v: VaultRecord = records::read_txn(txn, &records::vault_key(vault.as_str()))?
-                    .ok_or_else(|| Error::VaultNotFound(vault.to_string()))?;
-                let okey = records::object_key(&v.name, KIND, &name.key());
-                let mut obj: ObjectRecord = records::read_txn(txn, &okey)?
-                    .filter(|o: &ObjectRecord| o.deleted.is_none())
-                    .ok_or_else(|| Error::not_found(KIND, name.as_str()))?;
+                let (_, okey, mut obj) = object_in_txn(txn, &vault, KIND, &name, State::Live)?;
                 let previous = RotationPolicy::from_record(&obj);
                 policy.created = previous.as_ref().and_then(|p| p.created).or(Some(now));
                 policy.updated = Some(now);

@@ -208,12 +208,7 @@ impl Keyhaven {
         let now = self.now();
         let (vault, name, version) = (vault.clone(), name.clone(), version.cloned());
         let apply_change = move |txn: &mut dyn keyhaven_store::WriteTxn| -> Result<ObjectView> {
-            let v: VaultRecord = records::read_txn(txn, &records::vault_key(vault.as_str()))?
-                .ok_or_else(|| Error::VaultNotFound(vault.to_string()))?;
-            let okey = records::object_key(&v.name, kind, &name.key());
-            let obj: ObjectRecord = records::read_txn(txn, &okey)?
-                .filter(|o: &ObjectRecord| o.deleted.is_none())
-                .ok_or_else(|| Error::not_found(kind, name.as_str()))?;
+            let (v, _, obj) = object_in_txn(txn, &vault, kind, &name, State::Live)?;
             let ver_id = version.unwrap_or_else(|| obj.latest.clone());
             let vkey = records::version_key(&v.name, kind, &name.key(), ver_id.as_str());
             let mut ver: VersionRecord = records::read_txn(txn, &vkey)?
@@ -264,16 +259,8 @@ impl Keyhaven {
         let (vault, name) = (vault.clone(), name.clone());
         self.store
             .write(move |txn| {
-                let v: VaultRecord = records::read_txn(txn, &records::vault_key(vault.as_str()))?
-                    .ok_or_else(|| Error::VaultNotFound(vault.to_string()))?;
-                let okey = records::object_key(&v.name, kind, &name.key());
-                let mut obj: ObjectRecord = records::read_txn(txn, &okey)?
-                    .filter(|o: &ObjectRecord| o.deleted.is_none())
-                    .ok_or_else(|| Error::not_found(kind, name.as_str()))?;
-                let vkey = records::version_key(&v.name, kind, &name.key(), obj.latest.as_str());
-                let ver: VersionRecord = records::read_txn(txn, &vkey)?.ok_or_else(|| {
-                    Error::corrupt(format!("object '{}' has no latest version", obj.name))
-                })?;
+                let (v, okey, mut obj) = object_in_txn(txn, &vault, kind, &name, State::Live)?;
+                let ver = latest_in_txn(txn, &v, kind, &name, &obj)?;
                 if ver.managed {
                     return Err(Error::Forbidden(format!(
                         "{} '{}' is managed by its certificate; delete the certificate instead.",
@@ -316,18 +303,10 @@ impl Keyhaven {
         let (vault, name) = (vault.clone(), name.clone());
         self.store
             .write(move |txn| {
-                let v: VaultRecord = records::read_txn(txn, &records::vault_key(vault.as_str()))?
-                    .ok_or_else(|| Error::VaultNotFound(vault.to_string()))?;
-                let okey = records::object_key(&v.name, kind, &name.key());
-                let mut obj: ObjectRecord = records::read_txn(txn, &okey)?
-                    .filter(|o: &ObjectRecord| o.deleted.is_some())
-                    .ok_or_else(|| Error::deleted_not_found(kind, name.as_str()))?;
+                let (v, okey, mut obj) = object_in_txn(txn, &vault, kind, &name, State::Deleted)?;
                 obj.deleted = None;
                 records::write_txn(txn, &okey, &obj)?;
-                let vkey = records::version_key(&v.name, kind, &name.key(), obj.latest.as_str());
-                let ver: VersionRecord = records::read_txn(txn, &vkey)?.ok_or_else(|| {
-                    Error::corrupt(format!("object '{}' has no latest version", obj.name))
-                })?;
+                let ver = latest_in_txn(txn, &v, kind, &name, &obj)?;
                 Ok(ObjectView::new(&v, &obj, ver).of_kind(kind))
             })
             .await
@@ -345,12 +324,7 @@ impl Keyhaven {
         let (vault, name) = (vault.clone(), name.clone());
         self.store
             .write(move |txn| {
-                let v: VaultRecord = records::read_txn(txn, &records::vault_key(vault.as_str()))?
-                    .ok_or_else(|| Error::VaultNotFound(vault.to_string()))?;
-                let okey = records::object_key(&v.name, kind, &name.key());
-                let obj: ObjectRecord = records::read_txn(txn, &okey)?
-                    .filter(|o: &ObjectRecord| o.deleted.is_some())
-                    .ok_or_else(|| Error::deleted_not_found(kind, name.as_str()))?;
+                let (v, okey, obj) = object_in_txn(txn, &vault, kind, &name, State::Deleted)?;
                 if v.purge_protection {
                     return Err(Error::Forbidden(format!(
                         "Operation \"purge\" is not allowed because purge protection is enabled for this vault. {} \
@@ -469,6 +443,38 @@ pub struct ObjectUpdate {
     pub key_ops: Option<Vec<String>>,
     /// Set for changes requested by callers (managed objects refuse them); unset for internal changes.
     pub from_user: bool,
+}
+
+/// The vault, the object's storage key and the object (live or deleted, as asked), read in a write transaction.
+pub(crate) fn object_in_txn(
+    txn: &mut dyn keyhaven_store::WriteTxn,
+    vault: &VaultName,
+    kind: ObjectKind,
+    name: &ObjectName,
+    state: State,
+) -> Result<(VaultRecord, Vec<u8>, ObjectRecord)> {
+    let v: VaultRecord = records::read_txn(txn, &records::vault_key(vault.as_str()))?
+        .ok_or_else(|| Error::VaultNotFound(vault.to_string()))?;
+    let okey = records::object_key(&v.name, kind, &name.key());
+    let obj: ObjectRecord = records::read_txn(txn, &okey)?
+        .filter(|o: &ObjectRecord| o.deleted.is_some() == (state == State::Deleted))
+        .ok_or_else(|| missing(kind, name, state))?;
+    Ok((v, okey, obj))
+}
+
+/// The latest version of an object, read in a write transaction.
+pub(crate) fn latest_in_txn(
+    txn: &mut dyn keyhaven_store::WriteTxn,
+    v: &VaultRecord,
+    kind: ObjectKind,
+    name: &ObjectName,
+    obj: &ObjectRecord,
+) -> Result<VersionRecord> {
+    records::read_txn(
+        txn,
+        &records::version_key(&v.name, kind, &name.key(), obj.latest.as_str()),
+    )?
+    .ok_or_else(|| Error::corrupt(format!("object '{}' has no latest version", obj.name)))
 }
 
 fn missing(kind: ObjectKind, name: &ObjectName, state: State) -> Error {

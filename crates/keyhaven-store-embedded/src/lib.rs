@@ -17,7 +17,10 @@ impl EmbeddedEngine {
     /// Opens (creating if needed) the store file at `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         // A bounded page cache: redb's default ceiling (1 GiB) lets RSS grow with write load and keep it.
-        let db = redb::Builder::new().set_cache_size(CACHE_BYTES).create(path).map_err(StoreError::unavailable)?;
+        let db = redb::Builder::new()
+            .set_cache_size(CACHE_BYTES)
+            .create(path)
+            .map_err(StoreError::unavailable)?;
         let txn = db.begin_write().map_err(StoreError::unavailable)?;
         txn.open_table(KV).map_err(StoreError::unavailable)?;
         txn.commit().map_err(StoreError::unavailable)?;

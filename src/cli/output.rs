@@ -1,0 +1,141 @@
+//! Output formats for client verbs: `json` (default when standard output is not a terminal), `table` (default on
+//! a terminal) and `tsv`.
+
+use anyhow::Result;
+use serde_json::Value;
+use std::io::IsTerminal;
+use std::sync::OnceLock;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Json,
+    Table,
+    Tsv,
+}
+
+static FORMAT: OnceLock<Format> = OnceLock::new();
+
+/// Chooses the format for this run.
+pub fn set(f: Option<Format>) {
+    let f = f.unwrap_or(if std::io::stdout().is_terminal() {
+        Format::Table
+    } else {
+        Format::Json
+    });
+    let _ = FORMAT.set(f);
+}
+
+fn format() -> Format {
+    *FORMAT.get().unwrap_or(&Format::Json)
+}
+
+/// Scalar fields of an object, one level of nesting flattened (`attributes.enabled`).
+fn columns(v: &Value) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    if let Value::Object(m) = v {
+        for (k, x) in m {
+            match x {
+                Value::Object(inner) => {
+                    for (ik, iv) in inner {
+                        if !iv.is_object() && !iv.is_array() {
+                            out.push((format!("{k}.{ik}"), scalar(iv)));
+                        }
+                    }
+                }
+                Value::Array(_) => {}
+                other => out.push((k.clone(), scalar(other))),
+            }
+        }
+    }
+    out
+}
+
+fn scalar(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+fn rows(v: &Value) -> (Vec<String>, Vec<Vec<String>>) {
+    let items: Vec<&Value> = match v {
+        Value::Array(a) => a.iter().collect(),
+        other => vec![other],
+    };
+    let mut header: Vec<String> = Vec::new();
+    for i in &items {
+        for (k, _) in columns(i) {
+            if !header.contains(&k) {
+                header.push(k);
+            }
+        }
+    }
+    let rows = items
+        .iter()
+        .map(|i| {
+            let c = columns(i);
+            header
+                .iter()
+                .map(|h| {
+                    c.iter()
+                        .find(|(k, _)| k == h)
+                        .map(|(_, v)| v.clone())
+                        .unwrap_or_default()
+                })
+                .collect()
+        })
+        .collect();
+    (header, rows)
+}
+
+/// Prints a value in the chosen format.
+pub fn print<T: serde::Serialize>(v: &T) -> Result<()> {
+    let v = serde_json::to_value(v)?;
+    match format() {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&v)?),
+        Format::Tsv => {
+            let (_, rows) = rows(&v);
+            for r in rows {
+                println!("{}", r.join("\t"));
+            }
+        }
+        Format::Table => {
+            let (header, rows) = rows(&v);
+            let widths: Vec<usize> = header
+                .iter()
+                .enumerate()
+                .map(|(i, h)| {
+                    rows.iter()
+                        .map(|r| r[i].chars().count())
+                        .chain([h.chars().count()])
+                        .max()
+                        .unwrap_or(0)
+                })
+                .collect();
+            let line = |cells: &[String]| {
+                cells
+                    .iter()
+                    .zip(&widths)
+                    .map(|(c, w)| format!("{c:<w$}"))
+                    .collect::<Vec<_>>()
+                    .join("  ")
+                    .trim_end()
+                    .to_string()
+            };
+            println!("{}", line(&header));
+            println!(
+                "{}",
+                widths
+                    .iter()
+                    .map(|w| "-".repeat(*w))
+                    .collect::<Vec<_>>()
+                    .join("  ")
+            );
+            for r in &rows {
+                println!("{}", line(r));
+            }
+        }
+    }
+    Ok(())
+}
