@@ -3,6 +3,7 @@
 mod geography;
 mod objects;
 mod output;
+mod profile;
 mod vault;
 
 use anyhow::{Context, Result};
@@ -42,6 +43,10 @@ enum Command {
     /// Keys (as `az keyvault key`).
     #[command(subcommand)]
     Key(objects::KeyCommand),
+    /// Store a server and client credential as a profile (the secret is read from standard input).
+    ///
+    /// Example: echo "$SECRET" | keyhaven login --server https://kv.example.com:8443 --tenant T --client-id C --client-secret-stdin
+    Login(profile::LoginArgs),
     /// Print shell completions.
     ///
     /// Example: keyhaven completions bash > /etc/bash_completion.d/keyhaven
@@ -54,42 +59,59 @@ enum Command {
 /// How a client verb reaches the server.
 #[derive(Args, Clone, Debug)]
 pub struct ClientArgs {
-    /// Server URL.
-    #[arg(
-        long,
-        env = "KEYHAVEN_SERVER",
-        default_value = "https://localhost:8443",
-        global = true
-    )]
-    server: String,
-    /// CA certificate to trust (default: ./keyhaven-data/tls/ca.pem when it exists).
+    /// Server URL (default: the profile's, else https://localhost:8443).
+    #[arg(long, env = "KEYHAVEN_SERVER", global = true)]
+    server: Option<String>,
+    /// CA certificate to trust (default: the profile's, else ./keyhaven-data/tls/ca.pem when it exists).
     #[arg(long, env = "KEYHAVEN_CA_FILE", global = true)]
     ca_file: Option<PathBuf>,
     /// Credential file (admin-credential.json format). Default: AZURE_TENANT_ID/AZURE_CLIENT_ID/AZURE_CLIENT_SECRET,
-    /// else ./keyhaven-data/admin-credential.json.
+    /// else the login profile, else ./keyhaven-data/admin-credential.json.
     #[arg(long, env = "KEYHAVEN_CREDENTIAL_FILE", global = true)]
     credential_file: Option<PathBuf>,
+    /// Login profile (see `keyhaven login`).
+    #[arg(
+        long,
+        env = "KEYHAVEN_PROFILE",
+        default_value = "default",
+        global = true
+    )]
+    profile: String,
 }
 
 impl ClientArgs {
     pub fn connect(&self) -> Result<Client> {
         let local = PathBuf::from("keyhaven-data");
-        let credential = match &self.credential_file {
-            Some(f) => Credential::from_file(f)?,
-            None => match Credential::from_env() {
-                Some(c) => c,
-                None if local.join("admin-credential.json").exists() => Credential::from_file(&local.join("admin-credential.json"))?,
-                None => anyhow::bail!(
-                    "no credential: pass --credential-file, or set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET"
-                ),
+        let stored = profile::load(&self.profile)?;
+        let credential = match (&self.credential_file, Credential::from_env(), &stored) {
+            (Some(f), _, _) => Credential::from_file(f)?,
+            (None, Some(c), _) => c,
+            (None, None, Some(p)) => Credential {
+                tenant_id: p.tenant_id.clone(),
+                client_id: p.client_id.clone(),
+                client_secret: zeroize::Zeroizing::new(p.client_secret.clone()),
+                authority_host: p.authority_host.clone(),
             },
+            (None, None, None) if local.join("admin-credential.json").exists() => {
+                Credential::from_file(&local.join("admin-credential.json"))?
+            }
+            (None, None, None) => anyhow::bail!(
+                "no credential: pass --credential-file, set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET, \
+                 or run keyhaven login"
+            ),
         };
+        let server = self
+            .server
+            .clone()
+            .or_else(|| stored.as_ref().map(|p| p.server.clone()))
+            .unwrap_or_else(|| "https://localhost:8443".to_string());
         let ca_file = self
             .ca_file
             .clone()
+            .or_else(|| stored.as_ref().and_then(|p| p.ca_file.clone()))
             .or_else(|| Some(local.join("tls/ca.pem")).filter(|p| p.exists()));
         Ok(Client::new(Connection {
-            server: self.server.clone(),
+            server,
             ca_file,
             credential,
         })?)
@@ -110,6 +132,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Geography(cmd) => geography::run(cmd).await,
         Command::Secret(cmd) => objects::run_secret(cmd).await,
         Command::Key(cmd) => objects::run_key(cmd).await,
+        Command::Login(args) => profile::login(args).await,
         Command::Completions { shell } => {
             use clap::CommandFactory;
             let mut script = Vec::new();

@@ -258,3 +258,83 @@ async fn backup_files_move_between_keyhaven_and_the_sdk() {
         1
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_profiles_store_a_credential_for_later_verbs() {
+    use tokio::io::AsyncWriteExt;
+    let ts = TestServer::start().await;
+    let home = tempfile::tempdir().unwrap();
+    let keyhaven = || {
+        let mut c = tokio::process::Command::new(env!("CARGO_BIN_EXE_keyhaven"));
+        c.env("XDG_CONFIG_HOME", home.path())
+            .env_remove("AZURE_CLIENT_SECRET")
+            .env_remove("AZURE_CLIENT_ID")
+            .env_remove("AZURE_TENANT_ID")
+            .current_dir(home.path())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        c
+    };
+    let ca = ts.ca_file();
+    let login = |secret: String| {
+        let mut child = keyhaven()
+            .args([
+                "login",
+                "--server",
+                &ts.authority(),
+                "--tenant",
+                &ts.admin.tenant_id,
+                "--client-id",
+                &ts.admin.client_id,
+            ])
+            .args(["--client-secret-stdin", "--ca-file", ca.to_str().unwrap()])
+            .spawn()
+            .unwrap();
+        async move {
+            let mut stdin = child.stdin.take().unwrap();
+            stdin
+                .write_all(format!("{secret}\n").as_bytes())
+                .await
+                .unwrap();
+            drop(stdin);
+            child.wait_with_output().await.unwrap()
+        }
+    };
+    let bad = login("wrong-secret".into()).await;
+    assert_eq!(
+        bad.status.code(),
+        Some(1),
+        "a wrong secret is refused at login"
+    );
+    assert!(
+        !home.path().join("keyhaven/profiles.json").exists(),
+        "and not stored"
+    );
+    let ok = login(ts.admin.client_secret.clone()).await;
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let file = home.path().join("keyhaven/profiles.json");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let out = keyhaven()
+        .args(["vault", "list", "-o", "json"])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v[0]["name"], "default");
+}
