@@ -3,6 +3,7 @@
 mod geography;
 mod objects;
 mod output;
+mod portable;
 mod profile;
 mod vault;
 

@@ -74,6 +74,31 @@ pub enum VaultCommand {
         #[arg(long)]
         include_deleted: bool,
     },
+    /// Copy every object of a vault into a directory using only the per-object Azure API (works against Azure Key
+    /// Vault too): one raw backup file per object, a manifest with checksums; throttling is retried; an
+    /// interrupted export resumes.
+    ///
+    /// Example: keyhaven vault export --vault-url https://myvault.vault.azure.net --dir ./myvault-export
+    Export {
+        #[command(flatten)]
+        vault: VaultArgs,
+        #[arg(long)]
+        dir: PathBuf,
+        /// Objects backed up at once.
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+    },
+    /// Restore every object of an export directory into a vault (per-object results; exit 1 if any failed).
+    ///
+    /// Example: keyhaven vault import --vault-name restored --dir ./myvault-export
+    Import {
+        #[command(flatten)]
+        vault: VaultArgs,
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+    },
     /// Check a whole-vault backup file end to end (through the server, which holds the keys) and print its manifest.
     ///
     /// Example: keyhaven vault verify --file payments.khvs
@@ -144,6 +169,16 @@ pub async fn run(cmd: VaultCommand) -> Result<()> {
                 .run(async |v: &VaultClient<'_>| restore(v, &file, &options).await)
                 .await
         }
+        VaultCommand::Export {
+            vault,
+            dir,
+            concurrency,
+        } => super::portable::export(&vault, &dir, concurrency).await,
+        VaultCommand::Import {
+            vault,
+            dir,
+            concurrency,
+        } => super::portable::import(&vault, &dir, concurrency).await,
         VaultCommand::Verify {
             file,
             geography,

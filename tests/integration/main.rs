@@ -9,6 +9,7 @@ mod cli;
 mod crash;
 mod geography;
 mod many_versions;
+mod portable;
 mod restore_crash;
 mod sdk;
 mod sdk_keys;

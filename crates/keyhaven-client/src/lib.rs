@@ -145,7 +145,26 @@ pub(crate) fn http_builder(ca_pem: Option<&[u8]>) -> Result<reqwest::ClientBuild
     Ok(b)
 }
 
-/// Sends one authenticated JSON request and decodes the answer or the Azure error envelope.
+/// Tries per request, on `429` and `503`.
+const MAX_ATTEMPTS: u32 = 8;
+
+/// How long to wait before retry `attempt` (1-based): the server's `Retry-After` if it gave one, otherwise
+/// exponential backoff from 0.5 s capped at 30 s; plus up to 50% jitter so that concurrent clients spread out.
+fn backoff(attempt: u32, retry_after: Option<u64>) -> Duration {
+    let base = match retry_after {
+        Some(s) => Duration::from_secs(s),
+        None => Duration::from_millis(500u64.saturating_mul(1 << attempt.min(6)))
+            .min(Duration::from_secs(30)),
+    };
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let jitter = base.mul_f64(f64::from(nanos % 500) / 1000.0);
+    base + jitter
+}
+
+/// Sends one authenticated JSON request (retrying throttled and unavailable answers) and decodes the answer or the Azure error envelope.
 pub(crate) async fn send<T: DeserializeOwned>(
     http: &reqwest::Client,
     method: reqwest::Method,
@@ -153,16 +172,45 @@ pub(crate) async fn send<T: DeserializeOwned>(
     token: &str,
     body: Option<&serde_json::Value>,
 ) -> Result<Option<T>, ClientError> {
-    let mut req = http.request(method, url).bearer_auth(token);
-    if let Some(b) = body {
-        req = req.json(b);
-    }
-    let resp = req.send().await.map_err(|e| ClientError::connect(url, e))?;
-    let status = resp.status();
-    let bytes = resp
-        .bytes()
-        .await
-        .map_err(|e| ClientError::connect(url, e))?;
+    let mut attempt = 0u32;
+    let (status, bytes) = loop {
+        let mut req = http.request(method.clone(), url).bearer_auth(token);
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let resp = req.send().await.map_err(|e| ClientError::connect(url, e))?;
+        let status = resp.status();
+        let retry_after = resp
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| ClientError::connect(url, e))?;
+        let retryable = status == reqwest::StatusCode::TOO_MANY_REQUESTS
+            || status == reqwest::StatusCode::SERVICE_UNAVAILABLE;
+        if !retryable || attempt + 1 >= MAX_ATTEMPTS {
+            break (status, bytes);
+        }
+        attempt += 1;
+        let wait = backoff(attempt, retry_after);
+        eprintln!(
+            "retry: {} from {}; {} (attempt {}/{MAX_ATTEMPTS})",
+            status.as_u16(),
+            url.split('?').next().unwrap_or(url),
+            match retry_after {
+                Some(s) => format!(
+                    "honouring Retry-After: {s} s, waiting {:.1} s",
+                    wait.as_secs_f64()
+                ),
+                None => format!("backing off {:.1} s", wait.as_secs_f64()),
+            },
+            attempt + 1
+        );
+        tokio::time::sleep(wait).await;
+    };
     if !status.is_success() {
         let (code, message) = match serde_json::from_slice::<ErrorBody>(&bytes) {
             Ok(e) => (e.error.code, e.error.message),

@@ -27,6 +27,12 @@ pub struct ServeArgs {
     /// Port clients connect to, when it differs from the listening port (behind a proxy).
     #[arg(long, env = "KEYHAVEN_PUBLIC_PORT", value_name = "PORT")]
     pub public_port: Option<u16>,
+    /// Data-plane requests allowed per vault per throttle window; 0 turns throttling off.
+    #[arg(long, env = "KEYHAVEN_THROTTLE_LIMIT", value_name = "N")]
+    pub throttle_limit: Option<u32>,
+    /// The throttle window in milliseconds (Azure counts per 10 s).
+    #[arg(long, env = "KEYHAVEN_THROTTLE_WINDOW_MS", value_name = "MS")]
+    pub throttle_window_ms: Option<u64>,
     /// Extra names for the server certificate (comma-separated).
     #[arg(
         long = "tls-name",
@@ -56,6 +62,8 @@ struct FileConfig {
     default_retention_days: Option<u32>,
     token_lifetime_secs: Option<i64>,
     purge_interval_secs: Option<u64>,
+    throttle_limit: Option<u32>,
+    throttle_window_ms: Option<u64>,
 }
 
 /// The resolved configuration.
@@ -71,6 +79,9 @@ pub struct Config {
     pub domain: keyhaven_core::Settings,
     pub token_lifetime_secs: i64,
     pub purge_interval_secs: u64,
+    /// Data-plane requests allowed per vault in each throttle window (0: no throttling).
+    pub throttle_limit: u32,
+    pub throttle_window_ms: u64,
 }
 
 impl Config {
@@ -87,6 +98,8 @@ impl Config {
             domain: keyhaven_core::Settings::default(),
             token_lifetime_secs: 3599,
             purge_interval_secs: 60,
+            throttle_limit: 0,
+            throttle_window_ms: 10_000,
         }
     }
 
@@ -141,6 +154,12 @@ impl Config {
         }
         if let Some(p) = file.purge_interval_secs {
             c.purge_interval_secs = p;
+        }
+        if let Some(t) = args.throttle_limit.or(file.throttle_limit) {
+            c.throttle_limit = t;
+        }
+        if let Some(w) = args.throttle_window_ms.or(file.throttle_window_ms) {
+            c.throttle_window_ms = w.max(1);
         }
         c.validate()?;
         Ok(c)

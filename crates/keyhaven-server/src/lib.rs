@@ -9,6 +9,7 @@ mod http;
 mod jobs;
 mod listener;
 mod state;
+mod throttle;
 mod tls;
 mod tokens;
 

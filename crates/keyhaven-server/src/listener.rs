@@ -91,6 +91,10 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
         authority: authority.clone(),
         store_name: prepared.store.engine_name(),
         jobs: crate::jobs::Jobs::new(config.data_dir.join("backups"))?,
+        throttle: crate::throttle::Throttle::new(
+            config.throttle_limit,
+            Duration::from_millis(config.throttle_window_ms),
+        ),
     }));
     let app = http::router(state);
     let (tx, rx) = watch::channel(false);

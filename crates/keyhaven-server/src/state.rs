@@ -18,6 +18,7 @@ pub(crate) struct Shared {
     pub store_name: &'static str,
     /// Vault backup and restore jobs, and where their files live.
     pub jobs: crate::jobs::Jobs,
+    pub throttle: crate::throttle::Throttle,
 }
 
 impl std::ops::Deref for AppState {

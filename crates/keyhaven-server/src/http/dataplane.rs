@@ -73,6 +73,9 @@ async fn dispatch(st: AppState, req: Request<Body>) -> Result<Response, ApiError
     query.api_version()?;
     let host = request::host(&parts);
     let vault = request::vault_for_host(&host, &st.dns_suffix)?;
+    if let Err(retry_after) = st.throttle.admit(vault.as_str()) {
+        return Err(ApiError::throttled(retry_after));
+    }
     let path = parts.uri.path().to_string();
     let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     let m = &parts.method;

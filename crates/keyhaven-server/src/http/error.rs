@@ -13,6 +13,8 @@ pub(crate) struct ApiError {
     pub message: String,
     /// A `WWW-Authenticate` value for 401 responses.
     pub challenge: Option<String>,
+    /// Seconds for `Retry-After` (429 responses).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -22,6 +24,7 @@ impl ApiError {
             code,
             message: message.into(),
             challenge: None,
+            retry_after: None,
         }
     }
 
@@ -35,6 +38,18 @@ impl ApiError {
             code: "Unauthorized",
             message: message.into(),
             challenge: Some(challenge),
+            retry_after: None,
+        }
+    }
+
+    /// 429 with `Retry-After`.
+    pub fn throttled(retry_after_secs: u64) -> Self {
+        ApiError {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            code: "Throttled",
+            message: format!("Request was not processed because too many requests were received. Retry after {retry_after_secs} seconds."),
+            challenge: None,
+            retry_after: Some(retry_after_secs),
         }
     }
 
@@ -108,6 +123,10 @@ impl IntoResponse for ApiError {
             .into_response();
         if let Some(c) = self.challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
             resp.headers_mut().insert(header::WWW_AUTHENTICATE, c);
+        }
+        if let Some(s) = self.retry_after {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(s));
         }
         resp
     }
