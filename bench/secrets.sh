@@ -235,7 +235,7 @@ log "Keyhaven: starting"
 KH_PORT="$(free_port)"
 KH_DIR="$WORK/keyhaven"
 mkdir -p "$KH_DIR"
-KEYHAVEN_LOG=warn "$KEYHAVEN" serve --data-dir "$KH_DIR" --listen "127.0.0.1:$KH_PORT" \
+KEYHAVEN_LOG=warn KEYHAVEN_THROTTLE_LIMIT=0 "$KEYHAVEN" serve --data-dir "$KH_DIR" --listen "127.0.0.1:$KH_PORT" \
   > "$OUT/keyhaven/server.log" 2>&1 &
 KH_PID=$!
 for _ in $(seq 150); do [ -s "$KH_DIR/admin-credential.json" ] && [ -s "$KH_DIR/tls/ca.pem" ] && break; sleep 0.2; done
