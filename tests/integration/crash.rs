@@ -24,6 +24,7 @@ pub fn spawn(dir: &std::path::Path, port: u16) -> Child {
             &format!("127.0.0.1:{port}"),
         ])
         .env("KEYHAVEN_LOG", "warn")
+        .env("KEYHAVEN_THROTTLE_LIMIT", "0")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

@@ -99,8 +99,17 @@ pub struct OperationOutput {
 
 /// Parsed private keys by (vault, name, version, sealed-bytes digest): parsing and checking a key costs more
 /// than using it.
-/// (vault, name, version, SHA-256 of the sealed material).
-type KeyCacheId = (String, String, String, [u8; 32]);
+/// (vault, name, version, identity of the sealed material).
+type KeyCacheId = (String, String, String, [u8; 16]);
+
+/// What tells one sealing of key material from another: its random nonce (unique per seal) and its length.
+fn sealed_identity(sealed: &[u8]) -> [u8; 16] {
+    let mut id = [0u8; 16];
+    let n = sealed.len().min(keyhaven_crypto::NONCE_LEN);
+    id[..n].copy_from_slice(&sealed[..n]);
+    id[12..].copy_from_slice(&(sealed.len() as u32).to_be_bytes());
+    id
+}
 
 #[derive(Default)]
 pub(crate) struct KeyCache(Mutex<HashMap<KeyCacheId, Arc<PrivateKey>>>);
@@ -415,7 +424,7 @@ impl Keyhaven {
             vault.name.clone(),
             name.key(),
             ver.version.to_string(),
-            keyhaven_crypto::sha256(sealed),
+            sealed_identity(sealed),
         );
         if let Some(k) = self
             .key_cache

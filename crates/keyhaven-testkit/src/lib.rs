@@ -37,6 +37,8 @@ impl TestServer {
         config.listen = "127.0.0.1:0".parse().unwrap();
         config.log = "warn".into();
         config.purge_interval_secs = 1;
+        // Tests load one vault far beyond Azure's limits; those about throttling turn it on.
+        config.throttle_limit = 0;
         adjust(&mut config);
         let c: Arc<dyn Clock> = match &clock {
             Some(m) => m.clone(),
@@ -160,6 +162,7 @@ impl TestServer {
         config.listen = self.addr;
         config.log = "warn".into();
         config.purge_interval_secs = 1;
+        config.throttle_limit = 0;
         let c: Arc<dyn Clock> = match &self.clock {
             Some(m) => m.clone(),
             None => Arc::new(SystemClock),

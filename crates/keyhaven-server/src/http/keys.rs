@@ -195,14 +195,12 @@ pub(crate) async fn crypto(
             }
         }
     };
-    let (kh, who, vault) = (cx.st.kh.clone(), cx.who.clone(), cx.vault.clone());
-    let out = tokio::task::spawn_blocking(move || {
-        kh.key_operation(&who, &vault, &n, ver.as_ref(), op, &input)
-            .map(|o| (o, n))
-    })
-    .await
-    .map_err(|_| ApiError::bad("the key operation failed"))??;
-    let (out, n) = out;
+    // Run inline: a key operation costs microseconds to a few hundred (RSA-2048), less than a hop to the
+    // blocking pool and back, which measurably cut throughput on two cores.
+    let out = cx
+        .st
+        .kh
+        .key_operation(&cx.who, &cx.vault, &n, ver.as_ref(), op, &input)?;
     let kid = format!("{}/keys/{n}/{}", cx.base, out.version);
     if let Some(valid) = out.valid {
         return ok(KeyVerifyResult { value: valid });
