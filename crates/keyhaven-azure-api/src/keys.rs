@@ -62,12 +62,8 @@ pub struct KeyBundle {
     pub tags: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub managed: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub recovery_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub deleted_date: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub scheduled_purge_date: Option<i64>,
+    #[serde(flatten)]
+    pub deleted: crate::DeletedFields,
 }
 
 /// An item of a key listing.
@@ -80,12 +76,8 @@ pub struct KeyItem {
     pub tags: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub managed: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub recovery_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub deleted_date: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub scheduled_purge_date: Option<i64>,
+    #[serde(flatten)]
+    pub deleted: crate::DeletedFields,
 }
 
 /// encrypt / decrypt / wrapkey / unwrapkey input (all byte fields base64url).

@@ -52,3 +52,15 @@ pub struct AttributesOut {
 pub struct BackupBlob {
     pub value: String,
 }
+
+/// The fields a deleted object carries besides its own (`recoveryId`, `deletedDate`, `scheduledPurgeDate`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeletedFields {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted_date: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheduled_purge_date: Option<i64>,
+}

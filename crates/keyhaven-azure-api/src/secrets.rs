@@ -43,10 +43,6 @@ pub struct SecretBundle {
     pub kid: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub managed: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub recovery_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub deleted_date: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub scheduled_purge_date: Option<i64>,
+    #[serde(flatten)]
+    pub deleted: crate::DeletedFields,
 }

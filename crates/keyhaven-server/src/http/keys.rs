@@ -3,7 +3,7 @@
 use super::dataplane::Ctx;
 use super::error::ApiError;
 use super::objects::{
-    attributes_out, attributes_patch, name, object_id, ok, recovery_id, version, Id, Shape,
+    attributes_out, attributes_patch, deleted_fields, name, object_id, ok, version, Id, Shape,
 };
 use axum::response::Response;
 use keyhaven_azure_api::b64url;
@@ -44,9 +44,7 @@ impl Shape for Keys {
             attributes: attributes_out(v),
             tags: v.tags.as_map().clone(),
             managed: v.managed.then_some(true),
-            recovery_id: recovery_id(cx, Self::DELETED, v),
-            deleted_date: v.deleted.map(|d| d.deleted_date),
-            scheduled_purge_date: v.deleted.map(|d| d.scheduled_purge_date),
+            deleted: deleted_fields(cx, Self::DELETED, v),
         }
     }
 
@@ -56,9 +54,7 @@ impl Shape for Keys {
             attributes: attributes_out(v),
             tags: v.tags.as_map().clone(),
             managed: v.managed.then_some(true),
-            recovery_id: recovery_id(cx, Self::DELETED, v),
-            deleted_date: v.deleted.map(|d| d.deleted_date),
-            scheduled_purge_date: v.deleted.map(|d| d.scheduled_purge_date),
+            deleted: deleted_fields(cx, Self::DELETED, v),
         }
     }
 }

@@ -6,7 +6,9 @@ use super::error::ApiError;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use keyhaven_azure_api::{b64url, AttributesIn, AttributesOut, BackupBlob, ListResult};
+use keyhaven_azure_api::{
+    b64url, AttributesIn, AttributesOut, BackupBlob, DeletedFields, ListResult,
+};
 use keyhaven_core::ObjectView;
 use keyhaven_model::{AttributesPatch, ObjectKind, ObjectName, Version};
 use serde::Serialize;
@@ -38,9 +40,15 @@ pub(crate) fn object_id(cx: &Ctx, collection: &str, v: &ObjectView, id: Id) -> S
     }
 }
 
-pub(crate) fn recovery_id(cx: &Ctx, deleted_collection: &str, v: &ObjectView) -> Option<String> {
-    v.deleted
-        .map(|_| format!("{}/{deleted_collection}/{}", cx.base, v.name))
+/// `recoveryId` and the dates of a deleted object (all absent for a live one).
+pub(crate) fn deleted_fields(cx: &Ctx, deleted_collection: &str, v: &ObjectView) -> DeletedFields {
+    DeletedFields {
+        recovery_id: v
+            .deleted
+            .map(|_| format!("{}/{deleted_collection}/{}", cx.base, v.name)),
+        deleted_date: v.deleted.map(|d| d.deleted_date),
+        scheduled_purge_date: v.deleted.map(|d| d.scheduled_purge_date),
+    }
 }
 
 pub(crate) fn attributes_out(v: &ObjectView) -> AttributesOut {

@@ -3,7 +3,7 @@
 use super::dataplane::Ctx;
 use super::error::ApiError;
 use super::objects::{
-    attributes_out, attributes_patch, name, object_id, ok, recovery_id, version, Id, Shape,
+    attributes_out, attributes_patch, deleted_fields, name, object_id, ok, version, Id, Shape,
 };
 use axum::response::Response;
 use keyhaven_azure_api::secrets::{SecretBundle, SecretSetParameters, SecretUpdateParameters};
@@ -25,9 +25,7 @@ fn secret_bundle(cx: &Ctx, v: &ObjectView, id: Id) -> SecretBundle {
             .and_then(|p| p["kid"].as_str())
             .map(|k| format!("{}/keys/{k}", cx.base)),
         managed: v.managed.then_some(true),
-        recovery_id: recovery_id(cx, Secrets::DELETED, v),
-        deleted_date: v.deleted.map(|d| d.deleted_date),
-        scheduled_purge_date: v.deleted.map(|d| d.scheduled_purge_date),
+        deleted: deleted_fields(cx, Secrets::DELETED, v),
     }
 }
 
