@@ -234,3 +234,67 @@ async fn selective_restore_and_server_side_backups_over_http() {
         .unwrap();
     assert_eq!(other.status(), 404);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scheduled_backups_are_written_and_pruned() {
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().to_path_buf();
+    let ts = TestServer::start_with(
+        move |c| {
+            c.backup_schedules = vec![keyhaven_server::BackupSchedule {
+                vault: "default".into(),
+                every_secs: 1,
+                dir: Some(dir),
+                keep_last: Some(2),
+                max_age_days: None,
+                include_deleted: false,
+            }]
+        },
+        None,
+    )
+    .await;
+    let mut p = SetSecretParameters::default();
+    p.value = Some("scheduled".into());
+    secret_client(&ts, "default")
+        .set_secret("s", p.try_into().unwrap(), None)
+        .await
+        .unwrap();
+    let files = || {
+        let mut v: Vec<String> = std::fs::read_dir(out.path())
+            .unwrap()
+            .filter_map(Result::ok)
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".khvs"))
+            .collect();
+        v.sort();
+        v
+    };
+    // Wait for the first scheduled backup, then long enough for several more.
+    for _ in 0..100 {
+        let health: Value = ts
+            .http(&[])
+            .get(format!("{}/healthz", ts.authority()))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if health["backupSchedules"][0]["lastSuccess"].is_i64() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    let names = files();
+    assert_eq!(names.len(), 2, "keep-last 2: {names:?}");
+    assert!(names.iter().all(|n| n.starts_with("default-")));
+    // A scheduled backup is a whole-vault backup like any other: it verifies and restores.
+    let cli = crate::cli::Cli { ts: &ts };
+    let newest = out.path().join(names.last().unwrap());
+    let (code, outp, err) = cli
+        .run(&["vault", "verify", "--file", newest.to_str().unwrap()])
+        .await;
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(serde_json::from_str::<Value>(&outp).unwrap()["secrets"], 1);
+}

@@ -64,6 +64,8 @@ struct FileConfig {
     purge_interval_secs: Option<u64>,
     throttle_limit: Option<u32>,
     throttle_window_ms: Option<u64>,
+    #[serde(default)]
+    backup_schedule: Vec<crate::BackupSchedule>,
 }
 
 /// The resolved configuration.
@@ -82,6 +84,8 @@ pub struct Config {
     /// Data-plane requests allowed per vault in each throttle window (0: no throttling).
     pub throttle_limit: u32,
     pub throttle_window_ms: u64,
+    /// Periodic whole-vault backups.
+    pub backup_schedules: Vec<crate::BackupSchedule>,
 }
 
 impl Config {
@@ -101,6 +105,7 @@ impl Config {
             // Azure's published service limit (secrets and key GETs): 4,000 transactions per 10 s per vault.
             throttle_limit: 4000,
             throttle_window_ms: 10_000,
+            backup_schedules: Vec::new(),
         }
     }
 
@@ -159,6 +164,7 @@ impl Config {
         if let Some(t) = args.throttle_limit.or(file.throttle_limit) {
             c.throttle_limit = t;
         }
+        c.backup_schedules = file.backup_schedule;
         if let Some(w) = args.throttle_window_ms.or(file.throttle_window_ms) {
             c.throttle_window_ms = w.max(1);
         }
@@ -187,6 +193,15 @@ impl Config {
             return Err(ServerError::Config(
                 "default-retention-days must be between 7 and 90".into(),
             ));
+        }
+        for s in &self.backup_schedules {
+            keyhaven_model::VaultName::parse(&s.vault)
+                .map_err(|e| ServerError::Config(format!("backup-schedule: {e}")))?;
+            if s.every_secs == 0 {
+                return Err(ServerError::Config(
+                    "backup-schedule: every-secs must be at least 1".into(),
+                ));
+            }
         }
         if !(60..=86_400).contains(&self.token_lifetime_secs) {
             return Err(ServerError::Config(

@@ -8,6 +8,7 @@ mod error;
 mod http;
 mod jobs;
 mod listener;
+mod schedule;
 mod state;
 mod throttle;
 mod tls;
@@ -17,6 +18,7 @@ pub use bootstrap::AdminCredential;
 pub use config::{Config, ServeArgs};
 pub use error::ServerError;
 pub use listener::{serve, start, RunningServer};
+pub use schedule::BackupSchedule;
 
 /// Sets up structured logging to standard error with an `EnvFilter` expression (e.g. `info`).
 pub fn init_logging(filter: &str) {

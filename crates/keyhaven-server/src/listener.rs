@@ -83,6 +83,16 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
         tenant_id.clone(),
         config.token_lifetime_secs,
     );
+    let schedules: crate::schedule::Statuses = Arc::new(std::sync::Mutex::new(
+        config
+            .backup_schedules
+            .iter()
+            .map(|s| crate::schedule::ScheduleStatus {
+                vault: s.vault.clone(),
+                ..Default::default()
+            })
+            .collect(),
+    ));
     let state = AppState(Arc::new(Shared {
         kh: prepared.kh.clone(),
         tokens,
@@ -91,6 +101,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
         authority: authority.clone(),
         store_name: prepared.store.engine_name(),
         jobs: crate::jobs::Jobs::new(config.data_dir.join("backups"))?,
+        schedules: schedules.clone(),
         throttle: crate::throttle::Throttle::new(
             config.throttle_limit,
             Duration::from_millis(config.throttle_window_ms),
@@ -103,6 +114,20 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
         config.purge_interval_secs,
         rx.clone(),
     ));
+    for (i, s) in config.backup_schedules.iter().enumerate() {
+        let dir = s
+            .dir
+            .clone()
+            .unwrap_or_else(|| config.data_dir.join("scheduled-backups").join(&s.vault));
+        tokio::spawn(crate::schedule::schedule_loop(
+            prepared.kh.clone(),
+            s.clone(),
+            dir,
+            i,
+            schedules.clone(),
+            rx.clone(),
+        ));
+    }
     let store = prepared.store.clone();
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
     let task = tokio::spawn(async move {

@@ -19,6 +19,7 @@ pub(crate) struct Shared {
     /// Vault backup and restore jobs, and where their files live.
     pub jobs: crate::jobs::Jobs,
     pub throttle: crate::throttle::Throttle,
+    pub schedules: crate::schedule::Statuses,
 }
 
 impl std::ops::Deref for AppState {

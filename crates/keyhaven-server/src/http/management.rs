@@ -198,7 +198,8 @@ pub(crate) async fn list_subscriptions(
 
 /// `GET /healthz`: liveness and which store serves.
 pub(crate) async fn health(State(st): State<AppState>) -> Json<serde_json::Value> {
-    Json(json!({ "status": "ok", "store": st.kh_store_name() }))
+    let schedules = st.schedules.lock().map(|s| s.clone()).unwrap_or_default();
+    Json(json!({ "status": "ok", "store": st.kh_store_name(), "backupSchedules": schedules }))
 }
 
 /// `POST /_keyhaven/backups/verify[?geography=G]`: checks a whole-vault backup (sent as the body) end to end and

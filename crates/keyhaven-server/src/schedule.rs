@@ -1,0 +1,149 @@
+//! Scheduled whole-vault backups: every `every-secs`, a backup of the vault is written to its directory (temporary
+//! name, fsync, rename, fsync of the directory), then old backups beyond `keep-last` or older than
+//! `max-age-days` are removed. The last success and failure are logged and shown by `/healthz`.
+
+use keyhaven_core::{Keyhaven, Principal, Role};
+use keyhaven_model::VaultName;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// One `[[backup-schedule]]` of the configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct BackupSchedule {
+    pub vault: String,
+    pub every_secs: u64,
+    /// Where backups go (default: DATA_DIR/scheduled-backups/VAULT).
+    #[serde(default)]
+    pub dir: Option<PathBuf>,
+    #[serde(default)]
+    pub keep_last: Option<usize>,
+    #[serde(default)]
+    pub max_age_days: Option<u64>,
+    #[serde(default)]
+    pub include_deleted: bool,
+}
+
+/// The outcome of a schedule's last runs.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ScheduleStatus {
+    pub vault: String,
+    pub last_success: Option<i64>,
+    pub last_file: Option<String>,
+    pub last_failure: Option<i64>,
+    pub last_error: Option<String>,
+}
+
+pub(crate) type Statuses = Arc<Mutex<Vec<ScheduleStatus>>>;
+
+fn run_once(kh: &Keyhaven, s: &BackupSchedule, dir: &Path) -> Result<(PathBuf, u64), String> {
+    let vault = VaultName::parse(&s.vault).map_err(|e| e.0)?;
+    std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    let stamp = kh.now();
+    let file = dir.join(format!("{}-{stamp:012}.khvs", vault.as_str()));
+    let tmp = file.with_extension("khvs.tmp");
+    let system = Principal {
+        client_id: "scheduler".into(),
+        roles: vec![Role::Administrator],
+    };
+    let out =
+        std::fs::File::create(&tmp).map_err(|e| format!("creating {}: {e}", tmp.display()))?;
+    let result = kh.backup_vault(
+        &system,
+        &vault,
+        s.include_deleted,
+        std::io::BufWriter::new(out),
+        &mut |_| {},
+    );
+    let (w, manifest) = match result {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e.to_string());
+        }
+    };
+    let f = w.into_inner().map_err(|e| e.to_string())?;
+    f.sync_all().map_err(|e| e.to_string())?;
+    std::fs::rename(&tmp, &file).map_err(|e| e.to_string())?;
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    prune(dir, vault.as_str(), s, stamp);
+    Ok((file, manifest.objects()))
+}
+
+/// Removes backups of `vault` in `dir` beyond `keep_last` (newest kept) or older than `max_age_days`.
+fn prune(dir: &Path, vault: &str, s: &BackupSchedule, now: i64) {
+    let prefix = format!("{vault}-");
+    let mut files: Vec<(i64, PathBuf)> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let stamp = name
+                .strip_prefix(&prefix)?
+                .strip_suffix(".khvs")?
+                .parse::<i64>()
+                .ok()?;
+            Some((stamp, e.path()))
+        })
+        .collect();
+    files.sort();
+    let keep_from = s
+        .keep_last
+        .map(|k| files.len().saturating_sub(k.max(1)))
+        .unwrap_or(0);
+    for (i, (stamp, path)) in files.iter().enumerate() {
+        let too_old = s
+            .max_age_days
+            .is_some_and(|d| now - stamp > (d as i64) * 86_400);
+        if i < keep_from || (too_old && i + 1 < files.len()) {
+            if let Err(e) = std::fs::remove_file(path) {
+                tracing::warn!(file = %path.display(), error = %e, "could not remove an old scheduled backup");
+            }
+        }
+    }
+}
+
+pub(crate) async fn schedule_loop(
+    kh: Arc<Keyhaven>,
+    s: BackupSchedule,
+    dir: PathBuf,
+    index: usize,
+    statuses: Statuses,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(Duration::from_secs(s.every_secs.max(1)));
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                let (k, sc, d) = (kh.clone(), s.clone(), dir.clone());
+                let r = tokio::task::spawn_blocking(move || run_once(&k, &sc, &d)).await.unwrap_or_else(|e| Err(e.to_string()));
+                let now = kh.now();
+                if let Ok(mut st) = statuses.lock() {
+                    if let Some(status) = st.get_mut(index) {
+                        match &r {
+                            Ok((file, objects)) => {
+                                tracing::info!(vault = %s.vault, file = %file.display(), objects, "scheduled backup written");
+                                status.last_success = Some(now);
+                                status.last_file = Some(file.display().to_string());
+                            }
+                            Err(e) => {
+                                tracing::error!(vault = %s.vault, error = %e, "scheduled backup failed");
+                                status.last_failure = Some(now);
+                                status.last_error = Some(e.clone());
+                            }
+                        }
+                    }
+                }
+            }
+            _ = stop.changed() => return,
+        }
+    }
+}
