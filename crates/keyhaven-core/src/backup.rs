@@ -213,7 +213,7 @@ impl Keyhaven {
                 }
                 let latest_rec =
                     latest_rec.ok_or_else(|| Error::Internal("latest version vanished".into()))?;
-                Ok(ObjectView::new(&v, &obj, latest_rec).of_kind(kind))
+                Ok(ObjectView::new(kind, &v, &obj, latest_rec))
             })
             .await
     }

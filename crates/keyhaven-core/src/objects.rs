@@ -56,9 +56,14 @@ pub struct ObjectView {
 }
 
 impl ObjectView {
-    pub(crate) fn new(vault: &VaultRecord, obj: &ObjectRecord, ver: VersionRecord) -> Self {
+    pub(crate) fn new(
+        kind: ObjectKind,
+        vault: &VaultRecord,
+        obj: &ObjectRecord,
+        ver: VersionRecord,
+    ) -> Self {
         ObjectView {
-            kind: ObjectKind::Secret,
+            kind,
             name: obj.name.clone(),
             version: ver.version,
             attributes: ver.attributes,
@@ -73,11 +78,6 @@ impl ObjectView {
             }),
             policy: VaultPolicy::of(vault),
         }
-    }
-
-    pub(crate) fn of_kind(mut self, kind: ObjectKind) -> Self {
-        self.kind = kind;
-        self
     }
 }
 
@@ -136,7 +136,7 @@ impl Keyhaven {
     ) -> Result<ObjectView> {
         who.authorize(Action::ReadObjects)?;
         let f = self.find(&*self.snapshot()?, vault, kind, name, version, State::Live)?;
-        Ok(ObjectView::new(&f.vault, &f.object, f.version).of_kind(kind))
+        Ok(ObjectView::new(kind, &f.vault, &f.object, f.version))
     }
 
     /// Lists live (or deleted) objects of one kind, showing each one's latest version.
@@ -166,7 +166,7 @@ impl Keyhaven {
             .ok_or_else(|| {
                 Error::corrupt(format!("object '{}' has no latest version", obj.name))
             })?;
-            items.push(ObjectView::new(&v, &obj, ver).of_kind(kind));
+            items.push(ObjectView::new(kind, &v, &obj, ver));
             Ok(true)
         })?;
         Ok(Page { items, next })
@@ -187,7 +187,12 @@ impl Keyhaven {
         let prefix = records::versions_prefix(&f.vault.name, kind, &name.key());
         let mut items = Vec::new();
         let next = scan_page(&*snap, &prefix, page, |_, bytes| {
-            items.push(ObjectView::new(&f.vault, &f.object, records::decode(bytes)?).of_kind(kind));
+            items.push(ObjectView::new(
+                kind,
+                &f.vault,
+                &f.object,
+                records::decode(bytes)?,
+            ));
             Ok(true)
         })?;
         Ok(Page { items, next })
@@ -241,7 +246,7 @@ impl Keyhaven {
                 crate::keys::set_key_ops(&mut ver, ops)?;
             }
             records::write_txn(txn, &vkey, &ver)?;
-            Ok(ObjectView::new(&v, &obj, ver).of_kind(kind))
+            Ok(ObjectView::new(kind, &v, &obj, ver))
         };
         self.store.write(apply_change).await
     }
@@ -273,7 +278,7 @@ impl Keyhaven {
                     scheduled_purge_date: now + i64::from(v.retention_days) * 86_400,
                 });
                 records::write_txn(txn, &okey, &obj)?;
-                Ok(ObjectView::new(&v, &obj, ver).of_kind(kind))
+                Ok(ObjectView::new(kind, &v, &obj, ver))
             })
             .await
     }
@@ -288,7 +293,7 @@ impl Keyhaven {
     ) -> Result<ObjectView> {
         who.authorize(Action::ReadObjects)?;
         let f = self.find(&*self.snapshot()?, vault, kind, name, None, State::Deleted)?;
-        Ok(ObjectView::new(&f.vault, &f.object, f.version).of_kind(kind))
+        Ok(ObjectView::new(kind, &f.vault, &f.object, f.version))
     }
 
     /// Brings a deleted object back, with all its versions.
@@ -307,7 +312,7 @@ impl Keyhaven {
                 obj.deleted = None;
                 records::write_txn(txn, &okey, &obj)?;
                 let ver = latest_in_txn(txn, &v, kind, &name, &obj)?;
-                Ok(ObjectView::new(&v, &obj, ver).of_kind(kind))
+                Ok(ObjectView::new(kind, &v, &obj, ver))
             })
             .await
     }
@@ -430,7 +435,7 @@ pub(crate) fn put_version(
         &records::version_key(&v.name, kind, &name.key(), ver.version.as_str()),
         &ver,
     )?;
-    Ok(ObjectView::new(&v, &obj, ver).of_kind(kind))
+    Ok(ObjectView::new(kind, &v, &obj, ver))
 }
 
 /// A change to one version's properties.

@@ -107,7 +107,7 @@ impl Keyhaven {
             }));
         }
         let value = self.open_value(&f.vault, KIND, name, &f.version)?;
-        let mut view = ObjectView::new(&f.vault, &f.object, f.version).of_kind(KIND);
+        let mut view = ObjectView::new(KIND, &f.vault, &f.object, f.version);
         view.value = Some(value);
         Ok(view)
     }
