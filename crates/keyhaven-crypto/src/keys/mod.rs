@@ -9,11 +9,13 @@ mod alg;
 mod ec;
 mod jwk;
 mod oct;
+mod pkey;
 mod rsa;
 #[cfg(test)]
 mod tests;
 
 pub use jwk::Jwk;
+pub(crate) use pkey::curve_of;
 
 use crate::CryptoError;
 use alg::{needs, EncAlg, SignAlg, WrapAlg};
