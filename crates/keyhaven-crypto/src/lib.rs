@@ -66,6 +66,25 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && openssl::memcmp::eq(a, b)
 }
 
+/// Incremental SHA-256.
+pub struct Sha256(openssl::sha::Sha256);
+
+impl Default for Sha256 {
+    fn default() -> Self {
+        Sha256(openssl::sha::Sha256::new())
+    }
+}
+
+impl Sha256 {
+    pub fn update(&mut self, data: &[u8]) {
+        self.0.update(data);
+    }
+
+    pub fn finish(self) -> [u8; 32] {
+        self.0.finish()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -83,24 +102,5 @@ mod tests {
         assert!(constant_time_eq(b"abc", b"abc"));
         assert!(!constant_time_eq(b"abc", b"abd"));
         assert!(!constant_time_eq(b"abc", b"ab"));
-    }
-}
-
-/// Incremental SHA-256.
-pub struct Sha256(openssl::sha::Sha256);
-
-impl Default for Sha256 {
-    fn default() -> Self {
-        Sha256(openssl::sha::Sha256::new())
-    }
-}
-
-impl Sha256 {
-    pub fn update(&mut self, data: &[u8]) {
-        self.0.update(data);
-    }
-
-    pub fn finish(self) -> [u8; 32] {
-        self.0.finish()
     }
 }
