@@ -1,6 +1,7 @@
 //! The only crate that touches OpenSSL. Everything cryptographic in Keyhaven goes through here: random numbers,
 //! authenticated encryption with bound associated data, the key hierarchy (root → vault, geography keys),
-//! client-secret hashing, access-token signatures and the local TLS certificate authority.
+//! client-secret hashing, access-token signatures, the local TLS certificate authority, and the X.509 certificates of
+//! Azure Key Vault "certificates" ([`x509`]).
 
 mod aead;
 mod error;
@@ -9,6 +10,7 @@ pub mod keys;
 mod passphrase;
 mod password;
 mod tls;
+pub mod x509;
 
 pub use aead::{SealingKey, KEY_LEN, NONCE_LEN, TAG_LEN};
 pub use error::CryptoError;
