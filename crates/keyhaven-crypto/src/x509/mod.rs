@@ -18,6 +18,8 @@ mod issue;
 mod name;
 mod pem;
 mod pkcs12;
+#[cfg(test)]
+mod tests;
 mod validity;
 
 pub use inspect::{inspect, matches_key};
