@@ -1,5 +1,6 @@
 //! Command-line parsing and the verbs. Client verbs talk to a server only through its HTTP API.
 
+mod certificates;
 mod geography;
 mod objects;
 mod output;
@@ -44,6 +45,9 @@ enum Command {
     /// Keys (as `az keyvault key`).
     #[command(subcommand)]
     Key(objects::KeyCommand),
+    /// Certificates (as `az keyvault certificate`).
+    #[command(subcommand)]
+    Certificate(certificates::CertificateCommand),
     /// Store a server and client credential as a profile (the secret is read from standard input).
     ///
     /// Example: echo "$SECRET" | keyhaven login --server https://kv.example.com:8443 --tenant T --client-id C --client-secret-stdin
@@ -133,6 +137,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Geography(cmd) => geography::run(cmd).await,
         Command::Secret(cmd) => objects::run_secret(cmd).await,
         Command::Key(cmd) => objects::run_key(cmd).await,
+        Command::Certificate(cmd) => certificates::run(cmd).await,
         Command::Login(args) => profile::login(args).await,
         Command::Completions { shell } => {
             use clap::CommandFactory;

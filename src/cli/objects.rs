@@ -1,4 +1,4 @@
-//! `keyhaven secret …` and `keyhaven key …`: the `az keyvault` verbs, through the Azure data plane.
+//! `keyhaven secret …` and `keyhaven key …` (and what `certificate` shares with them): the `az keyvault` verbs, through the Azure data plane.
 
 use super::{print_json, ClientArgs};
 use anyhow::{bail, Context, Result};
@@ -27,7 +27,7 @@ pub struct ObjectArgs {
     /// Object name.
     #[arg(long, short = 'n')]
     name: Option<String>,
-    /// Object id: https://{vault host}/{secrets|keys}/{name}[/{version}].
+    /// Object id: https://{vault host}/{secrets|keys|certificates}/{name}[/{version}].
     #[arg(long)]
     id: Option<String>,
     /// Version (default: latest).
@@ -167,7 +167,7 @@ impl VaultArgs {
 
 impl ObjectArgs {
     /// (vault args with the URL filled from --id, name, version).
-    fn resolve(&self, collection: &str) -> Result<(VaultArgs, String, Option<String>)> {
+    pub(super) fn resolve(&self, collection: &str) -> Result<(VaultArgs, String, Option<String>)> {
         let mut vault = self.vault.clone();
         if let Some(id) = &self.id {
             let url = reqwest::Url::parse(id).with_context(|| format!("--id {id} is not a URL"))?;
@@ -195,7 +195,7 @@ impl ObjectArgs {
     }
 }
 
-fn tags(list: &[String]) -> Result<Value> {
+pub(super) fn tags(list: &[String]) -> Result<Value> {
     let mut m = serde_json::Map::new();
     for t in list {
         let (k, v) = t
@@ -207,7 +207,12 @@ fn tags(list: &[String]) -> Result<Value> {
 }
 
 /// The verbs both kinds share.
-async fn common(collection: &str, deleted: &str, verb: &str, o: &ObjectArgs) -> Result<()> {
+pub(super) async fn common(
+    collection: &str,
+    deleted: &str,
+    verb: &str,
+    o: &ObjectArgs,
+) -> Result<()> {
     let (vault, name, version) = o.resolve(collection)?;
     let path = match verb {
         "show" => format!("/{collection}/{name}/{}", version.unwrap_or_default()),
@@ -239,7 +244,11 @@ async fn common(collection: &str, deleted: &str, verb: &str, o: &ObjectArgs) -> 
         .await
 }
 
-async fn backup(collection: &str, object: &ObjectArgs, file: &std::path::Path) -> Result<()> {
+pub(super) async fn backup(
+    collection: &str,
+    object: &ObjectArgs,
+    file: &std::path::Path,
+) -> Result<()> {
     let (vault, name, _) = object.resolve(collection)?;
     let blob = vault
         .run(async |v: &VaultClient<'_>| Ok(v.backup(collection, &name).await?))
@@ -253,7 +262,11 @@ async fn backup(collection: &str, object: &ObjectArgs, file: &std::path::Path) -
     Ok(())
 }
 
-async fn restore(collection: &str, vault: &VaultArgs, file: &std::path::Path) -> Result<()> {
+pub(super) async fn restore(
+    collection: &str,
+    vault: &VaultArgs,
+    file: &std::path::Path,
+) -> Result<()> {
     let blob = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
     if blob.is_empty() {
         bail!("{} is empty", file.display());
@@ -265,7 +278,7 @@ async fn restore(collection: &str, vault: &VaultArgs, file: &std::path::Path) ->
 }
 
 /// Writes a file that must not exist yet (as `az`, which refuses to overwrite), durably.
-fn write_new(file: &std::path::Path, data: &[u8]) -> Result<()> {
+pub(super) fn write_new(file: &std::path::Path, data: &[u8]) -> Result<()> {
     use std::io::Write;
     let mut f = std::fs::OpenOptions::new()
         .write(true)

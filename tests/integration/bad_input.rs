@@ -5,14 +5,14 @@ use keyhaven_testkit::TestServer;
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{json, Value};
 
-struct Raw {
-    http: Client,
-    base: String,
-    token: String,
+pub(crate) struct Raw {
+    pub(crate) http: Client,
+    pub(crate) base: String,
+    pub(crate) token: String,
 }
 
 impl Raw {
-    async fn new(ts: &TestServer) -> Raw {
+    pub(crate) async fn new(ts: &TestServer) -> Raw {
         Raw {
             http: ts.http(&["default"]),
             base: ts.vault_url("default"),
@@ -20,7 +20,7 @@ impl Raw {
         }
     }
 
-    async fn call(
+    pub(crate) async fn call(
         &self,
         method: Method,
         path_and_query: &str,
@@ -39,7 +39,7 @@ impl Raw {
         (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
-    async fn put_json(&self, path: &str, v: Value) -> (StatusCode, Value) {
+    pub(crate) async fn put_json(&self, path: &str, v: Value) -> (StatusCode, Value) {
         self.call(Method::PUT, path, Some(serde_json::to_vec(&v).unwrap()))
             .await
     }

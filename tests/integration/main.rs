@@ -4,14 +4,17 @@
 #![allow(clippy::field_reassign_with_default)]
 
 mod at_rest;
+mod bad_certificates;
 mod bad_input;
 mod cli;
+mod cli_certificates;
 mod crash;
 mod geography;
 mod many_versions;
 mod portable;
 mod restore_crash;
 mod sdk;
+mod sdk_certificates;
 mod sdk_keys;
 mod sdk_secrets;
 mod vault_backup;

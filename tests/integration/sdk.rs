@@ -54,3 +54,17 @@ pub fn key_client(ts: &TestServer, vault: &str) -> azure_security_keyvault_keys:
     )
     .unwrap()
 }
+
+pub fn certificate_client(
+    ts: &TestServer,
+    vault: &str,
+) -> azure_security_keyvault_certificates::CertificateClient {
+    let mut opts = azure_security_keyvault_certificates::CertificateClientOptions::default();
+    opts.client_options = client_options(ts, vault);
+    azure_security_keyvault_certificates::CertificateClient::new(
+        &ts.vault_url(vault),
+        credential(ts, vault),
+        Some(opts),
+    )
+    .unwrap()
+}

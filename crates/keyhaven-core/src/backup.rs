@@ -1,6 +1,7 @@
 //! Per-object backup and restore (Azure's `backup`/`restore`), for every kind. The payload is documented in
 //! docs/backup-format.md; the sealing is keyhaven-blob's.
 
+use crate::certificates::MANAGED_KINDS;
 use crate::geography::subscription_bytes;
 use crate::objects::{ObjectView, State};
 use crate::records::{self, ObjectRecord, VaultRecord, VersionRecord};
@@ -9,6 +10,7 @@ use crate::{Action, Error, Keyhaven, Principal, Result};
 use keyhaven_crypto::SealingKey;
 use keyhaven_model::{Attributes, ObjectKind, ObjectName, Tags, VaultName, Version};
 use keyhaven_store::keys::prefix_end;
+use keyhaven_store::Snapshot;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use zeroize::Zeroizing;
 
@@ -24,6 +26,9 @@ struct ObjectPayload {
     versions: Vec<VersionPayload>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     policy: Option<serde_json::Value>,
+    /// A certificate's managed key and secret, with all their versions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    companions: Vec<ObjectPayload>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -85,7 +90,8 @@ impl Keyhaven {
         })
     }
 
-    /// Backs up an object with every version into an opaque, sealed blob.
+    /// Backs up an object with every version into an opaque, sealed blob (a certificate with its managed key and
+    /// secret).
     pub fn backup_object(
         &self,
         who: &Principal,
@@ -96,28 +102,17 @@ impl Keyhaven {
         who.authorize(Action::Backup)?;
         let snap = self.snapshot()?;
         let f = self.find(&*snap, vault, kind, name, None, State::Live)?;
-        let prefix = records::versions_prefix(&f.vault.name, kind, &name.key());
-        let end = prefix_end(&prefix);
-        let mut versions = Vec::new();
-        let mut start = prefix.clone();
-        loop {
-            let chunk = snap.scan(&start, &end, 1024)?;
-            let Some((last, _)) = chunk.last() else { break };
-            start = last.clone();
-            start.push(0);
-            for (_, bytes) in chunk {
-                let ver: VersionRecord = records::decode(&bytes)?;
-                versions.push(self.version_payload(&f.vault, kind, name, ver)?);
+        let mut payload = self.object_payload(&*snap, &f.vault, kind, name, &f.object)?;
+        if kind == ObjectKind::Certificate {
+            for k in MANAGED_KINDS {
+                let okey = records::object_key(&f.vault.name, k, &name.key());
+                if let Some(o) = records::read::<ObjectRecord>(&*snap, &okey)? {
+                    payload
+                        .companions
+                        .push(self.object_payload(&*snap, &f.vault, k, name, &o)?);
+                }
             }
         }
-        let payload = ObjectPayload {
-            format: PAYLOAD_FORMAT.into(),
-            kind,
-            name: ObjectName::parse(&f.object.name)?,
-            latest: f.object.latest.clone(),
-            versions,
-            policy: f.object.policy.clone(),
-        };
         let bytes = Zeroizing::new(
             serde_json::to_vec(&payload).map_err(|e| Error::Internal(e.to_string()))?,
         );
@@ -132,8 +127,43 @@ impl Keyhaven {
         )?)
     }
 
-    /// Restores an object from a blob into `vault`, with its original versions. All or nothing: a blob that does
-    /// not authenticate, belongs elsewhere, or names an object that exists (live or deleted) writes nothing.
+    /// An object with every version, its material opened for the backup.
+    fn object_payload(
+        &self,
+        snap: &dyn Snapshot,
+        vault: &VaultRecord,
+        kind: ObjectKind,
+        name: &ObjectName,
+        obj: &ObjectRecord,
+    ) -> Result<ObjectPayload> {
+        let prefix = records::versions_prefix(&vault.name, kind, &name.key());
+        let end = prefix_end(&prefix);
+        let mut versions = Vec::new();
+        let mut start = prefix.clone();
+        loop {
+            let chunk = snap.scan(&start, &end, 1024)?;
+            let Some((last, _)) = chunk.last() else { break };
+            start = last.clone();
+            start.push(0);
+            for (_, bytes) in chunk {
+                let ver: VersionRecord = records::decode(&bytes)?;
+                versions.push(self.version_payload(vault, kind, name, ver)?);
+            }
+        }
+        Ok(ObjectPayload {
+            format: PAYLOAD_FORMAT.into(),
+            kind,
+            name: ObjectName::parse(&obj.name)?,
+            latest: obj.latest.clone(),
+            versions,
+            policy: obj.policy.clone(),
+            companions: Vec::new(),
+        })
+    }
+
+    /// Restores an object from a blob into `vault`, with its original versions (a certificate with its managed key
+    /// and secret). All or nothing: a blob that does not authenticate, belongs elsewhere, or names an object that
+    /// exists (live or deleted) writes nothing.
     pub async fn restore_object(
         &self,
         who: &Principal,
@@ -147,7 +177,7 @@ impl Keyhaven {
         let (_, keys) = self.geography_keys(&*snap, &v.geography)?;
         let sub = subscription_bytes(&self.deployment()?.subscription_id)?;
         let plain = keyhaven_blob::open_object_blob(blob, kind, sub, &v.geography, &keys)?;
-        let payload: ObjectPayload = serde_json::from_slice(&plain).map_err(|e| {
+        let mut payload: ObjectPayload = serde_json::from_slice(&plain).map_err(|e| {
             Error::BadParameter(format!("The backup blob's content is not valid: {e}"))
         })?;
         drop(plain);
@@ -156,67 +186,97 @@ impl Keyhaven {
                 "The backup blob's content is not a backup of this kind of object.".into(),
             ));
         }
-        if !payload.versions.iter().any(|p| p.version == payload.latest) {
+        let companions = std::mem::take(&mut payload.companions);
+        let fits = |c: &ObjectPayload| {
+            kind == ObjectKind::Certificate
+                && MANAGED_KINDS.contains(&c.kind)
+                && c.name.key() == payload.name.key()
+                && c.companions.is_empty()
+        };
+        if !companions.iter().all(fits) {
             return Err(Error::BadParameter(
-                "The backup blob's content names a latest version it does not hold.".into(),
+                "The backup blob's content holds objects that do not belong to its object.".into(),
             ));
         }
-        let name = payload.name;
-        let policy = payload.policy;
         let key = self.vault_sealing_key(&v)?;
-        let mut recs = Vec::with_capacity(payload.versions.len());
-        for p in payload.versions {
-            recs.push(version_record(&key, &v.name, kind, &name, p)?);
+        let mut objects = vec![restorable(&key, &v.name, payload)?];
+        for c in companions {
+            objects.push(restorable(&key, &v.name, c)?);
         }
-        let latest = payload.latest;
-        let latest_created = recs
-            .iter()
-            .find(|r| r.version == latest)
-            .map(|r| r.attributes.created)
-            .unwrap_or(0);
         let wrapped = v.wrapped_key.clone();
         self.store
             .write(move |txn| {
                 let v: VaultRecord = records::read_txn(txn, &records::vault_key(&v.name))?
                     .filter(|cur: &VaultRecord| cur.wrapped_key == wrapped)
                     .ok_or_else(|| Error::VaultNotFound(v.name.clone()))?;
-                let okey = records::object_key(&v.name, kind, &name.key());
-                if let Some(existing) = records::read_txn::<ObjectRecord>(txn, &okey)? {
-                    return Err(if existing.deleted.is_some() {
-                        deleted_conflict(kind, &existing.name)
-                    } else {
-                        Error::Conflict(format!(
-                            "{} {} already exists in this vault; restore refuses to overwrite it.",
-                            kind.title(),
-                            existing.name
-                        ))
-                    });
-                }
-                let obj = ObjectRecord {
-                    name: name.as_str().to_string(),
-                    latest: latest.clone(),
-                    latest_created,
-                    deleted: None,
-                    policy,
-                };
-                records::write_txn(txn, &okey, &obj)?;
-                let mut latest_rec = None;
-                for r in recs {
-                    records::write_txn(
-                        txn,
-                        &records::version_key(&v.name, kind, &name.key(), r.version.as_str()),
-                        &r,
-                    )?;
-                    if r.version == latest {
-                        latest_rec = Some(r);
+                let mut first = None;
+                for (kind, obj, recs) in objects {
+                    let name = ObjectName::parse(&obj.name)?;
+                    let okey = records::object_key(&v.name, kind, &name.key());
+                    if let Some(existing) = records::read_txn::<ObjectRecord>(txn, &okey)? {
+                        return Err(if existing.deleted.is_some() {
+                            deleted_conflict(kind, &existing.name)
+                        } else {
+                            Error::Conflict(format!(
+                                "{} {} already exists in this vault; restore refuses to overwrite it.",
+                                kind.title(),
+                                existing.name
+                            ))
+                        });
+                    }
+                    records::write_txn(txn, &okey, &obj)?;
+                    let mut latest_rec = None;
+                    for r in recs {
+                        records::write_txn(
+                            txn,
+                            &records::version_key(&v.name, kind, &name.key(), r.version.as_str()),
+                            &r,
+                        )?;
+                        if r.version == obj.latest {
+                            latest_rec = Some(r);
+                        }
+                    }
+                    if first.is_none() {
+                        let latest_rec = latest_rec
+                            .ok_or_else(|| Error::Internal("latest version vanished".into()))?;
+                        first = Some(ObjectView::new(kind, &v, &obj, latest_rec));
                     }
                 }
-                let latest_rec =
-                    latest_rec.ok_or_else(|| Error::Internal("latest version vanished".into()))?;
-                Ok(ObjectView::new(kind, &v, &obj, latest_rec))
+                first.ok_or_else(|| Error::Internal("nothing to restore".into()))
             })
             .await
     }
+}
+
+/// An object from a backup as it will be stored: its record and its versions sealed for the target vault.
+fn restorable(
+    key: &SealingKey,
+    vault: &str,
+    payload: ObjectPayload,
+) -> Result<(ObjectKind, ObjectRecord, Vec<VersionRecord>)> {
+    if !payload.versions.iter().any(|p| p.version == payload.latest) {
+        return Err(Error::BadParameter(
+            "The backup blob's content names a latest version it does not hold.".into(),
+        ));
+    }
+    let (kind, name) = (payload.kind, payload.name);
+    let mut recs = Vec::with_capacity(payload.versions.len());
+    for p in payload.versions {
+        recs.push(version_record(key, vault, kind, &name, p)?);
+    }
+    let latest_created = recs
+        .iter()
+        .find(|r| r.version == payload.latest)
+        .map(|r| r.attributes.created)
+        .unwrap_or(0);
+    let obj = ObjectRecord {
+        name: name.as_str().to_string(),
+        latest: payload.latest,
+        latest_created,
+        deleted: None,
+        policy: payload.policy,
+    };
+    Ok((kind, obj, recs))
 }
 
 /// A version from a backup, its material sealed under the target vault's key and bound to its new place.

@@ -116,7 +116,7 @@ pub(crate) struct KeyCache(Mutex<HashMap<KeyCacheId, Arc<PrivateKey>>>);
 
 const KEY_CACHE_LIMIT: usize = 4096;
 
-fn crypto_error(e: CryptoError) -> Error {
+pub(crate) fn crypto_error(e: CryptoError) -> Error {
     match e {
         CryptoError::Malformed(m) => Error::BadParameter(m),
         CryptoError::Unauthentic => {
@@ -207,7 +207,39 @@ impl Keyhaven {
         props: KeyProperties,
         exp_default: Option<i64>,
     ) -> Result<VersionRecord> {
-        let version = keyhaven_crypto::random_version()?;
+        props.attributes.validate()?;
+        let now = self.now();
+        let mut attributes = Attributes::new(now);
+        attributes.exp = exp_default.map(|d| now + d);
+        props.attributes.apply(&mut attributes, now);
+        let ops = props.key_ops.unwrap_or_else(|| default_ops(key.key_type()));
+        self.key_version_record(
+            vault,
+            name,
+            keyhaven_crypto::random_version()?,
+            key,
+            kty,
+            ops,
+            attributes,
+            props.tags,
+            false,
+        )
+    }
+
+    /// A key version record: the private JWK sealed and bound to its place, the public JWK in the clear.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn key_version_record(
+        &self,
+        vault: &VaultRecord,
+        name: &ObjectName,
+        version: Version,
+        key: &PrivateKey,
+        kty: &str,
+        key_ops: Vec<String>,
+        attributes: Attributes,
+        tags: Tags,
+        managed: bool,
+    ) -> Result<VersionRecord> {
         let private = Zeroizing::new(
             serde_json::to_vec(&key.to_private_jwk().map_err(crypto_error)?)
                 .map_err(|e| Error::Internal(e.to_string()))?,
@@ -220,23 +252,17 @@ impl Keyhaven {
             .map_err(|e| Error::Internal(e.to_string()))?;
         if let Some(map) = public.as_object_mut() {
             map.insert("kty".into(), Value::from(kty));
-            let ops = validate_ops(props.key_ops.unwrap_or_else(|| default_ops(key.key_type())))?;
-            map.insert("key_ops".into(), Value::from(ops));
+            map.insert("key_ops".into(), Value::from(validate_ops(key_ops)?));
             if let Some(bits) = key.key_size() {
                 map.insert("keySize".into(), Value::from(bits));
             }
         }
-        props.attributes.validate()?;
-        let now = self.now();
-        let mut attributes = Attributes::new(now);
-        attributes.exp = exp_default.map(|d| now + d);
-        props.attributes.apply(&mut attributes, now);
         Ok(VersionRecord {
             version,
             attributes,
-            tags: props.tags,
+            tags,
             content_type: None,
-            managed: false,
+            managed,
             sealed: Some(sealed),
             public: Some(public),
         })
@@ -410,7 +436,7 @@ impl Keyhaven {
         Ok(out)
     }
 
-    fn private_key(
+    pub(crate) fn private_key(
         &self,
         vault: &VaultRecord,
         name: &ObjectName,
@@ -511,7 +537,7 @@ impl Keyhaven {
     }
 }
 
-fn generate(spec: &KeySpec) -> Result<PrivateKey> {
+pub(crate) fn generate(spec: &KeySpec) -> Result<PrivateKey> {
     let (t, _) = base_type(&spec.kty)?;
     let key = match t {
         KeyType::Rsa => {

@@ -6,6 +6,7 @@
 
 mod access;
 mod backup;
+mod certificates;
 mod error;
 mod geography;
 mod identity;
@@ -20,6 +21,13 @@ mod vault_backup;
 mod vaults;
 
 pub use access::{Action, Principal, Role};
+pub use certificates::{
+    ActionSpec, AdministratorDetails, CertificateChange, CertificateOperation, CertificatePolicy,
+    CertificateView, Contact, CreateCertificate, ImportCertificate, Issuer, IssuerChange,
+    IssuerRef, KeyProps, LifetimeActionSpec, OperationError, PolicyAttributes, Sans, SecretProps,
+    Trigger, X509Props, CONTENT_TYPE_PEM, CONTENT_TYPE_PKCS12, ISSUER_SELF, ISSUER_UNKNOWN,
+    STATUS_CANCELLED, STATUS_COMPLETED, STATUS_FAILED, STATUS_IN_PROGRESS,
+};
 pub use error::Error;
 pub use geography::GeographyExport;
 pub use identity::{ClientInfo, NewClient};

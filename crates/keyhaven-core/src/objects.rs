@@ -219,11 +219,7 @@ impl Keyhaven {
             let mut ver: VersionRecord = records::read_txn(txn, &vkey)?
                 .ok_or_else(|| Error::version_not_found(kind, name.as_str(), ver_id.as_str()))?;
             if ver.managed && change.from_user {
-                return Err(Error::Forbidden(format!(
-                    "{} '{}' is managed by its certificate; update the certificate instead.",
-                    kind.title(),
-                    obj.name
-                )));
+                return Err(managed_by_certificate(kind, &obj.name, "update"));
             }
             let mut attrs = ver.attributes.clone();
             change.attributes.apply(&mut attrs, now);
@@ -267,17 +263,20 @@ impl Keyhaven {
                 let (v, okey, mut obj) = object_in_txn(txn, &vault, kind, &name, State::Live)?;
                 let ver = latest_in_txn(txn, &v, kind, &name, &obj)?;
                 if ver.managed {
-                    return Err(Error::Forbidden(format!(
-                        "{} '{}' is managed by its certificate; delete the certificate instead.",
-                        kind.title(),
-                        obj.name
-                    )));
+                    return Err(managed_by_certificate(kind, &obj.name, "delete"));
                 }
-                obj.deleted = Some(DeletedRecord {
+                let deleted = DeletedRecord {
                     deleted_date: now,
                     scheduled_purge_date: now + i64::from(v.retention_days) * 86_400,
-                });
+                };
+                obj.deleted = Some(deleted.clone());
                 records::write_txn(txn, &okey, &obj)?;
+                for (_, ckey, mut c) in managed_companions(txn, &v, kind, &name)? {
+                    if c.deleted.is_none() {
+                        c.deleted = Some(deleted.clone());
+                        records::write_txn(txn, &ckey, &c)?;
+                    }
+                }
                 Ok(ObjectView::new(kind, &v, &obj, ver))
             })
             .await
@@ -309,9 +308,18 @@ impl Keyhaven {
         self.store
             .write(move |txn| {
                 let (v, okey, mut obj) = object_in_txn(txn, &vault, kind, &name, State::Deleted)?;
+                let ver = latest_in_txn(txn, &v, kind, &name, &obj)?;
+                if ver.managed {
+                    return Err(managed_by_certificate(kind, &obj.name, "recover"));
+                }
                 obj.deleted = None;
                 records::write_txn(txn, &okey, &obj)?;
-                let ver = latest_in_txn(txn, &v, kind, &name, &obj)?;
+                for (_, ckey, mut c) in managed_companions(txn, &v, kind, &name)? {
+                    if c.deleted.is_some() {
+                        c.deleted = None;
+                        records::write_txn(txn, &ckey, &c)?;
+                    }
+                }
                 Ok(ObjectView::new(kind, &v, &obj, ver))
             })
             .await
@@ -338,8 +346,20 @@ impl Keyhaven {
                         obj.name
                     )));
                 }
-                txn.delete(&okey)?;
-                crate::vaults::delete_range(txn, &records::versions_prefix(&v.name, kind, &name.key()))
+                if latest_in_txn(txn, &v, kind, &name, &obj)?.managed {
+                    return Err(managed_by_certificate(kind, &obj.name, "purge"));
+                }
+                let mut gone = vec![(kind, okey)];
+                for (ck, ckey, c) in managed_companions(txn, &v, kind, &name)? {
+                    if c.deleted.is_some() {
+                        gone.push((ck, ckey));
+                    }
+                }
+                for (k, key) in gone {
+                    txn.delete(&key)?;
+                    crate::vaults::delete_range(txn, &records::versions_prefix(&v.name, k, &name.key()))?;
+                }
+                Ok(())
             })
             .await
     }
@@ -415,6 +435,19 @@ pub(crate) fn put_version(
     if existing.as_ref().is_some_and(|o| o.deleted.is_some()) {
         return Err(crate::secrets::deleted_conflict(kind, name.as_str()));
     }
+    if let Some(o) = &existing {
+        let latest_managed = latest_in_txn(txn, &v, kind, name, o)?.managed;
+        if latest_managed && !ver.managed {
+            return Err(managed_by_certificate(kind, &o.name, "set"));
+        }
+        if !latest_managed && ver.managed {
+            return Err(Error::Conflict(format!(
+                "A {} named '{}' exists and is not managed by a certificate; a certificate cannot take its name.",
+                kind.as_str(),
+                o.name
+            )));
+        }
+    }
     let obj = match existing {
         Some(mut o) => {
             o.latest = ver.version.clone();
@@ -480,6 +513,38 @@ pub(crate) fn latest_in_txn(
         &records::version_key(&v.name, kind, &name.key(), obj.latest.as_str()),
     )?
     .ok_or_else(|| Error::corrupt(format!("object '{}' has no latest version", obj.name)))
+}
+
+/// The refusal of a direct change to an object a certificate manages.
+pub(crate) fn managed_by_certificate(kind: ObjectKind, name: &str, what: &str) -> Error {
+    Error::Forbidden(format!(
+        "{} '{name}' is managed by certificate '{name}'; {what} the certificate instead.",
+        kind.title()
+    ))
+}
+
+/// For a certificate: the objects it manages (its key and secret, live or deleted), with their storage keys.
+/// Nothing for other kinds.
+pub(crate) fn managed_companions(
+    txn: &mut dyn keyhaven_store::WriteTxn,
+    v: &VaultRecord,
+    kind: ObjectKind,
+    name: &ObjectName,
+) -> Result<Vec<(ObjectKind, Vec<u8>, ObjectRecord)>> {
+    let mut out = Vec::new();
+    if kind != ObjectKind::Certificate {
+        return Ok(out);
+    }
+    for k in crate::certificates::MANAGED_KINDS {
+        let key = records::object_key(&v.name, k, &name.key());
+        let Some(o) = records::read_txn::<ObjectRecord>(txn, &key)? else {
+            continue;
+        };
+        if latest_in_txn(txn, v, k, name, &o)?.managed {
+            out.push((k, key, o));
+        }
+    }
+    Ok(out)
 }
 
 fn missing(kind: ObjectKind, name: &ObjectName, state: State) -> Error {

@@ -50,6 +50,29 @@ pub(crate) fn versions_prefix(vault: &str, kind: ObjectKind, name_key: &str) -> 
 pub(crate) fn vault_versions_prefix(vault: &str) -> Vec<u8> {
     prefix(&[b"ver", vault.as_bytes()])
 }
+/// A certificate's pending (or last finished) create operation.
+pub(crate) fn certificate_operation_key(vault: &str, name_key: &str) -> Vec<u8> {
+    key(&[b"certop", vault.as_bytes(), name_key.as_bytes()])
+}
+/// A vault's certificate issuers.
+pub(crate) fn issuer_key(vault: &str, name_key: &str) -> Vec<u8> {
+    key(&[b"issuer", vault.as_bytes(), name_key.as_bytes()])
+}
+pub(crate) fn issuers_prefix(vault: &str) -> Vec<u8> {
+    prefix(&[b"issuer", vault.as_bytes()])
+}
+/// A vault's certificate contacts.
+pub(crate) fn contacts_key(vault: &str) -> Vec<u8> {
+    key(&[b"contacts", vault.as_bytes(), b"list"])
+}
+/// Every vault-level record besides objects and versions (what deleting a vault must also remove).
+pub(crate) fn vault_settings_prefixes(vault: &str) -> Vec<Vec<u8>> {
+    vec![
+        prefix(&[b"certop", vault.as_bytes()]),
+        issuers_prefix(vault),
+        prefix(&[b"contacts", vault.as_bytes()]),
+    ]
+}
 pub(crate) fn geography_key(geo: &str) -> Vec<u8> {
     key(&[b"geo", geo.as_bytes()])
 }
@@ -69,6 +92,14 @@ pub(crate) fn value_aad(
         kind.as_str()
     )
     .into_bytes()
+}
+/// Binds the sealed key of a pending certificate operation to its vault, certificate and request.
+pub(crate) fn pending_key_aad(vault: &str, name_key: &str, request_id: &str) -> Vec<u8> {
+    format!("keyhaven/v1/pending-key|{vault}|{name_key}|{request_id}").into_bytes()
+}
+/// Binds an issuer's sealed password to its vault and issuer.
+pub(crate) fn issuer_password_aad(vault: &str, name_key: &str) -> Vec<u8> {
+    format!("keyhaven/v1/issuer-password|{vault}|{name_key}").into_bytes()
 }
 pub(crate) fn vault_key_aad(vault: &str) -> Vec<u8> {
     format!("keyhaven/v1/vault-key|{vault}").into_bytes()
@@ -208,7 +239,7 @@ pub(crate) fn write_txn<T: Serialize>(
     Ok(())
 }
 
-mod b64 {
+pub(crate) mod b64 {
     use base64::engine::general_purpose::STANDARD;
     use base64::Engine;
     use serde::{Deserialize, Deserializer, Serializer};
@@ -222,7 +253,7 @@ mod b64 {
     }
 }
 
-mod b64opt {
+pub(crate) mod b64opt {
     use base64::engine::general_purpose::STANDARD;
     use base64::Engine;
     use serde::{Deserialize, Deserializer, Serializer};

@@ -162,8 +162,12 @@ impl RotationPolicy {
 /// What one pass of the lifetime-action task did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct LifetimeReport {
+    /// Keys rotated.
     pub rotated: usize,
+    /// Near-expiry notices recorded (keys and certificates).
     pub notified: usize,
+    /// Certificates renewed.
+    pub renewed: usize,
 }
 
 impl Keyhaven {
@@ -216,6 +220,7 @@ impl Keyhaven {
                 report.rotated += 1;
             }
         }
+        self.run_certificate_lifetime_actions(&mut report).await?;
         Ok(report)
     }
 

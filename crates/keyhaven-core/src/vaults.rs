@@ -141,6 +141,9 @@ impl Keyhaven {
                 }
                 delete_range(txn, &objects)?;
                 delete_range(txn, &records::vault_versions_prefix(&vault))?;
+                for p in records::vault_settings_prefixes(&vault) {
+                    delete_range(txn, &p)?;
+                }
                 txn.delete(&records::vault_key(&vault))?;
                 Ok(())
             })

@@ -2,6 +2,7 @@
 //! its api-version and vault are resolved, its body read, and it is dispatched by method and path segments.
 //! Empty segments are ignored, so `//` collapses and a trailing `/` (an empty version) means "latest".
 
+use super::certificates::{self, Certificates};
 use super::error::ApiError;
 use super::keys::{self, Keys};
 use super::objects;
@@ -171,6 +172,58 @@ async fn dispatch(st: AppState, req: Request<Body>) -> Result<Response, ApiError
         (&Method::DELETE, ["deletedkeys", n]) => objects::purge::<Keys>(&cx, n).await,
         (&Method::POST, ["deletedkeys", n, "recover"]) => objects::recover::<Keys>(&cx, n).await,
         (&Method::POST, ["rng"]) => keys::random(&cx),
+        // certificates: vault-wide settings first, then objects
+        (&Method::GET, ["certificates", "contacts"]) => certificates::get_contacts(&cx),
+        (&Method::PUT, ["certificates", "contacts"]) => certificates::set_contacts(&cx).await,
+        (&Method::DELETE, ["certificates", "contacts"]) => certificates::delete_contacts(&cx).await,
+        (&Method::GET, ["certificates", "issuers"]) => certificates::list_issuers(&cx),
+        (&Method::GET, ["certificates", "issuers", n]) => certificates::get_issuer(&cx, n),
+        (&Method::PUT, ["certificates", "issuers", n]) => {
+            certificates::set_issuer(&cx, n, true).await
+        }
+        (&Method::PATCH, ["certificates", "issuers", n]) => {
+            certificates::set_issuer(&cx, n, false).await
+        }
+        (&Method::DELETE, ["certificates", "issuers", n]) => {
+            certificates::delete_issuer(&cx, n).await
+        }
+        (&Method::GET, ["certificates"]) => objects::list::<Certificates>(&cx),
+        (&Method::POST, ["certificates", "restore"]) => objects::restore::<Certificates>(&cx).await,
+        (&Method::POST, ["certificates", n, "create"]) => certificates::create(&cx, n).await,
+        (&Method::POST, ["certificates", n, "import"]) => certificates::import(&cx, n).await,
+        (&Method::GET, ["certificates", n, "pending"]) => certificates::get_operation(&cx, n),
+        (&Method::PATCH, ["certificates", n, "pending"]) => {
+            certificates::update_operation(&cx, n).await
+        }
+        (&Method::DELETE, ["certificates", n, "pending"]) => {
+            certificates::delete_operation(&cx, n).await
+        }
+        (&Method::POST, ["certificates", n, "pending", "merge"]) => {
+            certificates::merge(&cx, n).await
+        }
+        (&Method::GET, ["certificates", n, "policy"]) => certificates::get_policy(&cx, n),
+        (&Method::PATCH, ["certificates", n, "policy"]) => {
+            certificates::update_policy(&cx, n).await
+        }
+        (&Method::GET, ["certificates", n, "versions"]) => {
+            objects::versions::<Certificates>(&cx, n)
+        }
+        (&Method::POST, ["certificates", n, "backup"]) => {
+            objects::backup::<Certificates>(&cx, n).await
+        }
+        (&Method::GET, ["certificates", n]) => certificates::get(&cx, n, None),
+        (&Method::GET, ["certificates", n, v]) => certificates::get(&cx, n, Some(v)),
+        (&Method::PATCH, ["certificates", n]) => certificates::update(&cx, n, None).await,
+        (&Method::PATCH, ["certificates", n, v]) => certificates::update(&cx, n, Some(v)).await,
+        (&Method::DELETE, ["certificates", n]) => objects::delete::<Certificates>(&cx, n).await,
+        (&Method::GET, ["deletedcertificates"]) => objects::list_deleted::<Certificates>(&cx),
+        (&Method::GET, ["deletedcertificates", n]) => objects::get_deleted::<Certificates>(&cx, n),
+        (&Method::DELETE, ["deletedcertificates", n]) => {
+            objects::purge::<Certificates>(&cx, n).await
+        }
+        (&Method::POST, ["deletedcertificates", n, "recover"]) => {
+            objects::recover::<Certificates>(&cx, n).await
+        }
         _ => Err(ApiError::no_route(m.as_str(), &path)),
     }
 }

@@ -1,0 +1,234 @@
+//! A vault's certificate issuers: the configuration of outside certificate authorities (provider, account,
+//! organization). The account password is sealed under the vault key and never returned.
+
+use super::policy::{ISSUER_SELF, ISSUER_UNKNOWN};
+use crate::paging::{Page, PageRequest};
+use crate::records::{self, VaultRecord};
+use crate::{Action, Error, Keyhaven, Principal, Result};
+use keyhaven_model::{ObjectKind, ObjectName, SecretValue, VaultName};
+use serde::{Deserialize, Serialize};
+
+/// An administrator of the organization an issuer knows (Azure's shape).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdministratorDetails {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+}
+
+/// An issuer as callers see it (no password).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issuer {
+    pub name: String,
+    pub provider: String,
+    pub account_id: Option<String>,
+    pub has_password: bool,
+    pub organization_id: Option<String>,
+    pub admins: Vec<AdministratorDetails>,
+    pub enabled: bool,
+    pub created: i64,
+    pub updated: i64,
+}
+
+/// A change to an issuer: set (`PUT`, replacing it; provider required) or update (`PATCH`, what is given).
+#[derive(Debug, Clone, Default)]
+pub struct IssuerChange {
+    pub provider: Option<String>,
+    pub account_id: Option<String>,
+    pub password: Option<SecretValue>,
+    pub organization_id: Option<String>,
+    pub admins: Option<Vec<AdministratorDetails>>,
+    pub enabled: Option<bool>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct IssuerRecord {
+    pub name: String,
+    pub provider: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "records::b64opt"
+    )]
+    pub sealed_password: Option<Vec<u8>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organization_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub admins: Vec<AdministratorDetails>,
+    pub enabled: bool,
+    pub created: i64,
+    pub updated: i64,
+}
+
+impl From<&IssuerRecord> for Issuer {
+    fn from(r: &IssuerRecord) -> Self {
+        Issuer {
+            name: r.name.clone(),
+            provider: r.provider.clone(),
+            account_id: r.account_id.clone(),
+            has_password: r.sealed_password.is_some(),
+            organization_id: r.organization_id.clone(),
+            admins: r.admins.clone(),
+            enabled: r.enabled,
+            created: r.created,
+            updated: r.updated,
+        }
+    }
+}
+
+fn not_found(name: &ObjectName) -> Error {
+    Error::NotFound {
+        kind: ObjectKind::Certificate,
+        message: format!("Issuer not found: {name}"),
+    }
+}
+
+fn issuer_name(name: &ObjectName) -> Result<()> {
+    if name.as_str().eq_ignore_ascii_case(ISSUER_SELF)
+        || name.as_str().eq_ignore_ascii_case(ISSUER_UNKNOWN)
+    {
+        return Err(Error::BadParameter(format!(
+            "'{name}' is a reserved issuer name ({ISSUER_SELF} and {ISSUER_UNKNOWN} are built in)."
+        )));
+    }
+    Ok(())
+}
+
+impl Keyhaven {
+    pub fn get_issuer(
+        &self,
+        who: &Principal,
+        vault: &VaultName,
+        name: &ObjectName,
+    ) -> Result<Issuer> {
+        who.authorize(Action::ReadObjects)?;
+        let snap = self.snapshot()?;
+        let v = self.vault_record(&*snap, vault.as_str())?;
+        let r: IssuerRecord = records::read(&*snap, &records::issuer_key(&v.name, &name.key()))?
+            .ok_or_else(|| not_found(name))?;
+        Ok(Issuer::from(&r))
+    }
+
+    pub fn list_issuers(
+        &self,
+        who: &Principal,
+        vault: &VaultName,
+        page: &PageRequest,
+    ) -> Result<Page<Issuer>> {
+        who.authorize(Action::ReadObjects)?;
+        let snap = self.snapshot()?;
+        let v = self.vault_record(&*snap, vault.as_str())?;
+        let mut items = Vec::new();
+        let next =
+            crate::objects::scan_page(&*snap, &records::issuers_prefix(&v.name), page, |_, b| {
+                items.push(Issuer::from(&records::decode::<IssuerRecord>(b)?));
+                Ok(true)
+            })?;
+        Ok(Page { items, next })
+    }
+
+    /// Creates or replaces (`replace`) an issuer, or updates the fields given (`!replace`, which needs it to exist).
+    pub async fn set_issuer(
+        &self,
+        who: &Principal,
+        vault: &VaultName,
+        name: &ObjectName,
+        change: IssuerChange,
+        replace: bool,
+    ) -> Result<Issuer> {
+        who.authorize(Action::WriteObjects)?;
+        issuer_name(name)?;
+        if replace
+            && change
+                .provider
+                .as_deref()
+                .is_none_or(|p| p.trim().is_empty())
+        {
+            return Err(Error::BadParameter("An issuer needs a provider.".into()));
+        }
+        let now = self.now();
+        let snap = self.snapshot()?;
+        let v = self.vault_record(&*snap, vault.as_str())?;
+        let sealed_password = match &change.password {
+            Some(p) => Some(self.vault_sealing_key(&v)?.seal(
+                &records::issuer_password_aad(&v.name, &name.key()),
+                p.expose().as_bytes(),
+            )?),
+            None => None,
+        };
+        let (vault, name) = (vault.clone(), name.clone());
+        self.store
+            .write(move |txn| {
+                let v: VaultRecord = records::read_txn(txn, &records::vault_key(vault.as_str()))?
+                    .ok_or_else(|| Error::VaultNotFound(vault.to_string()))?;
+                let key = records::issuer_key(&v.name, &name.key());
+                let existing: Option<IssuerRecord> = records::read_txn(txn, &key)?;
+                let mut r = match (existing, replace) {
+                    (Some(e), false) => e,
+                    (None, false) => return Err(not_found(&name)),
+                    (e, true) => IssuerRecord {
+                        name: name.as_str().to_string(),
+                        provider: String::new(),
+                        account_id: None,
+                        sealed_password: None,
+                        organization_id: None,
+                        admins: Vec::new(),
+                        enabled: true,
+                        created: e.map(|e| e.created).unwrap_or(now),
+                        updated: now,
+                    },
+                };
+                if let Some(p) = change.provider {
+                    r.provider = p;
+                }
+                if change.account_id.is_some() {
+                    r.account_id = change.account_id;
+                }
+                if sealed_password.is_some() {
+                    r.sealed_password = sealed_password;
+                }
+                if change.organization_id.is_some() {
+                    r.organization_id = change.organization_id;
+                }
+                if let Some(a) = change.admins {
+                    r.admins = a;
+                }
+                if let Some(e) = change.enabled {
+                    r.enabled = e;
+                }
+                r.updated = now;
+                records::write_txn(txn, &key, &r)?;
+                Ok(Issuer::from(&r))
+            })
+            .await
+    }
+
+    pub async fn delete_issuer(
+        &self,
+        who: &Principal,
+        vault: &VaultName,
+        name: &ObjectName,
+    ) -> Result<Issuer> {
+        who.authorize(Action::WriteObjects)?;
+        let (vault, name) = (vault.clone(), name.clone());
+        self.store
+            .write(move |txn| {
+                let v: VaultRecord = records::read_txn(txn, &records::vault_key(vault.as_str()))?
+                    .ok_or_else(|| Error::VaultNotFound(vault.to_string()))?;
+                let key = records::issuer_key(&v.name, &name.key());
+                let r: IssuerRecord =
+                    records::read_txn(txn, &key)?.ok_or_else(|| not_found(&name))?;
+                txn.delete(&key)?;
+                Ok(Issuer::from(&r))
+            })
+            .await
+    }
+}

@@ -1,0 +1,89 @@
+//! A certificate's create operation: pending while an outside authority signs its request, then completed,
+//! failed or cancelled. One per certificate; kept after it finishes until deleted (as Azure does).
+
+use super::policy::{CertificatePolicy, IssuerRef};
+use crate::records;
+use keyhaven_model::{Tags, Version};
+use serde::{Deserialize, Serialize};
+
+pub const STATUS_IN_PROGRESS: &str = "inProgress";
+pub const STATUS_COMPLETED: &str = "completed";
+pub const STATUS_FAILED: &str = "failed";
+pub const STATUS_CANCELLED: &str = "cancelled";
+
+/// An operation's error (Azure's `{code, message}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OperationError {
+    pub code: String,
+    pub message: String,
+}
+
+/// What is stored. The pending private key is sealed under the vault key, bound to vault, certificate and request.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct OperationRecord {
+    pub name: String,
+    pub request_id: String,
+    pub issuer: IssuerRef,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "records::b64opt"
+    )]
+    pub csr: Option<Vec<u8>>,
+    pub cancellation_requested: bool,
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_details: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<OperationError>,
+    /// The version the operation made, once completed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<Version>,
+    /// The policy the certificate will be issued under.
+    pub policy: CertificatePolicy,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    #[serde(default, skip_serializing_if = "Tags::is_empty")]
+    pub tags: Tags,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "records::b64opt"
+    )]
+    pub sealed_key: Option<Vec<u8>>,
+    pub created: i64,
+}
+
+/// A certificate operation as callers see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateOperation {
+    /// The certificate's name.
+    pub name: String,
+    pub request_id: String,
+    pub issuer: IssuerRef,
+    /// The PKCS#10 request (DER) an outside authority is to sign.
+    pub csr: Option<Vec<u8>>,
+    pub cancellation_requested: bool,
+    pub status: String,
+    pub status_details: Option<String>,
+    pub error: Option<OperationError>,
+    /// Set once completed: the certificate now has the version it made.
+    pub completed: bool,
+}
+
+impl From<&OperationRecord> for CertificateOperation {
+    fn from(r: &OperationRecord) -> Self {
+        CertificateOperation {
+            name: r.name.clone(),
+            request_id: r.request_id.clone(),
+            issuer: r.issuer.clone(),
+            csr: r.csr.clone(),
+            cancellation_requested: r.cancellation_requested,
+            status: r.status.clone(),
+            status_details: r.status_details.clone(),
+            error: r.error.clone(),
+            completed: r.status == STATUS_COMPLETED,
+        }
+    }
+}
