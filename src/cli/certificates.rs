@@ -230,8 +230,11 @@ pub async fn run(cmd: CertificateCommand) -> Result<()> {
             }
             vault
                 .run(async |v: &VaultClient<'_>| {
+                    v.call(Method::POST, &format!("/{C}/{name}/create"), Some(&body))
+                        .await?;
+                    // The create answer shows the operation as it began; the operation says how it went.
                     let op = v
-                        .call(Method::POST, &format!("/{C}/{name}/create"), Some(&body))
+                        .call(Method::GET, &format!("/{C}/{name}/pending"), None)
                         .await?
                         .unwrap_or_default();
                     match op["status"].as_str() {

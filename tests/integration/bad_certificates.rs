@@ -260,11 +260,24 @@ async fn auto_renew_runs_on_the_servers_clock() {
         json!({ "policy": policy }),
     )
     .await;
+    // The first answer shows the operation as it began (as Azure's); the operation is already complete.
     assert_eq!(
         (s, v["status"].as_str()),
-        (StatusCode::ACCEPTED, Some("completed")),
+        (StatusCode::ACCEPTED, Some("inProgress")),
         "{v}"
     );
+    let (_, v) = raw
+        .call(
+            Method::GET,
+            &format!("/certificates/renewing/pending?{V}"),
+            None,
+        )
+        .await;
+    assert_eq!(v["status"], "completed", "{v}");
+    assert!(v["target"]
+        .as_str()
+        .unwrap()
+        .ends_with("/certificates/renewing"));
     let mut notify = self_policy();
     notify["lifetime_actions"] = json!([{"trigger": {"lifetime_percentage": 50}, "action": {"action_type": "EmailContacts"}}]);
     let (s, _) = post(

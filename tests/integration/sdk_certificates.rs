@@ -351,11 +351,16 @@ async fn a_signing_request_signed_elsewhere_is_merged() {
     let req_text = openssl(&["req", "-in", "ext.csr", "-noout", "-text"], dir.path());
     assert!(req_text.contains("CN = ext.contoso.test"), "{req_text}");
     assert!(req_text.contains("DNS:app.contoso.test"), "{req_text}");
-    // Nothing is a certificate yet.
-    assert_eq!(
-        status(&c.get_certificate("ext", None).await.unwrap_err()),
-        404
-    );
+    // Meanwhile the certificate shows its pending version, disabled and without a certificate (as Azure's).
+    let pending = c
+        .get_certificate("ext", None)
+        .await
+        .unwrap()
+        .into_model()
+        .unwrap();
+    assert!(pending.cer.is_none());
+    assert_eq!(pending.attributes.unwrap().enabled, Some(false));
+    assert!(pending.policy.is_some());
 
     // A test CA signs the request; another key's certificate is refused first, leaving the operation as it was.
     openssl(
@@ -441,6 +446,11 @@ async fn a_signing_request_signed_elsewhere_is_merged() {
         .into_model()
         .unwrap();
     assert_eq!(merged.cer.as_deref(), Some(&leaf[..]));
+    assert_eq!(merged.attributes.unwrap().enabled, Some(true));
+    assert_eq!(
+        merged.id, pending.id,
+        "the merge completes the pending version"
+    );
     let op = c
         .get_certificate_operation("ext", None)
         .await
@@ -515,7 +525,8 @@ async fn a_signing_request_signed_elsewhere_is_merged() {
     c.set_issuer("digi", issuer.try_into().unwrap(), None)
         .await
         .unwrap();
-    let op = c
+    // (Awaited, the SDK's poller reports the failure.)
+    let poller = c
         .begin_create_certificate(
             "public",
             create_params(policy("digi", "CN=public"))
@@ -523,10 +534,11 @@ async fn a_signing_request_signed_elsewhere_is_merged() {
                 .unwrap(),
             None,
         )
-        .unwrap()
-        .next()
+        .unwrap();
+    assert!(poller.await.is_err());
+    let op = c
+        .get_certificate_operation("public", None)
         .await
-        .unwrap()
         .unwrap()
         .into_model()
         .unwrap();

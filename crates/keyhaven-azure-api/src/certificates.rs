@@ -13,8 +13,11 @@ pub struct CertificateBundle {
     pub id: String,
     pub kid: String,
     pub sid: String,
-    pub x5t: String,
-    pub cer: String,
+    /// Absent while the version is pending (its certificate not yet merged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub x5t: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cer: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content_type: Option<String>,
     pub attributes: AttributesOut,
@@ -31,7 +34,8 @@ pub struct CertificateBundle {
 #[serde(rename_all = "camelCase")]
 pub struct CertificateItem {
     pub id: String,
-    pub x5t: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub x5t: Option<String>,
     pub attributes: AttributesOut,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub tags: BTreeMap<String, String>,

@@ -93,10 +93,6 @@ pub(crate) fn value_aad(
     )
     .into_bytes()
 }
-/// Binds the sealed key of a pending certificate operation to its vault, certificate and request.
-pub(crate) fn pending_key_aad(vault: &str, name_key: &str, request_id: &str) -> Vec<u8> {
-    format!("keyhaven/v1/pending-key|{vault}|{name_key}|{request_id}").into_bytes()
-}
 /// Binds an issuer's sealed password to its vault and issuer.
 pub(crate) fn issuer_password_aad(vault: &str, name_key: &str) -> Vec<u8> {
     format!("keyhaven/v1/issuer-password|{vault}|{name_key}").into_bytes()

@@ -31,7 +31,7 @@ use crate::secrets::deleted_conflict;
 use crate::{Action, Error, KeySpec, Keyhaven, Principal, Result};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
-use keyhaven_crypto::keys::{Jwk, KeyType, PrivateKey};
+use keyhaven_crypto::keys::{KeyType, PrivateKey};
 use keyhaven_crypto::x509;
 use keyhaven_model::{
     Attributes, AttributesPatch, ObjectKind, ObjectName, SecretValue, Tags, VaultName, Version,
@@ -91,6 +91,8 @@ struct Completion {
     operation: Option<OperationRecord>,
     /// Only store while the certificate's operation is still this request (a merge).
     expected_request: Option<String>,
+    /// The version to complete (a merge completes the pending version); a new one when None.
+    version: Option<Version>,
 }
 
 fn x509_error(e: keyhaven_crypto::CryptoError) -> Error {
@@ -238,6 +240,7 @@ impl Keyhaven {
                     Completion {
                         operation: Some(op.clone()),
                         expected_request: None,
+                        version: None,
                     },
                 )
                 .await?;
@@ -250,20 +253,13 @@ impl Keyhaven {
                     x509::signing_request(&key, &certificate_request(&policy, now))
                         .map_err(x509_error)?,
                 );
-                let private = Zeroizing::new(
-                    serde_json::to_vec(&key.to_private_jwk().map_err(crypto_error)?)
-                        .map_err(|e| Error::Internal(e.to_string()))?,
-                );
-                op.sealed_key = Some(self.vault_sealing_key(&v)?.seal(
-                    &records::pending_key_aad(&v.name, &name.key(), &op.request_id),
-                    &private,
-                )?);
                 op.status_details = Some(
                     "Pending certificate created. Have the signing request (csr) signed by your certificate \
                      authority, then merge the signed certificate."
                         .into(),
                 );
-                self.write_operation(&v, name, op.clone()).await?;
+                self.store_pending(&v, name, &policy, &key, req.tags, &mut op)
+                    .await?;
                 Ok(CertificateOperation::from(&op))
             }
             other => {
@@ -289,7 +285,9 @@ impl Keyhaven {
                         issuer.name, issuer.provider
                     ),
                 });
-                self.write_operation(&v, name, op.clone()).await?;
+                let key = self.key_for(&*snap, &v, name, &policy)?;
+                self.store_pending(&v, name, &policy, &key, req.tags, &mut op)
+                    .await?;
                 Ok(CertificateOperation::from(&op))
             }
         }
@@ -334,7 +332,6 @@ impl Keyhaven {
                     op.cancellation_requested = true;
                     op.status = STATUS_CANCELLED.into();
                     op.status_details = Some("The operation was cancelled.".into());
-                    op.sealed_key = None;
                     records::write_txn(txn, &okey, &op)?;
                 }
                 Ok(CertificateOperation::from(&op))
@@ -394,22 +391,19 @@ impl Keyhaven {
                 "x5c must hold the signed certificate (and optionally its chain).".into(),
             ));
         }
-        let sealed = op
-            .sealed_key
-            .as_deref()
-            .ok_or_else(|| Error::corrupt("a pending certificate operation has no key"))?;
-        let plain = self
-            .vault_sealing_key(&v)?
-            .open(
-                &records::pending_key_aad(&v.name, &name.key(), &op.request_id),
-                sealed,
-            )
+        let version = op
+            .target
+            .clone()
+            .ok_or_else(|| Error::corrupt("a pending certificate operation names no version"))?;
+        let pending_key = self
+            .find(&*snap, vault, ObjectKind::Key, name, Some(&version), State::Live)
             .map_err(|_| {
-                Error::corrupt("the pending key of a certificate failed authentication")
+                Error::Conflict(format!(
+                    "The pending key of certificate '{name}' is gone (deleted with the certificate?); create the \
+                     certificate again."
+                ))
             })?;
-        let jwk: Jwk = serde_json::from_slice(&plain)
-            .map_err(|_| Error::corrupt("a pending certificate key does not decode"))?;
-        let key = Arc::new(PrivateKey::from_jwk(&jwk).map_err(crypto_error)?);
+        let key = self.private_key(&pending_key.vault, name, &pending_key.version)?;
         let mut leaf = None;
         for (i, der) in x5c.iter().enumerate() {
             if x509::matches_key(der, &key).map_err(x509_error)? {
@@ -439,6 +433,7 @@ impl Keyhaven {
                 Completion {
                     operation: Some(op),
                     expected_request: Some(request),
+                    version: Some(version),
                 },
             )
             .await?;
@@ -473,11 +468,21 @@ impl Keyhaven {
                         )
                     })?,
             );
-            let password = req.password.as_ref().map(|p| p.expose()).unwrap_or("");
-            (
-                x509::parse_pkcs12(&der, password).map_err(x509_error)?,
-                CONTENT_TYPE_PKCS12,
-            )
+            // SDKs send PEM base64-encoded too.
+            let pem = std::str::from_utf8(&der)
+                .ok()
+                .map(str::trim_start)
+                .filter(|t| t.starts_with("-----BEGIN"));
+            match pem {
+                Some(text) => (x509::parse_pem(text).map_err(x509_error)?, CONTENT_TYPE_PEM),
+                None => {
+                    let password = req.password.as_ref().map(|p| p.expose()).unwrap_or("");
+                    (
+                        x509::parse_pkcs12(&der, password).map_err(x509_error)?,
+                        CONTENT_TYPE_PKCS12,
+                    )
+                }
+            }
         };
         let key = bundle.key.ok_or_else(|| {
             Error::BadParameter(
@@ -511,6 +516,7 @@ impl Keyhaven {
                 Completion {
                     operation: None,
                     expected_request: None,
+                    version: None,
                 },
             )
             .await?;
@@ -679,6 +685,7 @@ impl Keyhaven {
             Completion {
                 operation: None,
                 expected_request: None,
+                version: None,
             },
         )
         .await
@@ -706,24 +713,60 @@ impl Keyhaven {
         Ok(Arc::new(generate(&key_spec(policy))?))
     }
 
-    async fn write_operation(
+    /// Stores the version an operation will complete, as Azure shows it meanwhile: the certificate version disabled
+    /// and without a certificate, the policy, and the managed key (so that a merge finds it). The operation records
+    /// the version (`target`).
+    async fn store_pending(
         &self,
         v: &VaultRecord,
         name: &ObjectName,
-        op: OperationRecord,
+        policy: &CertificatePolicy,
+        key: &PrivateKey,
+        tags: Tags,
+        op: &mut OperationRecord,
     ) -> Result<()> {
+        let version = keyhaven_crypto::random_version()?;
+        op.target = Some(version.clone());
+        let mut attributes = Attributes::new(self.now());
+        attributes.enabled = false;
+        let cert_ver = VersionRecord {
+            version: version.clone(),
+            attributes: attributes.clone(),
+            tags: tags.clone(),
+            content_type: Some(policy.content_type().to_string()),
+            managed: false,
+            sealed: None,
+            public: Some(serde_json::json!({ "pending": true })),
+        };
+        let kty = policy.key().kty.unwrap_or_else(|| "RSA".into());
+        let key_ver = self.key_version_record(
+            v,
+            name,
+            version,
+            key,
+            &kty,
+            key_ops_for(policy, key.key_type()),
+            attributes,
+            tags,
+            true,
+        )?;
+        let policy_value = policy.to_value()?;
         let okey = records::certificate_operation_key(&v.name, &name.key());
-        let vault = v.name.clone();
-        let name = name.clone();
+        let (vault, name, op) = (v.name.clone(), name.clone(), op.clone());
         self.store
             .write(move |txn| {
-                records::read_txn::<VaultRecord>(txn, &records::vault_key(&vault))?
-                    .ok_or_else(|| Error::VaultNotFound(vault.clone()))?;
                 if records::read_txn::<OperationRecord>(txn, &okey)?
                     .is_some_and(|o| o.status == STATUS_IN_PROGRESS)
                 {
                     return Err(in_progress(&name));
                 }
+                put_version(txn, &vault, KIND, &name, cert_ver)?;
+                let objkey = records::object_key(&vault, KIND, &name.key());
+                let mut obj: ObjectRecord = records::read_txn(txn, &objkey)?
+                    .ok_or_else(|| Error::Internal("certificate vanished".into()))?;
+                obj.policy = Some(policy_value);
+                records::write_txn(txn, &objkey, &obj)?;
+                put_version(txn, &vault, ObjectKind::Key, &name, key_ver)?;
                 records::write_txn(txn, &okey, &op)
             })
             .await
@@ -749,7 +792,10 @@ impl Keyhaven {
             x509::inspect(der).map_err(x509_error)?;
         }
         let info = x509::inspect(leaf).map_err(x509_error)?;
-        let version = keyhaven_crypto::random_version()?;
+        let version = match &completion.version {
+            Some(v) => v.clone(),
+            None => keyhaven_crypto::random_version()?,
+        };
         let now = self.now();
         let mut attributes = Attributes::new(now);
         AttributesPatch {
@@ -832,7 +878,6 @@ impl Keyhaven {
                 if let Some(mut op) = completion.operation {
                     op.status = STATUS_COMPLETED.into();
                     op.target = Some(view.version.clone());
-                    op.sealed_key = None;
                     records::write_txn(txn, &opkey, &op)?;
                 }
                 Ok(view)

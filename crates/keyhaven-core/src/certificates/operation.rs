@@ -1,5 +1,7 @@
 //! A certificate's create operation: pending while an outside authority signs its request, then completed,
-//! failed or cancelled. One per certificate; kept after it finishes until deleted (as Azure does).
+//! failed or cancelled. One per certificate; kept after it finishes until deleted (as Azure does). While it is
+//! pending, the certificate's version it will complete exists disabled, without a certificate, with its managed
+//! key (whose private part never leaves the vault).
 
 use super::policy::{CertificatePolicy, IssuerRef};
 use crate::records;
@@ -18,7 +20,7 @@ pub struct OperationError {
     pub message: String,
 }
 
-/// What is stored. The pending private key is sealed under the vault key, bound to vault, certificate and request.
+/// What is stored.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct OperationRecord {
@@ -37,7 +39,7 @@ pub(crate) struct OperationRecord {
     pub status_details: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<OperationError>,
-    /// The version the operation made, once completed.
+    /// The version the operation makes (pending until completed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<Version>,
     /// The policy the certificate will be issued under.

@@ -394,7 +394,8 @@ impl CertificatePolicy {
         if let Some(p) = patch.x509_props {
             let x = out.x509_props.get_or_insert_with(Default::default);
             over(&mut x.subject, p.subject);
-            over(&mut x.sans, p.sans);
+            // An empty `sans` object (which some SDKs send for "no change") keeps the names.
+            over(&mut x.sans, p.sans.filter(|s| !s.is_empty()));
             over(&mut x.ekus, p.ekus);
             over(&mut x.key_usage, p.key_usage);
             over(&mut x.validity_months, p.validity_months);

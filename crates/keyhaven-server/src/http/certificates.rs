@@ -19,19 +19,18 @@ use keyhaven_azure_api::ListResult;
 use keyhaven_core::{
     AdministratorDetails, CertificateChange, CertificateOperation, CertificatePolicy,
     CertificateView, Contact, CreateCertificate, ImportCertificate, Issuer, IssuerChange,
-    ObjectView,
+    ObjectView, STATUS_IN_PROGRESS,
 };
 use keyhaven_model::{ObjectKind, ObjectName, SecretValue, Tags};
 use serde_json::Value;
 
 pub(crate) struct Certificates;
 
-fn public_str(v: &ObjectView, field: &str) -> String {
+fn public_str(v: &ObjectView, field: &str) -> Option<String> {
     v.public
         .as_ref()
         .and_then(|p| p[field].as_str())
-        .unwrap_or_default()
-        .to_string()
+        .map(str::to_string)
 }
 
 fn bundle(cx: &Ctx, v: &ObjectView, policy: Option<&CertificatePolicy>) -> CertificateBundle {
@@ -140,7 +139,15 @@ pub(crate) async fn create(cx: &Ctx, n: &str) -> Result<Response, ApiError> {
         tokio::task::spawn(async move { kh.create_certificate(&who, &vault, &name, req).await })
             .await
             .map_err(|_| ApiError::bad("certificate creation failed"))??;
-    let mut resp = (StatusCode::ACCEPTED, Json(operation_out(cx, &op))).into_response();
+    // Azure always answers a create with the operation in progress, and some SDKs rely on it: Python's poller,
+    // given a finished operation in the first response, returns no certificate. So the first response shows the
+    // operation as it began; `GET …/pending` (which every poller asks next) shows it completed at once.
+    let mut first = operation_out(cx, &op);
+    let finished = first.status != STATUS_IN_PROGRESS;
+    first.status = STATUS_IN_PROGRESS.to_string();
+    first.target = None;
+    first.error = None;
+    let mut resp = (StatusCode::ACCEPTED, Json(first)).into_response();
     let location = format!(
         "{}/certificates/{n}/pending?api-version={}",
         cx.base,
@@ -151,8 +158,11 @@ pub(crate) async fn create(cx: &Ctx, n: &str) -> Result<Response, ApiError> {
     if let Ok(l) = HeaderValue::from_str(&location) {
         resp.headers_mut().insert(header::LOCATION, l);
     }
-    resp.headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from_static("10"));
+    // Poll again at once when the operation already finished; a merge from elsewhere takes longer.
+    resp.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from_static(if finished { "1" } else { "10" }),
+    );
     Ok(resp)
 }
 
