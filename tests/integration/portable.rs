@@ -8,9 +8,20 @@ use std::time::Duration;
 const OBJECTS: usize = 2000;
 
 async fn put_with_retry(http: &reqwest::Client, url: String, token: &str, body: Value) {
+    send_with_retry(http, reqwest::Method::PUT, url, token, body, 200).await
+}
+
+async fn send_with_retry(
+    http: &reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    token: &str,
+    body: Value,
+    expect: u16,
+) {
     for _ in 0..50 {
         let r = http
-            .put(&url)
+            .request(method.clone(), &url)
             .bearer_auth(token)
             .json(&body)
             .send()
@@ -25,7 +36,7 @@ async fn put_with_retry(http: &reqwest::Client, url: String, token: &str, body: 
             tokio::time::sleep(Duration::from_secs(wait)).await;
             continue;
         }
-        assert_eq!(r.status(), 200);
+        assert_eq!(r.status(), expect);
         return;
     }
     panic!("still throttled");
@@ -80,6 +91,26 @@ async fn export_resumes_honours_retry_after_and_imports_everything() {
         .buffer_unordered(16)
         .collect::<Vec<_>>()
         .await;
+    // A key and a certificate too: the certificate's managed key and secret travel inside its own backup.
+    let post = reqwest::Method::POST;
+    send_with_retry(
+        &http,
+        post.clone(),
+        format!("{base}/keys/a-key/create?api-version=7.5"),
+        &token,
+        json!({"kty": "EC", "crv": "P-256"}),
+        200,
+    )
+    .await;
+    send_with_retry(
+        &http,
+        post,
+        format!("{base}/certificates/a-cert/create?api-version=7.5"),
+        &token,
+        json!({"policy": {"issuer": {"name": "Self"}, "x509_props": {"subject": "CN=a-cert"}}}),
+        202,
+    )
+    .await;
 
     let dir = tempfile::tempdir().unwrap();
     let export_dir = dir.path().join("export");
@@ -147,7 +178,7 @@ async fn export_resumes_honours_retry_after_and_imports_everything() {
     let manifest: Value =
         serde_json::from_slice(&std::fs::read(export_dir.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["complete"], true);
-    assert_eq!(manifest["objects"].as_array().unwrap().len(), OBJECTS);
+    assert_eq!(manifest["objects"].as_array().unwrap().len(), OBJECTS + 2);
 
     // Import into another vault: every object, zero failures.
     let import_args = [
@@ -168,9 +199,31 @@ async fn export_resumes_honours_retry_after_and_imports_everything() {
         String::from_utf8_lossy(&out.stderr)
     );
     let rows: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(rows[0]["imported"], OBJECTS);
-    assert_eq!(rows[0]["failed"], 0);
-    assert_eq!(count(&http, &ts.vault_url("copy"), &token).await, OBJECTS);
+    // One summary row per kind.
+    let total = |field: &str| -> u64 {
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r[field].as_u64().unwrap())
+            .sum()
+    };
+    assert_eq!(total("imported"), OBJECTS as u64 + 2, "{rows}");
+    assert_eq!(total("failed"), 0);
+    // Every secret, and the certificate's managed one.
+    assert_eq!(
+        count(&http, &ts.vault_url("copy"), &token).await,
+        OBJECTS + 1
+    );
+    let r = http
+        .get(format!(
+            "{}/keys/a-cert?api-version=7.5",
+            ts.vault_url("copy")
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "the certificate's key came with it");
 
     // A second import fails per object (they exist) with exit 1; a corrupted file is refused before anything.
     let out = cli(&import_args).output().await.unwrap();
