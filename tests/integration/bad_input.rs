@@ -521,3 +521,35 @@ async fn the_resource_manager_subset_azure_tools_ask_for() {
         .unwrap();
     assert_eq!(anonymous.status(), 401);
 }
+
+/// `az cloud register --endpoint-resource-manager URL` reads `{URL}/metadata/endpoints` without a token, and with
+/// the URL's trailing slash when it has one.
+#[tokio::test]
+async fn cloud_metadata_describes_the_deployment_for_az_cloud_register() {
+    let ts = TestServer::start().await;
+    let http = ts.http(&[]);
+    for path in [
+        "/metadata/endpoints?api-version=2022-09-01",
+        "//metadata/endpoints?api-version=2022-09-01",
+    ] {
+        let resp = http
+            .get(format!("{}{path}", ts.authority()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{path}");
+        let m: Value = resp.json().await.unwrap();
+        assert_eq!(m["name"], "Keyhaven");
+        assert_eq!(m["resourceManager"], format!("{}/", ts.authority()));
+        assert_eq!(m["authentication"]["loginEndpoint"], ts.authority());
+        assert_eq!(
+            m["authentication"]["audiences"][0],
+            format!("{}/", ts.authority())
+        );
+        assert_eq!(m["authentication"]["tenant"], ts.admin.tenant_id.as_str());
+        assert_eq!(
+            m["suffixes"]["keyVaultDns"],
+            format!("vault.localhost:{}", ts.port())
+        );
+    }
+}

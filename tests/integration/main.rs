@@ -4,6 +4,7 @@
 #![allow(clippy::field_reassign_with_default)]
 
 mod at_rest;
+mod az;
 mod bad_certificates;
 mod bad_input;
 mod cli;

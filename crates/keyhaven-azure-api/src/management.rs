@@ -63,3 +63,32 @@ pub struct DeploymentInfo {
     pub dns_suffix: String,
     pub locations: std::collections::BTreeMap<String, String>,
 }
+
+/// `GET /metadata/endpoints` (Azure Resource Manager's cloud metadata, api-version 2022-09-01 shape): what
+/// `az cloud register --endpoint-resource-manager URL` reads to fill in the rest of a cloud.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CloudMetadata {
+    pub name: String,
+    pub resource_manager: String,
+    pub authentication: CloudAuthentication,
+    pub suffixes: CloudSuffixes,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CloudAuthentication {
+    /// The token authority's host (`https://host:port`); tenants are paths below it.
+    pub login_endpoint: String,
+    /// Token audiences for the resource manager; the first is the one `az` asks for.
+    pub audiences: Vec<String>,
+    pub tenant: String,
+    pub identity_provider: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CloudSuffixes {
+    /// Vault host names are `{vault}.{keyVaultDns}` (with the port where it is not 443).
+    pub key_vault_dns: String,
+}

@@ -34,13 +34,18 @@ impl Shared {
         self.store_name
     }
 
+    /// What follows `{vault}.` in a vault URL's authority: the DNS suffix, with the port unless it is 443.
+    pub fn vault_host_suffix(&self) -> String {
+        if self.public_port == 443 {
+            self.dns_suffix.clone()
+        } else {
+            format!("{}:{}", self.dns_suffix, self.public_port)
+        }
+    }
+
     /// The resource (audience) of the data plane, as the bearer challenge announces it.
     pub fn resource(&self) -> String {
-        if self.public_port == 443 {
-            format!("https://{}", self.dns_suffix)
-        } else {
-            format!("https://{}:{}", self.dns_suffix, self.public_port)
-        }
+        format!("https://{}", self.vault_host_suffix())
     }
 
     /// Whether a token audience may call the data plane: a URL on the vault DNS suffix (any port).

@@ -10,8 +10,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use keyhaven_azure_api::management::{
-    DeploymentInfo, GeographyExportRequest, GeographyImportRequest, GeographyImportResult, Vault,
-    VaultCreate, VaultList,
+    CloudAuthentication, CloudMetadata, CloudSuffixes, DeploymentInfo, GeographyExportRequest,
+    GeographyImportRequest, GeographyImportResult, Vault, VaultCreate, VaultList,
 };
 use keyhaven_azure_api::{b64url, BackupBlob};
 use keyhaven_core::{NewVault, Principal, VaultInfo};
@@ -36,13 +36,8 @@ pub(crate) async fn require_token(
 type Result<T> = std::result::Result<T, ApiError>;
 
 fn vault_dto(st: &AppState, v: VaultInfo) -> Vault {
-    let port = if st.public_port == 443 {
-        String::new()
-    } else {
-        format!(":{}", st.public_port)
-    };
     Vault {
-        vault_uri: format!("https://{}.{}{port}/", v.name, st.dns_suffix),
+        vault_uri: format!("https://{}.{}/", v.name, st.vault_host_suffix()),
         name: v.name,
         location: v.location,
         geography: v.geography,
@@ -186,6 +181,7 @@ fn subscription_json(st: &AppState) -> Result<serde_json::Value> {
         "state": "Enabled",
         "subscriptionPolicies": {"locationPlacementId": "Public_2014-09-01", "quotaId": "Keyhaven", "spendingLimit": "Off"},
         "authorizationSource": "RoleBased",
+        "managedByTenants": [],
     }))
 }
 
@@ -194,6 +190,26 @@ pub(crate) async fn list_subscriptions(
     State(st): State<AppState>,
 ) -> Result<Json<serde_json::Value>> {
     Ok(Json(json!({ "value": [subscription_json(&st)?] })))
+}
+
+/// `GET /metadata/endpoints` (anonymous, as in Azure): this deployment as a cloud — the resource manager and the
+/// token authority (both this server) and the vault DNS suffix — so that `az cloud register
+/// --endpoint-resource-manager https://HOST:PORT` needs no other endpoint flag.
+pub(crate) async fn cloud_metadata(State(st): State<AppState>) -> Result<Json<CloudMetadata>> {
+    let d = st.kh.deployment()?;
+    Ok(Json(CloudMetadata {
+        name: "Keyhaven".into(),
+        resource_manager: format!("{}/", st.authority),
+        authentication: CloudAuthentication {
+            login_endpoint: st.authority.clone(),
+            audiences: vec![format!("{}/", st.authority)],
+            tenant: d.tenant_id,
+            identity_provider: "AAD".into(),
+        },
+        suffixes: CloudSuffixes {
+            key_vault_dns: st.vault_host_suffix(),
+        },
+    }))
 }
 
 /// `GET /healthz`: liveness and which store serves.

@@ -68,6 +68,9 @@ pub(crate) fn router(st: AppState) -> Router {
         )
         .route("/{tenant}/discovery/v2.0/keys", get(auth::jwks))
         .route("/healthz", get(management::health))
+        // `az cloud register` appends the path to the resource manager URL as given, trailing slash or not.
+        .route("/metadata/endpoints", get(management::cloud_metadata))
+        .route("//metadata/endpoints", get(management::cloud_metadata))
         .merge(management)
         .fallback(dataplane::handle)
         .layer(axum::extract::DefaultBodyLimit::max(request::MAX_BODY))
