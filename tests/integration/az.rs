@@ -41,17 +41,15 @@ const KINDS: &[Kind] = &[
         id: "key.kid",
         material: "key.x",
     },
-    // Once the certificate API is served:
-    // Kind {
-    //     kind: "certificate",
-    //     create: &["create", "--policy", CERTIFICATE_POLICY],
-    //     id: "id",
-    //     material: "cer",
-    // },
+    Kind {
+        kind: "certificate",
+        create: &["create", "--policy", CERTIFICATE_POLICY],
+        id: "id",
+        material: "cer",
+    },
 ];
 
 /// A self-signed certificate policy, as `az keyvault certificate create --policy` takes it.
-#[allow(dead_code)]
 const CERTIFICATE_POLICY: &str = r#"{"issuerParameters":{"name":"Self"},"keyProperties":{"exportable":true,"keyType":"RSA","keySize":2048,"reuseKey":false},"secretProperties":{"contentType":"application/x-pkcs12"},"x509CertificateProperties":{"subject":"CN=az-test","validityInMonths":12}}"#;
 
 /// Resolves `*.localhost` to loopback for one Python process (what systemd-resolved does system-wide).
