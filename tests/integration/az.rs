@@ -2,7 +2,7 @@
 //! `az cloud register`, `az login --service-principal`, `az account set`, `az provider register`, then
 //! `az keyvault {kind} backup` / `restore` of every kind into a second vault.
 //!
-//! `az` comes from `KEYHAVEN_AZ` (`export KEYHAVEN_AZ="$(scripts/az-venv.sh)"`; `.ci/run` does it). Each run
+//! `az` comes from `KEYHAVEN_AZ` (`eval "$(scripts/test-clients.sh)"` sets it; `.ci/run` does it). Each run
 //! uses a fresh `AZURE_CONFIG_DIR`, so nothing of a developer's own `az` set-up is read or changed. Where the
 //! system does not resolve `*.vault.localhost` (glibc with `hosts: files dns` and no systemd-resolved), az's
 //! Python gets the RFC 6761 rule — `*.localhost` is loopback — through a `sitecustomize` on `PYTHONPATH`.
@@ -67,13 +67,13 @@ fn az_binary() -> PathBuf {
     let Some(az) = std::env::var_os("KEYHAVEN_AZ").filter(|v| !v.is_empty()) else {
         panic!(
             "KEYHAVEN_AZ is not set. This test runs the Azure CLI: create its venv once (a few minutes) with\n\n    \
-             export KEYHAVEN_AZ=\"$(scripts/az-venv.sh)\"\n\nand run the tests again (.ci/run does the same)."
+             eval \"$(scripts/test-clients.sh)\"\n\nand run the tests again (.ci/run does the same)."
         );
     };
     let az = PathBuf::from(az);
     assert!(
         az.is_file(),
-        "KEYHAVEN_AZ={} is not a file: run `export KEYHAVEN_AZ=\"$(scripts/az-venv.sh)\"`",
+        "KEYHAVEN_AZ={} is not a file: run `eval \"$(scripts/test-clients.sh)\"`",
         az.display()
     );
     az

@@ -11,6 +11,7 @@ mod cli;
 mod cli_certificates;
 mod crash;
 mod geography;
+mod interop;
 mod many_versions;
 mod portable;
 mod restore_crash;

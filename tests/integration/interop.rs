@@ -1,0 +1,85 @@
+//! The official Python and JavaScript Key Vault clients against a real server, through the scripts in
+//! `tests/interop/`. The clients come from `scripts/sdk-clients.sh` (pinned versions), which `.ci/run` runs and
+//! whose variables it exports.
+
+use keyhaven_testkit::TestServer;
+use std::path::{Path, PathBuf};
+
+fn required(var: &str) -> PathBuf {
+    match std::env::var_os(var) {
+        Some(v) => PathBuf::from(v),
+        None => panic!(
+            "{var} is not set: run `eval \"$(scripts/sdk-clients.sh)\"` first (it installs the official Python and \
+             JavaScript clients, pinned, and prints the variables)"
+        ),
+    }
+}
+
+fn interop_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop")
+}
+
+/// The admin's credential with the server's addresses, as the scripts read it.
+fn credential_file(ts: &TestServer, dir: &Path) -> PathBuf {
+    let file = dir.join("credential.json");
+    let c = serde_json::json!({
+        "tenantId": ts.admin.tenant_id,
+        "clientId": ts.admin.client_id,
+        "clientSecret": ts.admin.client_secret,
+        "authorityHost": ts.authority(),
+        "vaultUrl": ts.vault_url("default"),
+    });
+    std::fs::write(&file, c.to_string()).unwrap();
+    file
+}
+
+async fn run(mut cmd: tokio::process::Command, what: &str) {
+    let out = cmd.output().await.unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stdout.contains("ALL OK"),
+        "{what} failed:\n{stdout}\n{stderr}"
+    );
+}
+
+async fn python(script: &str) {
+    let python = required("KEYHAVEN_SDK_PYTHON");
+    let ts = TestServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cred = credential_file(&ts, dir.path());
+    let mut cmd = tokio::process::Command::new(python);
+    cmd.arg(interop_dir().join(script))
+        .arg(&cred)
+        .arg(ts.ca_file());
+    run(cmd, script).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_secrets_and_keys_clients() {
+    python("py_secrets_keys.py").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_certificates_client() {
+    python("py_certificates.py").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn javascript_certificates_client() {
+    let modules = required("KEYHAVEN_SDK_NODE_MODULES");
+    let ts = TestServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cred = credential_file(&ts, dir.path());
+    // ES modules resolve packages from the script's own folder: run a copy beside the clients.
+    std::os::unix::fs::symlink(&modules, dir.path().join("node_modules")).unwrap();
+    let script = dir.path().join("js_certificates.mjs");
+    std::fs::copy(interop_dir().join("js_certificates.mjs"), &script).unwrap();
+    let mut cmd = tokio::process::Command::new("node");
+    cmd.arg("-r")
+        .arg(interop_dir().join("resolve-localhost.cjs"))
+        .arg(&script)
+        .arg(&cred)
+        .env("NODE_EXTRA_CA_CERTS", ts.ca_file());
+    run(cmd, "js_certificates.mjs").await;
+}
