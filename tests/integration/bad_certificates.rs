@@ -350,3 +350,46 @@ async fn auto_renew_runs_on_the_servers_clock() {
     // EmailContacts never makes versions.
     assert_eq!(versions(&ts, "notifying").await, 1);
 }
+
+#[tokio::test]
+async fn a_non_exportable_key_stays_in_the_vault() {
+    let ts = TestServer::start().await;
+    let raw = Raw::new(&ts).await;
+    let mut policy = self_policy();
+    policy["key_props"] = json!({"exportable": false, "kty": "EC", "crv": "P-256"});
+    policy["secret_props"] = json!({"contentType": "application/x-pem-file"});
+    let (s, v) = post(
+        &raw,
+        "/certificates/locked/create",
+        json!({ "policy": policy }),
+    )
+    .await;
+    assert_eq!(s, 202, "{v}");
+    let (s, secret) = raw
+        .call(Method::GET, &format!("/secrets/locked?{V}"), None)
+        .await;
+    assert_eq!(s, 200);
+    let pem = secret["value"].as_str().unwrap();
+    assert!(pem.contains("BEGIN CERTIFICATE"), "{pem}");
+    assert!(!pem.contains("PRIVATE KEY"), "the key is not exported");
+    // The key still signs, in the vault.
+    let digest = keyhaven_azure_api::b64url::encode(&keyhaven_crypto::sha256(b"data"));
+    let (s, v) = post(
+        &raw,
+        "/keys/locked/sign",
+        json!({"alg": "ES256", "value": digest}),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    // Nor can the managed key be rotated or re-imported by hand.
+    let (s, _) = post(&raw, "/keys/locked/rotate", json!({})).await;
+    assert_eq!(s, 403);
+    let (s, _) = raw
+        .call(
+            Method::PATCH,
+            &format!("/secrets/locked?{V}"),
+            Some(serde_json::to_vec(&json!({"contentType": "text/plain"})).unwrap()),
+        )
+        .await;
+    assert_eq!(s, 403);
+}
