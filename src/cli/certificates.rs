@@ -30,6 +30,8 @@ pub enum CertificateCommand {
         tags: Vec<String>,
     },
     /// Print the default policy (a self-signed RSA 2048 certificate, valid 12 months), to edit and pass to create.
+    ///
+    /// Example: keyhaven certificate get-default-policy > policy.json
     GetDefaultPolicy,
     /// Import a certificate with its private key from a PKCS#12/PFX or PEM file.
     ///
@@ -51,18 +53,32 @@ pub enum CertificateCommand {
         tags: Vec<String>,
     },
     /// Show a certificate (with its policy).
+    ///
+    /// Example: keyhaven certificate show --vault-name default --name web
     Show(ObjectArgs),
     /// List certificates.
+    ///
+    /// Example: keyhaven certificate list --vault-name default -o table
     List(VaultArgs),
     /// List a certificate's versions.
+    ///
+    /// Example: keyhaven certificate list-versions --vault-name default --name web
     ListVersions(ObjectArgs),
     /// List deleted certificates.
+    ///
+    /// Example: keyhaven certificate list-deleted --vault-name default
     ListDeleted(VaultArgs),
     /// Delete a certificate with its key and secret (soft delete).
+    ///
+    /// Example: keyhaven certificate delete --vault-name default --name web
     Delete(ObjectArgs),
     /// Recover a deleted certificate with its key and secret.
+    ///
+    /// Example: keyhaven certificate recover --vault-name default --name web
     Recover(ObjectArgs),
     /// Purge a deleted certificate with its key and secret.
+    ///
+    /// Example: keyhaven certificate purge --vault-name default --name web
     Purge(ObjectArgs),
     /// Download the public certificate (no private key) to a file.
     ///
@@ -102,6 +118,8 @@ pub enum CertificateCommand {
 #[derive(Subcommand)]
 pub enum PendingCommand {
     /// Show the operation (with the signing request, `csr`).
+    ///
+    /// Example: keyhaven certificate pending show --vault-name default --name ext
     Show(ObjectArgs),
     /// Merge the certificate your authority signed (a PEM or DER file; a PEM file may hold the chain).
     ///
@@ -113,6 +131,8 @@ pub enum PendingCommand {
         file: PathBuf,
     },
     /// Delete the operation.
+    ///
+    /// Example: keyhaven certificate pending delete --vault-name default --name ext
     Delete(ObjectArgs),
 }
 

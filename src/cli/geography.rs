@@ -32,6 +32,8 @@ pub enum GeographyCommand {
         client: ClientArgs,
     },
     /// Start sealing new backups under a fresh key (old backups still restore).
+    ///
+    /// Example: keyhaven geography rotate --geography local
     Rotate {
         #[arg(long, default_value = "local")]
         geography: String,

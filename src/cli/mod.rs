@@ -157,3 +157,40 @@ pub async fn run(cli: Cli) -> Result<()> {
 pub fn print_json<T: serde::Serialize>(v: &T) -> Result<()> {
     output::print(v)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    /// Every verb's `--help` shows at least one example.
+    #[test]
+    fn every_verb_has_an_example() {
+        fn leaves(cmd: &clap::Command, path: String, out: &mut Vec<String>) {
+            let subs: Vec<_> = cmd
+                .get_subcommands()
+                .filter(|s| s.get_name() != "help")
+                .collect();
+            if subs.is_empty() {
+                let text = cmd
+                    .get_long_about()
+                    .or(cmd.get_about())
+                    .map(|s| s.to_string())
+                    .unwrap_or_default();
+                if !text.contains("Example:") {
+                    out.push(path);
+                }
+                return;
+            }
+            for s in subs {
+                leaves(s, format!("{path} {}", s.get_name()), out);
+            }
+        }
+        let mut missing = Vec::new();
+        leaves(&Cli::command(), "keyhaven".into(), &mut missing);
+        assert!(
+            missing.is_empty(),
+            "verbs without an example in --help: {missing:#?}"
+        );
+    }
+}

@@ -58,18 +58,32 @@ pub enum SecretCommand {
         tags: Vec<String>,
     },
     /// Show a secret with its value.
+    ///
+    /// Example: keyhaven secret show --vault-name default --name db-password [--version VERSION]
     Show(ObjectArgs),
     /// List secrets.
+    ///
+    /// Example: keyhaven secret list --vault-name default -o table
     List(VaultArgs),
     /// List a secret's versions.
+    ///
+    /// Example: keyhaven secret list-versions --vault-name default --name db-password
     ListVersions(ObjectArgs),
     /// List deleted secrets.
+    ///
+    /// Example: keyhaven secret list-deleted --vault-name default
     ListDeleted(VaultArgs),
     /// Delete a secret (soft delete).
+    ///
+    /// Example: keyhaven secret delete --vault-name default --name db-password
     Delete(ObjectArgs),
     /// Recover a deleted secret.
+    ///
+    /// Example: keyhaven secret recover --vault-name default --name db-password
     Recover(ObjectArgs),
     /// Purge a deleted secret.
+    ///
+    /// Example: keyhaven secret purge --vault-name default --name db-password
     Purge(ObjectArgs),
     /// Back up a secret (all versions) into a file, as raw blob bytes (the same file `az` writes).
     ///
@@ -113,6 +127,8 @@ pub enum KeyCommand {
         ops: Vec<String>,
     },
     /// Import a key from a JWK file (with its private parts).
+    ///
+    /// Example: keyhaven key import --vault-name default --name imported --jwk-file key.jwk.json
     Import {
         #[command(flatten)]
         object: ObjectArgs,
@@ -121,22 +137,40 @@ pub enum KeyCommand {
         jwk_file: PathBuf,
     },
     /// Show a key (public parts).
+    ///
+    /// Example: keyhaven key show --vault-name default --name signing
     Show(ObjectArgs),
     /// List keys.
+    ///
+    /// Example: keyhaven key list --vault-name default -o table
     List(VaultArgs),
     /// List a key's versions.
+    ///
+    /// Example: keyhaven key list-versions --vault-name default --name signing
     ListVersions(ObjectArgs),
     /// List deleted keys.
+    ///
+    /// Example: keyhaven key list-deleted --vault-name default
     ListDeleted(VaultArgs),
     /// Make a new version of a key.
+    ///
+    /// Example: keyhaven key rotate --vault-name default --name signing
     Rotate(ObjectArgs),
     /// Delete a key (soft delete).
+    ///
+    /// Example: keyhaven key delete --vault-name default --name signing
     Delete(ObjectArgs),
     /// Recover a deleted key.
+    ///
+    /// Example: keyhaven key recover --vault-name default --name signing
     Recover(ObjectArgs),
     /// Purge a deleted key.
+    ///
+    /// Example: keyhaven key purge --vault-name default --name signing
     Purge(ObjectArgs),
     /// Back up a key (all versions) into a file, as raw blob bytes.
+    ///
+    /// Example: keyhaven key backup --vault-name default --name signing --file signing.blob
     Backup {
         #[command(flatten)]
         object: ObjectArgs,
@@ -144,6 +178,8 @@ pub enum KeyCommand {
         file: PathBuf,
     },
     /// Restore a key from a backup file.
+    ///
+    /// Example: keyhaven key restore --vault-name second --file signing.blob
     Restore {
         #[command(flatten)]
         vault: VaultArgs,

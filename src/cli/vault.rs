@@ -27,17 +27,23 @@ pub enum VaultCommand {
         client: ClientArgs,
     },
     /// List vaults.
+    ///
+    /// Example: keyhaven vault list -o table
     List {
         #[command(flatten)]
         client: ClientArgs,
     },
     /// Show one vault.
+    ///
+    /// Example: keyhaven vault show payments
     Show {
         name: String,
         #[command(flatten)]
         client: ClientArgs,
     },
     /// Delete a vault and everything in it.
+    ///
+    /// Example: keyhaven vault delete scratch
     Delete {
         name: String,
         #[command(flatten)]
