@@ -136,10 +136,13 @@ def main():
     restored = cc.restore_certificate_backup(blob)
     assert restored.name == name
     assert sc.get_secret(name).properties.managed
+    listed = {p.name: p for p in cc.list_properties_of_certificates()}
+    assert name in listed and listed[name].x509_thumbprint == restored.properties.x509_thumbprint
     # Delete and recover.
     cc.begin_delete_certificate(imp).wait()
     deleted = cc.get_deleted_certificate(imp)
     assert deleted.recovery_id
+    assert any(d.name == imp for d in cc.list_deleted_certificates())
     cc.begin_recover_deleted_certificate(imp).wait()
     assert cc.get_certificate(imp).id
 
