@@ -232,7 +232,10 @@ pub fn exclusive_writes_are_all_or_nothing(e: Arc<dyn Engine>) {
 
 /// Everything in the store, for before/after comparisons.
 pub fn everything(s: &Store) -> Vec<(Vec<u8>, Vec<u8>)> {
-    s.snapshot().unwrap().scan(b"", &[0xff; 8], usize::MAX).unwrap()
+    s.snapshot()
+        .unwrap()
+        .scan(b"", &[0xff; 8], usize::MAX)
+        .unwrap()
 }
 
 /// Writes spread over several transactions through an undo journal are undone exactly (in steps of any size),
@@ -298,7 +301,11 @@ pub fn undo_journal_spans_transactions(e: Arc<dyn Engine>) {
         assert!(steps < 100, "undo makes progress");
     }
     assert!(steps >= 5, "one entry per step: {steps} steps");
-    assert_eq!(everything(&s), before, "undo restores every key and leaves no entry");
+    assert_eq!(
+        everything(&s),
+        before,
+        "undo restores every key and leaves no entry"
+    );
     // The same writes, discarded: they stay, the journal goes.
     run(&j);
     let after = everything(&s);

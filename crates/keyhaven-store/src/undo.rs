@@ -49,7 +49,9 @@ impl UndoJournal {
     /// A journal under `prefix`, which must be non-empty and reserved: no other key may start with it.
     pub fn new(prefix: Vec<u8>) -> Result<Self, StoreError> {
         if prefix.is_empty() {
-            return Err(StoreError::unavailable("an undo journal needs a key prefix"));
+            return Err(StoreError::unavailable(
+                "an undo journal needs a key prefix",
+            ));
         }
         Ok(UndoJournal { prefix })
     }
