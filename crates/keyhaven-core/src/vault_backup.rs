@@ -542,7 +542,7 @@ impl Default for Pass2 {
 }
 
 /// Stream bytes per pass-2 transaction: bounds what the engine holds uncommitted.
-const BATCH_BYTES: usize = 8 << 20;
+const BATCH_BYTES: usize = 4 << 20;
 /// Records per pass-2 transaction (many small records).
 const BATCH_STEPS: usize = 4096;
 

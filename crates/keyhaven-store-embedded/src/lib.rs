@@ -6,7 +6,10 @@ use redb::{Database, Durability, ReadOnlyTable, ReadableTable, TableDefinition, 
 use std::path::Path;
 
 const KV: TableDefinition<&[u8], &[u8]> = TableDefinition::new("kv");
-const CACHE_BYTES: usize = 64 << 20;
+/// redb's page cache: 9/10 read cache, 1/10 write buffer (dirty pages beyond it go to the file before commit).
+/// Every commit moves the pages it wrote into the read cache, so any long run of writes (a restore) or reads (a
+/// backup) fills it: this bound is most of what such an operation adds to the server's RSS.
+const CACHE_BYTES: usize = 32 << 20;
 
 /// A store in a single file.
 pub struct EmbeddedEngine {
