@@ -5,7 +5,8 @@ Standard library only. Steps, each printing one JSON line on stdout:
 
   seed     N secrets x V versions of S bytes into vault SRC (concurrent PUTs)
   backup   POST /backup on SRC, waits for the job; RSS growth while it runs
-  restore  PUT /restore?backupId=JOB on DST, waits; RSS growth while it runs
+  restore  PUT /restore?backupId=JOB on DST, waits; RSS growth while it runs, and (--probe-vault) the latency
+           of writes into another vault meanwhile
   verify   backs DST up and compares its manifest digest with SRC's
 
 RSS growth of a step: before it, the server's peak RSS is reset to its current
@@ -171,12 +172,43 @@ def cmd_backup(a):
                       "versions": st["versions"], "digest": st["manifest"]["digest"], **m}))
 
 
+class Prober:
+    """Writes one small secret into another vault every 100 ms while a step runs; keeps each write's latency."""
+
+    def __init__(self, a, vault):
+        self.c = Client(a.port, a.cafile, a.token, f"{vault}.vault.localhost")
+        self.lat = []
+        self.stop = threading.Event()
+        self.t = threading.Thread(target=self.run, daemon=True)
+        self.t.start()
+
+    def run(self):
+        i = 0
+        while not self.stop.is_set():
+            t0 = time.monotonic()
+            self.c.call("PUT", f"/secrets/probe?{API}", {"value": f"probe-{i}"})
+            self.lat.append(time.monotonic() - t0)
+            i += 1
+            time.sleep(0.1)
+
+    def finish(self):
+        self.stop.set()
+        self.t.join()
+        xs = sorted(self.lat)
+        return {"other_vault_writes": len(xs),
+                "other_vault_write_p50_ms": round(1000 * xs[len(xs) // 2], 1) if xs else None,
+                "other_vault_write_max_ms": round(1000 * xs[-1], 1) if xs else None}
+
+
 def cmd_restore(a):
     c = Client(a.port, a.cafile, a.token, f"{a.vault}.vault.localhost")
     s = Sampler(a.pid)
+    probe = Prober(a, a.probe_vault) if a.probe_vault else None
     _, st = c.call("PUT", f"/restore?{API}&backupId={a.backup_id}", raw_body=b"", expect=(202,))
     st = wait_job(c, "restore", st["jobId"])
     m = s.finish()
+    if probe:
+        m.update(probe.finish())
     if st["status"] != "Succeeded":
         raise Fail(f"restore: {st.get('error')}")
     r = st["report"]
@@ -207,6 +239,7 @@ def main():
     sub.add_parser("backup")
     s = sub.add_parser("restore")
     s.add_argument("--backup-id", required=True)
+    s.add_argument("--probe-vault", help="write a small secret into this vault every 100 ms meanwhile")
     s = sub.add_parser("verify")
     s.add_argument("--digest", required=True)
     a = p.parse_args()

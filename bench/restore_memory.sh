@@ -15,7 +15,9 @@
 # dir), so that a step's figure includes everything it needs, the store's
 # page cache (64 MiB at most) too. For each it reports the server's RSS growth:
 # the peak is reset just before the step (echo 5 > /proc/PID/clear_refs) and
-# growth = VmHWM after the step - VmRSS before it. Raw JSON lines go to
+# growth = VmHWM after the step - VmRSS before it. During the restore it also
+# writes a small secret into src every 100 ms and reports those writes'
+# latency (a restore must not stall the other vaults). Raw JSON lines go to
 # bench/out/restore-memory-<UTC time>.jsonl.
 #
 # Tunables (environment): RM_SECRETS=4300 RM_VERSIONS=10 RM_VALUE_BYTES=25000
@@ -114,7 +116,7 @@ B="$(tool --vault src backup)"; echo "$B" | tee -a "$RESULTS"
 JOB="$(jq -r .job <<<"$B")"; DIGEST="$(jq -r .digest <<<"$B")"
 stop_server; start_server
 log "restore into dst (fresh server, RSS $(rss VmRSS) kB)"
-tool --vault dst restore --backup-id "$JOB" | tee -a "$RESULTS"
+tool --vault dst restore --backup-id "$JOB" --probe-vault src | tee -a "$RESULTS"
 log "checking dst against src"
 tool --vault dst verify --digest "$DIGEST" | tee -a "$RESULTS"
 echo "{\"step\":\"end\",\"rss_kb\":$(rss VmRSS),\"hwm_kb\":$(rss VmHWM),\"data_dir_kb\":$(du -sk "$DATA" | cut -f1),\"commit\":\"$(git -C "$ROOT" rev-parse --short HEAD)\",\"binary\":\"$KEYHAVEN\"}" | tee -a "$RESULTS"
@@ -132,6 +134,9 @@ for k in ("backup", "restore"):
     r = by[k]
     print(f"{k:<8} {r['seconds']:>8} {mib(r['rss_start_kb']):>12} {mib(r['hwm_kb']):>12} "
           f"{mib(r['growth_kb']):>10} {mib(r['rss_end_kb']):>12}")
+r = by["restore"]
+print(f"writes into another vault during the restore: {r['other_vault_writes']}, "
+      f"p50 {r['other_vault_write_p50_ms']} ms, max {r['other_vault_write_max_ms']} ms")
 print(f"restored vault matches the source: {by['verify']['matches']}")
 EOF
 log "raw results: $RESULTS"
