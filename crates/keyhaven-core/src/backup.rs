@@ -206,7 +206,7 @@ impl Keyhaven {
         let wrapped = v.wrapped_key.clone();
         self.store
             .write(move |txn| {
-                let v: VaultRecord = records::read_txn(txn, &records::vault_key(&v.name))?
+                let v = Some(crate::restore_journal::vault_in_txn(txn, &v.name)?)
                     .filter(|cur: &VaultRecord| cur.wrapped_key == wrapped)
                     .ok_or_else(|| Error::VaultNotFound(v.name.clone()))?;
                 let mut first = None;

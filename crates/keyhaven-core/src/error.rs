@@ -28,6 +28,13 @@ pub enum Error {
     /// The credentials are not valid.
     #[error("{0}")]
     Unauthorized(String),
+    /// The vault is being restored from a whole-vault backup: it serves nothing until the restore has finished or
+    /// been rolled back. The request may be retried later.
+    #[error(
+        "Vault '{vault}' is being restored from a backup; it serves no requests until the restore has finished \
+         or been rolled back. Retry later."
+    )]
+    RestoreInProgress { vault: String },
     /// The deployment serves reads only.
     #[error("This Keyhaven node is read-only (standby); writes are refused.")]
     ReadOnly,

@@ -14,6 +14,7 @@ mod keys;
 mod objects;
 mod paging;
 mod records;
+mod restore_journal;
 mod rotation;
 mod secrets;
 mod service;

@@ -390,6 +390,13 @@ impl Keyhaven {
                     if !obj.purge_due(now) {
                         return Ok(());
                     }
+                    // obj\0vault\0…: a vault being restored is left alone until the restore has finished.
+                    let vault = okey[4..].split(|b| *b == 0).next().unwrap_or_default();
+                    if crate::restore_journal::check_txn(txn, &String::from_utf8_lossy(vault))
+                        .is_err()
+                    {
+                        return Ok(());
+                    }
                     txn.delete(&okey)?;
                     // obj\0vault\0kind\0name → ver\0vault\0kind\0name\0
                     let mut vprefix = b"ver".to_vec();
@@ -428,8 +435,7 @@ pub(crate) fn put_version(
     name: &ObjectName,
     ver: VersionRecord,
 ) -> Result<ObjectView> {
-    let v: VaultRecord = records::read_txn(txn, &records::vault_key(vault))?
-        .ok_or_else(|| Error::VaultNotFound(vault.to_string()))?;
+    let v = crate::restore_journal::vault_in_txn(txn, vault)?;
     let okey = records::object_key(&v.name, kind, &name.key());
     let existing: Option<ObjectRecord> = records::read_txn(txn, &okey)?;
     if existing.as_ref().is_some_and(|o| o.deleted.is_some()) {
@@ -491,8 +497,7 @@ pub(crate) fn object_in_txn(
     name: &ObjectName,
     state: State,
 ) -> Result<(VaultRecord, Vec<u8>, ObjectRecord)> {
-    let v: VaultRecord = records::read_txn(txn, &records::vault_key(vault.as_str()))?
-        .ok_or_else(|| Error::VaultNotFound(vault.to_string()))?;
+    let v = crate::restore_journal::vault_in_txn(txn, vault.as_str())?;
     let okey = records::object_key(&v.name, kind, &name.key());
     let obj: ObjectRecord = records::read_txn(txn, &okey)?
         .filter(|o: &ObjectRecord| o.deleted.is_some() == (state == State::Deleted))

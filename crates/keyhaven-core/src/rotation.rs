@@ -1,7 +1,7 @@
 //! Key rotation policies (Azure's `rotationpolicy`) and the lifetime actions the server carries out itself:
 //! `Rotate` makes a new key version, `Notify` records an event (once per key version).
 
-use crate::records::{self, ObjectRecord, VaultRecord, VersionRecord};
+use crate::records::{self, ObjectRecord, VersionRecord};
 use crate::{Error, Keyhaven, Result};
 use keyhaven_model::{ObjectKind, ObjectName, VaultName};
 use keyhaven_store::keys::prefix_end;
@@ -190,6 +190,9 @@ impl Keyhaven {
                 continue;
             }
             let vault = String::from_utf8_lossy(parts[1]).into_owned();
+            if crate::restore_journal::check_snapshot(&*snap, &vault).is_err() {
+                continue; // being restored: its keys are looked at once the restore has finished
+            }
             let ver: Option<VersionRecord> = records::read(
                 &*snap,
                 &records::version_key(
@@ -229,7 +232,7 @@ impl Keyhaven {
         let vault = vault.to_string();
         self.store
             .write(move |txn| {
-                records::read_txn::<VaultRecord>(txn, &records::vault_key(&vault))?;
+                crate::restore_journal::vault_in_txn(txn, &vault)?;
                 let Some(mut obj) = records::read_txn::<ObjectRecord>(txn, &okey)? else {
                     return Ok(());
                 };

@@ -75,6 +75,7 @@ impl Keyhaven {
         for g in geographies {
             kh.ensure_geography(&g)?;
         }
+        kh.recover_interrupted_restores()?;
         Ok((kh, fresh))
     }
 
@@ -132,9 +133,12 @@ impl Keyhaven {
         Ok(self.store.snapshot()?)
     }
 
+    /// The vault's record; refused while the vault is being restored (see `restore_journal`).
     pub(crate) fn vault_record(&self, snap: &dyn Snapshot, vault: &str) -> Result<VaultRecord> {
-        records::read(snap, &records::vault_key(vault))?
-            .ok_or_else(|| Error::VaultNotFound(vault.to_string()))
+        let v: VaultRecord = records::read(snap, &records::vault_key(vault))?
+            .ok_or_else(|| Error::VaultNotFound(vault.to_string()))?;
+        crate::restore_journal::check_snapshot(snap, &v.name)?;
+        Ok(v)
     }
 
     /// The vault's data key, unwrapped from its record (cached; a recreated vault has a new wrapped key).

@@ -467,3 +467,451 @@ async fn ten_thousand_objects_with_ten_versions_round_trip() {
     );
     assert_eq!(again.versions, 100_000);
 }
+
+// ---- Restores written in batches: all or nothing through the restore journal ----
+
+fn service_with(
+    dir: &std::path::Path,
+    clock: Arc<dyn keyhaven_model::Clock>,
+    root: SealingKey,
+) -> Arc<Keyhaven> {
+    let store =
+        Arc::new(Store::new(Arc::new(EmbeddedEngine::open(&dir.join("s.redb")).unwrap())).unwrap());
+    Arc::new(
+        Keyhaven::open(store, root, clock, Settings::default())
+            .unwrap()
+            .0,
+    )
+}
+
+/// Every key and value in the store.
+fn everything(kh: &Keyhaven) -> Vec<(Vec<u8>, Vec<u8>)> {
+    kh.store
+        .snapshot()
+        .unwrap()
+        .scan(b"", &[0xff; 8], usize::MAX)
+        .unwrap()
+}
+
+/// What a caller sees of a vault: every object (live and deleted, every kind) with every version's properties,
+/// and every secret version's value.
+fn listing(kh: &Keyhaven, v: &VaultName) -> Vec<String> {
+    let mut out = Vec::new();
+    for kind in [ObjectKind::Secret, ObjectKind::Key] {
+        for deleted in [false, true] {
+            let mut page = PageRequest {
+                max: Some(25),
+                after: None,
+            };
+            loop {
+                let p = kh.list_objects(&admin(), v, kind, deleted, &page).unwrap();
+                for o in &p.items {
+                    out.push(format!(
+                        "{kind:?} {} deleted={:?} latest={} {:?}",
+                        o.name, o.deleted, o.version, o.attributes
+                    ));
+                    if deleted {
+                        continue;
+                    }
+                    let n = ObjectName::parse(&o.name).unwrap();
+                    let versions = kh
+                        .list_versions(&admin(), v, kind, &n, &PageRequest::default())
+                        .unwrap()
+                        .items;
+                    for ver in versions {
+                        let value = match kind {
+                            ObjectKind::Secret => kh
+                                .get_secret(&admin(), v, &n, Some(&ver.version))
+                                .unwrap()
+                                .value
+                                .unwrap()
+                                .expose()
+                                .to_string(),
+                            _ => format!("{:?}", ver.public),
+                        };
+                        out.push(format!(
+                            "  {} {:?} {:?} {:?} = {value}",
+                            ver.version, ver.attributes, ver.tags, ver.content_type
+                        ));
+                    }
+                }
+                match p.next {
+                    Some(n) => page.after = Some(n),
+                    None => break,
+                }
+            }
+        }
+    }
+    out
+}
+
+fn ec_key() -> KeySpec {
+    KeySpec {
+        kty: "EC".into(),
+        key_size: None,
+        public_exponent: None,
+        curve: Some("P-256".into()),
+    }
+}
+
+/// A source vault (120 secrets with 3 versions, a key, 2 deleted secrets) and a target that already holds 20
+/// of the same names (live, other values), 10 others, a deleted secret and a key. Returns the source's backup.
+async fn source_and_target(kh: &Keyhaven, clock: &ManualClock) -> (VaultName, VaultName, Vec<u8>) {
+    let src = vault(kh, "src").await;
+    let dst = vault(kh, "dst").await;
+    for i in 0..120 {
+        let n = ObjectName::parse(&format!("s{i:03}")).unwrap();
+        for j in 0..3 {
+            let mut s = secret(&format!("src-{i}-{j}-{}", "v".repeat(200)));
+            s.tags = Tags::new([("j".to_string(), j.to_string())].into()).unwrap();
+            kh.set_secret(&admin(), &src, &n, s).await.unwrap();
+        }
+        clock.advance(1);
+    }
+    for i in [7, 8] {
+        let n = ObjectName::parse(&format!("s{i:03}")).unwrap();
+        kh.delete_object(&admin(), &src, ObjectKind::Secret, &n)
+            .await
+            .unwrap();
+    }
+    let k = ObjectName::parse("src-key").unwrap();
+    kh.create_key(&admin(), &src, &k, ec_key(), KeyProperties::default())
+        .await
+        .unwrap();
+    for i in (50..70).chain(200..210) {
+        let n = ObjectName::parse(&format!("s{i:03}")).unwrap();
+        kh.set_secret(&admin(), &dst, &n, secret(&format!("dst-{i}")))
+            .await
+            .unwrap();
+    }
+    let gone = ObjectName::parse("s205").unwrap();
+    kh.delete_object(&admin(), &dst, ObjectKind::Secret, &gone)
+        .await
+        .unwrap();
+    let k = ObjectName::parse("dst-key").unwrap();
+    kh.create_key(&admin(), &dst, &k, ec_key(), KeyProperties::default())
+        .await
+        .unwrap();
+    let (data, _) = backup(kh, &src, true);
+    (src, dst, data)
+}
+
+fn new_version_with_deleted() -> RestoreOptions {
+    RestoreOptions {
+        conflict: ConflictPolicy::NewVersion,
+        include_deleted: true,
+        ..Default::default()
+    }
+}
+
+/// Small batches, a counter of committed batches, and an optional failure after batch `fail_after`.
+fn small_batches(
+    committed: Arc<std::sync::atomic::AtomicU64>,
+    fail_after: Option<u64>,
+    roll_back: bool,
+) -> crate::vault_backup::Pass2 {
+    crate::vault_backup::Pass2 {
+        batch_bytes: 64 << 10,
+        batch_steps: 40,
+        after_batch: Some(Box::new(move |n| {
+            committed.store(n, std::sync::atomic::Ordering::SeqCst);
+            match fail_after {
+                Some(f) if n >= f => Err(Error::Store(keyhaven_store::StoreError::unavailable(
+                    "disk full (injected)",
+                ))),
+                _ => Ok(()),
+            }
+        })),
+        roll_back,
+    }
+}
+
+fn restore_with(
+    kh: &Keyhaven,
+    v: &VaultName,
+    data: Vec<u8>,
+    options: RestoreOptions,
+    pass2: crate::vault_backup::Pass2,
+) -> Result<RestoreReport> {
+    let data = Arc::new(data);
+    kh.restore_vault_with(
+        &admin(),
+        v,
+        move || Ok(std::io::Cursor::new(data.as_ref().clone())),
+        options,
+        pass2,
+    )
+}
+
+#[tokio::test]
+async fn a_restore_in_many_batches_writes_what_one_transaction_wrote() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(1_800_000_000));
+    let kh = service(dir.path(), clock.clone());
+    let (src, _, data) = source_and_target(&kh, &clock).await;
+    let committed = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let a = vault(&kh, "batched").await;
+    let report = restore_with(
+        &kh,
+        &a,
+        data.clone(),
+        new_version_with_deleted(),
+        small_batches(committed.clone(), None, true),
+    )
+    .unwrap();
+    assert_eq!(report.restored, 121);
+    let batches = committed.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(batches >= 10, "written in many batches: {batches}");
+    let b = vault(&kh, "single").await;
+    restore(&kh, &b, data, new_version_with_deleted())
+        .await
+        .unwrap();
+    assert_eq!(listing(&kh, &a), listing(&kh, &b));
+    assert_eq!(listing(&kh, &a), listing(&kh, &src));
+    assert!(
+        !everything(&kh)
+            .iter()
+            .any(|(k, _)| k.starts_with(b"restore\0")),
+        "no mark or journal is left after a restore"
+    );
+}
+
+#[tokio::test]
+async fn a_failure_in_a_late_batch_leaves_the_target_exactly_as_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(1_800_000_000));
+    let kh = service(dir.path(), clock.clone());
+    let (_, dst, data) = source_and_target(&kh, &clock).await;
+    let store_before = everything(&kh);
+    let seen_before = listing(&kh, &dst);
+    assert!(seen_before.len() > 30);
+
+    // A storage failure after batch 12 of 15.
+    let committed = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let r = restore_with(
+        &kh,
+        &dst,
+        data.clone(),
+        new_version_with_deleted(),
+        small_batches(committed.clone(), Some(12), true),
+    );
+    assert!(matches!(r, Err(Error::Store(_))), "{r:?}");
+    assert_eq!(committed.load(std::sync::atomic::Ordering::SeqCst), 12);
+    assert_eq!(listing(&kh, &dst), seen_before, "injected failure");
+    assert_eq!(
+        everything(&kh),
+        store_before,
+        "injected failure: the store is as before"
+    );
+
+    // A backup whose last chunk is damaged between the two passes (pass 1 reads the good copy): pass 2 fails at
+    // the very end, after every object has been written.
+    let mut damaged = data.clone();
+    let at = damaged.len() - 40;
+    damaged[at] ^= 0x01;
+    let reads = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (good, bad) = (Arc::new(data.clone()), Arc::new(damaged));
+    let committed = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let r = kh.restore_vault_with(
+        &admin(),
+        &dst,
+        {
+            let reads = reads.clone();
+            move || {
+                let first = reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0;
+                let bytes = if first { &good } else { &bad };
+                Ok(std::io::Cursor::new(bytes.as_ref().clone()))
+            }
+        },
+        new_version_with_deleted(),
+        small_batches(committed.clone(), None, true),
+    );
+    assert!(matches!(r, Err(Error::BadBackup(_))), "{r:?}");
+    assert_eq!(reads.load(std::sync::atomic::Ordering::SeqCst), 2);
+    assert!(
+        committed.load(std::sync::atomic::Ordering::SeqCst) >= 8,
+        "the damage was found after many batches"
+    );
+    assert_eq!(listing(&kh, &dst), seen_before, "bad last chunk");
+    assert_eq!(
+        everything(&kh),
+        store_before,
+        "bad last chunk: the store is as before"
+    );
+
+    // Nothing is left in the way: the same restore now succeeds.
+    let r = restore(&kh, &dst, data, new_version_with_deleted())
+        .await
+        .unwrap();
+    assert_eq!((r.restored, r.skipped), (121, 0));
+    let n = ObjectName::parse("s055").unwrap();
+    assert_eq!(
+        kh.get_secret(&admin(), &dst, &n, None)
+            .unwrap()
+            .value
+            .unwrap()
+            .expose(),
+        format!("src-55-2-{}", "v".repeat(200)),
+        "new-version put the backup's latest on top"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_to_a_vault_being_restored_are_refused_until_it_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(1_800_000_000));
+    let kh = service(dir.path(), clock.clone());
+    let (src, dst, data) = source_and_target(&kh, &clock).await;
+    let checked = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let pass2 = crate::vault_backup::Pass2 {
+        batch_bytes: 64 << 10,
+        batch_steps: 40,
+        after_batch: Some(Box::new({
+            let (kh, src, dst, checked) = (kh.clone(), src.clone(), dst.clone(), checked.clone());
+            move |n| {
+                if n != 3 {
+                    return Ok(());
+                }
+                let n55 = ObjectName::parse("s055").unwrap();
+                let busy = |r: Result<()>| {
+                    assert!(
+                        matches!(&r, Err(Error::RestoreInProgress { vault }) if vault == "dst"),
+                        "{r:?}"
+                    )
+                };
+                busy(kh.get_secret(&admin(), &dst, &n55, None).map(drop));
+                busy(
+                    kh.list_objects(
+                        &admin(),
+                        &dst,
+                        ObjectKind::Secret,
+                        false,
+                        &PageRequest::default(),
+                    )
+                    .map(drop),
+                );
+                busy(kh.get_vault(&admin(), &dst).map(drop));
+                busy(
+                    kh.backup_vault(&admin(), &dst, false, Vec::new(), &mut |_| {})
+                        .map(drop),
+                );
+                busy(
+                    kh.backup_object(&admin(), &dst, ObjectKind::Secret, &n55)
+                        .map(drop),
+                );
+                // Writes, from another thread with a runtime of its own.
+                let (kh2, dst2) = (kh.clone(), dst.clone());
+                std::thread::spawn(move || {
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .build()
+                        .unwrap();
+                    rt.block_on(async {
+                        let n = ObjectName::parse("s209").unwrap();
+                        let r = kh2.set_secret(&admin(), &dst2, &n, secret("late")).await;
+                        assert!(matches!(r, Err(Error::RestoreInProgress { .. })), "{r:?}");
+                        let r = kh2
+                            .delete_object(&admin(), &dst2, ObjectKind::Secret, &n)
+                            .await;
+                        assert!(matches!(r, Err(Error::RestoreInProgress { .. })), "{r:?}");
+                        let r = kh2.delete_vault(&admin(), &dst2).await;
+                        assert!(matches!(r, Err(Error::RestoreInProgress { .. })), "{r:?}");
+                        let r = restore(&kh2, &dst2, Vec::new(), RestoreOptions::default()).await;
+                        assert!(matches!(r, Err(Error::RestoreInProgress { .. })), "{r:?}");
+                        // Background work goes on, leaving the vault alone.
+                        kh2.purge_expired().await.unwrap();
+                        kh2.run_lifetime_actions().await.unwrap();
+                    })
+                })
+                .join()
+                .unwrap();
+                // Other vaults serve as usual.
+                assert!(kh.get_secret(&admin(), &src, &n55, None).is_ok());
+                checked.store(n, std::sync::atomic::Ordering::SeqCst);
+                Ok(())
+            }
+        })),
+        roll_back: true,
+    };
+    let kh2 = kh.clone();
+    let dst2 = dst.clone();
+    tokio::task::spawn_blocking(move || {
+        restore_with(&kh2, &dst2, data, new_version_with_deleted(), pass2)
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(checked.load(std::sync::atomic::Ordering::SeqCst), 3);
+    let n = ObjectName::parse("s209").unwrap();
+    assert_eq!(
+        kh.get_secret(&admin(), &dst, &n, None)
+            .unwrap()
+            .value
+            .unwrap()
+            .expose(),
+        "dst-209",
+        "served again once the restore has committed; the refused write left nothing"
+    );
+}
+
+#[tokio::test]
+async fn a_restore_abandoned_part_way_is_rolled_back_when_the_service_reopens() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(1_800_000_000));
+    let root = SealingKey::generate().unwrap();
+    let kh = service_with(dir.path(), clock.clone(), root.clone());
+    let (_, dst, data) = source_and_target(&kh, &clock).await;
+    let store_before = everything(&kh);
+    let seen_before = listing(&kh, &dst);
+
+    // The restore stops after batch 9 and leaves its mark and journal, as a crash would.
+    let committed = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let r = restore_with(
+        &kh,
+        &dst,
+        data.clone(),
+        new_version_with_deleted(),
+        small_batches(committed.clone(), Some(9), false),
+    );
+    assert!(r.is_err());
+    let left = everything(&kh);
+    assert!(left
+        .iter()
+        .any(|(k, _)| k.starts_with(b"restore\0mark\0dst")));
+    assert!(left
+        .iter()
+        .any(|(k, _)| k.starts_with(b"restore\0journal\0")));
+    assert_ne!(left, store_before, "batches were committed");
+    let n = ObjectName::parse("s055").unwrap();
+    assert!(matches!(
+        kh.get_secret(&admin(), &dst, &n, None),
+        Err(Error::RestoreInProgress { .. })
+    ));
+    drop(kh);
+
+    // Reopening rolls it back: the store is exactly as before the restore.
+    let kh = service_with(dir.path(), clock.clone(), root.clone());
+    assert_eq!(everything(&kh), store_before);
+    assert_eq!(listing(&kh, &dst), seen_before);
+    let r = restore(&kh, &dst, data, new_version_with_deleted())
+        .await
+        .unwrap();
+    assert_eq!(r.restored, 121);
+
+    // A journal whose restore committed (its mark gone) is only removed at reopening, never undone.
+    let after = everything(&kh);
+    let job = "0123456789abcdef0123456789abcdef";
+    let mut orphan = b"restore\0journal\0".to_vec();
+    orphan.extend_from_slice(job.as_bytes());
+    orphan.push(0);
+    orphan.extend_from_slice(&crate::records::object_key(
+        "dst",
+        ObjectKind::Secret,
+        "s055",
+    ));
+    kh.store
+        .write_blocking(move |t| t.put(&orphan, &[1, 0]))
+        .unwrap();
+    drop(kh);
+    let kh = service_with(dir.path(), clock, root);
+    assert_eq!(everything(&kh), after);
+}

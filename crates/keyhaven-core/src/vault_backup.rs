@@ -6,12 +6,14 @@
 //! the object's records. The manifest (final chunk) holds counts and a digest over all object digests.
 //!
 //! Restore reads the stream twice: a first pass checks every chunk, record and digest and plans each object
-//! (restore, skip, conflict) without writing; a second pass writes everything in one transaction — all or
-//! nothing, also across a crash.
+//! (restore, skip, conflict) without writing; a second pass writes it in bounded batches, one transaction each,
+//! under a restore mark that keeps every other request out of the vault and with an undo journal
+//! (`restore_journal`), so that the restore stays all or nothing — also across a crash — in constant memory.
 
 use crate::backup::{version_record, VersionPayload};
 use crate::geography::subscription_bytes;
 use crate::records::{self, DeletedRecord, ObjectRecord, VaultRecord, VersionRecord};
+use crate::restore_journal;
 use crate::{Action, Error, Keyhaven, Principal, Result};
 use keyhaven_blob::vault_snapshot::{SnapshotHeader, SnapshotReader, SnapshotWriter};
 use keyhaven_blob::GeographyKey;
@@ -130,6 +132,22 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
+/// How many keys start with `prefix`, counted in bounded chunks (an object may have any number of versions).
+fn count_under(snap: &dyn keyhaven_store::Snapshot, prefix: &[u8]) -> Result<u64> {
+    let end = prefix_end(prefix);
+    let mut start = prefix.to_vec();
+    let mut n = 0u64;
+    loop {
+        let chunk = snap.scan(&start, &end, 64)?;
+        let Some((last, _)) = chunk.last() else {
+            return Ok(n);
+        };
+        n += chunk.len() as u64;
+        start = last.clone();
+        start.push(0);
+    }
+}
+
 fn encode(r: &Record) -> Result<zeroize::Zeroizing<Vec<u8>>> {
     Ok(zeroize::Zeroizing::new(
         serde_json::to_vec(r).map_err(|e| Error::Internal(e.to_string()))?,
@@ -197,9 +215,7 @@ impl Keyhaven {
                 }
                 let name = ObjectName::parse(&obj.name)?;
                 let vprefix = records::versions_prefix(&v.name, kind, &name_key);
-                let count = snap
-                    .scan(&vprefix, &prefix_end(&vprefix), usize::MAX)?
-                    .len() as u64;
+                let count = count_under(&*snap, &vprefix)?;
                 let mut digest = Sha256::default();
                 let head = encode(&Record::Object {
                     kind,
@@ -214,7 +230,7 @@ impl Keyhaven {
                 let vend = prefix_end(&vprefix);
                 let mut vstart = vprefix.clone();
                 loop {
-                    let versions = snap.scan(&vstart, &vend, 512)?;
+                    let versions = snap.scan(&vstart, &vend, 64)?;
                     let Some((vlast, _)) = versions.last() else {
                         break;
                     };
@@ -263,7 +279,7 @@ impl Keyhaven {
         who.authorize(Action::Restore)?;
         let (_, keys) = self.geography_keys(&*self.snapshot()?, geography)?;
         let sub = subscription_bytes(&self.deployment()?.subscription_id)?;
-        read_stream(input, sub, geography, &keys, &mut |_| Ok(()))
+        read_stream(input, sub, geography, &keys, &mut |_, _| Ok(()))
     }
 
     /// Restores a vault backup into `vault`. `open` yields the backup stream (it is read twice).
@@ -278,13 +294,27 @@ impl Keyhaven {
         R: Read + 'static,
         F: Fn() -> std::io::Result<R> + Send + Sync + 'static,
     {
+        self.restore_vault_with(who, vault, open, options, Pass2::default())
+    }
+
+    /// [`Keyhaven::restore_vault`] with pass 2 cut as `pass2` says.
+    pub(crate) fn restore_vault_with<R, F>(
+        &self,
+        who: &Principal,
+        vault: &VaultName,
+        open: F,
+        options: RestoreOptions,
+        mut pass2: Pass2,
+    ) -> Result<RestoreReport>
+    where
+        R: Read + 'static,
+        F: Fn() -> std::io::Result<R> + Send + Sync + 'static,
+    {
         who.authorize(Action::Restore)?;
         let snap = self.snapshot()?;
         let v = self.vault_record(&*snap, vault.as_str())?;
         let (_, keys) = self.geography_keys(&*snap, &v.geography)?;
         let sub = subscription_bytes(&self.deployment()?.subscription_id)?;
-        let io =
-            |e: std::io::Error| Error::BadParameter(format!("The backup could not be read: {e}"));
 
         // Pass 1: verify everything and plan, writing nothing.
         let mut report = RestoreReport {
@@ -297,24 +327,34 @@ impl Keyhaven {
             objects: Vec::new(),
             objects_truncated: false,
         };
-        let manifest = read_stream(open().map_err(io)?, sub, &v.geography, &keys, &mut |o| {
-            if let Some(outcome) = plan(&*snap, &v.name, &o, &options)? {
-                match outcome.action {
-                    "skipped" | "excluded-deleted" => report.skipped += 1,
-                    "conflict" => report.conflicts += 1,
-                    _ => {
-                        report.restored += 1;
-                        report.versions_written += outcome.versions;
+        let manifest = read_stream(
+            open().map_err(unreadable)?,
+            sub,
+            &v.geography,
+            &keys,
+            &mut |event, _| {
+                let Event::End(head) = event else {
+                    return Ok(());
+                };
+                if let Some(outcome) = plan(&*snap, &v.name, head, &options)? {
+                    match outcome.action {
+                        "skipped" | "excluded-deleted" => report.skipped += 1,
+                        "conflict" => report.conflicts += 1,
+                        _ => {
+                            report.restored += 1;
+                            report.versions_written += outcome.versions;
+                        }
+                    }
+                    if report.objects.len() < REPORT_LIMIT {
+                        report.objects.push(outcome);
+                    } else {
+                        report.objects_truncated = true;
                     }
                 }
-                if report.objects.len() < REPORT_LIMIT {
-                    report.objects.push(outcome);
-                } else {
-                    report.objects_truncated = true;
-                }
-            }
-            Ok(())
-        })?;
+                Ok(())
+            },
+        )?;
+        drop(snap);
         report.manifest = manifest;
         if let Some((kind, name)) = &options.only {
             if report.restored + report.skipped + report.conflicts == 0 {
@@ -344,26 +384,184 @@ impl Keyhaven {
             return Ok(report);
         }
 
-        // Pass 2: one transaction, straight to the engine.
-        let key = self.vault_sealing_key(&v)?;
-        let (vault_name, wrapped, geography) =
-            (v.name.clone(), v.wrapped_key.clone(), v.geography.clone());
-        let opts = options.clone();
-        let now = self.now();
-        let open = Arc::new(open);
-        self.store.write_exclusive_blocking(move |txn| {
-            let cur: VaultRecord = records::read_txn(txn, &records::vault_key(&vault_name))?
-                .filter(|c: &VaultRecord| c.wrapped_key == wrapped)
-                .ok_or_else(|| Error::VaultNotFound(vault_name.clone()))?;
-            let input = open()
-                .map_err(|e| Error::BadParameter(format!("The backup could not be read: {e}")))?;
-            read_stream(input, sub, &geography, &keys, &mut |o| {
-                apply(txn, &cur, &key, o, &opts, now)
+        // Pass 2: bounded batches, each its own transaction, undoable as one through the restore journal.
+        let job = hex(&keyhaven_crypto::random_bytes::<16>()?);
+        let ctx = Arc::new(ApplyCtx {
+            vault: v.name.clone(),
+            wrapped: v.wrapped_key.clone(),
+            key: self.vault_sealing_key(&v)?,
+            journal: restore_journal::journal(&job)?,
+            job: job.clone(),
+            options,
+            now: self.now(),
+        });
+        // The mark goes on first, alone: from its commit on, no other writer touches the vault, so the batches
+        // build on exactly the state they find (their own writes included).
+        {
+            let ctx = ctx.clone();
+            self.store.write_exclusive_blocking(move |txn| {
+                current_vault(txn, &ctx)?;
+                restore_journal::begin(txn, &ctx.vault, &ctx.job, ctx.now)
             })?;
-            Ok::<_, Error>(())
-        })?;
-        Ok(report)
+        }
+        tracing::info!(vault = %v.name, job = %job, "vault restore: writing");
+        match self.apply_stream(&ctx, &open, sub, &v.geography, &keys, &mut pass2) {
+            Ok(batches) => {
+                tracing::info!(vault = %v.name, job = %job, batches, "vault restore committed");
+                if let Err(e) = self.discard_restore_journal(&job) {
+                    // Harmless: a journal without a mark is removed at the next start.
+                    tracing::warn!(vault = %v.name, job = %job, error = %e, "could not remove a finished restore's journal");
+                }
+                Ok(report)
+            }
+            Err(e) => {
+                if pass2.roll_back {
+                    tracing::warn!(vault = %v.name, job = %job, error = %e, "vault restore failed; rolling back");
+                    if let Err(r) = self.roll_back_restore(&v.name, &job) {
+                        tracing::error!(vault = %v.name, job = %job, error = %r,
+                            "rolling back a failed restore failed; the vault stays unavailable until a restart rolls it back");
+                    }
+                }
+                Err(e)
+            }
+        }
     }
+
+    /// Pass 2: reads the stream again and writes it in batches. The last batch also removes the mark: that
+    /// commit is the restore's. Returns the number of batches.
+    fn apply_stream<R, F>(
+        &self,
+        ctx: &Arc<ApplyCtx>,
+        open: &F,
+        sub: [u8; 16],
+        geography: &str,
+        keys: &[GeographyKey],
+        pass2: &mut Pass2,
+    ) -> Result<u64>
+    where
+        R: Read + 'static,
+        F: Fn() -> std::io::Result<R>,
+    {
+        let mut state = Some(Applying::default());
+        let mut batch: Vec<Step> = Vec::new();
+        let (mut bytes, mut batches) = (0usize, 0u64);
+        let mut leaving = false;
+        read_stream(
+            open().map_err(unreadable)?,
+            sub,
+            geography,
+            keys,
+            &mut |event, len| {
+                let step = match event {
+                    Event::Begin(head) => {
+                        // Objects this restore leaves out whatever the target holds are not even sent.
+                        leaving = !selected(head, &ctx.options)
+                            || (head.deleted.is_some() && !ctx.options.include_deleted);
+                        Step::Begin(head.clone())
+                    }
+                    Event::Version(p) => Step::Version(p),
+                    Event::End(_) => Step::End,
+                };
+                if leaving {
+                    return Ok(());
+                }
+                batch.push(step);
+                bytes += len;
+                if bytes >= pass2.batch_bytes || batch.len() >= pass2.batch_steps {
+                    let s = state.take().unwrap_or_default();
+                    state = Some(self.apply_batch(ctx, std::mem::take(&mut batch), s, false)?);
+                    bytes = 0;
+                    batches += 1;
+                    if let Some(hook) = pass2.after_batch.as_mut() {
+                        hook(batches)?;
+                    }
+                }
+                Ok(())
+            },
+        )?;
+        // The stream checked out to its manifest: the last batch commits the restore.
+        self.apply_batch(ctx, batch, state.unwrap_or_default(), true)?;
+        Ok(batches + 1)
+    }
+
+    fn apply_batch(
+        &self,
+        ctx: &Arc<ApplyCtx>,
+        steps: Vec<Step>,
+        state: Applying,
+        last: bool,
+    ) -> Result<Applying> {
+        let ctx = ctx.clone();
+        self.store.write_exclusive_blocking(move |txn| {
+            let v = current_vault(txn, &ctx)?;
+            restore_journal::check_owner(txn, &ctx.vault, &ctx.job)?;
+            let mut state = state;
+            {
+                let mut journaled = ctx.journal.record(txn);
+                for step in steps {
+                    state.apply(&mut journaled, &v, &ctx, step)?;
+                }
+            }
+            if last {
+                if state.current.is_some() {
+                    return Err(Error::Internal("the restore ended inside an object".into()));
+                }
+                restore_journal::end(txn, &ctx.vault, &ctx.job)?;
+            }
+            Ok(state)
+        })
+    }
+}
+
+fn unreadable(e: std::io::Error) -> Error {
+    Error::BadParameter(format!("The backup could not be read: {e}"))
+}
+
+/// How pass 2 of a restore cuts its work. Tests make batches small, stop after a given batch, or leave the
+/// journal behind as a crash would.
+pub(crate) struct Pass2 {
+    /// A batch is written once it holds this many bytes of stream records…
+    pub batch_bytes: usize,
+    /// …or this many records.
+    pub batch_steps: usize,
+    /// Called after each batch (1, 2, …) has committed; an error stops the restore there.
+    pub after_batch: Option<Box<dyn FnMut(u64) -> Result<()> + Send>>,
+    /// Roll back when pass 2 fails (turned off only to leave the state a crash leaves).
+    pub roll_back: bool,
+}
+
+impl Default for Pass2 {
+    fn default() -> Self {
+        Pass2 {
+            batch_bytes: BATCH_BYTES,
+            batch_steps: BATCH_STEPS,
+            after_batch: None,
+            roll_back: true,
+        }
+    }
+}
+
+/// Stream bytes per pass-2 transaction: bounds what the engine holds uncommitted.
+const BATCH_BYTES: usize = 4 << 20;
+/// Records per pass-2 transaction (many small records).
+const BATCH_STEPS: usize = 4096;
+
+/// What every batch of one restore shares.
+struct ApplyCtx {
+    vault: String,
+    wrapped: Vec<u8>,
+    key: SealingKey,
+    journal: keyhaven_store::UndoJournal,
+    job: String,
+    options: RestoreOptions,
+    now: i64,
+}
+
+/// The target vault as pass 1 judged it (same record, same key), read in a write transaction.
+fn current_vault(txn: &mut dyn WriteTxn, ctx: &ApplyCtx) -> Result<VaultRecord> {
+    records::read_txn(txn, &records::vault_key(&ctx.vault))?
+        .filter(|c: &VaultRecord| c.wrapped_key == ctx.wrapped)
+        .ok_or_else(|| Error::VaultNotFound(ctx.vault.clone()))
 }
 
 fn empty_manifest() -> Manifest {
@@ -380,30 +578,40 @@ fn empty_manifest() -> Manifest {
     }
 }
 
-/// One object read back from a stream, all of its records checked.
-struct StreamObject {
+/// An object as its `object` record announces it.
+#[derive(Clone)]
+struct ObjectHead {
     kind: ObjectKind,
     name: ObjectName,
     latest: Version,
     deleted: Option<DeletedRecord>,
     policy: Option<serde_json::Value>,
-    versions: Vec<VersionPayload>,
+    versions: u64,
 }
 
-/// Reads a whole stream, handing each checked object to `each`, and returns the checked manifest. Objects are
-/// held one at a time.
+/// What [`read_stream`] hands out, in stream order. `End` comes only once the object's digest, version count and
+/// latest version have been checked; until the stream has ended with a good manifest, everything is provisional.
+enum Event<'a> {
+    Begin(&'a ObjectHead),
+    Version(VersionPayload),
+    End(&'a ObjectHead),
+}
+
+/// Reads a whole stream, handing each event (and the length of the record it came from) to `each`, and
+/// returns the checked manifest. Holds one record at a time.
 fn read_stream<R: Read>(
     input: R,
     sub: [u8; 16],
     geography: &str,
     keys: &[GeographyKey],
-    each: &mut dyn FnMut(StreamObject) -> Result<()>,
+    each: &mut dyn FnMut(Event<'_>, usize) -> Result<()>,
 ) -> Result<Manifest> {
     let bad = |m: &str| Error::BadParameter(format!("The vault backup is not valid: {m}."));
     let mut r = SnapshotReader::open(input, sub, geography, keys)?;
     let mut all = Sha256::default();
     let mut counts = empty_manifest();
-    let mut current: Option<(StreamObject, u64, Sha256)> = None;
+    // The open object: its head, versions seen, whether its latest version was among them, its digest so far.
+    let mut current: Option<(ObjectHead, u64, bool, Sha256)> = None;
     while let Some(bytes) = r.next_record()? {
         let rec: Record =
             serde_json::from_slice(&bytes).map_err(|_| bad("a record does not decode"))?;
@@ -421,46 +629,49 @@ fn read_stream<R: Read>(
                 }
                 let mut d = Sha256::default();
                 d.update(&bytes);
-                let obj = StreamObject {
+                let head = ObjectHead {
                     kind,
                     name,
                     latest,
                     deleted,
                     policy,
-                    versions: Vec::new(),
+                    versions,
                 };
-                current = Some((obj, versions, d));
+                let (head, ..) = current.insert((head, 0, false, d));
+                each(Event::Begin(head), bytes.len())?;
             }
             Record::Version { v } => {
-                let Some((obj, expected, d)) = current.as_mut() else {
+                let Some((head, seen, has_latest, d)) = current.as_mut() else {
                     return Err(bad("a version outside an object"));
                 };
-                if obj.versions.len() as u64 >= *expected {
+                if *seen >= head.versions {
                     return Err(bad("an object holds more versions than it announced"));
                 }
                 d.update(&bytes);
-                obj.versions.push(v);
+                *seen += 1;
+                *has_latest |= v.version == head.latest;
+                each(Event::Version(v), bytes.len())?;
             }
             Record::End { digest } => {
-                let Some((obj, expected, d)) = current.take() else {
+                let Some((head, seen, has_latest, d)) = current.take() else {
                     return Err(bad("an object end without a start"));
                 };
                 let got = d.finish();
-                if hex(&got) != digest || obj.versions.len() as u64 != expected {
+                if hex(&got) != digest || seen != head.versions {
                     return Err(bad("an object's digest or version count does not match"));
                 }
-                if !obj.versions.iter().any(|p| p.version == obj.latest) {
+                if !has_latest {
                     return Err(bad("an object names a latest version it does not hold"));
                 }
                 all.update(&got);
-                match obj.kind {
+                match head.kind {
                     ObjectKind::Secret => counts.secrets += 1,
                     ObjectKind::Key => counts.keys += 1,
                     ObjectKind::Certificate => counts.certificates += 1,
                 }
-                counts.deleted_objects += u64::from(obj.deleted.is_some());
-                counts.versions += expected;
-                each(obj)?;
+                counts.deleted_objects += u64::from(head.deleted.is_some());
+                counts.versions += seen;
+                each(Event::End(&head), bytes.len())?;
             }
         }
     }
@@ -490,7 +701,7 @@ fn read_stream<R: Read>(
     Ok(m)
 }
 
-fn selected(o: &StreamObject, options: &RestoreOptions) -> bool {
+fn selected(o: &ObjectHead, options: &RestoreOptions) -> bool {
     match &options.only {
         Some((kind, name)) => *kind == o.kind && *name == o.name,
         None => true,
@@ -501,7 +712,7 @@ fn selected(o: &StreamObject, options: &RestoreOptions) -> bool {
 fn plan(
     snap: &dyn keyhaven_store::Snapshot,
     vault: &str,
-    o: &StreamObject,
+    o: &ObjectHead,
     options: &RestoreOptions,
 ) -> Result<Option<ObjectOutcome>> {
     if !selected(o, options) {
@@ -513,11 +724,11 @@ fn plan(
 }
 
 fn outcome(
-    o: &StreamObject,
+    o: &ObjectHead,
     existing: Option<&ObjectRecord>,
     options: &RestoreOptions,
 ) -> ObjectOutcome {
-    let mut versions = o.versions.len() as u64;
+    let mut versions = o.versions;
     let action = if o.deleted.is_some() && !options.include_deleted {
         "excluded-deleted"
     } else {
@@ -543,75 +754,141 @@ fn outcome(
     }
 }
 
-/// Writes one object inside the restore transaction (judging conflicts again on the current state).
-fn apply(
-    txn: &mut dyn WriteTxn,
-    v: &VaultRecord,
-    key: &SealingKey,
-    o: StreamObject,
-    options: &RestoreOptions,
-    now: i64,
-) -> Result<()> {
-    if !selected(&o, options) {
-        return Ok(());
+/// One record's worth of pass-2 work, carried from the stream reader to a batch transaction.
+enum Step {
+    Begin(ObjectHead),
+    Version(VersionPayload),
+    End,
+}
+
+/// Pass 2's place in the stream, carried from one batch to the next (an object may span batches).
+#[derive(Default)]
+struct Applying {
+    current: Option<Current>,
+}
+
+struct Current {
+    head: ObjectHead,
+    okey: Vec<u8>,
+    how: How,
+}
+
+enum How {
+    /// Skipped (or left out): its records are read past.
+    Leave,
+    /// The backup's latest version goes on top of the existing object.
+    NewVersion { obj: ObjectRecord, written: bool },
+    /// Restored with all its versions; the object record is written at its end.
+    Restore {
+        obj: ObjectRecord,
+        latest_created: Option<i64>,
+    },
+}
+
+impl Applying {
+    /// Writes one step (judging conflicts again on the current state).
+    fn apply(
+        &mut self,
+        txn: &mut dyn WriteTxn,
+        v: &VaultRecord,
+        ctx: &ApplyCtx,
+        step: Step,
+    ) -> Result<()> {
+        let lost = || Error::Internal("the restore lost its place in the stream".into());
+        match step {
+            Step::Begin(head) => {
+                if self.current.is_some() {
+                    return Err(lost());
+                }
+                let okey = records::object_key(&v.name, head.kind, &head.name.key());
+                let existing: Option<ObjectRecord> = records::read_txn(txn, &okey)?;
+                let decision = outcome(&head, existing.as_ref(), &ctx.options);
+                let how = match decision.action {
+                    "excluded-deleted" | "skipped" => How::Leave,
+                    "conflict" => {
+                        return Err(Error::Conflict(format!(
+                            "{} {} already exists in vault '{}'; nothing was restored.",
+                            head.kind.title(),
+                            head.name,
+                            v.name
+                        )))
+                    }
+                    "new-version" => How::NewVersion {
+                        obj: existing
+                            .ok_or_else(|| Error::Internal("existing object vanished".into()))?,
+                        written: false,
+                    },
+                    _ => How::Restore {
+                        obj: ObjectRecord {
+                            name: head.name.as_str().to_string(),
+                            latest: head.latest.clone(),
+                            latest_created: 0,
+                            deleted: head.deleted.clone(),
+                            policy: head.policy.clone(),
+                        },
+                        latest_created: None,
+                    },
+                };
+                self.current = Some(Current { head, okey, how });
+            }
+            Step::Version(mut p) => {
+                let cur = self.current.as_mut().ok_or_else(lost)?;
+                let (kind, name) = (cur.head.kind, &cur.head.name);
+                match &mut cur.how {
+                    How::Leave => {}
+                    How::NewVersion { obj, written } => {
+                        if *written || p.version != cur.head.latest {
+                            return Ok(());
+                        }
+                        p.version = keyhaven_crypto::random_version()?;
+                        p.attributes.created = ctx.now;
+                        p.attributes.updated = ctx.now;
+                        let rec = version_record(&ctx.key, &v.name, kind, name, p)?;
+                        records::write_txn(
+                            txn,
+                            &records::version_key(&v.name, kind, &name.key(), rec.version.as_str()),
+                            &rec,
+                        )?;
+                        obj.latest = rec.version;
+                        obj.latest_created = ctx.now;
+                        records::write_txn(txn, &cur.okey, obj)?;
+                        *written = true;
+                    }
+                    How::Restore { latest_created, .. } => {
+                        let vkey =
+                            records::version_key(&v.name, kind, &name.key(), p.version.as_str());
+                        if txn.get(&vkey)?.is_some() {
+                            return Ok(());
+                        }
+                        if p.version == cur.head.latest {
+                            *latest_created = Some(p.attributes.created);
+                        }
+                        let rec = version_record(&ctx.key, &v.name, kind, name, p)?;
+                        records::write_txn(txn, &vkey, &rec)?;
+                    }
+                }
+            }
+            Step::End => {
+                let cur = self.current.take().ok_or_else(lost)?;
+                match cur.how {
+                    How::Leave => {}
+                    How::NewVersion { written, .. } => {
+                        if !written {
+                            return Err(Error::Internal("latest version vanished".into()));
+                        }
+                    }
+                    How::Restore {
+                        mut obj,
+                        latest_created,
+                    } => {
+                        if let Some(created) = latest_created {
+                            obj.latest_created = created;
+                        }
+                        records::write_txn(txn, &cur.okey, &obj)?;
+                    }
+                }
+            }
+        }
+        Ok(())
     }
-    let okey = records::object_key(&v.name, o.kind, &o.name.key());
-    let existing: Option<ObjectRecord> = records::read_txn(txn, &okey)?;
-    let decision = outcome(&o, existing.as_ref(), options);
-    let mut obj = match decision.action {
-        "excluded-deleted" | "skipped" => return Ok(()),
-        "conflict" => {
-            return Err(Error::Conflict(format!(
-                "{} {} already exists in vault '{}'; nothing was restored.",
-                o.kind.title(),
-                o.name,
-                v.name
-            )))
-        }
-        "new-version" => {
-            let mut obj =
-                existing.ok_or_else(|| Error::Internal("existing object vanished".into()))?;
-            let mut p = o
-                .versions
-                .into_iter()
-                .find(|p| p.version == o.latest)
-                .ok_or_else(|| Error::Internal("latest version vanished".into()))?;
-            p.version = keyhaven_crypto::random_version()?;
-            p.attributes.created = now;
-            p.attributes.updated = now;
-            let rec = version_record(key, &v.name, o.kind, &o.name, p)?;
-            records::write_txn(
-                txn,
-                &records::version_key(&v.name, o.kind, &o.name.key(), rec.version.as_str()),
-                &rec,
-            )?;
-            obj.latest = rec.version;
-            obj.latest_created = now;
-            return records::write_txn(txn, &okey, &obj);
-        }
-        _ => ObjectRecord {
-            name: o.name.as_str().to_string(),
-            latest: o.latest.clone(),
-            latest_created: 0,
-            deleted: o.deleted.clone(),
-            policy: o.policy.clone(),
-        },
-    };
-    let mut latest_created = None;
-    for p in o.versions {
-        let vkey = records::version_key(&v.name, o.kind, &o.name.key(), p.version.as_str());
-        if txn.get(&vkey)?.is_some() {
-            continue;
-        }
-        if p.version == o.latest {
-            latest_created = Some(p.attributes.created);
-        }
-        let rec = version_record(key, &v.name, o.kind, &o.name, p)?;
-        records::write_txn(txn, &vkey, &rec)?;
-    }
-    if let Some(created) = latest_created {
-        obj.latest = o.latest;
-        obj.latest_created = created;
-    }
-    records::write_txn(txn, &okey, &obj)
 }

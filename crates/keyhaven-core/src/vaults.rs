@@ -131,8 +131,7 @@ impl Keyhaven {
         let vault = name.as_str().to_string();
         self.store
             .write(move |txn| {
-                let rec: VaultRecord = records::read_txn(txn, &records::vault_key(&vault))?
-                    .ok_or_else(|| Error::VaultNotFound(vault.clone()))?;
+                let rec = crate::restore_journal::vault_in_txn(txn, &vault)?;
                 let objects = records::vault_objects_prefix(&vault);
                 if rec.purge_protection && !txn.scan(&objects, &prefix_end(&objects), 1)?.is_empty() {
                     return Err(Error::Conflict(format!(

@@ -3,7 +3,7 @@
 //! naming the broken rule (this module is test support; it is not used on request paths).
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
-use crate::{Engine, MemoryEngine, Store, StoreError, WriteTxn};
+use crate::{Engine, MemoryEngine, StepLimits, Store, StoreError, UndoJournal, WriteTxn};
 use std::sync::Arc;
 
 /// Runs every conformance check, each on a fresh engine.
@@ -15,6 +15,7 @@ pub fn run_all(new_engine: &dyn Fn() -> Arc<dyn Engine>) {
     concurrent_writers_all_commit(new_engine());
     writers_see_their_own_and_earlier_writes(new_engine());
     exclusive_writes_are_all_or_nothing(new_engine());
+    undo_journal_spans_transactions(new_engine());
     differential_against_memory_model(new_engine(), 300);
 }
 
@@ -226,6 +227,104 @@ pub fn exclusive_writes_are_all_or_nothing(e: Arc<dyn Engine>) {
         s.snapshot().unwrap().scan(b"x", b"y", 5000).unwrap().len(),
         2000,
         "an exclusive writer commits"
+    );
+}
+
+/// Everything in the store, for before/after comparisons.
+pub fn everything(s: &Store) -> Vec<(Vec<u8>, Vec<u8>)> {
+    s.snapshot()
+        .unwrap()
+        .scan(b"", &[0xff; 8], usize::MAX)
+        .unwrap()
+}
+
+/// Writes spread over several transactions through an undo journal are undone exactly (in steps of any size),
+/// or kept when the journal is discarded.
+pub fn undo_journal_spans_transactions(e: Arc<dyn Engine>) {
+    let s = store(e);
+    put(&s, b"a", b"1");
+    put(&s, b"b", b"2");
+    put(&s, b"c", &[3u8; 100_000]);
+    let before = everything(&s);
+    let j = UndoJournal::new(b"~undo\0job1\0".to_vec()).unwrap();
+    let run = |j: &UndoJournal| {
+        let j1 = j.clone();
+        s.write_exclusive_blocking(move |t| {
+            let mut w = j1.record(t);
+            w.put(b"a", b"10")?;
+            w.delete(b"b")?;
+            w.put(b"d", b"4")?;
+            w.put(b"c", b"")?;
+            assert!(w.noted_bytes() > 0);
+            Ok::<_, StoreError>(())
+        })
+        .unwrap();
+        let j2 = j.clone();
+        s.write_exclusive_blocking(move |t| {
+            let mut w = j2.record(t);
+            w.put(b"a", b"11")?;
+            w.put(b"e", b"5")?;
+            w.delete(b"d")?;
+            w.delete(b"never")?;
+            assert!(
+                w.put(b"~undo\0job1\0a", b"x").is_err(),
+                "a journaled write may not touch the journal"
+            );
+            Ok::<_, StoreError>(())
+        })
+        .unwrap();
+    };
+    run(&j);
+    let mid = s.snapshot().unwrap();
+    assert_eq!(mid.get(b"a").unwrap(), Some(b"11".to_vec()));
+    assert_eq!(mid.get(b"b").unwrap(), None);
+    assert_eq!(mid.get(b"e").unwrap(), Some(b"5".to_vec()));
+    // Undo one entry per transaction: the result is the state from before the first write.
+    let mut steps = 0;
+    loop {
+        let j = j.clone();
+        let done = s
+            .write_exclusive_blocking(move |t| {
+                j.undo_step(
+                    t,
+                    StepLimits {
+                        entries: 1,
+                        bytes: 1,
+                    },
+                )
+            })
+            .unwrap();
+        steps += 1;
+        if done {
+            break;
+        }
+        assert!(steps < 100, "undo makes progress");
+    }
+    assert!(steps >= 5, "one entry per step: {steps} steps");
+    assert_eq!(
+        everything(&s),
+        before,
+        "undo restores every key and leaves no entry"
+    );
+    // The same writes, discarded: they stay, the journal goes.
+    run(&j);
+    let after = everything(&s);
+    let j3 = j.clone();
+    assert!(s
+        .write_exclusive_blocking(move |t| j3.discard_step(t, StepLimits::default()))
+        .unwrap());
+    let kept = everything(&s);
+    assert!(kept.iter().all(|(k, _)| !k.starts_with(b"~undo")));
+    assert_eq!(
+        kept,
+        after
+            .into_iter()
+            .filter(|(k, _)| !k.starts_with(b"~undo"))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(
+        s.snapshot().unwrap().get(b"a").unwrap(),
+        Some(b"11".to_vec())
     );
 }
 

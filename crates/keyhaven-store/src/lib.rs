@@ -15,8 +15,10 @@ mod store;
 
 pub mod conformance;
 pub mod keys;
+pub mod undo;
 
 pub use engine::{Engine, EngineTxn, Entry, Snapshot};
 pub use error::StoreError;
 pub use memory::MemoryEngine;
 pub use store::{Store, WriteTxn};
+pub use undo::{Journaled, StepLimits, UndoJournal};

@@ -6,6 +6,9 @@ use keyhaven_azure_api::ErrorBody;
 use keyhaven_core::Error;
 use keyhaven_model::{Invalid, ObjectKind};
 
+/// `Retry-After` for requests to a vault that is being restored.
+pub(crate) const RESTORE_RETRY_AFTER_SECS: u64 = 10;
+
 #[derive(Debug)]
 pub(crate) struct ApiError {
     pub status: StatusCode,
@@ -13,7 +16,7 @@ pub(crate) struct ApiError {
     pub message: String,
     /// A `WWW-Authenticate` value for 401 responses.
     pub challenge: Option<String>,
-    /// Seconds for `Retry-After` (429 responses).
+    /// Seconds for `Retry-After` (429 and 503 responses).
     pub retry_after: Option<u64>,
 }
 
@@ -90,6 +93,11 @@ impl From<Error> for ApiError {
                 ApiError::new(StatusCode::FORBIDDEN, "Forbidden", msg)
             }
             Error::Conflict(_) => ApiError::new(StatusCode::CONFLICT, "Conflict", msg),
+            // Like Managed HSM during a full restore: the vault answers nothing until it is done.
+            Error::RestoreInProgress { .. } => ApiError {
+                retry_after: Some(RESTORE_RETRY_AFTER_SECS),
+                ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", msg)
+            },
             Error::Unauthorized(_) => ApiError::new(StatusCode::UNAUTHORIZED, "Unauthorized", msg),
             Error::Store(keyhaven_store::StoreError::Unavailable(_))
             | Error::Store(keyhaven_store::StoreError::Closed) => {
@@ -129,5 +137,29 @@ impl IntoResponse for ApiError {
                 .insert(header::RETRY_AFTER, HeaderValue::from(s));
         }
         resp
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_vault_being_restored_answers_503_with_retry_after() {
+        let resp = ApiError::from(Error::RestoreInProgress {
+            vault: "payments".into(),
+        })
+        .into_response();
+        assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            resp.headers().get(header::RETRY_AFTER).unwrap(),
+            &RESTORE_RETRY_AFTER_SECS.to_string()
+        );
+        let api = ApiError::from(Error::RestoreInProgress {
+            vault: "payments".into(),
+        });
+        assert_eq!(api.code, "ServiceUnavailable");
+        assert!(api.message.contains("Vault 'payments' is being restored"));
     }
 }

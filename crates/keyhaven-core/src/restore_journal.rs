@@ -1,0 +1,189 @@
+//! The state a whole-vault restore keeps in the store while it writes in bounded batches: a mark on the target
+//! vault (the vault serves no request while it is there) and an undo journal of every key the restore wrote
+//! (`keyhaven_store::undo`). Layout and recovery rules are in docs/vault-backup.md, "Restore journal".
+//!
+//! - `restore\0mark\0{vault}` → [`MarkRecord`] (JSON). Written in the restore's first transaction, deleted in
+//!   its last one (the commit point) or in the last transaction of its rollback.
+//! - `restore\0journal\0{job}\0{key}` → the undo entry for `key`.
+//!
+//! Every domain read or write of a vault goes through [`Keyhaven::vault_record`] (snapshots) or
+//! [`vault_in_txn`] (write transactions), which both refuse a marked vault via [`refuse_if_restoring`].
+
+use crate::records::{self, VaultRecord};
+use crate::{Error, Keyhaven, Result};
+use keyhaven_store::keys::{key, prefix, prefix_end};
+use keyhaven_store::{Snapshot, StepLimits, UndoJournal, WriteTxn};
+use serde::{Deserialize, Serialize};
+
+const MARK_FORMAT: u32 = 1;
+
+pub(crate) fn mark_key(vault: &str) -> Vec<u8> {
+    key(&[b"restore", b"mark", vault.as_bytes()])
+}
+fn marks_prefix() -> Vec<u8> {
+    prefix(&[b"restore", b"mark"])
+}
+fn journals_prefix() -> Vec<u8> {
+    prefix(&[b"restore", b"journal"])
+}
+
+/// The undo journal of restore job `job` (an id of lowercase hex digits).
+pub(crate) fn journal(job: &str) -> Result<UndoJournal> {
+    Ok(UndoJournal::new(prefix(&[
+        b"restore",
+        b"journal",
+        job.as_bytes(),
+    ]))?)
+}
+
+/// Marks a vault as being restored by one job.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct MarkRecord {
+    pub format: u32,
+    pub vault: String,
+    pub job: String,
+    pub started: i64,
+}
+
+/// The one check: a vault carrying a restore mark serves nothing.
+pub(crate) fn refuse_if_restoring(mark: Option<Vec<u8>>, vault: &str) -> Result<()> {
+    match mark {
+        None => Ok(()),
+        Some(_) => Err(Error::RestoreInProgress {
+            vault: vault.to_string(),
+        }),
+    }
+}
+
+pub(crate) fn check_snapshot(snap: &dyn Snapshot, vault: &str) -> Result<()> {
+    refuse_if_restoring(snap.get(&mark_key(vault))?, vault)
+}
+
+pub(crate) fn check_txn(txn: &mut dyn WriteTxn, vault: &str) -> Result<()> {
+    refuse_if_restoring(txn.get(&mark_key(vault))?, vault)
+}
+
+/// The vault's record, read in a write transaction; refused while the vault is being restored.
+pub(crate) fn vault_in_txn(txn: &mut dyn WriteTxn, vault: &str) -> Result<VaultRecord> {
+    let v: VaultRecord = records::read_txn(txn, &records::vault_key(vault))?
+        .ok_or_else(|| Error::VaultNotFound(vault.to_string()))?;
+    check_txn(txn, &v.name)?;
+    Ok(v)
+}
+
+/// Puts the mark on `vault` for `job` (refused if another restore holds it).
+pub(crate) fn begin(txn: &mut dyn WriteTxn, vault: &str, job: &str, now: i64) -> Result<()> {
+    check_txn(txn, vault)?;
+    let mark = MarkRecord {
+        format: MARK_FORMAT,
+        vault: vault.to_string(),
+        job: job.to_string(),
+        started: now,
+    };
+    records::write_txn(txn, &mark_key(vault), &mark)
+}
+
+/// Checks that `job` holds the mark on `vault`.
+pub(crate) fn check_owner(txn: &mut dyn WriteTxn, vault: &str, job: &str) -> Result<()> {
+    let mark: Option<MarkRecord> = records::read_txn(txn, &mark_key(vault))?;
+    match mark {
+        Some(m) if m.job == job => Ok(()),
+        _ => Err(Error::Internal(format!(
+            "the restore mark of vault '{vault}' is not job {job}'s"
+        ))),
+    }
+}
+
+/// Removes the mark of `job` from `vault` (the restore's commit point, or the end of its rollback).
+pub(crate) fn end(txn: &mut dyn WriteTxn, vault: &str, job: &str) -> Result<()> {
+    check_owner(txn, vault, job)?;
+    Ok(txn.delete(&mark_key(vault))?)
+}
+
+impl Keyhaven {
+    /// Undoes every write of restore `job` into `vault` in bounded transactions, then removes the mark.
+    pub(crate) fn roll_back_restore(&self, vault: &str, job: &str) -> Result<()> {
+        let journal = journal(job)?;
+        loop {
+            let (j, v, id) = (journal.clone(), vault.to_string(), job.to_string());
+            let done = self.store.write_exclusive_blocking(move |txn| {
+                let done = j.undo_step(txn, StepLimits::default())?;
+                if done {
+                    end(txn, &v, &id)?;
+                }
+                Ok::<_, Error>(done)
+            })?;
+            if done {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Removes the journal of a restore that succeeded (its keys keep their new values).
+    pub(crate) fn discard_restore_journal(&self, job: &str) -> Result<()> {
+        let journal = journal(job)?;
+        loop {
+            let j = journal.clone();
+            let limits = StepLimits {
+                entries: 8192,
+                ..StepLimits::default()
+            };
+            if self
+                .store
+                .write_exclusive_blocking(move |txn| j.discard_step(txn, limits))?
+            {
+                return Ok(());
+            }
+        }
+    }
+
+    /// At start-up: rolls back every restore a crash interrupted (a mark is still there), then removes journals
+    /// that restores which did succeed had not finished removing. Returns how many restores were rolled back.
+    pub(crate) fn recover_interrupted_restores(&self) -> Result<usize> {
+        let snap = self.snapshot()?;
+        let marks = marks_prefix();
+        let found = snap.scan(&marks, &prefix_end(&marks), usize::MAX)?;
+        for (_, bytes) in &found {
+            let m: MarkRecord = records::decode(bytes)?;
+            if m.format != MARK_FORMAT || !is_job_id(&m.job) {
+                return Err(Error::corrupt(format!(
+                    "the restore mark of vault '{}' is not understood (format {})",
+                    m.vault, m.format
+                )));
+            }
+            tracing::warn!(vault = %m.vault, job = %m.job, "rolling back a vault restore interrupted by a crash");
+            self.roll_back_restore(&m.vault, &m.job)?;
+            tracing::info!(vault = %m.vault, job = %m.job, "interrupted vault restore rolled back");
+        }
+        // Whatever journal is left belongs to a job without a mark: one that committed.
+        let journals = journals_prefix();
+        loop {
+            let snap = self.snapshot()?;
+            let Some((k, _)) = snap
+                .scan(&journals, &prefix_end(&journals), 1)?
+                .into_iter()
+                .next()
+            else {
+                break;
+            };
+            let job = k[journals.len()..]
+                .split(|b| *b == 0)
+                .next()
+                .map(|j| String::from_utf8_lossy(j).into_owned())
+                .unwrap_or_default();
+            if !is_job_id(&job) {
+                return Err(Error::corrupt("a restore journal entry names no job"));
+            }
+            self.discard_restore_journal(&job)?;
+        }
+        Ok(found.len())
+    }
+}
+
+/// A restore job id: 32 lowercase hex digits.
+pub(crate) fn is_job_id(s: &str) -> bool {
+    s.len() == 32
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
