@@ -915,3 +915,93 @@ async fn a_restore_abandoned_part_way_is_rolled_back_when_the_service_reopens() 
     let kh = service_with(dir.path(), clock, root);
     assert_eq!(everything(&kh), after);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn certificates_travel_with_their_key_and_secret_whole_or_selected() {
+    let dir = tempfile::tempdir().unwrap();
+    let kh = service(dir.path(), Arc::new(SystemClock));
+    let src = vault(&kh, "certsrc").await;
+    let policy: CertificatePolicy = serde_json::from_value(serde_json::json!({
+        "issuer": {"name": "Self"}, "x509_props": {"subject": "CN=vault-backup"}
+    }))
+    .unwrap();
+    let web = ObjectName::parse("web").unwrap();
+    let req = CreateCertificate {
+        policy,
+        ..Default::default()
+    };
+    kh.create_certificate(&admin(), &src, &web, req.clone())
+        .await
+        .unwrap();
+    kh.create_certificate(&admin(), &src, &web, req)
+        .await
+        .unwrap();
+    kh.set_secret(
+        &admin(),
+        &src,
+        &ObjectName::parse("plain").unwrap(),
+        secret("p"),
+    )
+    .await
+    .unwrap();
+    let original = kh.get_certificate(&admin(), &src, &web, None).unwrap();
+    let pfx = kh.get_secret(&admin(), &src, &web, None).unwrap();
+    let (data, manifest) = backup(&kh, &src, false);
+    assert_eq!(
+        manifest.objects(),
+        4,
+        "certificate, its key and secret, and the plain secret"
+    );
+
+    let check = |v: &VaultName| {
+        let got = kh.get_certificate(&admin(), v, &web, None).unwrap();
+        assert_eq!(got.object.version, original.object.version);
+        assert_eq!(
+            got.object.public, original.object.public,
+            "same certificate"
+        );
+        assert_eq!(got.policy, original.policy);
+        let secret = kh.get_secret(&admin(), v, &web, None).unwrap();
+        assert!(secret.managed);
+        assert_eq!(
+            secret.value.unwrap().expose(),
+            pfx.value.as_ref().unwrap().expose()
+        );
+        let key = kh
+            .get_properties(&admin(), v, ObjectKind::Key, &web, None)
+            .unwrap();
+        assert!(key.managed);
+        let versions = kh
+            .list_versions(
+                &admin(),
+                v,
+                ObjectKind::Certificate,
+                &web,
+                &PageRequest::default(),
+            )
+            .unwrap();
+        assert_eq!(versions.items.len(), 2);
+    };
+    let whole = vault(&kh, "certwhole").await;
+    restore(&kh, &whole, data.clone(), RestoreOptions::default())
+        .await
+        .unwrap();
+    check(&whole);
+
+    // Selecting the certificate brings its key and secret, and nothing else.
+    let selected = vault(&kh, "certselected").await;
+    let r = restore(
+        &kh,
+        &selected,
+        data,
+        RestoreOptions {
+            only: Some((ObjectKind::Certificate, web.clone())),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.objects.len(), 3, "{:?}", r.objects);
+    check(&selected);
+    assert!(values(&kh, &selected).keys().all(|k| k == "web"));
+}

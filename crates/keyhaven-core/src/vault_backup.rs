@@ -703,7 +703,13 @@ fn read_stream<R: Read>(
 
 fn selected(o: &ObjectHead, options: &RestoreOptions) -> bool {
     match &options.only {
-        Some((kind, name)) => *kind == o.kind && *name == o.name,
+        // A certificate comes with the key and secret it manages (same name).
+        Some((kind, name)) => {
+            *name == o.name
+                && (*kind == o.kind
+                    || (*kind == ObjectKind::Certificate
+                        && crate::certificates::MANAGED_KINDS.contains(&o.kind)))
+        }
         None => true,
     }
 }

@@ -1,6 +1,6 @@
 //! A vault's certificate contacts: who hears about certificates nearing expiry (lifetime action EmailContacts).
 
-use crate::records::{self, VaultRecord};
+use crate::records;
 use crate::{Action, Error, Keyhaven, Principal, Result};
 use keyhaven_model::{ObjectKind, VaultName};
 use serde::{Deserialize, Serialize};
@@ -65,8 +65,7 @@ impl Keyhaven {
         let vault = vault.clone();
         self.store
             .write(move |txn| {
-                let v: VaultRecord = records::read_txn(txn, &records::vault_key(vault.as_str()))?
-                    .ok_or_else(|| Error::VaultNotFound(vault.to_string()))?;
+                let v = crate::restore_journal::vault_in_txn(txn, vault.as_str())?;
                 records::write_txn(txn, &records::contacts_key(&v.name), &contacts)?;
                 Ok(contacts)
             })
@@ -83,8 +82,7 @@ impl Keyhaven {
         let vault = vault.clone();
         self.store
             .write(move |txn| {
-                let v: VaultRecord = records::read_txn(txn, &records::vault_key(vault.as_str()))?
-                    .ok_or_else(|| Error::VaultNotFound(vault.to_string()))?;
+                let v = crate::restore_journal::vault_in_txn(txn, vault.as_str())?;
                 let key = records::contacts_key(&v.name);
                 let contacts: Vec<Contact> = records::read_txn(txn, &key)?.ok_or_else(not_found)?;
                 txn.delete(&key)?;

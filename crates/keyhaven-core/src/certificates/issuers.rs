@@ -3,7 +3,7 @@
 
 use super::policy::{ISSUER_SELF, ISSUER_UNKNOWN};
 use crate::paging::{Page, PageRequest};
-use crate::records::{self, VaultRecord};
+use crate::records;
 use crate::{Action, Error, Keyhaven, Principal, Result};
 use keyhaven_model::{ObjectKind, ObjectName, SecretValue, VaultName};
 use serde::{Deserialize, Serialize};
@@ -167,8 +167,7 @@ impl Keyhaven {
         let (vault, name) = (vault.clone(), name.clone());
         self.store
             .write(move |txn| {
-                let v: VaultRecord = records::read_txn(txn, &records::vault_key(vault.as_str()))?
-                    .ok_or_else(|| Error::VaultNotFound(vault.to_string()))?;
+                let v = crate::restore_journal::vault_in_txn(txn, vault.as_str())?;
                 let key = records::issuer_key(&v.name, &name.key());
                 let existing: Option<IssuerRecord> = records::read_txn(txn, &key)?;
                 let mut r = match (existing, replace) {
@@ -221,8 +220,7 @@ impl Keyhaven {
         let (vault, name) = (vault.clone(), name.clone());
         self.store
             .write(move |txn| {
-                let v: VaultRecord = records::read_txn(txn, &records::vault_key(vault.as_str()))?
-                    .ok_or_else(|| Error::VaultNotFound(vault.to_string()))?;
+                let v = crate::restore_journal::vault_in_txn(txn, vault.as_str())?;
                 let key = records::issuer_key(&v.name, &name.key());
                 let r: IssuerRecord =
                     records::read_txn(txn, &key)?.ok_or_else(|| not_found(&name))?;

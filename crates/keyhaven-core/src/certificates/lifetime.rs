@@ -4,9 +4,9 @@
 
 use super::contacts::Contact;
 use super::policy::{CertificateAction, CertificatePolicy, ISSUER_SELF};
-use crate::records::{self, ObjectRecord, VaultRecord, VersionRecord};
+use crate::records::{self, ObjectRecord, VersionRecord};
 use crate::rotation::LifetimeReport;
-use crate::{Error, Keyhaven, Result};
+use crate::{Keyhaven, Result};
 use keyhaven_model::{ObjectKind, ObjectName, VaultName};
 use keyhaven_store::keys::prefix_end;
 
@@ -31,6 +31,9 @@ impl Keyhaven {
             };
             let policy = CertificatePolicy::from_value(policy)?;
             let vault = String::from_utf8_lossy(parts[1]).into_owned();
+            if crate::restore_journal::check_snapshot(&*snap, &vault).is_err() {
+                continue; // being restored: its certificates are looked at once the restore has finished
+            }
             let name_key = String::from_utf8_lossy(parts[3]).into_owned();
             let Some(ver) = records::read::<VersionRecord>(
                 &*snap,
@@ -82,8 +85,7 @@ impl Keyhaven {
         let vault = vault.to_string();
         self.store
             .write(move |txn| {
-                records::read_txn::<VaultRecord>(txn, &records::vault_key(&vault))?
-                    .ok_or_else(|| Error::VaultNotFound(vault.clone()))?;
+                crate::restore_journal::vault_in_txn(txn, &vault)?;
                 let Some(mut obj) = records::read_txn::<ObjectRecord>(txn, &okey)? else {
                     return Ok(());
                 };

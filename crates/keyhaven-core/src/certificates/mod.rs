@@ -323,8 +323,7 @@ impl Keyhaven {
         let (vault, name) = (vault.clone(), name.clone());
         self.store
             .write(move |txn| {
-                let v: VaultRecord = records::read_txn(txn, &records::vault_key(vault.as_str()))?
-                    .ok_or_else(|| Error::VaultNotFound(vault.to_string()))?;
+                let v = crate::restore_journal::vault_in_txn(txn, vault.as_str())?;
                 let okey = records::certificate_operation_key(&v.name, &name.key());
                 let mut op: OperationRecord =
                     records::read_txn(txn, &okey)?.ok_or_else(|| no_operation(&name))?;
@@ -350,8 +349,7 @@ impl Keyhaven {
         let (vault, name) = (vault.clone(), name.clone());
         self.store
             .write(move |txn| {
-                let v: VaultRecord = records::read_txn(txn, &records::vault_key(vault.as_str()))?
-                    .ok_or_else(|| Error::VaultNotFound(vault.to_string()))?;
+                let v = crate::restore_journal::vault_in_txn(txn, vault.as_str())?;
                 let okey = records::certificate_operation_key(&v.name, &name.key());
                 let op: OperationRecord =
                     records::read_txn(txn, &okey)?.ok_or_else(|| no_operation(&name))?;
