@@ -145,17 +145,16 @@ pub(crate) fn http_builder(ca_pem: Option<&[u8]>) -> Result<reqwest::ClientBuild
     Ok(b)
 }
 
-/// Tries per request, on `429` and `503`.
-const MAX_ATTEMPTS: u32 = 8;
+/// Tries per request, on `429` and `503` (about three and a half minutes of waiting in all before giving up).
+const MAX_ATTEMPTS: u32 = 12;
 
-/// How long to wait before retry `attempt` (1-based): the server's `Retry-After` if it gave one, otherwise
-/// exponential backoff from 0.5 s capped at 30 s; plus up to 50% jitter so that concurrent clients spread out.
+/// How long to wait before retry `attempt` (1-based): exponential backoff from 1 s, capped at 30 s, and never less
+/// than the server's `Retry-After`; plus up to 50% jitter so that concurrent requests spread out instead of
+/// meeting the same throttling window again.
 fn backoff(attempt: u32, retry_after: Option<u64>) -> Duration {
-    let base = match retry_after {
-        Some(s) => Duration::from_secs(s),
-        None => Duration::from_millis(500u64.saturating_mul(1 << attempt.min(6)))
-            .min(Duration::from_secs(30)),
-    };
+    let exponential = Duration::from_millis(500u64.saturating_mul(1 << attempt.min(6)))
+        .min(Duration::from_secs(30));
+    let base = exponential.max(Duration::from_secs(retry_after.unwrap_or(0)));
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
@@ -231,4 +230,22 @@ pub(crate) async fn send<T: DeserializeOwned>(
     serde_json::from_slice(&bytes)
         .map(Some)
         .map_err(|e| ClientError::Protocol(format!("unexpected answer from {url}: {e}")))
+}
+
+#[cfg(test)]
+mod backoff_tests {
+    use super::backoff;
+    use std::time::Duration;
+
+    #[test]
+    fn waits_grow_never_undercut_retry_after_and_stay_bounded() {
+        let secs = |a, r| backoff(a, r).as_secs_f64();
+        assert!((1.0..=1.5).contains(&secs(1, Some(1))));
+        assert!(
+            secs(4, Some(1)) >= 8.0,
+            "repeated throttling backs off further"
+        );
+        assert!(secs(2, Some(60)) >= 60.0, "a longer Retry-After wins");
+        assert!(backoff(11, None) <= Duration::from_secs(45));
+    }
 }
