@@ -81,7 +81,9 @@ bench_run_context() { # out_prefix work_prefix [subdirs...]
   trap 'log "stopped by a signal"; exit 130' INT TERM
 }
 
-KH_PID=""; BAO_PID=""; SAMPLER_PID=""; WATCHDOG_PID=""
+# TOOL_PID: a helper the script waits for with `wait` (so that the deadline's
+# TERM interrupts it: bash runs a trap only once a foreground command ends).
+KH_PID=""; BAO_PID=""; SAMPLER_PID=""; WATCHDOG_PID=""; TOOL_PID=""
 stop_pid() {
   local pid="$1"
   [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
@@ -93,7 +95,7 @@ stop_pid() {
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
-  stop_pid "$SAMPLER_PID"; stop_pid "$KH_PID"; stop_pid "$BAO_PID"
+  stop_pid "$TOOL_PID"; stop_pid "$SAMPLER_PID"; stop_pid "$KH_PID"; stop_pid "$BAO_PID"
   if [ -n "$WATCHDOG_PID" ]; then
     kill $(pgrep -P "$WATCHDOG_PID") "$WATCHDOG_PID" 2>/dev/null || true
   fi
