@@ -44,6 +44,10 @@ pub(crate) struct MarkRecord {
     pub vault: String,
     pub job: String,
     pub started: i64,
+    /// The vault held no object when the restore began: its writes are not journaled one by one, and undoing
+    /// the restore empties the vault again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub empty_target: bool,
 }
 
 /// The one check: a vault carrying a restore mark serves nothing.
@@ -73,15 +77,27 @@ pub(crate) fn vault_in_txn(txn: &mut dyn WriteTxn, vault: &str) -> Result<VaultR
 }
 
 /// Puts the mark on `vault` for `job` (refused if another restore holds it).
-pub(crate) fn begin(txn: &mut dyn WriteTxn, vault: &str, job: &str, now: i64) -> Result<()> {
+/// Returns whether the vault was empty (then the restore's writes need no undo entries: see [`MarkRecord`]).
+pub(crate) fn begin(txn: &mut dyn WriteTxn, vault: &str, job: &str, now: i64) -> Result<bool> {
     check_txn(txn, vault)?;
+    let mut empty_target = true;
+    for p in [
+        records::vault_objects_prefix(vault),
+        records::vault_versions_prefix(vault),
+    ] {
+        if !txn.scan(&p, &prefix_end(&p), 1)?.is_empty() {
+            empty_target = false;
+        }
+    }
     let mark = MarkRecord {
         format: MARK_FORMAT,
         vault: vault.to_string(),
         job: job.to_string(),
         started: now,
+        empty_target,
     };
-    records::write_txn(txn, &mark_key(vault), &mark)
+    records::write_txn(txn, &mark_key(vault), &mark)?;
+    Ok(empty_target)
 }
 
 /// Checks that `job` holds the mark on `vault`.
@@ -104,6 +120,30 @@ pub(crate) fn end(txn: &mut dyn WriteTxn, vault: &str, job: &str) -> Result<()> 
 impl Keyhaven {
     /// Undoes every write of restore `job` into `vault` in bounded transactions, then removes the mark.
     pub(crate) fn roll_back_restore(&self, vault: &str, job: &str) -> Result<()> {
+        let mark: Option<MarkRecord> = records::read(&*self.snapshot()?, &mark_key(vault))?;
+        if mark.is_some_and(|m| m.job == job && m.empty_target) {
+            // The vault was empty: everything in it now is the restore's.
+            for p in [
+                records::vault_objects_prefix(vault),
+                records::vault_versions_prefix(vault),
+            ] {
+                loop {
+                    let p = p.clone();
+                    let (v, id) = (vault.to_string(), job.to_string());
+                    let done = self.store.write_exclusive_blocking(move |txn| {
+                        check_owner(txn, &v, &id)?;
+                        let chunk = txn.scan(&p, &prefix_end(&p), 8192)?;
+                        for (k, _) in &chunk {
+                            txn.delete(k)?;
+                        }
+                        Ok::<_, Error>(chunk.is_empty())
+                    })?;
+                    if done {
+                        break;
+                    }
+                }
+            }
+        }
         let journal = journal(job)?;
         loop {
             let (j, v, id) = (journal.clone(), vault.to_string(), job.to_string());

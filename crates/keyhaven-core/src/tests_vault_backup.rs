@@ -1005,3 +1005,90 @@ async fn certificates_travel_with_their_key_and_secret_whole_or_selected() {
     check(&selected);
     assert!(values(&kh, &selected).keys().all(|k| k == "web"));
 }
+
+/// Into an empty vault the restore writes no undo entry per key; a failure, or a crash and a reopen, empties the
+/// vault again.
+#[tokio::test]
+async fn a_failed_or_abandoned_restore_into_an_empty_vault_leaves_it_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(1_800_000_000));
+    let root = SealingKey::generate().unwrap();
+    let kh = service_with(dir.path(), clock.clone(), root.clone());
+    let (src, _, data) = source_and_target(&kh, &clock).await;
+    let empty = vault(&kh, "empty").await;
+    let store_before = everything(&kh);
+
+    // A storage failure after batch 6.
+    let committed = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let r = restore_with(
+        &kh,
+        &empty,
+        data.clone(),
+        new_version_with_deleted(),
+        small_batches(committed.clone(), Some(6), true),
+    );
+    assert!(matches!(r, Err(Error::Store(_))), "{r:?}");
+    assert_eq!(committed.load(std::sync::atomic::Ordering::SeqCst), 6);
+    assert_eq!(everything(&kh), store_before, "the store is as before");
+
+    // Stopped after batch 5 as a crash would: mark left, no per-key journal; reopening empties the vault.
+    let committed = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let r = restore_with(
+        &kh,
+        &empty,
+        data.clone(),
+        new_version_with_deleted(),
+        small_batches(committed.clone(), Some(5), false),
+    );
+    assert!(r.is_err());
+    let left = everything(&kh);
+    assert!(left
+        .iter()
+        .any(|(k, _)| k.starts_with(b"restore\0mark\0empty")));
+    assert!(
+        !left
+            .iter()
+            .any(|(k, _)| k.starts_with(b"restore\0journal\0")),
+        "an empty target needs no undo entries"
+    );
+    assert_ne!(left, store_before, "batches were committed");
+    drop(kh);
+    let kh = service_with(dir.path(), clock.clone(), root);
+    assert_eq!(everything(&kh), store_before, "rolled back at reopening");
+
+    // A backup damaged near its end, found only after every object was written (there is no checking pass
+    // before writing into an empty vault): the vault is emptied again.
+    let mut damaged = data.clone();
+    let at = damaged.len() - 40;
+    damaged[at] ^= 0x01;
+    let r = restore_with(
+        &kh,
+        &empty,
+        damaged,
+        new_version_with_deleted(),
+        small_batches(committed.clone(), None, true),
+    );
+    assert!(matches!(r, Err(Error::BadBackup(_))), "{r:?}");
+    assert_eq!(everything(&kh), store_before, "damaged backup");
+    // Selecting an object the backup does not hold: not found, nothing written.
+    let only = RestoreOptions {
+        only: Some((ObjectKind::Key, ObjectName::parse("no-such-key").unwrap())),
+        ..Default::default()
+    };
+    assert!(matches!(
+        restore(&kh, &empty, data.clone(), only).await,
+        Err(Error::NotFound { .. })
+    ));
+    assert!(listing(&kh, &empty).is_empty(), "nothing written");
+
+    // And the restore itself, in batches, gives the source's content.
+    restore_with(
+        &kh,
+        &empty,
+        data,
+        new_version_with_deleted(),
+        small_batches(committed, None, true),
+    )
+    .unwrap();
+    assert_eq!(listing(&kh, &empty), listing(&kh, &src));
+}

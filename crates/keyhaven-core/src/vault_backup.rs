@@ -128,6 +128,63 @@ pub struct RestoreReport {
     pub objects_truncated: bool,
 }
 
+impl RestoreReport {
+    fn new(dry_run: bool) -> Self {
+        RestoreReport {
+            manifest: empty_manifest(),
+            dry_run,
+            restored: 0,
+            skipped: 0,
+            conflicts: 0,
+            versions_written: 0,
+            objects: Vec::new(),
+            objects_truncated: false,
+        }
+    }
+
+    fn add(&mut self, outcome: ObjectOutcome) {
+        match outcome.action {
+            "skipped" | "excluded-deleted" => self.skipped += 1,
+            "conflict" => self.conflicts += 1,
+            _ => {
+                self.restored += 1;
+                self.versions_written += outcome.versions;
+            }
+        }
+        if self.objects.len() < REPORT_LIMIT {
+            self.objects.push(outcome);
+        } else {
+            self.objects_truncated = true;
+        }
+    }
+}
+
+/// A selective restore whose object the backup does not hold.
+fn nothing_selected(report: &RestoreReport, options: &RestoreOptions) -> Result<()> {
+    match &options.only {
+        Some((kind, name)) if report.restored + report.skipped + report.conflicts == 0 => {
+            Err(Error::NotFound {
+                kind: *kind,
+                message: format!("The backup holds no {} named {name}.", kind.as_str()),
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Whether a vault holds no object and no version.
+fn vault_is_empty(snap: &dyn keyhaven_store::Snapshot, vault: &str) -> Result<bool> {
+    for p in [
+        records::vault_objects_prefix(vault),
+        records::vault_versions_prefix(vault),
+    ] {
+        if !snap.scan(&p, &prefix_end(&p), 1)?.is_empty() {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
@@ -311,22 +368,36 @@ impl Keyhaven {
         F: Fn() -> std::io::Result<R> + Send + Sync + 'static,
     {
         who.authorize(Action::Restore)?;
-        let snap = self.snapshot()?;
+        let mut snap = self.snapshot()?;
         let v = self.vault_record(&*snap, vault.as_str())?;
         let (_, keys) = self.geography_keys(&*snap, &v.geography)?;
         let sub = subscription_bytes(&self.deployment()?.subscription_id)?;
 
+        // Into an empty vault nothing can conflict: the stream is checked while it is written, in one pass, and
+        // a failure anywhere empties the vault again (as it undoes any restore).
+        if !options.dry_run && vault_is_empty(&*snap, &v.name)? {
+            drop(snap);
+            let mut report = RestoreReport::new(false);
+            let written = self.write_pass(
+                &v,
+                &open,
+                sub,
+                &keys,
+                options.clone(),
+                &mut pass2,
+                Some(&mut report),
+            )?;
+            if let Some(manifest) = written {
+                report.manifest = manifest;
+                nothing_selected(&report, &options)?;
+                return Ok(report);
+            }
+            // Something was written into the vault meanwhile: restore it the careful way, below.
+            snap = self.snapshot()?;
+        }
+
         // Pass 1: verify everything and plan, writing nothing.
-        let mut report = RestoreReport {
-            manifest: empty_manifest(),
-            dry_run: options.dry_run,
-            restored: 0,
-            skipped: 0,
-            conflicts: 0,
-            versions_written: 0,
-            objects: Vec::new(),
-            objects_truncated: false,
-        };
+        let mut report = RestoreReport::new(options.dry_run);
         let manifest = read_stream(
             open().map_err(unreadable)?,
             sub,
@@ -337,33 +408,14 @@ impl Keyhaven {
                     return Ok(());
                 };
                 if let Some(outcome) = plan(&*snap, &v.name, head, &options)? {
-                    match outcome.action {
-                        "skipped" | "excluded-deleted" => report.skipped += 1,
-                        "conflict" => report.conflicts += 1,
-                        _ => {
-                            report.restored += 1;
-                            report.versions_written += outcome.versions;
-                        }
-                    }
-                    if report.objects.len() < REPORT_LIMIT {
-                        report.objects.push(outcome);
-                    } else {
-                        report.objects_truncated = true;
-                    }
+                    report.add(outcome);
                 }
                 Ok(())
             },
         )?;
         drop(snap);
         report.manifest = manifest;
-        if let Some((kind, name)) = &options.only {
-            if report.restored + report.skipped + report.conflicts == 0 {
-                return Err(Error::NotFound {
-                    kind: *kind,
-                    message: format!("The backup holds no {} named {name}.", kind.as_str()),
-                });
-            }
-        }
+        nothing_selected(&report, &options)?;
         if report.conflicts > 0 && options.conflict == ConflictPolicy::Fail && !options.dry_run {
             let names: Vec<String> = report
                 .objects
@@ -384,35 +436,68 @@ impl Keyhaven {
             return Ok(report);
         }
 
-        // Pass 2: bounded batches, each its own transaction, undoable as one through the restore journal.
+        self.write_pass(&v, &open, sub, &keys, options, &mut pass2, None)?;
+        Ok(report)
+    }
+
+    /// Pass 2 (or the only pass, into an empty vault, with `single` collecting the report): bounded batches, each
+    /// its own transaction, undoable as one through the restore journal. Returns the stream's manifest — or None,
+    /// writing nothing, when a single pass finds that the vault is no longer empty.
+    #[allow(clippy::too_many_arguments)]
+    fn write_pass<R, F>(
+        &self,
+        v: &VaultRecord,
+        open: &F,
+        sub: [u8; 16],
+        keys: &[GeographyKey],
+        options: RestoreOptions,
+        pass2: &mut Pass2,
+        single: Option<&mut RestoreReport>,
+    ) -> Result<Option<Manifest>>
+    where
+        R: Read + 'static,
+        F: Fn() -> std::io::Result<R>,
+    {
         let job = hex(&keyhaven_crypto::random_bytes::<16>()?);
         let ctx = Arc::new(ApplyCtx {
             vault: v.name.clone(),
             wrapped: v.wrapped_key.clone(),
-            key: self.vault_sealing_key(&v)?,
+            key: self.vault_sealing_key(v)?,
             journal: restore_journal::journal(&job)?,
             job: job.clone(),
             options,
             now: self.now(),
+            empty_target: false,
         });
         // The mark goes on first, alone: from its commit on, no other writer touches the vault, so the batches
         // build on exactly the state they find (their own writes included).
-        {
+        let empty_target = {
             let ctx = ctx.clone();
             self.store.write_exclusive_blocking(move |txn| {
                 current_vault(txn, &ctx)?;
                 restore_journal::begin(txn, &ctx.vault, &ctx.job, ctx.now)
+            })?
+        };
+        if single.is_some() && !empty_target {
+            let ctx = ctx.clone();
+            self.store.write_exclusive_blocking(move |txn| {
+                restore_journal::end(txn, &ctx.vault, &ctx.job)
             })?;
+            return Ok(None);
         }
-        tracing::info!(vault = %v.name, job = %job, "vault restore: writing");
-        match self.apply_stream(&ctx, &open, sub, &v.geography, &keys, &mut pass2) {
-            Ok(batches) => {
+        let ctx = Arc::new(ApplyCtx {
+            empty_target,
+            ..Arc::unwrap_or_clone(ctx)
+        });
+        tracing::info!(vault = %v.name, job = %job, single_pass = single.is_some(), "vault restore: writing");
+        match self.apply_stream(&ctx, open, sub, &v.geography, keys, pass2, single) {
+            Ok((batches, manifest)) => {
                 tracing::info!(vault = %v.name, job = %job, batches, "vault restore committed");
                 if let Err(e) = self.discard_restore_journal(&job) {
                     // Harmless: a journal without a mark is removed at the next start.
                     tracing::warn!(vault = %v.name, job = %job, error = %e, "could not remove a finished restore's journal");
                 }
-                Ok(report)
+                Ok(Some(manifest))
             }
             Err(e) => {
                 if pass2.roll_back {
@@ -429,6 +514,7 @@ impl Keyhaven {
 
     /// Pass 2: reads the stream again and writes it in batches. The last batch also removes the mark: that
     /// commit is the restore's. Returns the number of batches.
+    #[allow(clippy::too_many_arguments)]
     fn apply_stream<R, F>(
         &self,
         ctx: &Arc<ApplyCtx>,
@@ -437,7 +523,8 @@ impl Keyhaven {
         geography: &str,
         keys: &[GeographyKey],
         pass2: &mut Pass2,
-    ) -> Result<u64>
+        mut single: Option<&mut RestoreReport>,
+    ) -> Result<(u64, Manifest)>
     where
         R: Read + 'static,
         F: Fn() -> std::io::Result<R>,
@@ -446,12 +533,17 @@ impl Keyhaven {
         let mut batch: Vec<Step> = Vec::new();
         let (mut bytes, mut batches) = (0usize, 0u64);
         let mut leaving = false;
-        read_stream(
+        let manifest = read_stream(
             open().map_err(unreadable)?,
             sub,
             geography,
             keys,
             &mut |event, len| {
+                if let (Some(report), Event::End(head)) = (single.as_deref_mut(), &event) {
+                    if selected(head, &ctx.options) {
+                        report.add(outcome(head, None, &ctx.options));
+                    }
+                }
                 let step = match event {
                     Event::Begin(head) => {
                         // Objects this restore leaves out whatever the target holds are not even sent.
@@ -481,7 +573,7 @@ impl Keyhaven {
         )?;
         // The stream checked out to its manifest: the last batch commits the restore.
         self.apply_batch(ctx, batch, state.unwrap_or_default(), true)?;
-        Ok(batches + 1)
+        Ok((batches + 1, manifest))
     }
 
     fn apply_batch(
@@ -496,7 +588,12 @@ impl Keyhaven {
             let v = current_vault(txn, &ctx)?;
             restore_journal::check_owner(txn, &ctx.vault, &ctx.job)?;
             let mut state = state;
-            {
+            if ctx.empty_target {
+                // Undoing means emptying the vault again: no entry per key.
+                for step in steps {
+                    state.apply(txn, &v, &ctx, step)?;
+                }
+            } else {
                 let mut journaled = ctx.journal.record(txn);
                 for step in steps {
                     state.apply(&mut journaled, &v, &ctx, step)?;
@@ -547,6 +644,7 @@ const BATCH_BYTES: usize = 4 << 20;
 const BATCH_STEPS: usize = 4096;
 
 /// What every batch of one restore shares.
+#[derive(Clone)]
 struct ApplyCtx {
     vault: String,
     wrapped: Vec<u8>,
@@ -555,6 +653,8 @@ struct ApplyCtx {
     job: String,
     options: RestoreOptions,
     now: i64,
+    /// The vault was empty when the mark went on (see `restore_journal::MarkRecord`).
+    empty_target: bool,
 }
 
 /// The target vault as pass 1 judged it (same record, same key), read in a write transaction.
