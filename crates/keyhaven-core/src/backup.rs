@@ -71,23 +71,13 @@ impl Keyhaven {
         name: &ObjectName,
         ver: VersionRecord,
     ) -> Result<VersionPayload> {
-        let material = match &ver.sealed {
-            Some(_) => Some(Material(Zeroizing::new(
-                self.open_value(vault, kind, name, &ver)?
-                    .expose()
-                    .to_string(),
-            ))),
-            None => None,
-        };
-        Ok(VersionPayload {
-            version: ver.version,
-            attributes: ver.attributes,
-            tags: ver.tags,
-            content_type: ver.content_type,
-            managed: ver.managed,
-            material,
-            public: ver.public,
-        })
+        version_payload_with(
+            &self.vault_sealing_key(vault)?,
+            &vault.name,
+            kind,
+            name,
+            ver,
+        )
     }
 
     /// Backs up an object with every version into an opaque, sealed blob (a certificate with its managed key and
@@ -277,6 +267,49 @@ fn restorable(
         policy: payload.policy,
     };
     Ok((kind, obj, recs))
+}
+
+/// A stored version as it travels in a backup, its material opened with the vault's key (`key`), which callers
+/// backing up many versions fetch once.
+pub(crate) fn version_payload_with(
+    key: &SealingKey,
+    vault: &str,
+    kind: ObjectKind,
+    name: &ObjectName,
+    ver: VersionRecord,
+) -> Result<VersionPayload> {
+    let material = match &ver.sealed {
+        Some(sealed) => {
+            let mut plain = key
+                .open(
+                    &records::value_aad(vault, kind, &name.key(), &ver.version),
+                    sealed,
+                )
+                .map_err(|_| {
+                    Error::corrupt(format!(
+                        "the value of {} '{}' failed authentication",
+                        kind.as_str(),
+                        name
+                    ))
+                })?;
+            // The buffer moves into the zeroizing string (no copy left behind).
+            let text = String::from_utf8(std::mem::take(&mut *plain)).map_err(|e| {
+                zeroize::Zeroize::zeroize(&mut e.into_bytes());
+                Error::corrupt("a stored value is not UTF-8")
+            })?;
+            Some(Material(Zeroizing::new(text)))
+        }
+        None => None,
+    };
+    Ok(VersionPayload {
+        version: ver.version,
+        attributes: ver.attributes,
+        tags: ver.tags,
+        content_type: ver.content_type,
+        managed: ver.managed,
+        material,
+        public: ver.public,
+    })
 }
 
 /// A version from a backup, its material sealed under the target vault's key and bound to its new place.
