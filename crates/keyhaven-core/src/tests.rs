@@ -298,3 +298,107 @@ async fn rotation_policies_run_on_the_injected_clock() {
         Err(Error::BadParameter(_))
     ));
 }
+
+#[tokio::test]
+async fn certificate_lifetime_actions_notify_once_per_version_and_renew_self_issued_ones() {
+    let (kh, clock) = service();
+    let who = admin();
+    let vault = VaultName::parse("default").unwrap();
+    kh.ensure_vault(NewVault {
+        name: vault.clone(),
+        location: None,
+        retention_days: None,
+        purge_protection: false,
+    })
+    .unwrap();
+    let policy = |action: &str, trigger: serde_json::Value| -> CertificatePolicy {
+        serde_json::from_value(serde_json::json!({
+            "issuer": {"name": "Self"},
+            "x509_props": {"subject": "CN=lifetime", "validity_months": 1},
+            "lifetime_actions": [{"trigger": trigger, "action": {"action_type": action}}]
+        }))
+        .unwrap()
+    };
+    let create = |name: &str, p: CertificatePolicy| {
+        let (kh, who, vault) = (&kh, &who, &vault);
+        let name = ObjectName::parse(name).unwrap();
+        async move {
+            kh.create_certificate(
+                who,
+                vault,
+                &name,
+                CreateCertificate {
+                    policy: p,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap()
+        }
+    };
+    create(
+        "notify",
+        policy(
+            "EmailContacts",
+            serde_json::json!({"lifetime_percentage": 50}),
+        ),
+    )
+    .await;
+    create(
+        "renew",
+        policy("AutoRenew", serde_json::json!({"days_before_expiry": 5})),
+    )
+    .await;
+    kh.set_certificate_contacts(
+        &who,
+        &vault,
+        vec![Contact {
+            email: Some("pki@contoso.test".into()),
+            ..Default::default()
+        }],
+    )
+    .await
+    .unwrap();
+
+    // Nothing is due yet.
+    assert_eq!(
+        kh.run_lifetime_actions().await.unwrap(),
+        LifetimeReport::default()
+    );
+    // Half-way through a month: one notice, given once.
+    clock.advance(16 * 86_400);
+    let r = kh.run_lifetime_actions().await.unwrap();
+    assert_eq!((r.notified, r.renewed), (1, 0));
+    assert_eq!(
+        kh.run_lifetime_actions().await.unwrap().notified,
+        0,
+        "once per version"
+    );
+    // Five days before expiry: the self-issued certificate is renewed, once.
+    clock.advance(11 * 86_400);
+    let r = kh.run_lifetime_actions().await.unwrap();
+    assert_eq!(r.renewed, 1);
+    assert_eq!(kh.run_lifetime_actions().await.unwrap().renewed, 0);
+    let renew = ObjectName::parse("renew").unwrap();
+    let versions = kh
+        .list_versions(
+            &who,
+            &vault,
+            ObjectKind::Certificate,
+            &renew,
+            &PageRequest::default(),
+        )
+        .unwrap();
+    assert_eq!(versions.items.len(), 2);
+    let notify = ObjectName::parse("notify").unwrap();
+    let versions = kh
+        .list_versions(
+            &who,
+            &vault,
+            ObjectKind::Certificate,
+            &notify,
+            &PageRequest::default(),
+        )
+        .unwrap();
+    assert_eq!(versions.items.len(), 1, "EmailContacts makes no version");
+}
