@@ -245,6 +245,35 @@ async fn bad_certificate_requests_are_refused_and_write_nothing() {
         (s, v["status"].as_str()),
         (StatusCode::OK, Some("inProgress"))
     );
+    // Listings leave pending certificates out unless asked (includePending), as Azure.
+    let names = |v: &Value| -> Vec<String> {
+        v["value"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| {
+                i["id"]
+                    .as_str()
+                    .unwrap()
+                    .rsplit('/')
+                    .next()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect()
+    };
+    let (_, v) = raw
+        .call(Method::GET, &format!("/certificates?{V}"), None)
+        .await;
+    assert!(!names(&v).contains(&"p".to_string()), "{v}");
+    let (_, v) = raw
+        .call(
+            Method::GET,
+            &format!("/certificates?{V}&includePending=true"),
+            None,
+        )
+        .await;
+    assert!(names(&v).contains(&"p".to_string()), "{v}");
 }
 
 #[tokio::test]

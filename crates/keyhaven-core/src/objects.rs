@@ -81,6 +81,17 @@ impl ObjectView {
     }
 }
 
+impl ObjectView {
+    /// A certificate version still waiting for its certificate (created with an outside issuer, not yet merged).
+    pub fn is_pending_certificate(&self) -> bool {
+        self.kind == ObjectKind::Certificate
+            && self
+                .public
+                .as_ref()
+                .is_some_and(|p| p["pending"].as_bool() == Some(true))
+    }
+}
+
 /// Whether a lookup is of a live or of a deleted object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum State {

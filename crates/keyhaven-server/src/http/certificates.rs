@@ -90,6 +90,34 @@ impl Shape for Certificates {
     }
 }
 
+/// `GET /certificates`: as Azure, certificates still waiting for their certificate (pending) only with
+/// `includePending=true`.
+pub(crate) fn list(cx: &Ctx) -> Result<Response, ApiError> {
+    let include_pending = cx
+        .query
+        .get("includePending")
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    let page = cx.query.page()?;
+    let p = cx
+        .st
+        .kh
+        .list_objects(&cx.who, &cx.vault, ObjectKind::Certificate, false, &page)?;
+    ok(ListResult {
+        value: p
+            .items
+            .iter()
+            .filter(|v| include_pending || !v.is_pending_certificate())
+            .map(|v| Certificates::item(cx, v, Id::Unversioned))
+            .collect(),
+        next_link: cx
+            .next_link(Certificates::COLLECTION, p.next, page.max)
+            .map(|l| match include_pending {
+                true => format!("{l}&includePending=true"),
+                false => l,
+            }),
+    })
+}
+
 fn view_out(cx: &Ctx, v: &CertificateView) -> CertificateBundle {
     bundle(cx, &v.object, v.policy.as_ref())
 }

@@ -187,7 +187,7 @@ async fn dispatch(st: AppState, req: Request<Body>) -> Result<Response, ApiError
         (&Method::DELETE, ["certificates", "issuers", n]) => {
             certificates::delete_issuer(&cx, n).await
         }
-        (&Method::GET, ["certificates"]) => objects::list::<Certificates>(&cx),
+        (&Method::GET, ["certificates"]) => certificates::list(&cx),
         (&Method::POST, ["certificates", "restore"]) => objects::restore::<Certificates>(&cx).await,
         (&Method::POST, ["certificates", n, "create"]) => certificates::create(&cx, n).await,
         (&Method::POST, ["certificates", n, "import"]) => certificates::import(&cx, n).await,
