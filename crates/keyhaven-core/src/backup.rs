@@ -280,18 +280,7 @@ pub(crate) fn version_payload_with(
 ) -> Result<VersionPayload> {
     let material = match &ver.sealed {
         Some(sealed) => {
-            let mut plain = key
-                .open(
-                    &records::value_aad(vault, kind, &name.key(), &ver.version),
-                    sealed,
-                )
-                .map_err(|_| {
-                    Error::corrupt(format!(
-                        "the value of {} '{}' failed authentication",
-                        kind.as_str(),
-                        name
-                    ))
-                })?;
+            let mut plain = crate::secrets::open_sealed(key, vault, kind, name, &ver, sealed)?;
             // The buffer moves into the zeroizing string (no copy left behind).
             let text = String::from_utf8(std::mem::take(&mut *plain)).map_err(|e| {
                 zeroize::Zeroize::zeroize(&mut e.into_bytes());

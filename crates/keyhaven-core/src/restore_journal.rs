@@ -81,10 +81,7 @@ pub(crate) fn vault_in_txn(txn: &mut dyn WriteTxn, vault: &str) -> Result<VaultR
 pub(crate) fn begin(txn: &mut dyn WriteTxn, vault: &str, job: &str, now: i64) -> Result<bool> {
     check_txn(txn, vault)?;
     let mut empty_target = true;
-    for p in [
-        records::vault_objects_prefix(vault),
-        records::vault_versions_prefix(vault),
-    ] {
+    for p in records::vault_contents_prefixes(vault) {
         if !txn.scan(&p, &prefix_end(&p), 1)?.is_empty() {
             empty_target = false;
         }
@@ -123,10 +120,7 @@ impl Keyhaven {
         let mark: Option<MarkRecord> = records::read(&*self.snapshot()?, &mark_key(vault))?;
         if mark.is_some_and(|m| m.job == job && m.empty_target) {
             // The vault was empty: everything in it now is the restore's.
-            for p in [
-                records::vault_objects_prefix(vault),
-                records::vault_versions_prefix(vault),
-            ] {
+            for p in records::vault_contents_prefixes(vault) {
                 loop {
                     let p = p.clone();
                     let (v, id) = (vault.to_string(), job.to_string());

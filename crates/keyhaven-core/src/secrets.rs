@@ -124,21 +124,38 @@ impl Keyhaven {
             .sealed
             .as_deref()
             .ok_or_else(|| Error::corrupt("a secret version has no value"))?;
-        let key = self.vault_sealing_key(v)?;
-        let plain = key
-            .open(
-                &records::value_aad(&v.name, kind, &name.key(), &ver.version),
-                sealed,
-            )
-            .map_err(|_| {
-                Error::corrupt(format!(
-                    "the value of {} '{}' failed authentication",
-                    kind.as_str(),
-                    name
-                ))
-            })?;
+        let plain = open_sealed(
+            &self.vault_sealing_key(v)?,
+            &v.name,
+            kind,
+            name,
+            ver,
+            sealed,
+        )?;
         Ok(SecretValue::from_stored(plain)?)
     }
+}
+
+/// Opens sealed material of a version with its vault's key (bound to vault, kind, name and version).
+pub(crate) fn open_sealed(
+    key: &keyhaven_crypto::SealingKey,
+    vault: &str,
+    kind: ObjectKind,
+    name: &ObjectName,
+    ver: &VersionRecord,
+    sealed: &[u8],
+) -> Result<zeroize::Zeroizing<Vec<u8>>> {
+    key.open(
+        &records::value_aad(vault, kind, &name.key(), &ver.version),
+        sealed,
+    )
+    .map_err(|_| {
+        Error::corrupt(format!(
+            "the value of {} '{}' failed authentication",
+            kind.as_str(),
+            name
+        ))
+    })
 }
 
 pub(crate) fn deleted_conflict(kind: ObjectKind, name: &str) -> Error {

@@ -174,10 +174,7 @@ fn nothing_selected(report: &RestoreReport, options: &RestoreOptions) -> Result<
 
 /// Whether a vault holds no object and no version.
 fn vault_is_empty(snap: &dyn keyhaven_store::Snapshot, vault: &str) -> Result<bool> {
-    for p in [
-        records::vault_objects_prefix(vault),
-        records::vault_versions_prefix(vault),
-    ] {
+    for p in records::vault_contents_prefixes(vault) {
         if !snap.scan(&p, &prefix_end(&p), 1)?.is_empty() {
             return Ok(false);
         }

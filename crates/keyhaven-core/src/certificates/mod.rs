@@ -95,10 +95,6 @@ struct Completion {
     version: Option<Version>,
 }
 
-fn x509_error(e: keyhaven_crypto::CryptoError) -> Error {
-    crypto_error(e)
-}
-
 /// The X.509 request a policy describes, valid from `now`.
 fn certificate_request(policy: &CertificatePolicy, now: i64) -> x509::CertificateRequest {
     let x = policy.x509();
@@ -147,7 +143,7 @@ fn key_spec(policy: &CertificatePolicy) -> KeySpec {
     let k = policy.key();
     KeySpec {
         kty: k.kty.unwrap_or_else(|| "RSA".into()),
-        key_size: k.key_size.filter(|_| policy.key().crv.is_none()),
+        key_size: if k.crv.is_none() { k.key_size } else { None },
         public_exponent: None,
         curve: k.crv,
     }
@@ -224,7 +220,7 @@ impl Keyhaven {
             ISSUER_SELF => {
                 let key = self.key_for(&*snap, &v, name, &policy)?;
                 let cert = x509::self_signed(&key, &certificate_request(&policy, now))
-                    .map_err(x509_error)?;
+                    .map_err(crypto_error)?;
                 op.status_details =
                     Some("The certificate was issued by Keyhaven (issuer Self).".into());
                 self.store_certificate(
@@ -251,7 +247,7 @@ impl Keyhaven {
                 let key = self.key_for(&*snap, &v, name, &policy)?;
                 op.csr = Some(
                     x509::signing_request(&key, &certificate_request(&policy, now))
-                        .map_err(x509_error)?,
+                        .map_err(crypto_error)?,
                 );
                 op.status_details = Some(
                     "Pending certificate created. Have the signing request (csr) signed by your certificate \
@@ -404,7 +400,7 @@ impl Keyhaven {
         let key = self.private_key(&pending_key.vault, name, &pending_key.version)?;
         let mut leaf = None;
         for (i, der) in x5c.iter().enumerate() {
-            if x509::matches_key(der, &key).map_err(x509_error)? {
+            if x509::matches_key(der, &key).map_err(crypto_error)? {
                 leaf = Some(i);
                 break;
             }
@@ -453,7 +449,10 @@ impl Keyhaven {
         who.authorize(Action::WriteObjects)?;
         let text = req.value.expose().trim();
         let (bundle, detected) = if text.starts_with("-----BEGIN") {
-            (x509::parse_pem(text).map_err(x509_error)?, CONTENT_TYPE_PEM)
+            (
+                x509::parse_pem(text).map_err(crypto_error)?,
+                CONTENT_TYPE_PEM,
+            )
         } else {
             let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
             let der = Zeroizing::new(
@@ -472,11 +471,14 @@ impl Keyhaven {
                 .map(str::trim_start)
                 .filter(|t| t.starts_with("-----BEGIN"));
             match pem {
-                Some(text) => (x509::parse_pem(text).map_err(x509_error)?, CONTENT_TYPE_PEM),
+                Some(text) => (
+                    x509::parse_pem(text).map_err(crypto_error)?,
+                    CONTENT_TYPE_PEM,
+                ),
                 None => {
                     let password = req.password.as_ref().map(|p| p.expose()).unwrap_or("");
                     (
-                        x509::parse_pkcs12(&der, password).map_err(x509_error)?,
+                        x509::parse_pkcs12(&der, password).map_err(crypto_error)?,
                         CONTENT_TYPE_PKCS12,
                     )
                 }
@@ -494,7 +496,7 @@ impl Keyhaven {
                 "The imported data holds no certificate.".into(),
             ));
         };
-        let info = x509::inspect(leaf).map_err(x509_error)?;
+        let info = x509::inspect(leaf).map_err(crypto_error)?;
         let policy = imported_policy(req.policy.unwrap_or_default(), &key, &info, detected)?
             .complete(self.now())?;
         let snap = self.snapshot()?;
@@ -669,7 +671,7 @@ impl Keyhaven {
             .ok_or_else(|| Error::corrupt(format!("certificate '{name}' has no policy")))?;
         let key = self.key_for(&*snap, &f.vault, name, &policy)?;
         let cert =
-            x509::self_signed(&key, &certificate_request(&policy, now)).map_err(x509_error)?;
+            x509::self_signed(&key, &certificate_request(&policy, now)).map_err(crypto_error)?;
         self.store_certificate(
             &f.vault,
             name,
@@ -758,13 +760,7 @@ impl Keyhaven {
                 {
                     return Err(in_progress(&name));
                 }
-                put_version(txn, &vault, KIND, &name, cert_ver)?;
-                let objkey = records::object_key(&vault, KIND, &name.key());
-                let mut obj: ObjectRecord = records::read_txn(txn, &objkey)?
-                    .ok_or_else(|| Error::Internal("certificate vanished".into()))?;
-                obj.policy = Some(policy_value);
-                records::write_txn(txn, &objkey, &obj)?;
-                put_version(txn, &vault, ObjectKind::Key, &name, key_ver)?;
+                put_certificate_version(txn, &vault, &name, cert_ver, policy_value, key_ver)?;
                 records::write_txn(txn, &okey, &op)
             })
             .await
@@ -787,9 +783,9 @@ impl Keyhaven {
             return Err(Error::BadParameter("No certificate was given.".into()));
         };
         for der in &material.chain[1..] {
-            x509::inspect(der).map_err(x509_error)?;
+            x509::inspect(der).map_err(crypto_error)?;
         }
-        let info = x509::inspect(leaf).map_err(x509_error)?;
+        let info = x509::inspect(leaf).map_err(crypto_error)?;
         let version = match &completion.version {
             Some(v) => v.clone(),
             None => keyhaven_crypto::random_version()?,
@@ -830,9 +826,9 @@ impl Keyhaven {
         let exportable = policy.key().exportable != Some(false);
         let with_key = exportable.then_some(&*material.key);
         let secret_text: Zeroizing<String> = if content_type == CONTENT_TYPE_PEM {
-            x509::to_pem(with_key, &material.chain).map_err(x509_error)?
+            x509::to_pem(with_key, &material.chain).map_err(crypto_error)?
         } else {
-            let der = x509::to_pkcs12(with_key, &material.chain).map_err(x509_error)?;
+            let der = x509::to_pkcs12(with_key, &material.chain).map_err(crypto_error)?;
             Zeroizing::new(STANDARD.encode(&*der))
         };
         let sealed_secret = self.vault_sealing_key(v)?.seal(
@@ -865,13 +861,8 @@ impl Keyhaven {
                         )));
                     }
                 }
-                let view = put_version(txn, &vault, KIND, &name, cert_ver)?;
-                let okey = records::object_key(&vault, KIND, &name.key());
-                let mut obj: ObjectRecord = records::read_txn(txn, &okey)?
-                    .ok_or_else(|| Error::Internal("certificate vanished".into()))?;
-                obj.policy = Some(policy_value);
-                records::write_txn(txn, &okey, &obj)?;
-                put_version(txn, &vault, ObjectKind::Key, &name, key_ver)?;
+                let view =
+                    put_certificate_version(txn, &vault, &name, cert_ver, policy_value, key_ver)?;
                 put_version(txn, &vault, ObjectKind::Secret, &name, secret_ver)?;
                 if let Some(mut op) = completion.operation {
                     op.status = STATUS_COMPLETED.into();
@@ -882,6 +873,25 @@ impl Keyhaven {
             })
             .await
     }
+}
+
+/// Writes a certificate version (made the latest, under `policy`) and its managed key version, in a transaction.
+fn put_certificate_version(
+    txn: &mut dyn keyhaven_store::WriteTxn,
+    vault: &str,
+    name: &ObjectName,
+    cert_ver: VersionRecord,
+    policy: serde_json::Value,
+    key_ver: VersionRecord,
+) -> Result<ObjectView> {
+    let view = put_version(txn, vault, KIND, name, cert_ver)?;
+    let okey = records::object_key(vault, KIND, &name.key());
+    let mut obj: ObjectRecord = records::read_txn(txn, &okey)?
+        .ok_or_else(|| Error::Internal("certificate vanished".into()))?;
+    obj.policy = Some(policy);
+    records::write_txn(txn, &okey, &obj)?;
+    put_version(txn, vault, ObjectKind::Key, name, key_ver)?;
+    Ok(view)
 }
 
 /// The policy of an imported certificate: what the caller gave, completed from the certificate and its key.

@@ -21,7 +21,7 @@ use keyhaven_core::{
     CertificateView, Contact, CreateCertificate, ImportCertificate, Issuer, IssuerChange,
     ObjectView, STATUS_IN_PROGRESS,
 };
-use keyhaven_model::{ObjectKind, ObjectName, SecretValue, Tags};
+use keyhaven_model::{ObjectKind, SecretValue, Tags};
 use serde_json::Value;
 
 pub(crate) struct Certificates;
@@ -376,12 +376,8 @@ fn issuer_out(cx: &Ctx, i: &Issuer) -> IssuerBundle {
     }
 }
 
-fn issuer_name(n: &str) -> Result<ObjectName, ApiError> {
-    name(n)
-}
-
 pub(crate) fn get_issuer(cx: &Ctx, n: &str) -> Result<Response, ApiError> {
-    let i = cx.st.kh.get_issuer(&cx.who, &cx.vault, &issuer_name(n)?)?;
+    let i = cx.st.kh.get_issuer(&cx.who, &cx.vault, &name(n)?)?;
     ok(issuer_out(cx, &i))
 }
 
@@ -402,7 +398,7 @@ pub(crate) fn list_issuers(cx: &Ctx) -> Result<Response, ApiError> {
 }
 
 pub(crate) async fn set_issuer(cx: &Ctx, n: &str, replace: bool) -> Result<Response, ApiError> {
-    let n = issuer_name(n)?;
+    let n = name(n)?;
     let p: IssuerBundle = cx.json()?;
     let creds = p.credentials.unwrap_or_default();
     let org = p.org_details;
@@ -440,7 +436,7 @@ pub(crate) async fn delete_issuer(cx: &Ctx, n: &str) -> Result<Response, ApiErro
     let i = cx
         .st
         .kh
-        .delete_issuer(&cx.who, &cx.vault, &issuer_name(n)?)
+        .delete_issuer(&cx.who, &cx.vault, &name(n)?)
         .await?;
     ok(issuer_out(cx, &i))
 }
