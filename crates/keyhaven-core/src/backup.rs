@@ -31,7 +31,7 @@ struct ObjectPayload {
     companions: Vec<ObjectPayload>,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct VersionPayload {
     pub(crate) version: Version,
@@ -49,6 +49,7 @@ pub(crate) struct VersionPayload {
 }
 
 /// Secret material inside a payload: zeroized when dropped.
+#[derive(Clone)]
 struct Material(Zeroizing<String>);
 
 impl Serialize for Material {

@@ -1,5 +1,6 @@
 use crate::CryptoError;
-use openssl::symm::{decrypt_aead, encrypt_aead, Cipher};
+use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
+use std::sync::Arc;
 use zeroize::{Zeroize, Zeroizing};
 
 pub const KEY_LEN: usize = 32;
@@ -7,9 +8,13 @@ pub const NONCE_LEN: usize = 12;
 pub const TAG_LEN: usize = 16;
 
 /// An AES-256-GCM key. Every seal binds associated data naming what the ciphertext is for, so a ciphertext moved
-/// to another place (vault, object, version, purpose) fails to open. Zeroized on drop.
+/// to another place (vault, object, version, purpose) fails to open. The raw bytes are zeroized on drop; the
+/// expanded key lives in aws-lc, which cleanses it when the last clone is dropped.
 #[derive(Clone)]
-pub struct SealingKey(Zeroizing<[u8; KEY_LEN]>);
+pub struct SealingKey {
+    raw: Zeroizing<[u8; KEY_LEN]>,
+    aead: Arc<LessSafeKey>,
+}
 
 impl std::fmt::Debug for SealingKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -19,26 +24,36 @@ impl std::fmt::Debug for SealingKey {
 
 impl SealingKey {
     pub fn generate() -> Result<Self, CryptoError> {
-        Ok(SealingKey(
-            Zeroizing::new(crate::random_bytes::<KEY_LEN>()?),
-        ))
+        let mut raw = Zeroizing::new([0u8; KEY_LEN]);
+        crate::fill_random(&mut raw[..])?;
+        Self::from_array(raw)
     }
 
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, CryptoError> {
         let arr: [u8; KEY_LEN] = bytes.try_into().map_err(|_| {
             CryptoError::Malformed(format!("a key is {KEY_LEN} bytes, not {}", bytes.len()))
         })?;
-        Ok(SealingKey(Zeroizing::new(arr)))
+        Self::from_array(Zeroizing::new(arr))
+    }
+
+    fn from_array(raw: Zeroizing<[u8; KEY_LEN]>) -> Result<Self, CryptoError> {
+        let unbound = UnboundKey::new(&AES_256_GCM, &raw[..])
+            .map_err(|_| CryptoError::Malformed("an AES-256-GCM key was refused".into()))?;
+        Ok(SealingKey {
+            raw,
+            aead: Arc::new(LessSafeKey::new(unbound)),
+        })
     }
 
     /// The raw key bytes, for wrapping under another key.
     pub fn expose(&self) -> &[u8; KEY_LEN] {
-        &self.0
+        &self.raw
     }
 
     /// Encrypts with a fresh random nonce: `nonce ‖ ciphertext ‖ tag`.
     pub fn seal(&self, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {
-        let nonce = crate::random_bytes::<NONCE_LEN>()?;
+        let mut nonce = [0u8; NONCE_LEN];
+        crate::fill_random(&mut nonce)?;
         self.seal_with_nonce(&nonce, aad, plaintext)
     }
 
@@ -49,20 +64,18 @@ impl SealingKey {
         aad: &[u8],
         plaintext: &[u8],
     ) -> Result<Vec<u8>, CryptoError> {
-        let mut tag = [0u8; TAG_LEN];
-        let ct = encrypt_aead(
-            Cipher::aes_256_gcm(),
-            &self.0[..],
-            Some(nonce),
-            aad,
-            plaintext,
-            &mut tag,
-        )
-        .map_err(CryptoError::openssl)?;
-        let mut out = Vec::with_capacity(NONCE_LEN + ct.len() + TAG_LEN);
+        let mut out = Vec::with_capacity(NONCE_LEN + plaintext.len() + TAG_LEN);
         out.extend_from_slice(nonce);
-        out.extend_from_slice(&ct);
-        out.extend_from_slice(&tag);
+        out.extend_from_slice(plaintext);
+        let tag = self
+            .aead
+            .seal_in_place_separate_tag(
+                Nonce::assume_unique_for_key(*nonce),
+                Aad::from(aad),
+                &mut out[NONCE_LEN..],
+            )
+            .map_err(|_| CryptoError::Library("AES-256-GCM sealing failed".into()))?;
+        out.extend_from_slice(tag.as_ref());
         Ok(out)
     }
 
@@ -72,23 +85,25 @@ impl SealingKey {
             return Err(CryptoError::Unauthentic);
         }
         let (nonce, rest) = sealed.split_at(NONCE_LEN);
-        let (ct, tag) = rest.split_at(rest.len() - TAG_LEN);
-        match decrypt_aead(
-            Cipher::aes_256_gcm(),
-            &self.0[..],
-            Some(nonce),
-            aad,
-            ct,
-            tag,
-        ) {
-            Ok(pt) => Ok(Zeroizing::new(pt)),
-            Err(_) => Err(CryptoError::Unauthentic),
-        }
+        let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| CryptoError::Unauthentic)?;
+        // Decrypted in place in a buffer that is zeroized whatever the outcome.
+        let mut buf = Zeroizing::new(rest.to_vec());
+        let n = self
+            .aead
+            .open_in_place(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(aad),
+                &mut buf[..],
+            )
+            .map_err(|_| CryptoError::Unauthentic)?
+            .len();
+        buf.truncate(n);
+        Ok(buf)
     }
 
     /// Wraps another key under this one, bound to `aad`.
     pub fn wrap(&self, aad: &[u8], key: &SealingKey) -> Result<Vec<u8>, CryptoError> {
-        self.seal(aad, &key.0[..])
+        self.seal(aad, &key.raw[..])
     }
 
     /// Unwraps a key sealed by [`SealingKey::wrap`] with the same `aad`.
@@ -105,7 +120,7 @@ mod tests {
     use super::*;
 
     fn key(b: u8) -> SealingKey {
-        SealingKey(Zeroizing::new([b; KEY_LEN]))
+        SealingKey::from_array(Zeroizing::new([b; KEY_LEN])).unwrap()
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! The only crate that touches OpenSSL. Everything cryptographic in Keyhaven goes through here: random numbers,
+//! The only crate that touches OpenSSL or aws-lc (AES-256-GCM sealing and random numbers, through aws-lc-rs).
+//! Everything cryptographic in Keyhaven goes through here: random numbers,
 //! authenticated encryption with bound associated data, the key hierarchy (root → vault, geography keys),
 //! client-secret hashing, access-token signatures, the local TLS certificate authority, and the X.509 certificates of
 //! Azure Key Vault "certificates" ([`x509`]).
@@ -21,10 +22,16 @@ pub use tls::{issue_ca, issue_server_certificate, CertifiedKey};
 
 use zeroize::Zeroizing;
 
-/// Bytes from OpenSSL's CSPRNG.
+/// Fills `buf` from aws-lc's CSPRNG (cheap per call: nonces are drawn once per seal).
+pub fn fill_random(buf: &mut [u8]) -> Result<(), CryptoError> {
+    aws_lc_rs::rand::fill(buf)
+        .map_err(|_| CryptoError::Library("the random generator failed".into()))
+}
+
+/// Random bytes from [`fill_random`].
 pub fn random_bytes<const N: usize>() -> Result<[u8; N], CryptoError> {
     let mut buf = [0u8; N];
-    openssl::rand::rand_bytes(&mut buf).map_err(CryptoError::openssl)?;
+    fill_random(&mut buf)?;
     Ok(buf)
 }
 

@@ -116,6 +116,16 @@ impl EngineTxn for EmbeddedTxn {
         Ok(())
     }
 
+    fn put_many(&mut self, entries: &[Entry]) -> Result<(), StoreError> {
+        // One table handle for all of them (opening it costs a lookup each time).
+        let mut t = self.txn.open_table(KV).map_err(StoreError::unavailable)?;
+        for (k, v) in entries {
+            t.insert(k.as_slice(), v.as_slice())
+                .map_err(StoreError::unavailable)?;
+        }
+        Ok(())
+    }
+
     fn commit(self: Box<Self>) -> Result<(), StoreError> {
         self.txn.commit().map_err(StoreError::unavailable)
     }

@@ -15,6 +15,7 @@ pub fn run_all(new_engine: &dyn Fn() -> Arc<dyn Engine>) {
     concurrent_writers_all_commit(new_engine());
     writers_see_their_own_and_earlier_writes(new_engine());
     exclusive_writes_are_all_or_nothing(new_engine());
+    put_many_is_puts_in_order(new_engine());
     undo_journal_spans_transactions(new_engine());
     differential_against_memory_model(new_engine(), 300);
 }
@@ -227,6 +228,52 @@ pub fn exclusive_writes_are_all_or_nothing(e: Arc<dyn Engine>) {
         s.snapshot().unwrap().scan(b"x", b"y", 5000).unwrap().len(),
         2000,
         "an exclusive writer commits"
+    );
+}
+
+/// `put_many` writes like one `put` per entry in order (a later entry for the same key wins), is seen by the
+/// writer's own reads, and goes with its transaction when the writer fails.
+pub fn put_many_is_puts_in_order(e: Arc<dyn Engine>) {
+    let s = store(e);
+    put(&s, b"m1", b"old");
+    let entries: Vec<(Vec<u8>, Vec<u8>)> = vec![
+        (b"m2".to_vec(), b"a".to_vec()),
+        (b"m1".to_vec(), b"new".to_vec()),
+        (b"m2".to_vec(), b"b".to_vec()),
+        (b"m3".to_vec(), Vec::new()),
+    ];
+    let failing = entries.clone();
+    let r: Result<(), StoreError> = s.write_exclusive_blocking(move |t| {
+        t.put_many(&failing)?;
+        Err(StoreError::unavailable("refused after put_many"))
+    });
+    assert!(r.is_err());
+    assert_eq!(
+        s.snapshot().unwrap().scan(b"m", b"n", 10).unwrap(),
+        vec![(b"m1".to_vec(), b"old".to_vec())],
+        "a failed writer's put_many leaves nothing"
+    );
+    let seen = s
+        .write_exclusive_blocking(move |t| {
+            t.put_many(&entries)?;
+            t.get(b"m2")
+        })
+        .unwrap();
+    assert_eq!(
+        seen,
+        Some(b"b".to_vec()),
+        "the writer reads its own put_many"
+    );
+    let grouped: Vec<(Vec<u8>, Vec<u8>)> = vec![(b"m4".to_vec(), b"g".to_vec())];
+    s.write_blocking(move |t| t.put_many(&grouped)).unwrap();
+    assert_eq!(
+        s.snapshot().unwrap().scan(b"m", b"n", 10).unwrap(),
+        vec![
+            (b"m1".to_vec(), b"new".to_vec()),
+            (b"m2".to_vec(), b"b".to_vec()),
+            (b"m3".to_vec(), Vec::new()),
+            (b"m4".to_vec(), b"g".to_vec()),
+        ]
     );
 }
 

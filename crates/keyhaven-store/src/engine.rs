@@ -16,6 +16,13 @@ pub trait EngineTxn {
     fn scan(&mut self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<Entry>, StoreError>;
     fn put(&mut self, key: &[u8], value: &[u8]) -> Result<(), StoreError>;
     fn delete(&mut self, key: &[u8]) -> Result<(), StoreError>;
+    /// Writes many entries (as `put` each, in order); engines may do it in one go.
+    fn put_many(&mut self, entries: &[Entry]) -> Result<(), StoreError> {
+        for (k, v) in entries {
+            self.put(k, v)?;
+        }
+        Ok(())
+    }
     /// Makes every write of the transaction durable and visible, atomically.
     fn commit(self: Box<Self>) -> Result<(), StoreError>;
 }

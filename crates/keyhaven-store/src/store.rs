@@ -11,6 +11,13 @@ pub trait WriteTxn {
     fn scan(&mut self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<Entry>, StoreError>;
     fn put(&mut self, key: &[u8], value: &[u8]) -> Result<(), StoreError>;
     fn delete(&mut self, key: &[u8]) -> Result<(), StoreError>;
+    /// Writes many entries (as `put` each, in order); engines may do it in one go.
+    fn put_many(&mut self, entries: &[Entry]) -> Result<(), StoreError> {
+        for (k, v) in entries {
+            self.put(k, v)?;
+        }
+        Ok(())
+    }
 }
 
 type Completion = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
@@ -39,6 +46,9 @@ impl WriteTxn for Direct<'_> {
     }
     fn delete(&mut self, key: &[u8]) -> Result<(), StoreError> {
         self.0.delete(key)
+    }
+    fn put_many(&mut self, entries: &[Entry]) -> Result<(), StoreError> {
+        self.0.put_many(entries)
     }
 }
 
@@ -153,6 +163,19 @@ impl Store {
                 "the write was not committed",
             )))
         })
+    }
+
+    /// Queues `f` to run alone in one transaction that writes straight to the engine (see [`Work::Exclusive`])
+    /// and hands its outcome to `deliver` once durable. Jobs run in the order they are queued, so a caller may
+    /// prepare its next job while this one commits.
+    pub fn submit_exclusive<T, E, F, D>(&self, f: F, deliver: D)
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: FnOnce(&mut dyn WriteTxn) -> Result<T, E> + Send + 'static,
+        D: FnOnce(Result<T, E>) + Send + 'static,
+    {
+        self.enqueue(true, f, deliver)
     }
 
     /// Runs `f` alone in one transaction that writes straight to the engine (see [`Work::Exclusive`]); all or
