@@ -233,7 +233,93 @@ fn vault_is_empty(snap: &dyn keyhaven_store::Snapshot, vault: &str) -> Result<bo
 }
 
 fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(b.len() * 2);
+    for x in b {
+        s.push(char::from(DIGITS[usize::from(x >> 4)]));
+        s.push(char::from(DIGITS[usize::from(x & 0x0f)]));
+    }
+    s
+}
+
+/// The versions of a vault, read forward in key order in bounded chunks. A backup visits objects in the same
+/// order as their versions are kept, so one pass over them serves every object (instead of a lookup per object).
+struct VersionCursor<'a> {
+    snap: &'a dyn keyhaven_store::Snapshot,
+    next: Vec<u8>,
+    end: Vec<u8>,
+    buf: std::collections::VecDeque<keyhaven_store::Entry>,
+    exhausted: bool,
+}
+
+impl<'a> VersionCursor<'a> {
+    const CHUNK: usize = 1024;
+
+    fn new(snap: &'a dyn keyhaven_store::Snapshot, prefix: Vec<u8>) -> Self {
+        VersionCursor {
+            snap,
+            end: prefix_end(&prefix),
+            next: prefix,
+            buf: Default::default(),
+            exhausted: false,
+        }
+    }
+
+    /// Reads the next chunk once the buffer is empty; false at the end.
+    fn fill(&mut self) -> Result<bool> {
+        if !self.buf.is_empty() {
+            return Ok(true);
+        }
+        if self.exhausted {
+            return Ok(false);
+        }
+        let chunk = self.snap.scan(&self.next, &self.end, Self::CHUNK)?;
+        match chunk.last() {
+            Some((last, _)) => {
+                self.next = last.clone();
+                self.next.push(0);
+            }
+            None => self.exhausted = true,
+        }
+        self.exhausted |= chunk.len() < Self::CHUNK;
+        self.buf.extend(chunk);
+        Ok(!self.buf.is_empty())
+    }
+
+    /// Passes over versions that sort before `prefix` (those of objects the backup leaves out).
+    fn skip_to(&mut self, prefix: &[u8]) -> Result<()> {
+        while self.fill()? {
+            while self.buf.front().is_some_and(|(k, _)| k.as_slice() < prefix) {
+                self.buf.pop_front();
+            }
+            if !self.buf.is_empty() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// How many versions start with `prefix`, if the buffer holds all of them.
+    fn buffered_count(&self, prefix: &[u8]) -> Option<u64> {
+        let n = self
+            .buf
+            .iter()
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .count();
+        (n < self.buf.len() || self.exhausted).then_some(n as u64)
+    }
+
+    /// The next version under `prefix`, if any.
+    fn next_in(&mut self, prefix: &[u8]) -> Result<Option<keyhaven_store::Entry>> {
+        if !self.fill()? {
+            return Ok(None);
+        }
+        if self.buf.front().is_some_and(|(k, _)| k.starts_with(prefix)) {
+            Ok(self.buf.pop_front())
+        } else {
+            Ok(None)
+        }
+    }
 }
 
 /// How many keys start with `prefix`, counted in bounded chunks (an object may have any number of versions).
@@ -299,6 +385,7 @@ impl Keyhaven {
         let end = prefix_end(&prefix);
         let mut start = prefix.clone();
         let mut p = Progress::default();
+        let mut vcur = VersionCursor::new(&*snap, records::vault_versions_prefix(&v.name));
         loop {
             let chunk = snap.scan(&start, &end, 256)?;
             let Some((last, _)) = chunk.last() else { break };
@@ -320,13 +407,10 @@ impl Keyhaven {
                 }
                 let name = ObjectName::parse(&obj.name)?;
                 let vprefix = records::versions_prefix(&v.name, kind, &name_key);
-                let vend = prefix_end(&vprefix);
-                // Most objects have few versions: one scan both counts and reads them.
-                let first = snap.scan(&vprefix, &vend, 64)?;
-                let count = if first.len() < 64 {
-                    first.len() as u64
-                } else {
-                    count_under(&*snap, &vprefix)?
+                vcur.skip_to(&vprefix)?;
+                let count = match vcur.buffered_count(&vprefix) {
+                    Some(n) => n,
+                    None => count_under(&*snap, &vprefix)?,
                 };
                 let mut digest = Sha256::default();
                 let head = encode(&Record::Object {
@@ -339,28 +423,15 @@ impl Keyhaven {
                 })?;
                 digest.update(&head);
                 w.write_record(&head)?;
-                let mut vstart = vprefix.clone();
-                let mut next = Some(first);
-                loop {
-                    let versions = match next.take() {
-                        Some(f) => f,
-                        None => snap.scan(&vstart, &vend, 64)?,
-                    };
-                    let Some((vlast, _)) = versions.last() else {
-                        break;
-                    };
-                    vstart = vlast.clone();
-                    vstart.push(0);
-                    for (_, vb) in versions {
-                        let ver: VersionRecord = records::decode(&vb)?;
-                        let rec = encode(&Record::Version {
-                            v: crate::backup::version_payload_with(
-                                &vault_key, &v.name, kind, &name, ver,
-                            )?,
-                        })?;
-                        digest.update(&rec);
-                        w.write_record(&rec)?;
-                    }
+                while let Some((_, vb)) = vcur.next_in(&vprefix)? {
+                    let ver: VersionRecord = records::decode(&vb)?;
+                    let rec = encode(&Record::Version {
+                        v: crate::backup::version_payload_with(
+                            &vault_key, &v.name, kind, &name, ver,
+                        )?,
+                    })?;
+                    digest.update(&rec);
+                    w.write_record(&rec)?;
                 }
                 let d = digest.finish();
                 all.update(&d);
