@@ -50,7 +50,22 @@ pub(crate) struct VersionPayload {
 
 /// Secret material inside a payload: zeroized when dropped.
 #[derive(Clone)]
-struct Material(Zeroizing<String>);
+pub(crate) struct Material(Zeroizing<String>);
+
+impl Material {
+    /// Material from opened bytes (moved, not copied); refused if not UTF-8.
+    pub(crate) fn from_plain(mut plain: Zeroizing<Vec<u8>>) -> Result<Self> {
+        let text = String::from_utf8(std::mem::take(&mut *plain)).map_err(|e| {
+            zeroize::Zeroize::zeroize(&mut e.into_bytes());
+            Error::corrupt("a stored value is not UTF-8")
+        })?;
+        Ok(Material(Zeroizing::new(text)))
+    }
+
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
 
 impl Serialize for Material {
     fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
@@ -280,15 +295,9 @@ pub(crate) fn version_payload_with(
     ver: VersionRecord,
 ) -> Result<VersionPayload> {
     let material = match &ver.sealed {
-        Some(sealed) => {
-            let mut plain = crate::secrets::open_sealed(key, vault, kind, name, &ver, sealed)?;
-            // The buffer moves into the zeroizing string (no copy left behind).
-            let text = String::from_utf8(std::mem::take(&mut *plain)).map_err(|e| {
-                zeroize::Zeroize::zeroize(&mut e.into_bytes());
-                Error::corrupt("a stored value is not UTF-8")
-            })?;
-            Some(Material(Zeroizing::new(text)))
-        }
+        Some(sealed) => Some(Material::from_plain(crate::secrets::open_sealed(
+            key, vault, kind, name, &ver, sealed,
+        )?)?),
         None => None,
     };
     Ok(VersionPayload {

@@ -50,9 +50,15 @@ pub(crate) fn versions_prefix(vault: &str, kind: ObjectKind, name_key: &str) -> 
 pub(crate) fn vault_versions_prefix(vault: &str) -> Vec<u8> {
     prefix(&[b"ver", vault.as_bytes()])
 }
-/// Everything a vault holds as objects: its objects and their versions.
-pub(crate) fn vault_contents_prefixes(vault: &str) -> [Vec<u8>; 2] {
-    [vault_objects_prefix(vault), vault_versions_prefix(vault)]
+/// Everything a whole-vault backup carries and a restore writes: objects, their versions, the certificate
+/// issuers and contacts.
+pub(crate) fn vault_contents_prefixes(vault: &str) -> [Vec<u8>; 4] {
+    [
+        vault_objects_prefix(vault),
+        vault_versions_prefix(vault),
+        issuers_prefix(vault),
+        prefix(&[b"contacts", vault.as_bytes()]),
+    ]
 }
 /// A certificate's pending (or last finished) create operation.
 pub(crate) fn certificate_operation_key(vault: &str, name_key: &str) -> Vec<u8> {

@@ -1092,3 +1092,148 @@ async fn a_failed_or_abandoned_restore_into_an_empty_vault_leaves_it_empty() {
     .unwrap();
     assert_eq!(listing(&kh, &empty), listing(&kh, &src));
 }
+
+/// The issuer password stored in `v`, opened with `v`'s key (what issuing through the issuer would use).
+fn issuer_password(kh: &Keyhaven, v: &VaultName, issuer: &str) -> Option<String> {
+    let snap = kh.snapshot().unwrap();
+    let rec = kh.vault_record(&*snap, v.as_str()).unwrap();
+    let name = ObjectName::parse(issuer).unwrap();
+    let r: crate::certificates::IssuerRecord =
+        crate::records::read(&*snap, &crate::records::issuer_key(v.as_str(), &name.key()))
+            .unwrap()?;
+    let plain = kh
+        .vault_sealing_key(&rec)
+        .unwrap()
+        .open(
+            &crate::records::issuer_password_aad(v.as_str(), &name.key()),
+            &r.sealed_password?,
+        )
+        .unwrap();
+    Some(String::from_utf8(plain.to_vec()).unwrap())
+}
+
+/// Certificate issuers (with their passwords) and contacts are part of a whole-vault backup: restored into an
+/// empty vault with the password sealed for it; into a vault that has them, by the conflict policy; left alone
+/// by a selective restore.
+#[tokio::test]
+async fn certificate_issuers_and_contacts_travel_with_the_vault() {
+    let dir = tempfile::tempdir().unwrap();
+    let kh = service(dir.path(), Arc::new(SystemClock));
+    let src = vault(&kh, "settings-src").await;
+    let issuer = ObjectName::parse("corp-ca").unwrap();
+    let change = |password: &str| IssuerChange {
+        provider: Some("DigiCert".into()),
+        account_id: Some("acct-1".into()),
+        password: Some(SecretValue::new(password.into()).unwrap()),
+        ..IssuerChange::default()
+    };
+    kh.set_issuer(&admin(), &src, &issuer, change("issuer-pw-1"), true)
+        .await
+        .unwrap();
+    let contacts = vec![Contact {
+        email: Some("ops@example.com".into()),
+        name: Some("Ops".into()),
+        phone: None,
+    }];
+    kh.set_certificate_contacts(&admin(), &src, contacts.clone())
+        .await
+        .unwrap();
+    kh.set_secret(
+        &admin(),
+        &src,
+        &ObjectName::parse("s1").unwrap(),
+        secret("v1"),
+    )
+    .await
+    .unwrap();
+    let (data, manifest) = backup(&kh, &src, false);
+    assert_eq!(manifest.settings, 2);
+    let geography = {
+        let snap = kh.snapshot().unwrap();
+        kh.vault_record(&*snap, src.as_str()).unwrap().geography
+    };
+    assert_eq!(
+        kh.verify_vault_backup(&admin(), std::io::Cursor::new(data.clone()), &geography)
+            .unwrap(),
+        manifest
+    );
+
+    // Into an empty vault: both settings, the password sealed for the new vault.
+    let dst = vault(&kh, "settings-dst").await;
+    let report = restore(&kh, &dst, data.clone(), RestoreOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(report.settings.len(), 2, "{:?}", report.settings);
+    assert!(report.settings.iter().all(|s| s.action == "restored"));
+    let got = kh.get_issuer(&admin(), &dst, &issuer).unwrap();
+    assert_eq!(
+        (got.provider.as_str(), got.has_password),
+        ("DigiCert", true)
+    );
+    assert_eq!(
+        issuer_password(&kh, &dst, "corp-ca").as_deref(),
+        Some("issuer-pw-1")
+    );
+    assert_eq!(
+        kh.get_certificate_contacts(&admin(), &dst).unwrap(),
+        contacts
+    );
+
+    // Into a vault that has its own: refused under `fail` (nothing written), kept under `skip`, replaced under
+    // `new-version`.
+    let other = vault(&kh, "settings-other").await;
+    kh.set_issuer(&admin(), &other, &issuer, change("other-pw"), true)
+        .await
+        .unwrap();
+    let before = everything(&kh);
+    let err = restore(&kh, &other, data.clone(), RestoreOptions::default())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Conflict(ref m) if m.contains("issuer corp-ca")),
+        "{err:?}"
+    );
+    assert_eq!(everything(&kh), before, "a refused restore writes nothing");
+    let skip = RestoreOptions {
+        conflict: ConflictPolicy::Skip,
+        ..RestoreOptions::default()
+    };
+    let report = restore(&kh, &other, data.clone(), skip).await.unwrap();
+    let action =
+        |r: &RestoreReport, s: &str| r.settings.iter().find(|o| o.setting == s).map(|o| o.action);
+    assert_eq!(action(&report, "issuer corp-ca"), Some("skipped"));
+    assert_eq!(action(&report, "contacts"), Some("restored"));
+    assert_eq!(
+        issuer_password(&kh, &other, "corp-ca").as_deref(),
+        Some("other-pw")
+    );
+    assert_eq!(
+        kh.get_certificate_contacts(&admin(), &other).unwrap(),
+        contacts
+    );
+    let third = vault(&kh, "settings-third").await;
+    kh.set_issuer(&admin(), &third, &issuer, change("third-pw"), true)
+        .await
+        .unwrap();
+    let replace = RestoreOptions {
+        conflict: ConflictPolicy::NewVersion,
+        ..RestoreOptions::default()
+    };
+    let report = restore(&kh, &third, data.clone(), replace).await.unwrap();
+    assert_eq!(action(&report, "issuer corp-ca"), Some("replaced"));
+    assert_eq!(
+        issuer_password(&kh, &third, "corp-ca").as_deref(),
+        Some("issuer-pw-1")
+    );
+
+    // A selective restore brings the object only.
+    let sel = vault(&kh, "settings-sel").await;
+    let only = RestoreOptions {
+        only: Some((ObjectKind::Secret, ObjectName::parse("s1").unwrap())),
+        ..RestoreOptions::default()
+    };
+    let report = restore(&kh, &sel, data, only).await.unwrap();
+    assert!(report.settings.is_empty());
+    assert!(kh.get_issuer(&admin(), &sel, &issuer).is_err());
+    assert!(kh.get_certificate_contacts(&admin(), &sel).is_err());
+}

@@ -10,7 +10,8 @@
 //! under a restore mark that keeps every other request out of the vault and with an undo journal
 //! (`restore_journal`), so that the restore stays all or nothing — also across a crash — in constant memory.
 
-use crate::backup::{version_record, VersionPayload};
+use crate::backup::{version_record, Material, VersionPayload};
+use crate::certificates::{Contact, IssuerRecord};
 use crate::geography::subscription_bytes;
 use crate::records::{self, DeletedRecord, ObjectRecord, VaultRecord, VersionRecord};
 use crate::restore_journal;
@@ -49,6 +50,66 @@ enum Record {
     End {
         digest: String,
     },
+    /// A certificate issuer of the vault (after every object), its password opened.
+    Issuer {
+        issuer: IssuerPayload,
+    },
+    /// The vault's certificate contacts (after every object).
+    Contacts {
+        contacts: Vec<Contact>,
+    },
+}
+
+/// An issuer as it travels in a vault backup: its record without the sealed password, and the password opened
+/// (sealed again by the stream, and for the target vault on restore).
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct IssuerPayload {
+    #[serde(flatten)]
+    record: IssuerRecord,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    password: Option<Material>,
+}
+
+/// A vault-level setting read from a backup.
+enum Setting {
+    Issuer(IssuerPayload),
+    Contacts(Vec<Contact>),
+}
+
+impl Setting {
+    /// Its store key in `vault`, and a name for reports.
+    fn place(&self, vault: &str) -> Result<(Vec<u8>, String)> {
+        Ok(match self {
+            Setting::Issuer(p) => {
+                let name = ObjectName::parse(&p.record.name)?;
+                (
+                    records::issuer_key(vault, &name.key()),
+                    format!("issuer {}", p.record.name),
+                )
+            }
+            Setting::Contacts(_) => (records::contacts_key(vault), "contacts".into()),
+        })
+    }
+
+    /// The record to store in `vault` (an issuer's password sealed under its key).
+    fn record(&self, key: &SealingKey, vault: &str) -> Result<Vec<u8>> {
+        match self {
+            Setting::Issuer(p) => {
+                let name = ObjectName::parse(&p.record.name)?;
+                let mut r = p.record.clone();
+                r.sealed_password = match &p.password {
+                    Some(m) => Some(key.seal(
+                        &records::issuer_password_aad(vault, &name.key()),
+                        m.as_bytes(),
+                    )?),
+                    None => None,
+                };
+                records::encode(&r)
+            }
+            Setting::Contacts(c) => records::encode(c),
+        }
+    }
 }
 
 /// [`Record`] as read back: the same JSON, decoded as one flat struct (serde's internally tagged enums buffer
@@ -72,6 +133,10 @@ struct RecordIn {
     v: Option<VersionPayload>,
     #[serde(default)]
     digest: Option<String>,
+    #[serde(default)]
+    issuer: Option<IssuerPayload>,
+    #[serde(default)]
+    contacts: Option<Vec<Contact>>,
 }
 
 #[derive(Deserialize)]
@@ -80,6 +145,8 @@ enum RecordTag {
     Object,
     Version,
     End,
+    Issuer,
+    Contacts,
 }
 
 impl RecordIn {
@@ -97,6 +164,10 @@ impl RecordIn {
             },
             RecordTag::Version => Record::Version { v: r.v? },
             RecordTag::End => Record::End { digest: r.digest? },
+            RecordTag::Issuer => Record::Issuer { issuer: r.issuer? },
+            RecordTag::Contacts => Record::Contacts {
+                contacts: r.contacts?,
+            },
         })
     }
 }
@@ -113,8 +184,15 @@ pub struct Manifest {
     pub certificates: u64,
     pub deleted_objects: u64,
     pub versions: u64,
-    /// SHA-256 over every object's digest, in stream order.
+    /// Certificate issuers and contacts (vault settings) in the backup.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub settings: u64,
+    /// SHA-256 over every object's digest and then every setting record's SHA-256, in stream order.
     pub digest: String,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Manifest {
@@ -176,6 +254,29 @@ pub struct RestoreReport {
     pub versions_written: u64,
     pub objects: Vec<ObjectOutcome>,
     pub objects_truncated: bool,
+    /// What happened to each vault setting (certificate issuers and contacts); a conflict counts in `conflicts`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub settings: Vec<SettingOutcome>,
+}
+
+/// What happened (or would happen) to one vault setting.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SettingOutcome {
+    /// `contacts` or `issuer NAME`.
+    pub setting: String,
+    /// `restored`, `replaced` (new-version policy), `skipped`, `conflict`.
+    pub action: &'static str,
+}
+
+/// What restoring a setting does, given whether the target has it already.
+fn setting_action(exists: bool, options: &RestoreOptions) -> &'static str {
+    match (exists, options.conflict) {
+        (false, _) => "restored",
+        (true, ConflictPolicy::Fail) => "conflict",
+        (true, ConflictPolicy::Skip) => "skipped",
+        (true, ConflictPolicy::NewVersion) => "replaced",
+    }
 }
 
 impl RestoreReport {
@@ -189,6 +290,16 @@ impl RestoreReport {
             versions_written: 0,
             objects: Vec::new(),
             objects_truncated: false,
+            settings: Vec::new(),
+        }
+    }
+
+    fn add_setting(&mut self, setting: String, action: &'static str) {
+        if action == "conflict" {
+            self.conflicts += 1;
+        }
+        if self.settings.len() < REPORT_LIMIT {
+            self.settings.push(SettingOutcome { setting, action });
         }
     }
 
@@ -378,6 +489,7 @@ impl Keyhaven {
             certificates: 0,
             deleted_objects: 0,
             versions: 0,
+            settings: 0,
             digest: String::new(),
         };
         let mut all = Sha256::default();
@@ -450,6 +562,40 @@ impl Keyhaven {
                 p.bytes = w.bytes_written();
                 progress(p);
             }
+        }
+        // Vault settings: the certificate issuers (passwords opened for the stream) and contacts.
+        let ip = records::issuers_prefix(&v.name);
+        let (mut istart, iend) = (ip.clone(), prefix_end(&ip));
+        loop {
+            let chunk = snap.scan(&istart, &iend, 256)?;
+            let Some((last, _)) = chunk.last() else { break };
+            istart = last.clone();
+            istart.push(0);
+            for (_, bytes) in chunk {
+                let mut record: IssuerRecord = records::decode(&bytes)?;
+                let name = ObjectName::parse(&record.name)?;
+                let password = match record.sealed_password.take() {
+                    Some(sealed) => Some(Material::from_plain(
+                        vault_key
+                            .open(&records::issuer_password_aad(&v.name, &name.key()), &sealed)?,
+                    )?),
+                    None => None,
+                };
+                let rec = encode(&Record::Issuer {
+                    issuer: IssuerPayload { record, password },
+                })?;
+                all.update(&keyhaven_crypto::sha256(&rec));
+                w.write_record(&rec)?;
+                manifest.settings += 1;
+            }
+        }
+        if let Some(contacts) =
+            records::read::<Vec<Contact>>(&*snap, &records::contacts_key(&v.name))?
+        {
+            let rec = encode(&Record::Contacts { contacts })?;
+            all.update(&keyhaven_crypto::sha256(&rec));
+            w.write_record(&rec)?;
+            manifest.settings += 1;
         }
         manifest.digest = hex(&all.finish());
         let m = serde_json::to_vec(&manifest).map_err(|e| Error::Internal(e.to_string()))?;
@@ -535,11 +681,19 @@ impl Keyhaven {
             &v.geography,
             &keys,
             &mut |event, _| {
-                let Event::End(head) = event else {
-                    return Ok(());
-                };
-                if let Some(outcome) = plan(&*snap, &v.name, head, &options)? {
-                    report.add(outcome);
+                match event {
+                    Event::End(head) => {
+                        if let Some(outcome) = plan(&*snap, &v.name, head, &options)? {
+                            report.add(outcome);
+                        }
+                    }
+                    // A selective restore leaves the vault's settings alone.
+                    Event::Setting(st) if options.only.is_none() => {
+                        let (key, label) = st.place(&v.name)?;
+                        let action = setting_action(snap.get(&key)?.is_some(), &options);
+                        report.add_setting(label, action);
+                    }
+                    _ => {}
                 }
                 Ok(())
             },
@@ -552,8 +706,15 @@ impl Keyhaven {
                 .objects
                 .iter()
                 .filter(|o| o.action == "conflict")
-                .take(5)
                 .map(|o| o.name.clone())
+                .chain(
+                    report
+                        .settings
+                        .iter()
+                        .filter(|o| o.action == "conflict")
+                        .map(|o| o.setting.clone()),
+                )
+                .take(5)
                 .collect();
             return Err(Error::Conflict(format!(
                 "{} object(s) of the backup already exist in vault '{}' (e.g. {}); nothing was restored. Use the conflict \
@@ -680,6 +841,19 @@ impl Keyhaven {
                     }
                 }
                 let step = match event {
+                    Event::Setting(_) if ctx.options.only.is_some() => return Ok(()),
+                    Event::Setting(st) => {
+                        leaving = false;
+                        let (key, label) = st.place(&ctx.vault)?;
+                        if let Some(report) = single.as_deref_mut() {
+                            report.add_setting(label.clone(), "restored");
+                        }
+                        Step::Setting {
+                            value: st.record(&ctx.key, &ctx.vault)?,
+                            key,
+                            label,
+                        }
+                    }
                     Event::Begin(h) => {
                         // Objects this restore leaves out whatever the target holds are not even sent.
                         leaving = !selected(h, &ctx.options)
@@ -899,6 +1073,7 @@ fn empty_manifest() -> Manifest {
         certificates: 0,
         deleted_objects: 0,
         versions: 0,
+        settings: 0,
         digest: String::new(),
     }
 }
@@ -920,6 +1095,8 @@ enum Event<'a> {
     Begin(&'a ObjectHead),
     Version(VersionPayload),
     End(&'a ObjectHead),
+    /// A vault setting (outside any object).
+    Setting(Setting),
 }
 
 /// Reads a whole stream, handing each event (and the length of the record it came from) to `each`, and
@@ -997,6 +1174,23 @@ fn read_stream<R: Read>(
                 counts.versions += seen;
                 each(Event::End(&head), bytes.len())?;
             }
+            Record::Issuer { .. } | Record::Contacts { .. } => {
+                if current.is_some() {
+                    return Err(bad("a vault setting inside an object"));
+                }
+                all.update(&keyhaven_crypto::sha256(&bytes));
+                counts.settings += 1;
+                let setting = match rec {
+                    Record::Issuer { issuer } => {
+                        ObjectName::parse(&issuer.record.name)
+                            .map_err(|_| bad("an issuer's name is not valid"))?;
+                        Setting::Issuer(issuer)
+                    }
+                    Record::Contacts { contacts } => Setting::Contacts(contacts),
+                    _ => return Err(bad("a record does not decode")),
+                };
+                each(Event::Setting(setting), bytes.len())?;
+            }
         }
     }
     if current.is_some() {
@@ -1012,12 +1206,14 @@ fn read_stream<R: Read>(
             m.certificates,
             m.deleted_objects,
             m.versions,
+            m.settings,
         ) != (
             counts.secrets,
             counts.keys,
             counts.certificates,
             counts.deleted_objects,
             counts.versions,
+            counts.settings,
         )
     {
         return Err(bad("the manifest does not match the records"));
@@ -1089,6 +1285,12 @@ enum Step {
     Begin(ObjectHead),
     Version(Prepared),
     End,
+    /// A vault setting, its record ready for the target.
+    Setting {
+        key: Vec<u8>,
+        value: Vec<u8>,
+        label: String,
+    },
 }
 
 /// A version ready to be written into the target vault.
@@ -1183,6 +1385,25 @@ impl Applying {
                     },
                 };
                 self.current = Some(Current { head, okey, how });
+            }
+            Step::Setting { key, value, label } => {
+                if self.current.is_some() {
+                    return Err(lost());
+                }
+                if ctx.empty_target {
+                    self.out.push((key, value));
+                    return Ok(());
+                }
+                match setting_action(txn.get(&key)?.is_some(), &ctx.options) {
+                    "conflict" => {
+                        return Err(Error::Conflict(format!(
+                            "The certificate {label} already exists in vault '{}'; nothing was restored.",
+                            v.name
+                        )))
+                    }
+                    "skipped" => {}
+                    _ => txn.put(&key, &value)?,
+                }
             }
             Step::Version(p) => {
                 let cur = self.current.as_mut().ok_or_else(lost)?;

@@ -13,6 +13,7 @@ mod operation;
 mod policy;
 
 pub use contacts::Contact;
+pub(crate) use issuers::IssuerRecord;
 pub use issuers::{AdministratorDetails, Issuer, IssuerChange};
 pub use operation::{
     CertificateOperation, OperationError, STATUS_CANCELLED, STATUS_COMPLETED, STATUS_FAILED,
