@@ -930,7 +930,11 @@ impl Keyhaven {
     ) -> mpsc::Receiver<Result<Applying>> {
         let ctx = ctx.clone();
         let (tx, rx) = mpsc::channel();
+        // Batches before the last need not reach the disk on their own: the mark and the journal are durable
+        // before the first, a crash is undone from the last durable state (mark still there), and the last
+        // batch's durable commit makes every batch before it durable too. This saves two fsyncs per batch.
         self.store.submit_exclusive(
+            !last,
             move |txn| {
                 let v = current_vault(txn, &ctx)?;
                 restore_journal::check_owner(txn, &ctx.vault, &ctx.job)?;

@@ -144,6 +144,14 @@ impl Engine for EmbeddedEngine {
         Ok(Box::new(EmbeddedTxn { txn }))
     }
 
+    fn begin_deferred(&self) -> Result<Box<dyn EngineTxn + '_>, StoreError> {
+        // redb keeps the last durable commit as the recovery point; non-durable commits after it are kept only
+        // once a durable commit follows.
+        let mut txn = self.db.begin_write().map_err(StoreError::unavailable)?;
+        txn.set_durability(Durability::None);
+        Ok(Box::new(EmbeddedTxn { txn }))
+    }
+
     fn name(&self) -> &'static str {
         "embedded"
     }

@@ -16,6 +16,7 @@ pub fn run_all(new_engine: &dyn Fn() -> Arc<dyn Engine>) {
     writers_see_their_own_and_earlier_writes(new_engine());
     exclusive_writes_are_all_or_nothing(new_engine());
     put_many_is_puts_in_order(new_engine());
+    deferred_commits_are_visible_in_order(new_engine());
     undo_journal_spans_transactions(new_engine());
     differential_against_memory_model(new_engine(), 300);
 }
@@ -274,6 +275,61 @@ pub fn put_many_is_puts_in_order(e: Arc<dyn Engine>) {
             (b"m3".to_vec(), Vec::new()),
             (b"m4".to_vec(), b"g".to_vec()),
         ]
+    );
+}
+
+/// Commits whose durability is deferred are atomic, visible at once and in queue order, like any other; a
+/// failed one leaves nothing.
+pub fn deferred_commits_are_visible_in_order(e: Arc<dyn Engine>) {
+    let s = store(e);
+    let (tx, rx) = std::sync::mpsc::channel();
+    for i in 0..20u32 {
+        let tx = tx.clone();
+        s.submit_exclusive(
+            true,
+            move |t| {
+                let n = t
+                    .get(b"count")?
+                    .map(|v| u32::from_be_bytes(v.try_into().unwrap_or_default()))
+                    .unwrap_or(0);
+                assert_eq!(n, i, "each deferred job sees every job queued before it");
+                t.put(b"count", &(n + 1).to_be_bytes())?;
+                t.put(format!("d{i:02}").as_bytes(), b"x")
+            },
+            move |r: Result<(), StoreError>| {
+                let _ = tx.send(r);
+            },
+        );
+    }
+    for _ in 0..20 {
+        rx.recv().unwrap().unwrap();
+    }
+    let r: Result<(), StoreError> = {
+        let (tx, rx) = std::sync::mpsc::channel();
+        s.submit_exclusive(
+            true,
+            |t| {
+                t.put(b"d99", b"x")?;
+                Err(StoreError::unavailable("refused"))
+            },
+            move |r| {
+                let _ = tx.send(r);
+            },
+        );
+        rx.recv().unwrap()
+    };
+    assert!(r.is_err());
+    put(&s, b"durable", b"1");
+    let snap = s.snapshot().unwrap();
+    assert_eq!(
+        snap.scan(b"d", b"e", 100).unwrap().len(),
+        21,
+        "20 jobs and the durable write"
+    );
+    assert_eq!(snap.get(b"d99").unwrap(), None);
+    assert_eq!(
+        snap.get(b"count").unwrap(),
+        Some(20u32.to_be_bytes().to_vec())
     );
 }
 

@@ -31,6 +31,13 @@ pub trait EngineTxn {
 pub trait Engine: Send + Sync + 'static {
     fn snapshot(&self) -> Result<Box<dyn Snapshot>, StoreError>;
     fn begin(&self) -> Result<Box<dyn EngineTxn + '_>, StoreError>;
+    /// A transaction whose commit is atomic and visible at once but may reach the disk only with a later durable
+    /// commit: after a crash the store is as of the last durable commit or a later one, in commit order. For
+    /// steps of a job whose start and end are durable and whose steps are undone after a crash (a restore's
+    /// batches under its mark and undo journal). By default, a durable transaction.
+    fn begin_deferred(&self) -> Result<Box<dyn EngineTxn + '_>, StoreError> {
+        self.begin()
+    }
     /// A short name for logs and health output.
     fn name(&self) -> &'static str;
 }

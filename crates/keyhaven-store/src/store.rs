@@ -27,8 +27,12 @@ type Job = Box<dyn FnOnce(&mut dyn WriteTxn) -> (bool, Completion) + Send>;
 enum Work {
     Grouped(Job),
     /// Runs in a transaction of its own, writing straight to the engine (no overlay, so its size is not held in
-    /// memory by the store): for large all-or-nothing jobs such as a whole-vault restore.
-    Exclusive(Job),
+    /// memory by the store): for large all-or-nothing jobs such as a whole-vault restore. `deferred`: its commit
+    /// may become durable only with a later one (see [`Engine::begin_deferred`]).
+    Exclusive {
+        job: Job,
+        deferred: bool,
+    },
 }
 
 /// Lets a function write straight to an engine transaction.
@@ -95,10 +99,10 @@ impl Store {
         F: FnOnce(&mut dyn WriteTxn) -> Result<T, E> + Send + 'static,
         D: FnOnce(Result<T, E>) + Send + 'static,
     {
-        self.enqueue(false, f, deliver)
+        self.enqueue(None, f, deliver)
     }
 
-    fn enqueue<T, E, F, D>(&self, exclusive: bool, f: F, deliver: D)
+    fn enqueue<T, E, F, D>(&self, exclusive: Option<bool>, f: F, deliver: D)
     where
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
@@ -116,10 +120,9 @@ impl Store {
                 Err(e) => (false, Box::new(move |_| deliver(Err(e)))),
             }
         });
-        let work = if exclusive {
-            Work::Exclusive(job)
-        } else {
-            Work::Grouped(job)
+        let work = match exclusive {
+            Some(deferred) => Work::Exclusive { job, deferred },
+            None => Work::Grouped(job),
         };
         let sender = self.jobs.lock().ok().and_then(|g| g.clone());
         if let Some(s) = sender {
@@ -166,16 +169,17 @@ impl Store {
     }
 
     /// Queues `f` to run alone in one transaction that writes straight to the engine (see [`Work::Exclusive`])
-    /// and hands its outcome to `deliver` once durable. Jobs run in the order they are queued, so a caller may
+    /// and hands its outcome to `deliver` once committed — durable unless `deferred` (then durable with the next
+    /// durable commit, see [`Engine::begin_deferred`]). Jobs run in the order they are queued, so a caller may
     /// prepare its next job while this one commits.
-    pub fn submit_exclusive<T, E, F, D>(&self, f: F, deliver: D)
+    pub fn submit_exclusive<T, E, F, D>(&self, deferred: bool, f: F, deliver: D)
     where
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
         F: FnOnce(&mut dyn WriteTxn) -> Result<T, E> + Send + 'static,
         D: FnOnce(Result<T, E>) + Send + 'static,
     {
-        self.enqueue(true, f, deliver)
+        self.enqueue(Some(deferred), f, deliver)
     }
 
     /// Runs `f` alone in one transaction that writes straight to the engine (see [`Work::Exclusive`]); all or
@@ -187,7 +191,7 @@ impl Store {
         F: FnOnce(&mut dyn WriteTxn) -> Result<T, E> + Send + 'static,
     {
         let (tx, rx) = mpsc::channel();
-        self.enqueue(true, f, move |r| {
+        self.enqueue(Some(false), f, move |r| {
             let _ = tx.send(r);
         });
         rx.recv().unwrap_or_else(|_| {
@@ -225,8 +229,8 @@ fn commit_loop(engine: Arc<dyn Engine>, rx: mpsc::Receiver<Work>) {
             },
         };
         let mut group = match first {
-            Work::Exclusive(job) => {
-                commit_exclusive(&*engine, job);
+            Work::Exclusive { job, deferred } => {
+                commit_exclusive(&*engine, job, deferred);
                 continue;
             }
             Work::Grouped(job) => vec![job],
@@ -245,10 +249,14 @@ fn commit_loop(engine: Arc<dyn Engine>, rx: mpsc::Receiver<Work>) {
     }
 }
 
-fn commit_exclusive(engine: &dyn Engine, job: Job) {
+fn commit_exclusive(engine: &dyn Engine, job: Job, deferred: bool) {
     let mut done: Option<Completion> = None;
     let outcome = (|| -> Result<(), StoreError> {
-        let mut txn = engine.begin()?;
+        let mut txn = if deferred {
+            engine.begin_deferred()?
+        } else {
+            engine.begin()?
+        };
         let mut direct = Direct(&mut *txn);
         match catch_unwind(AssertUnwindSafe(|| job(&mut direct))) {
             Ok((true, d)) => {
