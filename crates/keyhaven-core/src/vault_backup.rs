@@ -361,10 +361,15 @@ struct VersionCursor<'a> {
     end: Vec<u8>,
     buf: std::collections::VecDeque<keyhaven_store::Entry>,
     exhausted: bool,
+    /// Entries the next read asks for: as many as fit in `CHUNK_BYTES` at the size seen so far.
+    chunk: usize,
 }
 
 impl<'a> VersionCursor<'a> {
-    const CHUNK: usize = 1024;
+    const MAX_CHUNK: usize = 1024;
+    const MIN_CHUNK: usize = 4;
+    /// What one read may hold (a vault of 25 KB values would otherwise hold 25 MB per read).
+    const CHUNK_BYTES: usize = 512 << 10;
 
     fn new(snap: &'a dyn keyhaven_store::Snapshot, prefix: Vec<u8>) -> Self {
         VersionCursor {
@@ -373,6 +378,7 @@ impl<'a> VersionCursor<'a> {
             next: prefix,
             buf: Default::default(),
             exhausted: false,
+            chunk: Self::MIN_CHUNK,
         }
     }
 
@@ -384,7 +390,8 @@ impl<'a> VersionCursor<'a> {
         if self.exhausted {
             return Ok(false);
         }
-        let chunk = self.snap.scan(&self.next, &self.end, Self::CHUNK)?;
+        let asked = self.chunk;
+        let chunk = self.snap.scan(&self.next, &self.end, asked)?;
         match chunk.last() {
             Some((last, _)) => {
                 self.next = last.clone();
@@ -392,7 +399,10 @@ impl<'a> VersionCursor<'a> {
             }
             None => self.exhausted = true,
         }
-        self.exhausted |= chunk.len() < Self::CHUNK;
+        self.exhausted |= chunk.len() < asked;
+        let bytes: usize = chunk.iter().map(|(k, v)| k.len() + v.len()).sum();
+        let per_entry = bytes.div_ceil(chunk.len().max(1)).max(1);
+        self.chunk = (Self::CHUNK_BYTES / per_entry).clamp(Self::MIN_CHUNK, Self::MAX_CHUNK);
         self.buf.extend(chunk);
         Ok(!self.buf.is_empty())
     }
