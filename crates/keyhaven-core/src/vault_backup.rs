@@ -886,17 +886,7 @@ impl Keyhaven {
                 batch.push(step);
                 bytes += len;
                 if bytes >= pass2.batch_bytes || batch.len() >= pass2.batch_steps {
-                    let s = match in_flight.take() {
-                        Some(rx) => {
-                            let s = committed(rx)?;
-                            batches += 1;
-                            if let Some(hook) = pass2.after_batch.as_mut() {
-                                hook(batches)?;
-                            }
-                            s
-                        }
-                        None => state.take().unwrap_or_default(),
-                    };
+                    let s = settle(&mut in_flight, &mut state, &mut batches, pass2)?;
                     in_flight = Some(self.submit_batch(ctx, std::mem::take(&mut batch), s, false));
                     bytes = 0;
                 }
@@ -913,17 +903,7 @@ impl Keyhaven {
                 return Err(e);
             }
         };
-        let s = match in_flight.take() {
-            Some(rx) => {
-                let s = committed(rx)?;
-                batches += 1;
-                if let Some(hook) = pass2.after_batch.as_mut() {
-                    hook(batches)?;
-                }
-                s
-            }
-            None => state.take().unwrap_or_default(),
-        };
+        let s = settle(&mut in_flight, &mut state, &mut batches, pass2)?;
         // The stream checked out to its manifest: the last batch commits the restore.
         committed(self.submit_batch(ctx, batch, s, true))?;
         Ok((batches + 1, manifest))
@@ -975,6 +955,27 @@ impl Keyhaven {
             },
         );
         rx
+    }
+}
+
+/// The place in the stream to hand the next batch: what the batch in flight left once it has committed (then
+/// counted and shown to the after-batch hook), or the start.
+fn settle(
+    in_flight: &mut Option<mpsc::Receiver<Result<Applying>>>,
+    start: &mut Option<Applying>,
+    batches: &mut u64,
+    pass2: &mut Pass2,
+) -> Result<Applying> {
+    match in_flight.take() {
+        Some(rx) => {
+            let s = committed(rx)?;
+            *batches += 1;
+            if let Some(hook) = pass2.after_batch.as_mut() {
+                hook(*batches)?;
+            }
+            Ok(s)
+        }
+        None => Ok(start.take().unwrap_or_default()),
     }
 }
 
