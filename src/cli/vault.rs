@@ -294,13 +294,14 @@ async fn backup(v: &VaultClient<'_>, file: &std::path::Path, include_deleted: bo
     bar.finish_and_clear();
     let m = &status["manifest"];
     eprintln!(
-        "Backed up vault '{}': {} secrets, {} keys, {} certificates ({} deleted), {} versions, {} bytes -> {}",
+        "Backed up vault '{}': {} secrets, {} keys, {} certificates ({} deleted), {} versions, {} certificate settings, {} bytes -> {}",
         m["vault"].as_str().unwrap_or(""),
         m["secrets"],
         m["keys"],
         m["certificates"],
         m["deletedObjects"],
         m["versions"],
+        m["settings"].as_u64().unwrap_or(0),
         got,
         file.display()
     );
@@ -321,8 +322,9 @@ async fn restore(
     let status = wait(v, "restore", started, &pb).await?;
     pb.finish_and_clear();
     let r = &status["report"];
+    let settings = r["settings"].as_array().map_or(0, Vec::len);
     eprintln!(
-        "{}: {} restored, {} skipped, {} conflicts, {} versions written.",
+        "{}: {} restored, {} skipped, {} conflicts, {} versions written, {} certificate settings (issuers, contacts).",
         if options.dry_run {
             "Dry run (nothing written)"
         } else {
@@ -335,7 +337,8 @@ async fn restore(
             Value::from(0)
         } else {
             r["versionsWritten"].clone()
-        }
+        },
+        settings
     );
     print_json(&status)
 }
