@@ -1237,3 +1237,76 @@ async fn certificate_issuers_and_contacts_travel_with_the_vault() {
     assert!(kh.get_issuer(&admin(), &sel, &issuer).is_err());
     assert!(kh.get_certificate_contacts(&admin(), &sel).is_err());
 }
+
+/// A certificate waiting for an outside authority travels with its pending operation (its signing request), so
+/// that the signed certificate can still be merged after a restore; the operation goes only where its
+/// certificate is restored.
+#[tokio::test]
+async fn a_pending_certificate_travels_with_its_operation() {
+    let dir = tempfile::tempdir().unwrap();
+    let kh = service(dir.path(), Arc::new(SystemClock));
+    let src = vault(&kh, "pendingsrc").await;
+    let policy: CertificatePolicy = serde_json::from_value(serde_json::json!({
+        "issuer": {"name": "Unknown"}, "x509_props": {"subject": "CN=pending"}
+    }))
+    .unwrap();
+    let name = ObjectName::parse("awaiting").unwrap();
+    let req = CreateCertificate {
+        policy,
+        ..Default::default()
+    };
+    let op = kh
+        .create_certificate(&admin(), &src, &name, req)
+        .await
+        .unwrap();
+    assert_eq!(op.status, STATUS_IN_PROGRESS);
+    assert!(op.csr.is_some());
+    let (data, manifest) = backup(&kh, &src, false);
+    assert_eq!(manifest.settings, 1, "the operation");
+
+    for (target, options) in [
+        ("pendingall", RestoreOptions::default()),
+        (
+            "pendingone",
+            RestoreOptions {
+                only: Some((ObjectKind::Certificate, name.clone())),
+                ..RestoreOptions::default()
+            },
+        ),
+    ] {
+        let dst = vault(&kh, target).await;
+        restore(&kh, &dst, data.clone(), options).await.unwrap();
+        let got = kh.get_certificate_operation(&admin(), &dst, &name).unwrap();
+        assert_eq!(got, op, "{target}");
+    }
+
+    // Where the certificate is skipped (it exists), its operation is not written either.
+    let other = vault(&kh, "pendingother").await;
+    kh.create_certificate(
+        &admin(),
+        &other,
+        &name,
+        CreateCertificate {
+            policy: serde_json::from_value(serde_json::json!({
+                "issuer": {"name": "Self"}, "x509_props": {"subject": "CN=mine"}
+            }))
+            .unwrap(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let mine = kh
+        .get_certificate_operation(&admin(), &other, &name)
+        .unwrap();
+    let skip = RestoreOptions {
+        conflict: ConflictPolicy::Skip,
+        ..RestoreOptions::default()
+    };
+    restore(&kh, &other, data, skip).await.unwrap();
+    assert_eq!(
+        kh.get_certificate_operation(&admin(), &other, &name)
+            .unwrap(),
+        mine
+    );
+}

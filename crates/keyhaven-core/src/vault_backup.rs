@@ -11,7 +11,7 @@
 //! (`restore_journal`), so that the restore stays all or nothing — also across a crash — in constant memory.
 
 use crate::backup::{version_record, Material, VersionPayload};
-use crate::certificates::{Contact, IssuerRecord};
+use crate::certificates::{Contact, IssuerRecord, OperationRecord};
 use crate::geography::subscription_bytes;
 use crate::records::{self, DeletedRecord, ObjectRecord, VaultRecord, VersionRecord};
 use crate::restore_journal;
@@ -57,6 +57,10 @@ enum Record {
     /// The vault's certificate contacts (after every object).
     Contacts {
         contacts: Vec<Contact>,
+    },
+    /// A certificate's create operation (pending, or finished and kept), right after its certificate's `end`.
+    Operation {
+        operation: OperationRecord,
     },
 }
 
@@ -137,6 +141,8 @@ struct RecordIn {
     issuer: Option<IssuerPayload>,
     #[serde(default)]
     contacts: Option<Vec<Contact>>,
+    #[serde(default)]
+    operation: Option<OperationRecord>,
 }
 
 #[derive(Deserialize)]
@@ -147,6 +153,7 @@ enum RecordTag {
     End,
     Issuer,
     Contacts,
+    Operation,
 }
 
 impl RecordIn {
@@ -167,6 +174,9 @@ impl RecordIn {
             RecordTag::Issuer => Record::Issuer { issuer: r.issuer? },
             RecordTag::Contacts => Record::Contacts {
                 contacts: r.contacts?,
+            },
+            RecordTag::Operation => Record::Operation {
+                operation: r.operation?,
             },
         })
     }
@@ -558,6 +568,17 @@ impl Keyhaven {
                 let d = digest.finish();
                 all.update(&d);
                 w.write_record(&encode(&Record::End { digest: hex(&d) })?)?;
+                if kind == ObjectKind::Certificate {
+                    let okey = records::certificate_operation_key(&v.name, &name_key);
+                    if let Some(mut operation) = records::read::<OperationRecord>(&*snap, &okey)? {
+                        // Never set by this version; it would be bound to this vault.
+                        operation.sealed_key = None;
+                        let rec = encode(&Record::Operation { operation })?;
+                        all.update(&keyhaven_crypto::sha256(&rec));
+                        w.write_record(&rec)?;
+                        manifest.settings += 1;
+                    }
+                }
                 match kind {
                     ObjectKind::Secret => manifest.secrets += 1,
                     ObjectKind::Key => manifest.keys += 1,
@@ -851,6 +872,16 @@ impl Keyhaven {
                     }
                 }
                 let step = match event {
+                    // With its certificate, if that is restored (decided where it is written).
+                    Event::Operation(_) if leaving => return Ok(()),
+                    Event::Operation(mut op) => {
+                        let name = ObjectName::parse(&op.name)?;
+                        op.sealed_key = None;
+                        Step::Operation {
+                            key: records::certificate_operation_key(&ctx.vault, &name.key()),
+                            value: records::encode(&op)?,
+                        }
+                    }
                     Event::Setting(_) if ctx.options.only.is_some() => return Ok(()),
                     Event::Setting(st) => {
                         leaving = false;
@@ -1112,6 +1143,8 @@ enum Event<'a> {
     End(&'a ObjectHead),
     /// A vault setting (outside any object).
     Setting(Setting),
+    /// The create operation of the certificate that has just ended.
+    Operation(OperationRecord),
 }
 
 /// Reads a whole stream, handing each event (and the length of the record it came from) to `each`, and
@@ -1129,6 +1162,8 @@ fn read_stream<R: Read>(
     let mut counts = empty_manifest();
     // The open object: its head, versions seen, whether its latest version was among them, its digest so far.
     let mut current: Option<(ObjectHead, u64, bool, Sha256)> = None;
+    // The object that has just ended (a certificate's operation may follow it).
+    let mut last_ended: Option<(ObjectKind, ObjectName)> = None;
     while let Some(bytes) = r.next_record()? {
         let rec = RecordIn::decode(&bytes).ok_or_else(|| bad("a record does not decode"))?;
         match rec {
@@ -1143,6 +1178,7 @@ fn read_stream<R: Read>(
                 if current.is_some() {
                     return Err(bad("an object starts before the previous one ended"));
                 }
+                last_ended = None;
                 let mut d = Sha256::default();
                 d.update(&bytes);
                 let head = ObjectHead {
@@ -1188,8 +1224,25 @@ fn read_stream<R: Read>(
                 counts.deleted_objects += u64::from(head.deleted.is_some());
                 counts.versions += seen;
                 each(Event::End(&head), bytes.len())?;
+                last_ended = Some((head.kind, head.name.clone()));
+            }
+            Record::Operation { operation } => {
+                let follows = matches!(
+                    (&last_ended, ObjectName::parse(&operation.name)),
+                    (Some((ObjectKind::Certificate, n)), Ok(op)) if *n == op
+                );
+                if current.is_some() || !follows {
+                    return Err(bad(
+                        "a certificate operation does not follow its certificate",
+                    ));
+                }
+                last_ended = None;
+                all.update(&keyhaven_crypto::sha256(&bytes));
+                counts.settings += 1;
+                each(Event::Operation(operation), bytes.len())?;
             }
             Record::Issuer { .. } | Record::Contacts { .. } => {
+                last_ended = None;
                 if current.is_some() {
                     return Err(bad("a vault setting inside an object"));
                 }
@@ -1300,6 +1353,11 @@ enum Step {
     Begin(ObjectHead),
     Version(Prepared),
     End,
+    /// The create operation of the certificate just ended, its record ready for the target.
+    Operation {
+        key: Vec<u8>,
+        value: Vec<u8>,
+    },
     /// A vault setting, its record ready for the target.
     Setting {
         key: Vec<u8>,
@@ -1328,6 +1386,8 @@ struct Renewed {
 #[derive(Default)]
 struct Applying {
     current: Option<Current>,
+    /// Whether the object that has just ended was restored (its certificate operation, if any, follows it).
+    last_restored: bool,
     /// Into an empty target: the batch's writes, made in one go at its end (nothing is read back).
     out: Vec<(Vec<u8>, Vec<u8>)>,
 }
@@ -1365,6 +1425,7 @@ impl Applying {
                 if self.current.is_some() {
                     return Err(lost());
                 }
+                self.last_restored = false;
                 let okey = records::object_key(&v.name, head.kind, &head.name.key());
                 // Under the mark, a vault that was empty holds only what this restore wrote.
                 let existing: Option<ObjectRecord> = if ctx.empty_target {
@@ -1400,6 +1461,18 @@ impl Applying {
                     },
                 };
                 self.current = Some(Current { head, okey, how });
+            }
+            Step::Operation { key, value } => {
+                if self.current.is_some() {
+                    return Err(lost());
+                }
+                if std::mem::take(&mut self.last_restored) {
+                    if ctx.empty_target {
+                        self.out.push((key, value));
+                    } else {
+                        txn.put(&key, &value)?;
+                    }
+                }
             }
             Step::Setting { key, value, label } => {
                 if self.current.is_some() {
@@ -1474,6 +1547,7 @@ impl Applying {
                         } else {
                             records::write_txn(txn, &cur.okey, &obj)?;
                         }
+                        self.last_restored = true;
                     }
                 }
             }

@@ -15,6 +15,7 @@ mod policy;
 pub use contacts::Contact;
 pub(crate) use issuers::IssuerRecord;
 pub use issuers::{AdministratorDetails, Issuer, IssuerChange};
+pub(crate) use operation::OperationRecord;
 pub use operation::{
     CertificateOperation, OperationError, STATUS_CANCELLED, STATUS_COMPLETED, STATUS_FAILED,
     STATUS_IN_PROGRESS,
@@ -38,7 +39,6 @@ use keyhaven_model::{
     Attributes, AttributesPatch, ObjectKind, ObjectName, SecretValue, Tags, VaultName, Version,
 };
 use keyhaven_store::Snapshot;
-use operation::OperationRecord;
 use std::sync::Arc;
 use zeroize::Zeroizing;
 
