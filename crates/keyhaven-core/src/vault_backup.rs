@@ -60,7 +60,7 @@ enum Record {
     },
     /// A certificate's create operation (pending, or finished and kept), right after its certificate's `end`.
     Operation {
-        operation: OperationRecord,
+        operation: Box<OperationRecord>,
     },
 }
 
@@ -142,7 +142,7 @@ struct RecordIn {
     #[serde(default)]
     contacts: Option<Vec<Contact>>,
     #[serde(default)]
-    operation: Option<OperationRecord>,
+    operation: Option<Box<OperationRecord>>,
 }
 
 #[derive(Deserialize)]
@@ -573,7 +573,9 @@ impl Keyhaven {
                     if let Some(mut operation) = records::read::<OperationRecord>(&*snap, &okey)? {
                         // Never set by this version; it would be bound to this vault.
                         operation.sealed_key = None;
-                        let rec = encode(&Record::Operation { operation })?;
+                        let rec = encode(&Record::Operation {
+                            operation: Box::new(operation),
+                        })?;
                         all.update(&keyhaven_crypto::sha256(&rec));
                         w.write_record(&rec)?;
                         manifest.settings += 1;
@@ -1144,7 +1146,7 @@ enum Event<'a> {
     /// A vault setting (outside any object).
     Setting(Setting),
     /// The create operation of the certificate that has just ended.
-    Operation(OperationRecord),
+    Operation(Box<OperationRecord>),
 }
 
 /// Reads a whole stream, handing each event (and the length of the record it came from) to `each`, and
