@@ -9,7 +9,6 @@ use crate::secrets::deleted_conflict;
 use crate::{Action, Error, Keyhaven, Principal, Result};
 use keyhaven_crypto::SealingKey;
 use keyhaven_model::{Attributes, ObjectKind, ObjectName, Tags, VaultName, Version};
-use keyhaven_store::keys::prefix_end;
 use keyhaven_store::Snapshot;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use zeroize::Zeroizing;
@@ -143,19 +142,12 @@ impl Keyhaven {
         obj: &ObjectRecord,
     ) -> Result<ObjectPayload> {
         let prefix = records::versions_prefix(&vault.name, kind, &name.key());
-        let end = prefix_end(&prefix);
         let mut versions = Vec::new();
-        let mut start = prefix.clone();
-        loop {
-            let chunk = snap.scan(&start, &end, 1024)?;
-            let Some((last, _)) = chunk.last() else { break };
-            start = last.clone();
-            start.push(0);
-            for (_, bytes) in chunk {
-                let ver: VersionRecord = records::decode(&bytes)?;
-                versions.push(self.version_payload(vault, kind, name, ver)?);
-            }
-        }
+        records::for_each_under(snap, &prefix, 1024, &mut |_, bytes| {
+            let ver: VersionRecord = records::decode(&bytes)?;
+            versions.push(self.version_payload(vault, kind, name, ver)?);
+            Ok(())
+        })?;
         Ok(ObjectPayload {
             format: PAYLOAD_FORMAT.into(),
             kind,

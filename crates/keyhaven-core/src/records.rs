@@ -243,6 +243,29 @@ pub(crate) fn read<T: DeserializeOwned>(
     snap.get(key)?.map(|b| decode(&b)).transpose()
 }
 
+/// Calls `each` with every entry under `prefix`, in key order, read `chunk` entries at a time (any number of
+/// entries, bounded memory).
+pub(crate) fn for_each_under(
+    snap: &dyn Snapshot,
+    prefix: &[u8],
+    chunk: usize,
+    each: &mut dyn FnMut(Vec<u8>, Vec<u8>) -> Result<(), Error>,
+) -> Result<(), Error> {
+    let end = keyhaven_store::keys::prefix_end(prefix);
+    let mut start = prefix.to_vec();
+    loop {
+        let entries = snap.scan(&start, &end, chunk)?;
+        let Some((last, _)) = entries.last() else {
+            return Ok(());
+        };
+        start = last.clone();
+        start.push(0);
+        for (k, v) in entries {
+            each(k, v)?;
+        }
+    }
+}
+
 pub(crate) fn read_txn<T: DeserializeOwned>(
     txn: &mut dyn WriteTxn,
     key: &[u8],

@@ -455,18 +455,12 @@ impl<'a> VersionCursor<'a> {
 
 /// How many keys start with `prefix`, counted in bounded chunks (an object may have any number of versions).
 fn count_under(snap: &dyn keyhaven_store::Snapshot, prefix: &[u8]) -> Result<u64> {
-    let end = prefix_end(prefix);
-    let mut start = prefix.to_vec();
     let mut n = 0u64;
-    loop {
-        let chunk = snap.scan(&start, &end, 64)?;
-        let Some((last, _)) = chunk.last() else {
-            return Ok(n);
-        };
-        n += chunk.len() as u64;
-        start = last.clone();
-        start.push(0);
-    }
+    records::for_each_under(snap, prefix, 64, &mut |_, _| {
+        n += 1;
+        Ok(())
+    })?;
+    Ok(n)
 }
 
 fn encode(r: &Record) -> Result<zeroize::Zeroizing<Vec<u8>>> {
@@ -597,14 +591,11 @@ impl Keyhaven {
             }
         }
         // Vault settings: the certificate issuers (passwords opened for the stream) and contacts.
-        let ip = records::issuers_prefix(&v.name);
-        let (mut istart, iend) = (ip.clone(), prefix_end(&ip));
-        loop {
-            let chunk = snap.scan(&istart, &iend, 256)?;
-            let Some((last, _)) = chunk.last() else { break };
-            istart = last.clone();
-            istart.push(0);
-            for (_, bytes) in chunk {
+        records::for_each_under(
+            &*snap,
+            &records::issuers_prefix(&v.name),
+            256,
+            &mut |_, bytes| {
                 let mut record: IssuerRecord = records::decode(&bytes)?;
                 let name = ObjectName::parse(&record.name)?;
                 let password = match record.sealed_password.take() {
@@ -620,8 +611,9 @@ impl Keyhaven {
                 all.update(&keyhaven_crypto::sha256(&rec));
                 w.write_record(&rec)?;
                 manifest.settings += 1;
-            }
-        }
+                Ok(())
+            },
+        )?;
         if let Some(contacts) =
             records::read::<Vec<Contact>>(&*snap, &records::contacts_key(&v.name))?
         {
