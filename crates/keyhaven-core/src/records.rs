@@ -57,7 +57,7 @@ pub(crate) fn vault_contents_prefixes(vault: &str) -> [Vec<u8>; 4] {
         vault_objects_prefix(vault),
         vault_versions_prefix(vault),
         issuers_prefix(vault),
-        prefix(&[b"contacts", vault.as_bytes()]),
+        contacts_prefix(vault),
     ]
 }
 /// A certificate's pending (or last finished) create operation.
@@ -75,12 +75,15 @@ pub(crate) fn issuers_prefix(vault: &str) -> Vec<u8> {
 pub(crate) fn contacts_key(vault: &str) -> Vec<u8> {
     key(&[b"contacts", vault.as_bytes(), b"list"])
 }
+fn contacts_prefix(vault: &str) -> Vec<u8> {
+    prefix(&[b"contacts", vault.as_bytes()])
+}
 /// Every vault-level record besides objects and versions (what deleting a vault must also remove).
 pub(crate) fn vault_settings_prefixes(vault: &str) -> Vec<Vec<u8>> {
     vec![
         prefix(&[b"certop", vault.as_bytes()]),
         issuers_prefix(vault),
-        prefix(&[b"contacts", vault.as_bytes()]),
+        contacts_prefix(vault),
     ]
 }
 pub(crate) fn geography_key(geo: &str) -> Vec<u8> {

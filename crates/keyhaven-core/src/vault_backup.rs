@@ -77,30 +77,27 @@ struct IssuerPayload {
 
 /// A vault-level setting read from a backup.
 enum Setting {
-    Issuer(IssuerPayload),
+    /// An issuer and its name (checked when read).
+    Issuer(ObjectName, IssuerPayload),
     Contacts(Vec<Contact>),
 }
 
 impl Setting {
     /// Its store key in `vault`, and a name for reports.
-    fn place(&self, vault: &str) -> Result<(Vec<u8>, String)> {
-        Ok(match self {
-            Setting::Issuer(p) => {
-                let name = ObjectName::parse(&p.record.name)?;
-                (
-                    records::issuer_key(vault, &name.key()),
-                    format!("issuer {}", p.record.name),
-                )
-            }
+    fn place(&self, vault: &str) -> (Vec<u8>, String) {
+        match self {
+            Setting::Issuer(name, _) => (
+                records::issuer_key(vault, &name.key()),
+                format!("issuer {name}"),
+            ),
             Setting::Contacts(_) => (records::contacts_key(vault), "contacts".into()),
-        })
+        }
     }
 
     /// The record to store in `vault` (an issuer's password sealed under its key).
     fn record(&self, key: &SealingKey, vault: &str) -> Result<Vec<u8>> {
         match self {
-            Setting::Issuer(p) => {
-                let name = ObjectName::parse(&p.record.name)?;
+            Setting::Issuer(name, p) => {
                 let mut r = p.record.clone();
                 r.sealed_password = match &p.password {
                     Some(m) => Some(key.seal(
@@ -194,7 +191,7 @@ pub struct Manifest {
     pub certificates: u64,
     pub deleted_objects: u64,
     pub versions: u64,
-    /// Certificate issuers and contacts (vault settings) in the backup.
+    /// Vault settings and certificate operations in the backup: issuers, contacts, create operations.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub settings: u64,
     /// SHA-256 over every object's digest and then every setting record's SHA-256, in stream order.
@@ -714,7 +711,7 @@ impl Keyhaven {
                     }
                     // A selective restore leaves the vault's settings alone.
                     Event::Setting(st) if options.only.is_none() => {
-                        let (key, label) = st.place(&v.name)?;
+                        let (key, label) = st.place(&v.name);
                         let action = setting_action(snap.get(&key)?.is_some(), &options);
                         report.add_setting(label, action);
                     }
@@ -879,7 +876,7 @@ impl Keyhaven {
                     Event::Setting(_) if ctx.options.only.is_some() => return Ok(()),
                     Event::Setting(st) => {
                         leaving = false;
-                        let (key, label) = st.place(&ctx.vault)?;
+                        let (key, label) = st.place(&ctx.vault);
                         if let Some(report) = single.as_deref_mut() {
                             report.add_setting(label.clone(), "restored");
                         }
@@ -1243,11 +1240,11 @@ fn read_stream<R: Read>(
                 all.update(&keyhaven_crypto::sha256(&bytes));
                 counts.settings += 1;
                 let setting = match rec {
-                    Record::Issuer { issuer } => {
+                    Record::Issuer { issuer } => Setting::Issuer(
                         ObjectName::parse(&issuer.record.name)
-                            .map_err(|_| bad("an issuer's name is not valid"))?;
-                        Setting::Issuer(issuer)
-                    }
+                            .map_err(|_| bad("an issuer's name is not valid"))?,
+                        issuer,
+                    ),
                     Record::Contacts { contacts } => Setting::Contacts(contacts),
                     _ => return Err(bad("a record does not decode")),
                 };
@@ -1405,6 +1402,22 @@ enum How {
 }
 
 impl Applying {
+    /// Writes one entry: into an empty target, gathered for the batch's single `put_many`; otherwise at once.
+    fn write(
+        &mut self,
+        txn: &mut dyn WriteTxn,
+        ctx: &ApplyCtx,
+        key: Vec<u8>,
+        value: Vec<u8>,
+    ) -> Result<()> {
+        if ctx.empty_target {
+            self.out.push((key, value));
+        } else {
+            txn.put(&key, &value)?;
+        }
+        Ok(())
+    }
+
     /// Writes one step (judging conflicts again on the current state).
     fn apply(
         &mut self,
@@ -1461,11 +1474,7 @@ impl Applying {
                     return Err(lost());
                 }
                 if std::mem::take(&mut self.last_restored) {
-                    if ctx.empty_target {
-                        self.out.push((key, value));
-                    } else {
-                        txn.put(&key, &value)?;
-                    }
+                    self.write(txn, ctx, key, value)?;
                 }
             }
             Step::Setting { key, value, label } => {
@@ -1473,8 +1482,7 @@ impl Applying {
                     return Err(lost());
                 }
                 if ctx.empty_target {
-                    self.out.push((key, value));
-                    return Ok(());
+                    return self.write(txn, ctx, key, value);
                 }
                 match setting_action(txn.get(&key)?.is_some(), &ctx.options) {
                     "conflict" => {
@@ -1512,11 +1520,7 @@ impl Applying {
                         if p.version == cur.head.latest {
                             *latest_created = Some(p.created);
                         }
-                        if ctx.empty_target {
-                            self.out.push((p.key, p.record));
-                        } else {
-                            txn.put(&p.key, &p.record)?;
-                        }
+                        self.write(txn, ctx, p.key, p.record)?;
                     }
                 }
             }
@@ -1536,11 +1540,7 @@ impl Applying {
                         if let Some(created) = latest_created {
                             obj.latest_created = created;
                         }
-                        if ctx.empty_target {
-                            self.out.push((cur.okey, records::encode(&obj)?));
-                        } else {
-                            records::write_txn(txn, &cur.okey, &obj)?;
-                        }
+                        self.write(txn, ctx, cur.okey, records::encode(&obj)?)?;
                         self.last_restored = true;
                     }
                 }

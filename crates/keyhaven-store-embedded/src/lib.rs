@@ -17,6 +17,12 @@ pub struct EmbeddedEngine {
 }
 
 impl EmbeddedEngine {
+    fn begin_with(&self, durability: Durability) -> Result<Box<dyn EngineTxn + '_>, StoreError> {
+        let mut txn = self.db.begin_write().map_err(StoreError::unavailable)?;
+        txn.set_durability(durability);
+        Ok(Box::new(EmbeddedTxn { txn }))
+    }
+
     /// Opens (creating if needed) the store file at `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         // A bounded page cache: redb's default ceiling (1 GiB) lets RSS grow with write load and keep it.
@@ -139,17 +145,13 @@ impl Engine for EmbeddedEngine {
     }
 
     fn begin(&self) -> Result<Box<dyn EngineTxn + '_>, StoreError> {
-        let mut txn = self.db.begin_write().map_err(StoreError::unavailable)?;
-        txn.set_durability(Durability::Immediate);
-        Ok(Box::new(EmbeddedTxn { txn }))
+        self.begin_with(Durability::Immediate)
     }
 
     fn begin_deferred(&self) -> Result<Box<dyn EngineTxn + '_>, StoreError> {
         // redb keeps the last durable commit as the recovery point; non-durable commits after it are kept only
         // once a durable commit follows.
-        let mut txn = self.db.begin_write().map_err(StoreError::unavailable)?;
-        txn.set_durability(Durability::None);
-        Ok(Box::new(EmbeddedTxn { txn }))
+        self.begin_with(Durability::None)
     }
 
     fn name(&self) -> &'static str {
