@@ -8,6 +8,7 @@ use crate::{Action, Error, Keyhaven, Principal, Result};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use keyhaven_blob::GeographyKey;
+use keyhaven_crypto::hex;
 use keyhaven_crypto::SealingKey;
 use keyhaven_store::Snapshot;
 use serde::{Deserialize, Serialize};
@@ -45,10 +46,6 @@ impl Drop for ExportedKey {
     fn drop(&mut self) {
         zeroize::Zeroize::zeroize(&mut self.key);
     }
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 fn unhex16(s: &str) -> Option<[u8; 16]> {

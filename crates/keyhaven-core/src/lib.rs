@@ -41,7 +41,8 @@ pub use rotation::{
 pub use secrets::{SecretUpdate, SetSecret};
 pub use service::{Deployment, Keyhaven, Settings};
 pub use vault_backup::{
-    ConflictPolicy, Manifest, ObjectOutcome, Progress, RestoreOptions, RestoreReport,
+    ConflictPolicy, Manifest, ObjectAction, ObjectOutcome, Progress, RestoreBatch, RestoreOptions,
+    RestoreProgress, RestoreReport, SettingAction, SettingOutcome,
 };
 pub use vaults::{NewVault, VaultInfo};
 
@@ -49,6 +50,3 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[cfg(test)]
 mod tests;
-
-#[cfg(test)]
-mod tests_vault_backup;

@@ -15,6 +15,8 @@ pub struct Settings {
     pub default_location: String,
     /// Soft-delete retention of vaults created without one (7–90 days).
     pub default_retention_days: u32,
+    /// How whole-vault restores cut their writing pass into transactions.
+    pub restore_batch: crate::RestoreBatch,
 }
 
 impl Default for Settings {
@@ -23,6 +25,7 @@ impl Default for Settings {
             locations: [("local".to_string(), "local".to_string())].into(),
             default_location: "local".into(),
             default_retention_days: 90,
+            restore_batch: crate::RestoreBatch::default(),
         }
     }
 }

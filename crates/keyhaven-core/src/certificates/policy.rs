@@ -520,9 +520,12 @@ mod tests {
         assert_eq!(p.attributes.as_ref().and_then(|a| a.created), Some(5));
     }
 
+    /// A named change that makes a policy invalid.
+    type Breakage = (&'static str, Box<dyn Fn(&mut CertificatePolicy)>);
+
     #[test]
     fn refusals() {
-        let cases: Vec<(&str, Box<dyn Fn(&mut CertificatePolicy)>)> = vec![
+        let cases: Vec<Breakage> = vec![
             ("no subject", Box::new(|p| p.x509_props = None)),
             (
                 "oct",

@@ -288,10 +288,9 @@ pub(crate) async fn start_restore(
     let (st, who, vault, job_id) = (cx.st.clone(), cx.who.clone(), cx.vault.clone(), id.clone());
     // A restore reads and writes for as long as the backup is large: on a blocking thread, so that the runtime's
     // workers keep serving (other vaults, job status, and the 503s of the vault being restored).
-    let rt = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
         let open_path = path.clone();
-        let result = rt.block_on(st.kh.restore_vault(
+        let result = st.kh.restore_vault(
             &who,
             &vault,
             move || {
@@ -299,7 +298,11 @@ pub(crate) async fn start_restore(
                     .map(|f| std::io::BufReader::with_capacity(1 << 20, f))
             },
             options,
-        ));
+            &mut |p| {
+                st.jobs.update(&job_id, |s| s.bytes = p.bytes);
+                Ok(())
+            },
+        );
         if uploaded {
             let _ = std::fs::remove_file(&path);
         }

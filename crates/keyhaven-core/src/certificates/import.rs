@@ -1,0 +1,165 @@
+//! Importing a certificate with its private key (PKCS#12 or PEM), under the given policy or one derived from
+//! the certificate.
+
+use super::*;
+
+impl Keyhaven {
+    /// Imports a certificate with its private key from PKCS#12 (base64, optionally password-protected) or PEM.
+    /// The policy is completed from the certificate itself. Nothing is written when anything is wrong.
+    pub async fn import_certificate(
+        &self,
+        who: &Principal,
+        vault: &VaultName,
+        name: &ObjectName,
+        req: ImportCertificate,
+    ) -> Result<CertificateView> {
+        who.authorize(Action::WriteObjects)?;
+        let text = req.value.expose().trim();
+        let (bundle, detected) = if text.starts_with("-----BEGIN") {
+            (
+                x509::parse_pem(text).map_err(crypto_error)?,
+                CONTENT_TYPE_PEM,
+            )
+        } else {
+            let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+            let der = Zeroizing::new(
+                STANDARD
+                    .decode(&compact)
+                    .or_else(|_| URL_SAFE_NO_PAD.decode(compact.trim_end_matches('=')))
+                    .map_err(|_| {
+                        Error::BadParameter(
+                            "The certificate ('value') is neither PEM text nor base64-encoded PKCS#12.".into(),
+                        )
+                    })?,
+            );
+            // SDKs send PEM base64-encoded too.
+            let pem = std::str::from_utf8(&der)
+                .ok()
+                .map(str::trim_start)
+                .filter(|t| t.starts_with("-----BEGIN"));
+            match pem {
+                Some(text) => (
+                    x509::parse_pem(text).map_err(crypto_error)?,
+                    CONTENT_TYPE_PEM,
+                ),
+                None => {
+                    let password = req.password.as_ref().map(|p| p.expose()).unwrap_or("");
+                    (
+                        x509::parse_pkcs12(&der, password).map_err(crypto_error)?,
+                        CONTENT_TYPE_PKCS12,
+                    )
+                }
+            }
+        };
+        let key = bundle.key.ok_or_else(|| {
+            Error::BadParameter(
+                "The imported certificate has no private key; import a PKCS#12 or PEM file that holds the key \
+                 together with its certificate."
+                    .into(),
+            )
+        })?;
+        let Some(leaf) = bundle.chain.first() else {
+            return Err(Error::BadParameter(
+                "The imported data holds no certificate.".into(),
+            ));
+        };
+        let info = x509::inspect(leaf).map_err(crypto_error)?;
+        let policy = imported_policy(req.policy.unwrap_or_default(), &key, &info, detected)?
+            .complete(self.now())?;
+        let snap = self.snapshot()?;
+        let v = self.vault_record(&*snap, vault.as_str())?;
+        names_free(&*snap, &v, name)?;
+        let view = self
+            .store_certificate(
+                &v,
+                name,
+                &policy,
+                Material {
+                    key: Arc::new(key),
+                    chain: bundle.chain,
+                },
+                req.enabled,
+                req.tags,
+                Completion {
+                    operation: None,
+                    expected_request: None,
+                    version: None,
+                },
+            )
+            .await?;
+        Ok(CertificateView {
+            object: view,
+            policy: Some(policy),
+        })
+    }
+}
+
+/// The policy of an imported certificate: what the caller gave, completed from the certificate and its key.
+pub(super) fn imported_policy(
+    mut p: CertificatePolicy,
+    key: &PrivateKey,
+    info: &x509::CertificateInfo,
+    detected_content_type: &str,
+) -> Result<CertificatePolicy> {
+    let kp = p.key_props.get_or_insert_with(Default::default);
+    let given_ec = kp.kty.as_deref().map(|t| t.starts_with("EC"));
+    match key.key_type() {
+        KeyType::Rsa => {
+            if given_ec == Some(true) {
+                return Err(Error::BadParameter(
+                    "The policy asks for an EC key, but the imported key is RSA.".into(),
+                ));
+            }
+            kp.kty.get_or_insert_with(|| "RSA".into());
+            kp.key_size = key.key_size();
+            kp.crv = None;
+        }
+        KeyType::Ec => {
+            if given_ec == Some(false) {
+                return Err(Error::BadParameter(
+                    "The policy asks for an RSA key, but the imported key is EC.".into(),
+                ));
+            }
+            kp.kty.get_or_insert_with(|| "EC".into());
+            kp.crv = key.curve().map(|c| c.as_str().to_string());
+            kp.key_size = None;
+        }
+        KeyType::Oct => {
+            return Err(Error::BadParameter(
+                "A certificate's key must be RSA or EC.".into(),
+            ))
+        }
+    }
+    let sp = p.secret_props.get_or_insert_with(Default::default);
+    sp.content_type
+        .get_or_insert_with(|| detected_content_type.to_string());
+    let xp = p.x509_props.get_or_insert_with(Default::default);
+    xp.subject = Some(info.subject.clone());
+    let sans = Sans {
+        emails: info.emails.clone(),
+        dns_names: info.dns_names.clone(),
+        upns: info.upns.clone(),
+    };
+    xp.sans = Some(sans);
+    xp.key_usage = Some(info.key_usage.clone());
+    xp.ekus = Some(info.ekus.clone());
+    let days = (info.not_after - info.not_before).max(0) / 86_400;
+    xp.validity_months = Some(((days as f64 / 30.44).round() as u32).clamp(1, 1200));
+    // Imported certificates come from an authority outside Keyhaven.
+    p.issuer
+        .get_or_insert_with(Default::default)
+        .name
+        .get_or_insert_with(|| ISSUER_UNKNOWN.into());
+    if p.lifetime_actions.is_none() {
+        p.lifetime_actions = Some(vec![LifetimeActionSpec {
+            trigger: Trigger {
+                lifetime_percentage: Some(80),
+                days_before_expiry: None,
+            },
+            action: ActionSpec {
+                action_type: Some("EmailContacts".into()),
+            },
+        }]);
+    }
+    Ok(p)
+}
