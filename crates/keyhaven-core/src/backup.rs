@@ -5,9 +5,9 @@ use crate::certificates::MANAGED_KINDS;
 use crate::geography::subscription_bytes;
 use crate::objects::{ObjectView, State};
 use crate::records::{self, ObjectRecord, VaultRecord, VersionRecord};
+use crate::sealing::VaultKey;
 use crate::secrets::deleted_conflict;
 use crate::{Action, Error, Keyhaven, Principal, Result};
-use keyhaven_crypto::SealingKey;
 use keyhaven_model::{Attributes, ObjectKind, ObjectName, Tags, VaultName, Version};
 use keyhaven_store::Snapshot;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -86,13 +86,7 @@ impl Keyhaven {
         name: &ObjectName,
         ver: VersionRecord,
     ) -> Result<VersionPayload> {
-        version_payload_with(
-            &self.vault_sealing_key(vault)?,
-            &vault.name,
-            kind,
-            name,
-            ver,
-        )
+        version_payload_with(&self.barrier.vault_key(vault)?, kind, name, ver)
     }
 
     /// Backs up an object with every version into an opaque, sealed blob (a certificate with its managed key and
@@ -196,10 +190,10 @@ impl Keyhaven {
                 "The backup blob's content holds objects that do not belong to its object.".into(),
             ));
         }
-        let key = self.vault_sealing_key(&v)?;
-        let mut objects = vec![restorable(&key, &v.name, payload)?];
+        let key = self.barrier.vault_key(&v)?;
+        let mut objects = vec![restorable(&key, payload)?];
         for c in companions {
-            objects.push(restorable(&key, &v.name, c)?);
+            objects.push(restorable(&key, c)?);
         }
         let wrapped = v.wrapped_key.clone();
         self.store
@@ -248,8 +242,7 @@ impl Keyhaven {
 
 /// An object from a backup as it will be stored: its record and its versions sealed for the target vault.
 fn restorable(
-    key: &SealingKey,
-    vault: &str,
+    key: &VaultKey,
     payload: ObjectPayload,
 ) -> Result<(ObjectKind, ObjectRecord, Vec<VersionRecord>)> {
     if !payload.versions.iter().any(|p| p.version == payload.latest) {
@@ -260,7 +253,7 @@ fn restorable(
     let (kind, name) = (payload.kind, payload.name);
     let mut recs = Vec::with_capacity(payload.versions.len());
     for p in payload.versions {
-        recs.push(version_record(key, vault, kind, &name, p)?);
+        recs.push(version_record(key, kind, &name, p)?);
     }
     let latest_created = recs
         .iter()
@@ -280,15 +273,17 @@ fn restorable(
 /// A stored version as it travels in a backup, its material opened with the vault's key (`key`), which callers
 /// backing up many versions fetch once.
 pub(crate) fn version_payload_with(
-    key: &SealingKey,
-    vault: &str,
+    key: &VaultKey,
     kind: ObjectKind,
     name: &ObjectName,
     ver: VersionRecord,
 ) -> Result<VersionPayload> {
     let material = match &ver.sealed {
-        Some(sealed) => Some(Material::from_plain(crate::secrets::open_sealed(
-            key, vault, kind, name, &ver, sealed,
+        Some(sealed) => Some(Material::from_plain(key.open_value(
+            kind,
+            name,
+            &ver.version,
+            sealed,
         )?)?),
         None => None,
     };
@@ -305,17 +300,13 @@ pub(crate) fn version_payload_with(
 
 /// A version from a backup, its material sealed under the target vault's key and bound to its new place.
 pub(crate) fn version_record(
-    key: &SealingKey,
-    vault: &str,
+    key: &VaultKey,
     kind: ObjectKind,
     name: &ObjectName,
     p: VersionPayload,
 ) -> Result<VersionRecord> {
     let sealed = match &p.material {
-        Some(m) => Some(key.seal(
-            &records::value_aad(vault, kind, &name.key(), &p.version),
-            m.0.as_bytes(),
-        )?),
+        Some(m) => Some(key.seal_value(kind, name, &p.version, m.0.as_bytes())?),
         None if kind == ObjectKind::Secret => {
             return Err(Error::BadParameter(
                 "The backup holds a secret version without a value.".into(),

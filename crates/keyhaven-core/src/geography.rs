@@ -105,7 +105,7 @@ impl Keyhaven {
         Ok(GeographyKeyRecord {
             id: id.to_string(),
             created: self.now(),
-            wrapped: self.root.wrap(&records::geography_key_aad(geo, id), key)?,
+            wrapped: self.barrier.wrap_geography_key(geo, id, key)?,
         })
     }
 
@@ -121,12 +121,7 @@ impl Keyhaven {
         for k in &rec.keys {
             let id =
                 unhex16(&k.id).ok_or_else(|| Error::corrupt("a geography key id is malformed"))?;
-            let key = self
-                .root
-                .unwrap_key(&records::geography_key_aad(geo, &k.id), &k.wrapped)
-                .map_err(|_| {
-                    Error::corrupt(format!("a key of geography '{geo}' does not unwrap"))
-                })?;
+            let key = self.barrier.unwrap_geography_key(geo, &k.id, &k.wrapped)?;
             all.push(GeographyKey { id, key });
         }
         let active = unhex16(&rec.active)

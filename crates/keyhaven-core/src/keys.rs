@@ -14,8 +14,7 @@ use keyhaven_model::{
     Attributes, AttributesPatch, ObjectKind, ObjectName, Tags, VaultName, Version,
 };
 use serde_json::Value;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use zeroize::Zeroizing;
 
 const KIND: ObjectKind = ObjectKind::Key;
@@ -96,25 +95,6 @@ pub struct OperationOutput {
     /// For verify.
     pub valid: Option<bool>,
 }
-
-/// Parsed private keys by (vault, name, version, sealed-bytes digest): parsing and checking a key costs more
-/// than using it.
-/// (vault, name, version, identity of the sealed material).
-type KeyCacheId = (String, String, String, [u8; 16]);
-
-/// What tells one sealing of key material from another: its random nonce (unique per seal) and its length.
-fn sealed_identity(sealed: &[u8]) -> [u8; 16] {
-    let mut id = [0u8; 16];
-    let n = sealed.len().min(keyhaven_crypto::NONCE_LEN);
-    id[..n].copy_from_slice(&sealed[..n]);
-    id[12..].copy_from_slice(&(sealed.len() as u32).to_be_bytes());
-    id
-}
-
-#[derive(Default)]
-pub(crate) struct KeyCache(Mutex<HashMap<KeyCacheId, Arc<PrivateKey>>>);
-
-const KEY_CACHE_LIMIT: usize = 4096;
 
 pub(crate) fn crypto_error(e: CryptoError) -> Error {
     match e {
@@ -244,10 +224,10 @@ impl Keyhaven {
             serde_json::to_vec(&key.to_private_jwk().map_err(crypto_error)?)
                 .map_err(|e| Error::Internal(e.to_string()))?,
         );
-        let sealed = self.vault_sealing_key(vault)?.seal(
-            &records::value_aad(&vault.name, KIND, &name.key(), &version),
-            &private,
-        )?;
+        let sealed = self
+            .barrier
+            .vault_key(vault)?
+            .seal_value(KIND, name, &version, &private)?;
         let mut public = serde_json::to_value(key.public_jwk().map_err(crypto_error)?)
             .map_err(|e| Error::Internal(e.to_string()))?;
         if let Some(map) = public.as_object_mut() {
@@ -446,45 +426,7 @@ impl Keyhaven {
             .sealed
             .as_deref()
             .ok_or_else(|| Error::corrupt("a key version has no key material"))?;
-        let id = (
-            vault.name.clone(),
-            name.key(),
-            ver.version.to_string(),
-            sealed_identity(sealed),
-        );
-        if let Some(k) = self
-            .key_cache
-            .0
-            .lock()
-            .ok()
-            .and_then(|c| c.get(&id).cloned())
-        {
-            return Ok(k);
-        }
-        let plain = self
-            .vault_sealing_key(vault)?
-            .open(
-                &records::value_aad(&vault.name, KIND, &name.key(), &ver.version),
-                sealed,
-            )
-            .map_err(|_| {
-                Error::corrupt(format!(
-                    "the material of key '{name}' failed authentication"
-                ))
-            })?;
-        let jwk: Jwk = serde_json::from_slice(&plain)
-            .map_err(|_| Error::corrupt("stored key material does not decode"))?;
-        let key = Arc::new(
-            PrivateKey::from_jwk(&jwk)
-                .map_err(|e| Error::corrupt(format!("stored key material: {e}")))?,
-        );
-        if let Ok(mut c) = self.key_cache.0.lock() {
-            if c.len() >= KEY_CACHE_LIMIT {
-                c.clear();
-            }
-            c.insert(id, key.clone());
-        }
-        Ok(key)
+        self.barrier.private_key(vault, name, &ver.version, sealed)
     }
 
     /// Random bytes from the server's CSPRNG (1–128).

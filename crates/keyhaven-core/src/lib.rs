@@ -16,6 +16,7 @@ mod paging;
 mod records;
 mod restore_journal;
 mod rotation;
+mod sealing;
 mod secrets;
 mod service;
 mod vault_backup;

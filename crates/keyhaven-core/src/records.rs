@@ -93,44 +93,6 @@ pub(crate) fn client_key(client_id: &str) -> Vec<u8> {
     key(&[b"client", client_id.as_bytes()])
 }
 
-/// The associated data that binds a sealed value to its place.
-pub(crate) fn value_aad(
-    vault: &str,
-    kind: ObjectKind,
-    name_key: &str,
-    version: &Version,
-) -> Vec<u8> {
-    // Built by hand: this runs once per version sealed or opened (a whole-vault backup or restore does millions).
-    let version = version.as_str();
-    let kind = kind.as_str();
-    let mut aad = Vec::with_capacity(
-        "keyhaven/v1/value||||".len() + vault.len() + kind.len() + name_key.len() + version.len(),
-    );
-    for part in [
-        "keyhaven/v1/value|",
-        vault,
-        "|",
-        kind,
-        "|",
-        name_key,
-        "|",
-        version,
-    ] {
-        aad.extend_from_slice(part.as_bytes());
-    }
-    aad
-}
-/// Binds an issuer's sealed password to its vault and issuer.
-pub(crate) fn issuer_password_aad(vault: &str, name_key: &str) -> Vec<u8> {
-    format!("keyhaven/v1/issuer-password|{vault}|{name_key}").into_bytes()
-}
-pub(crate) fn vault_key_aad(vault: &str) -> Vec<u8> {
-    format!("keyhaven/v1/vault-key|{vault}").into_bytes()
-}
-pub(crate) fn geography_key_aad(geo: &str, id_hex: &str) -> Vec<u8> {
-    format!("keyhaven/v1/geography-key|{geo}|{id_hex}").into_bytes()
-}
-
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct DeploymentRecord {
@@ -314,22 +276,5 @@ pub(crate) mod b64opt {
         let s = Option::<String>::deserialize(d)?;
         s.map(|s| STANDARD.decode(s).map_err(serde::de::Error::custom))
             .transpose()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The binding of stored values is part of the store's format: existing stores must keep opening.
-    #[test]
-    fn value_aad_layout_is_fixed() -> Result<(), Error> {
-        let v = Version::parse("0123456789abcdef0123456789abcdef")?;
-        assert_eq!(
-            value_aad("vault-1", ObjectKind::Certificate, "my-cert", &v),
-            b"keyhaven/v1/value|vault-1|certificate|my-cert|0123456789abcdef0123456789abcdef"
-                .to_vec()
-        );
-        Ok(())
     }
 }

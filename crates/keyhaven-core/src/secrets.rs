@@ -1,7 +1,7 @@
 //! Secrets: the operations specific to them (set, read the value). Lifecycle is shared, in `objects`.
 
 use crate::objects::{ObjectView, State};
-use crate::records::{self, VaultRecord, VersionRecord};
+use crate::records::{VaultRecord, VersionRecord};
 use crate::{Action, Error, Keyhaven, Principal, Result};
 use keyhaven_model::{
     Attributes, AttributesPatch, ObjectKind, ObjectName, SecretValue, Tags, VaultName, Version,
@@ -70,10 +70,11 @@ impl Keyhaven {
         req: &SetSecret,
     ) -> Result<VersionRecord> {
         req.attributes.validate()?;
-        let key = self.vault_sealing_key(v)?;
         let version = keyhaven_crypto::random_version()?;
-        let sealed = key.seal(
-            &records::value_aad(&v.name, KIND, &name.key(), &version),
+        let sealed = self.barrier.vault_key(v)?.seal_value(
+            KIND,
+            name,
+            &version,
             req.value.expose().as_bytes(),
         )?;
         let now = self.now();
@@ -124,38 +125,12 @@ impl Keyhaven {
             .sealed
             .as_deref()
             .ok_or_else(|| Error::corrupt("a secret version has no value"))?;
-        let plain = open_sealed(
-            &self.vault_sealing_key(v)?,
-            &v.name,
-            kind,
-            name,
-            ver,
-            sealed,
-        )?;
+        let plain = self
+            .barrier
+            .vault_key(v)?
+            .open_value(kind, name, &ver.version, sealed)?;
         Ok(SecretValue::from_stored(plain)?)
     }
-}
-
-/// Opens sealed material of a version with its vault's key (bound to vault, kind, name and version).
-pub(crate) fn open_sealed(
-    key: &keyhaven_crypto::SealingKey,
-    vault: &str,
-    kind: ObjectKind,
-    name: &ObjectName,
-    ver: &VersionRecord,
-    sealed: &[u8],
-) -> Result<zeroize::Zeroizing<Vec<u8>>> {
-    key.open(
-        &records::value_aad(vault, kind, &name.key(), &ver.version),
-        sealed,
-    )
-    .map_err(|_| {
-        Error::corrupt(format!(
-            "the value of {} '{}' failed authentication",
-            kind.as_str(),
-            name
-        ))
-    })
 }
 
 pub(crate) fn deleted_conflict(kind: ObjectKind, name: &str) -> Error {

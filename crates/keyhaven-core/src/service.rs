@@ -1,9 +1,10 @@
 use crate::records::{self, DeploymentRecord, VaultRecord};
+use crate::sealing::Barrier;
 use crate::{Error, Result};
 use keyhaven_crypto::SealingKey;
 use keyhaven_model::Clock;
 use keyhaven_store::{Snapshot, Store};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
 /// Deployment-wide settings the domain needs.
@@ -41,11 +42,10 @@ pub struct Deployment {
 pub struct Keyhaven {
     pub(crate) store: Arc<Store>,
     pub(crate) clock: Arc<dyn Clock>,
-    pub(crate) root: SealingKey,
+    /// Seals and opens everything secret the store keeps (the one place).
+    pub(crate) barrier: Barrier,
     pub(crate) settings: Settings,
-    vault_keys: RwLock<HashMap<String, (Vec<u8>, SealingKey)>>,
     deployment: RwLock<Option<Deployment>>,
-    pub(crate) key_cache: crate::keys::KeyCache,
 }
 
 impl Keyhaven {
@@ -66,11 +66,9 @@ impl Keyhaven {
         let kh = Keyhaven {
             store,
             clock,
-            root,
+            barrier: Barrier::new(root),
             settings,
-            vault_keys: RwLock::new(HashMap::new()),
             deployment: RwLock::new(None),
-            key_cache: Default::default(),
         };
         let fresh = kh.ensure_deployment()?;
         let geographies: std::collections::BTreeSet<String> =
@@ -142,37 +140,5 @@ impl Keyhaven {
             .ok_or_else(|| Error::VaultNotFound(vault.to_string()))?;
         crate::restore_journal::check_snapshot(snap, &v.name)?;
         Ok(v)
-    }
-
-    /// The vault's data key, unwrapped from its record (cached; a recreated vault has a new wrapped key).
-    pub(crate) fn vault_sealing_key(&self, rec: &VaultRecord) -> Result<SealingKey> {
-        if let Some((wrapped, key)) = self
-            .vault_keys
-            .read()
-            .ok()
-            .and_then(|m| m.get(&rec.name).cloned())
-        {
-            if wrapped == rec.wrapped_key {
-                return Ok(key);
-            }
-        }
-        let key = self
-            .root
-            .unwrap_key(&records::vault_key_aad(&rec.name), &rec.wrapped_key)
-            .map_err(|_| {
-                Error::corrupt(format!(
-                    "the key of vault '{}' does not unwrap under the root key",
-                    rec.name
-                ))
-            })?;
-        if let Ok(mut m) = self.vault_keys.write() {
-            m.insert(rec.name.clone(), (rec.wrapped_key.clone(), key.clone()));
-        }
-        Ok(key)
-    }
-
-    pub(crate) fn new_vault_key(&self, vault: &str) -> Result<Vec<u8>> {
-        let key = SealingKey::generate()?;
-        Ok(self.root.wrap(&records::vault_key_aad(vault), &key)?)
     }
 }

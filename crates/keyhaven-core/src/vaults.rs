@@ -96,7 +96,7 @@ impl Keyhaven {
         }
         let name = req.name.as_str().to_string();
         Ok(VaultRecord {
-            wrapped_key: self.new_vault_key(&name)?,
+            wrapped_key: self.barrier.new_vault_key(&name)?,
             name,
             location,
             geography,

@@ -395,8 +395,10 @@ impl Keyhaven {
             let der = x509::to_pkcs12(with_key, &material.chain).map_err(crypto_error)?;
             Zeroizing::new(STANDARD.encode(&*der))
         };
-        let sealed_secret = self.vault_sealing_key(v)?.seal(
-            &records::value_aad(&v.name, ObjectKind::Secret, &name.key(), &version),
+        let sealed_secret = self.barrier.vault_key(v)?.seal_value(
+            ObjectKind::Secret,
+            name,
+            &version,
             secret_text.as_bytes(),
         )?;
         drop(secret_text);

@@ -158,10 +158,11 @@ impl Keyhaven {
         let snap = self.snapshot()?;
         let v = self.vault_record(&*snap, vault.as_str())?;
         let sealed_password = match &change.password {
-            Some(p) => Some(self.vault_sealing_key(&v)?.seal(
-                &records::issuer_password_aad(&v.name, &name.key()),
-                p.expose().as_bytes(),
-            )?),
+            Some(p) => Some(
+                self.barrier
+                    .vault_key(&v)?
+                    .seal_issuer_password(name, p.expose().as_bytes())?,
+            ),
             None => None,
         };
         let (vault, name) = (vault.clone(), name.clone());

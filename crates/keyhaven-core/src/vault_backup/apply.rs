@@ -6,8 +6,8 @@ use super::report::{outcome, setting_action, ObjectAction, SettingAction};
 use super::{ConflictPolicy, RestoreOptions};
 use crate::backup::{version_record, VersionPayload};
 use crate::records::{self, ObjectRecord, VaultRecord};
+use crate::sealing::VaultKey;
 use crate::{Error, Result};
-use keyhaven_crypto::SealingKey;
 use keyhaven_model::{ObjectKind, ObjectName, Version};
 use keyhaven_store::WriteTxn;
 
@@ -15,7 +15,7 @@ use keyhaven_store::WriteTxn;
 pub(super) struct ApplyCtx {
     pub(super) vault: String,
     pub(super) wrapped: Vec<u8>,
-    pub(super) key: SealingKey,
+    pub(super) key: VaultKey,
     pub(super) journal: keyhaven_store::UndoJournal,
     pub(super) job: String,
     pub(super) options: RestoreOptions,
@@ -46,7 +46,7 @@ pub(super) fn prepare(
         q.version = keyhaven_crypto::random_version()?;
         q.attributes.created = ctx.now;
         q.attributes.updated = ctx.now;
-        let rec = version_record(&ctx.key, &ctx.vault, kind, name, q)?;
+        let rec = version_record(&ctx.key, kind, name, q)?;
         Some(Renewed {
             key: records::version_key(&ctx.vault, kind, &name_key, rec.version.as_str()),
             record: records::encode(&rec)?,
@@ -56,7 +56,7 @@ pub(super) fn prepare(
         None
     };
     let (version, created) = (p.version.clone(), p.attributes.created);
-    let rec = version_record(&ctx.key, &ctx.vault, kind, name, p)?;
+    let rec = version_record(&ctx.key, kind, name, p)?;
     Ok(Prepared {
         key: records::version_key(&ctx.vault, kind, &name_key, version.as_str()),
         record: records::encode(&rec)?,

@@ -156,7 +156,7 @@ impl Keyhaven {
         let ctx = Arc::new(ApplyCtx {
             vault: v.name.clone(),
             wrapped: v.wrapped_key.clone(),
-            key: self.vault_sealing_key(v)?,
+            key: self.barrier.vault_key(v)?,
             journal: restore_journal::journal(&job)?,
             job: job.clone(),
             options,
@@ -260,7 +260,7 @@ impl Keyhaven {
                             report.add_setting(label.clone(), SettingAction::Restored);
                         }
                         Step::Setting {
-                            value: st.record(&ctx.key, &ctx.vault)?,
+                            value: st.record(&ctx.key)?,
                             key,
                             label,
                         }

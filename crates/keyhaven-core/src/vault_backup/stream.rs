@@ -3,8 +3,8 @@
 use crate::backup::{Material, VersionPayload};
 use crate::certificates::{Contact, IssuerRecord, OperationRecord};
 use crate::records::{self, DeletedRecord};
+use crate::sealing::VaultKey;
 use crate::{Error, Result};
-use keyhaven_crypto::SealingKey;
 use keyhaven_model::{ObjectKind, ObjectName, Version};
 use serde::{Deserialize, Serialize};
 
@@ -72,16 +72,13 @@ impl Setting {
         }
     }
 
-    /// The record to store in `vault` (an issuer's password sealed under its key).
-    pub(super) fn record(&self, key: &SealingKey, vault: &str) -> Result<Vec<u8>> {
+    /// The record to store in the vault of `key` (an issuer's password sealed under it).
+    pub(super) fn record(&self, key: &VaultKey) -> Result<Vec<u8>> {
         match self {
             Setting::Issuer(name, p) => {
                 let mut r = p.record.clone();
                 r.sealed_password = match &p.password {
-                    Some(m) => Some(key.seal(
-                        &records::issuer_password_aad(vault, &name.key()),
-                        m.as_bytes(),
-                    )?),
+                    Some(m) => Some(key.seal_issuer_password(name, m.as_bytes())?),
                     None => None,
                 };
                 records::encode(&r)

@@ -137,7 +137,7 @@ impl Keyhaven {
             snapshot_id: keyhaven_crypto::random_bytes::<16>()?,
         };
         let mut w = SnapshotWriter::new(out, header, &active)?;
-        let vault_key = self.vault_sealing_key(&v)?;
+        let vault_key = self.barrier.vault_key(&v)?;
         let mut manifest = Manifest {
             format: MANIFEST_FORMAT.into(),
             vault: v.name.clone(),
@@ -196,9 +196,7 @@ impl Keyhaven {
                 while let Some((_, vb)) = vcur.next_in(&vprefix)? {
                     let ver: VersionRecord = records::decode(&vb)?;
                     let rec = encode(&Record::Version {
-                        v: crate::backup::version_payload_with(
-                            &vault_key, &v.name, kind, &name, ver,
-                        )?,
+                        v: crate::backup::version_payload_with(&vault_key, kind, &name, ver)?,
                     })?;
                     digest.update(&rec);
                     w.write_record(&rec)?;
@@ -244,8 +242,7 @@ impl Keyhaven {
                 let name = ObjectName::parse(&record.name)?;
                 let password = match record.sealed_password.take() {
                     Some(sealed) => Some(Material::from_plain(
-                        vault_key
-                            .open(&records::issuer_password_aad(&v.name, &name.key()), &sealed)?,
+                        vault_key.open_issuer_password(&name, &sealed)?,
                     )?),
                     None => None,
                 };

@@ -101,12 +101,10 @@ fn issuer_password(kh: &Keyhaven, v: &VaultName, issuer: &str) -> Option<String>
         crate::records::read(&*snap, &crate::records::issuer_key(v.as_str(), &name.key()))
             .unwrap()?;
     let plain = kh
-        .vault_sealing_key(&rec)
+        .barrier
+        .vault_key(&rec)
         .unwrap()
-        .open(
-            &crate::records::issuer_password_aad(v.as_str(), &name.key()),
-            &r.sealed_password?,
-        )
+        .open_issuer_password(&name, &r.sealed_password?)
         .unwrap();
     Some(String::from_utf8(plain.to_vec()).unwrap())
 }

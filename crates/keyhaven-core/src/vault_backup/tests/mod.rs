@@ -266,7 +266,7 @@ pub(super) fn batched(kh: &Keyhaven) -> Keyhaven {
     };
     Keyhaven::open(
         kh.store.clone(),
-        kh.root.clone(),
+        kh.barrier.root().clone(),
         kh.clock.clone(),
         settings,
     )
