@@ -1,12 +1,10 @@
 //! Per-object backup and restore (Azure's `backup`/`restore`), for every kind. The payload is documented in
 //! docs/backup-format.md; the sealing is keyhaven-blob's.
 
-use crate::certificates::MANAGED_KINDS;
 use crate::geography::subscription_bytes;
 use crate::objects::{ObjectView, State};
 use crate::records::{self, ObjectRecord, VaultRecord, VersionRecord};
 use crate::sealing::VaultKey;
-use crate::secrets::deleted_conflict;
 use crate::{Action, Error, Keyhaven, Principal, Result};
 use keyhaven_model::{Attributes, ObjectKind, ObjectName, Tags, VaultName, Version};
 use keyhaven_store::Snapshot;
@@ -103,7 +101,7 @@ impl Keyhaven {
         let f = self.find(&*snap, vault, kind, name, None, State::Live)?;
         let mut payload = self.object_payload(&*snap, &f.vault, kind, name, &f.object)?;
         if kind == ObjectKind::Certificate {
-            for k in MANAGED_KINDS {
+            for &k in kind.managed_kinds() {
                 let okey = records::object_key(&f.vault.name, k, &name.key());
                 if let Some(o) = records::read::<ObjectRecord>(&*snap, &okey)? {
                     payload
@@ -181,7 +179,7 @@ impl Keyhaven {
         let companions = std::mem::take(&mut payload.companions);
         let fits = |c: &ObjectPayload| {
             kind == ObjectKind::Certificate
-                && MANAGED_KINDS.contains(&c.kind)
+                && kind.managed_kinds().contains(&c.kind)
                 && c.name.key() == payload.name.key()
                 && c.companions.is_empty()
         };
@@ -207,7 +205,7 @@ impl Keyhaven {
                     let okey = records::object_key(&v.name, kind, &name.key());
                     if let Some(existing) = records::read_txn::<ObjectRecord>(txn, &okey)? {
                         return Err(if existing.deleted.is_some() {
-                            deleted_conflict(kind, &existing.name)
+                            Error::deleted_conflict(kind, &existing.name)
                         } else {
                             Error::Conflict(format!(
                                 "{} {} already exists in this vault; restore refuses to overwrite it.",

@@ -107,6 +107,16 @@ impl Error {
         }
     }
 
+    /// A name that is deleted but recoverable cannot be reused.
+    pub(crate) fn deleted_conflict(kind: ObjectKind, name: &str) -> Self {
+        Error::Conflict(format!(
+            "{} {name} is currently in a deleted but recoverable state, and its name cannot be reused; in this state, \
+             the {} can only be recovered or purged.",
+            kind.title(),
+            kind.as_str()
+        ))
+    }
+
     pub(crate) fn corrupt(what: impl std::fmt::Display) -> Self {
         Error::Store(StoreError::corrupt(what))
     }

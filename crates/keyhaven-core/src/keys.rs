@@ -4,7 +4,7 @@
 //! A key version keeps its private JWK sealed like a secret value, and its public JWK (with `key_ops` and the
 //! `kty` as requested, e.g. `RSA-HSM`) in the clear part of the version record.
 
-use crate::objects::{object_in_txn, ObjectView, State};
+use crate::objects::{object_in_txn, ObjectUpdate, ObjectView, State};
 use crate::records::{self, VaultRecord, VersionRecord};
 use crate::rotation::RotationPolicy;
 use crate::{Action, Error, Keyhaven, Principal, Result};
@@ -154,7 +154,7 @@ fn validate_ops(ops: Vec<String>) -> Result<Vec<String>> {
 }
 
 /// Replaces the permitted operations recorded on a key version.
-pub(crate) fn set_key_ops(ver: &mut VersionRecord, ops: Vec<String>) -> Result<()> {
+fn set_key_ops(ver: &mut VersionRecord, ops: Vec<String>) -> Result<()> {
     let ops = validate_ops(ops)?;
     let public = ver
         .public
@@ -293,6 +293,31 @@ impl Keyhaven {
         let v = self.vault_record(&*self.snapshot()?, vault.as_str())?;
         let ver = self.new_key_version(&v, name, &key, kty, props, None)?;
         self.add_version(&v.name, KIND, name, ver).await
+    }
+
+    /// Changes a key version's attributes or tags, and its permitted operations when `key_ops` is given.
+    pub async fn update_key(
+        &self,
+        who: &Principal,
+        vault: &VaultName,
+        name: &ObjectName,
+        version: Option<&Version>,
+        change: ObjectUpdate,
+        key_ops: Option<Vec<String>>,
+    ) -> Result<ObjectView> {
+        who.authorize(Action::WriteObjects)?;
+        self.update_version(
+            vault,
+            KIND,
+            name,
+            version,
+            change,
+            move |ver| match key_ops {
+                Some(ops) => set_key_ops(ver, ops),
+                None => Ok(()),
+            },
+        )
+        .await
     }
 
     /// Makes a new version of a key with the same type, size or curve and permitted operations.

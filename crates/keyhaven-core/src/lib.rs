@@ -40,9 +40,9 @@ pub use rotation::{
     parse_duration, LifetimeAction, LifetimeActionType, LifetimeReport, RotationPolicy,
 };
 pub use secrets::{SecretUpdate, SetSecret};
-pub use service::{Deployment, Keyhaven, Settings};
+pub use service::{Deployment, Keyhaven, RestoreBatch, Settings};
 pub use vault_backup::{
-    ConflictPolicy, Manifest, ObjectAction, ObjectOutcome, Progress, RestoreBatch, RestoreOptions,
+    ConflictPolicy, Manifest, ObjectAction, ObjectOutcome, Progress, RestoreOptions,
     RestoreProgress, RestoreReport, SettingAction, SettingOutcome,
 };
 pub use vaults::{NewVault, VaultInfo};

@@ -220,6 +220,20 @@ impl Keyhaven {
         change: ObjectUpdate,
     ) -> Result<ObjectView> {
         who.authorize(Action::WriteObjects)?;
+        self.update_version(vault, kind, name, version, change, |_| Ok(()))
+            .await
+    }
+
+    /// Applies `change` to one version, then `also` (a kind's own change, e.g. a key's permitted operations).
+    pub(crate) async fn update_version(
+        &self,
+        vault: &VaultName,
+        kind: ObjectKind,
+        name: &ObjectName,
+        version: Option<&Version>,
+        change: ObjectUpdate,
+        also: impl FnOnce(&mut VersionRecord) -> Result<()> + Send + 'static,
+    ) -> Result<ObjectView> {
         change.attributes.validate()?;
         let now = self.now();
         let (vault, name, version) = (vault.clone(), name.clone(), version.cloned());
@@ -249,9 +263,7 @@ impl Keyhaven {
             if let Some(ct) = change.content_type {
                 ver.content_type = Some(ct);
             }
-            if let Some(ops) = change.key_ops {
-                crate::keys::set_key_ops(&mut ver, ops)?;
-            }
+            also(&mut ver)?;
             records::write_txn(txn, &vkey, &ver)?;
             Ok(ObjectView::new(kind, &v, &obj, ver))
         };
@@ -368,7 +380,7 @@ impl Keyhaven {
                 }
                 for (k, key) in gone {
                     txn.delete(&key)?;
-                    crate::vaults::delete_range(txn, &records::versions_prefix(&v.name, k, &name.key()))?;
+                    records::delete_range(txn, &records::versions_prefix(&v.name, k, &name.key()))?;
                 }
                 Ok(())
             })
@@ -413,7 +425,7 @@ impl Keyhaven {
                     let mut vprefix = b"ver".to_vec();
                     vprefix.extend_from_slice(&okey[3..]);
                     vprefix.push(0);
-                    crate::vaults::delete_range(txn, &vprefix)
+                    records::delete_range(txn, &vprefix)
                 })
                 .await?;
         }
@@ -450,7 +462,7 @@ pub(crate) fn put_version(
     let okey = records::object_key(&v.name, kind, &name.key());
     let existing: Option<ObjectRecord> = records::read_txn(txn, &okey)?;
     if existing.as_ref().is_some_and(|o| o.deleted.is_some()) {
-        return Err(crate::secrets::deleted_conflict(kind, name.as_str()));
+        return Err(Error::deleted_conflict(kind, name.as_str()));
     }
     if let Some(o) = &existing {
         let latest_managed = latest_in_txn(txn, &v, kind, name, o)?.managed;
@@ -494,8 +506,6 @@ pub struct ObjectUpdate {
     pub attributes: AttributesPatch,
     pub tags: Option<Tags>,
     pub content_type: Option<String>,
-    /// New permitted operations (keys).
-    pub key_ops: Option<Vec<String>>,
     /// Set for changes requested by callers (managed objects refuse them); unset for internal changes.
     pub from_user: bool,
 }
@@ -539,8 +549,8 @@ pub(crate) fn managed_by_certificate(kind: ObjectKind, name: &str, what: &str) -
     ))
 }
 
-/// For a certificate: the objects it manages (its key and secret, live or deleted), with their storage keys.
-/// Nothing for other kinds.
+/// The objects an object manages (a certificate's key and secret, live or deleted; see
+/// [`ObjectKind::managed_kinds`]), with their storage keys.
 pub(crate) fn managed_companions(
     txn: &mut dyn keyhaven_store::WriteTxn,
     v: &VaultRecord,
@@ -548,10 +558,7 @@ pub(crate) fn managed_companions(
     name: &ObjectName,
 ) -> Result<Vec<(ObjectKind, Vec<u8>, ObjectRecord)>> {
     let mut out = Vec::new();
-    if kind != ObjectKind::Certificate {
-        return Ok(out);
-    }
-    for k in crate::certificates::MANAGED_KINDS {
+    for &k in kind.managed_kinds() {
         let key = records::object_key(&v.name, k, &name.key());
         let Some(o) = records::read_txn::<ObjectRecord>(txn, &key)? else {
             continue;

@@ -3,7 +3,7 @@
 
 use crate::Error;
 use keyhaven_model::{Attributes, ObjectKind, Tags, Version};
-use keyhaven_store::keys::{key, prefix};
+use keyhaven_store::keys::{key, prefix, prefix_end};
 use keyhaven_store::{Snapshot, WriteTxn};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -276,5 +276,22 @@ pub(crate) mod b64opt {
         let s = Option::<String>::deserialize(d)?;
         s.map(|s| STANDARD.decode(s).map_err(serde::de::Error::custom))
             .transpose()
+    }
+}
+
+/// Deletes every key under `prefix`, in chunks.
+pub(crate) fn delete_range(txn: &mut dyn WriteTxn, prefix: &[u8]) -> Result<(), Error> {
+    let end = prefix_end(prefix);
+    let mut start = prefix.to_vec();
+    loop {
+        let chunk = txn.scan(&start, &end, 1024)?;
+        let Some((last, _)) = chunk.last() else {
+            return Ok(());
+        };
+        start = last.clone();
+        start.push(0);
+        for (k, _) in &chunk {
+            txn.delete(k)?;
+        }
     }
 }

@@ -115,6 +115,14 @@ pub(crate) fn end(txn: &mut dyn WriteTxn, vault: &str, job: &str) -> Result<()> 
 }
 
 impl Keyhaven {
+    /// The vault's record; refused while the vault is being restored (see `restore_journal`).
+    pub(crate) fn vault_record(&self, snap: &dyn Snapshot, vault: &str) -> Result<VaultRecord> {
+        let v: VaultRecord = records::read(snap, &records::vault_key(vault))?
+            .ok_or_else(|| Error::VaultNotFound(vault.to_string()))?;
+        check_snapshot(snap, &v.name)?;
+        Ok(v)
+    }
+
     /// Undoes every write of restore `job` into `vault` in bounded transactions, then removes the mark.
     pub(crate) fn roll_back_restore(&self, vault: &str, job: &str) -> Result<()> {
         let mark: Option<MarkRecord> = records::read(&*self.snapshot()?, &mark_key(vault))?;

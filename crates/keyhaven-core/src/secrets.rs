@@ -132,12 +132,3 @@ impl Keyhaven {
         Ok(SecretValue::from_stored(plain)?)
     }
 }
-
-pub(crate) fn deleted_conflict(kind: ObjectKind, name: &str) -> Error {
-    Error::Conflict(format!(
-        "{} {name} is currently in a deleted but recoverable state, and its name cannot be reused; in this state, \
-         the {} can only be recovered or purged.",
-        kind.title(),
-        kind.as_str()
-    ))
-}

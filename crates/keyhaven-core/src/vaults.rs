@@ -2,7 +2,6 @@ use crate::records::{self, VaultRecord};
 use crate::{Action, Error, Keyhaven, Principal, Result};
 use keyhaven_model::VaultName;
 use keyhaven_store::keys::prefix_end;
-use keyhaven_store::WriteTxn;
 
 /// A request to create a vault.
 #[derive(Debug, Clone)]
@@ -138,31 +137,14 @@ impl Keyhaven {
                         "Vault '{vault}' has purge protection and still holds objects; it cannot be deleted."
                     )));
                 }
-                delete_range(txn, &objects)?;
-                delete_range(txn, &records::vault_versions_prefix(&vault))?;
+                records::delete_range(txn, &objects)?;
+                records::delete_range(txn, &records::vault_versions_prefix(&vault))?;
                 for p in records::vault_settings_prefixes(&vault) {
-                    delete_range(txn, &p)?;
+                    records::delete_range(txn, &p)?;
                 }
                 txn.delete(&records::vault_key(&vault))?;
                 Ok(())
             })
             .await
-    }
-}
-
-/// Deletes every key under `prefix`, in chunks.
-pub(crate) fn delete_range(txn: &mut dyn WriteTxn, prefix: &[u8]) -> Result<()> {
-    let end = prefix_end(prefix);
-    let mut start = prefix.to_vec();
-    loop {
-        let chunk = txn.scan(&start, &end, 1024)?;
-        let Some((last, _)) = chunk.last() else {
-            return Ok(());
-        };
-        start = last.clone();
-        start.push(0);
-        for (k, _) in &chunk {
-            txn.delete(k)?;
-        }
     }
 }

@@ -208,6 +208,16 @@ impl ObjectKind {
     pub fn from_code(code: u8) -> Option<Self> {
         ObjectKind::ALL.into_iter().find(|k| k.code() == code)
     }
+
+    /// The kinds of the objects an object of this kind manages under its own name: a certificate manages a key
+    /// (its private key) and a secret (its certificate with the key, as PKCS#12 or PEM), as in Azure. They share
+    /// its versions, travel with it (delete, recover, purge, backup, restore) and refuse direct changes.
+    pub fn managed_kinds(self) -> &'static [ObjectKind] {
+        match self {
+            ObjectKind::Certificate => &[ObjectKind::Key, ObjectKind::Secret],
+            ObjectKind::Secret | ObjectKind::Key => &[],
+        }
+    }
 }
 
 impl fmt::Display for ObjectKind {

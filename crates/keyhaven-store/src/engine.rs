@@ -41,3 +41,19 @@ pub trait Engine: Send + Sync + 'static {
     /// A short name for logs and health output.
     fn name(&self) -> &'static str;
 }
+
+/// What a write function sees: the store as left by every commit before it and by the functions before it in
+/// its group, plus its own writes.
+pub trait WriteTxn {
+    fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+    fn scan(&mut self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<Entry>, StoreError>;
+    fn put(&mut self, key: &[u8], value: &[u8]) -> Result<(), StoreError>;
+    fn delete(&mut self, key: &[u8]) -> Result<(), StoreError>;
+    /// Writes many entries (as `put` each, in order); engines may do it in one go.
+    fn put_many(&mut self, entries: &[Entry]) -> Result<(), StoreError> {
+        for (k, v) in entries {
+            self.put(k, v)?;
+        }
+        Ok(())
+    }
+}

@@ -17,8 +17,8 @@ pub mod conformance;
 pub mod keys;
 pub mod undo;
 
-pub use engine::{Engine, EngineTxn, Entry, Snapshot};
+pub use engine::{Engine, EngineTxn, Entry, Snapshot, WriteTxn};
 pub use error::StoreError;
 pub use memory::MemoryEngine;
-pub use store::{Store, WriteTxn};
+pub use store::Store;
 pub use undo::{Journaled, StepLimits, UndoJournal};

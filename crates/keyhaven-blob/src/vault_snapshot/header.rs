@@ -1,6 +1,6 @@
 //! The clear snapshot header: encoding (writer) and incremental, bounded decoding (reader).
 
-use super::reader::Source;
+use super::source::Source;
 use super::{
     SnapshotHeader, MAX_CHUNK_BYTES, MIN_CHUNK_BYTES, SNAPSHOT_FORMAT_VERSION, SNAPSHOT_MAGIC,
 };

@@ -12,6 +12,7 @@
 
 mod header;
 mod reader;
+mod source;
 mod writer;
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! stream of frames out of them.
 
 use super::header::{self, WRAPPED_KEY_LEN};
+use super::source::Source;
 use super::{
     chunk_aad, chunk_nonce, SnapshotHeader, CHUNK_FINAL, CHUNK_MORE, CHUNK_PREFIX_LEN,
     FRAME_HEAD_LEN, FRAME_MANIFEST, FRAME_RECORD, MAX_RECORD_BYTES,
@@ -10,37 +11,6 @@ use crate::{BlobError, GeographyKey};
 use keyhaven_crypto::{SealingKey, NONCE_LEN, TAG_LEN};
 use std::io::Read;
 use zeroize::Zeroizing;
-
-/// The input, with a count of the bytes taken from it.
-pub(super) struct Source<R> {
-    inner: R,
-    consumed: u64,
-}
-
-impl<R: Read> Source<R> {
-    /// Fills `buf` from the input; returns how many bytes were read, fewer than `buf.len()` only at end of input.
-    pub(super) fn fill(&mut self, buf: &mut [u8]) -> Result<usize, BlobError> {
-        let mut n = 0;
-        while n < buf.len() {
-            let rest = buf.get_mut(n..).unwrap_or_default();
-            match self.inner.read(rest) {
-                Ok(0) => break,
-                Ok(k) if k <= rest.len() => {
-                    n += k;
-                    self.consumed += k as u64;
-                }
-                Ok(_) => {
-                    return Err(BlobError::Io(
-                        "the input reported more bytes than it was asked for".into(),
-                    ))
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(BlobError::Io(e.to_string())),
-            }
-        }
-        Ok(n)
-    }
-}
 
 /// Reads a snapshot record by record. See the module documentation for when its records may be trusted as a
 /// complete snapshot.
@@ -82,10 +52,7 @@ impl<R: Read> SnapshotReader<R> {
         geography: &str,
         keys: &[GeographyKey],
     ) -> Result<Self, BlobError> {
-        let mut src = Source {
-            inner: input,
-            consumed: 0,
-        };
+        let mut src = Source::new(input);
         let raw = header::read(&mut src)?;
         if raw.header.subscription != subscription {
             return Err(BlobError::ForeignSubscription);
@@ -159,7 +126,7 @@ impl<R: Read> SnapshotReader<R> {
 
     /// Bytes consumed from the input so far.
     pub fn bytes_read(&self) -> u64 {
-        self.src.consumed
+        self.src.consumed()
     }
 
     /// The most bytes the reader has held in its own buffers at once (sealed chunk, chunk plaintext, the frame

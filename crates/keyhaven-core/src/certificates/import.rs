@@ -1,7 +1,31 @@
 //! Importing a certificate with its private key (PKCS#12 or PEM), under the given policy or one derived from
 //! the certificate.
 
-use super::*;
+use super::issuance::{names_free, Completion, Material};
+use super::policy::{
+    ActionSpec, CertificatePolicy, LifetimeActionSpec, Sans, Trigger, CONTENT_TYPE_PEM,
+    CONTENT_TYPE_PKCS12, ISSUER_UNKNOWN,
+};
+use super::properties::CertificateView;
+use crate::keys::crypto_error;
+use crate::{Action, Error, Keyhaven, Principal, Result};
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine;
+use keyhaven_crypto::keys::{KeyType, PrivateKey};
+use keyhaven_crypto::x509;
+use keyhaven_model::{ObjectName, SecretValue, Tags, VaultName};
+use std::sync::Arc;
+use zeroize::Zeroizing;
+
+/// A certificate to import: a PKCS#12 (base64) or PEM text with the private key and the chain.
+#[derive(Debug, Clone)]
+pub struct ImportCertificate {
+    pub value: SecretValue,
+    pub password: Option<SecretValue>,
+    pub policy: Option<CertificatePolicy>,
+    pub enabled: Option<bool>,
+    pub tags: Tags,
+}
 
 impl Keyhaven {
     /// Imports a certificate with its private key from PKCS#12 (base64, optionally password-protected) or PEM.

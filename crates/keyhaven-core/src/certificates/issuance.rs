@@ -2,7 +2,35 @@
 //! the certificate (signed here for issuer Self, or a signing request to be merged for issuer Unknown), and the
 //! managed key and secret that go with it, written in one transaction.
 
-use super::*;
+use super::operation::{
+    in_progress, CertificateOperation, OperationError, OperationRecord, STATUS_COMPLETED,
+    STATUS_FAILED, STATUS_IN_PROGRESS,
+};
+use super::policy::{CertificatePolicy, CONTENT_TYPE_PEM, ISSUER_SELF, ISSUER_UNKNOWN};
+use crate::keys::{crypto_error, generate};
+use crate::objects::{put_version, ObjectView, State};
+use crate::records::{self, ObjectRecord, VaultRecord, VersionRecord};
+use crate::{Action, Error, KeySpec, Keyhaven, Principal, Result};
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine;
+use keyhaven_crypto::keys::{KeyType, PrivateKey};
+use keyhaven_crypto::x509;
+use keyhaven_model::{
+    Attributes, AttributesPatch, ObjectKind, ObjectName, Tags, VaultName, Version,
+};
+use keyhaven_store::Snapshot;
+use std::sync::Arc;
+use zeroize::Zeroizing;
+
+const KIND: ObjectKind = ObjectKind::Certificate;
+
+/// A certificate to create.
+#[derive(Debug, Clone, Default)]
+pub struct CreateCertificate {
+    pub policy: CertificatePolicy,
+    pub enabled: Option<bool>,
+    pub tags: Tags,
+}
 
 /// A private key with the certificate chain (leaf first) that becomes a certificate version.
 pub(super) struct Material {
@@ -225,7 +253,7 @@ impl Keyhaven {
                 Ok(CertificateOperation::from(&op))
             }
             other => {
-                let configured = records::read::<issuers::IssuerRecord>(
+                let configured = records::read::<super::issuers::IssuerRecord>(
                     &*snap,
                     &records::issuer_key(&v.name, &other.to_ascii_lowercase()),
                 )?;
@@ -458,4 +486,38 @@ pub(super) fn put_certificate_version(
     records::write_txn(txn, &okey, &obj)?;
     put_version(txn, vault, ObjectKind::Key, name, key_ver)?;
     Ok(view)
+}
+
+/// Refuses a certificate name that a deleted certificate holds, or that a key or secret not managed by a
+/// certificate holds (live or deleted).
+pub(super) fn names_free(snap: &dyn Snapshot, v: &VaultRecord, name: &ObjectName) -> Result<()> {
+    if let Some(o) =
+        records::read::<ObjectRecord>(snap, &records::object_key(&v.name, KIND, &name.key()))?
+    {
+        if o.deleted.is_some() {
+            return Err(Error::deleted_conflict(KIND, &o.name));
+        }
+    }
+    for &kind in KIND.managed_kinds() {
+        let Some(o) =
+            records::read::<ObjectRecord>(snap, &records::object_key(&v.name, kind, &name.key()))?
+        else {
+            continue;
+        };
+        if o.deleted.is_some() {
+            return Err(Error::deleted_conflict(kind, &o.name));
+        }
+        let latest: Option<VersionRecord> = records::read(
+            snap,
+            &records::version_key(&v.name, kind, &name.key(), o.latest.as_str()),
+        )?;
+        if !latest.is_some_and(|l| l.managed) {
+            return Err(Error::Conflict(format!(
+                "A {} named '{}' exists and is not managed by a certificate; a certificate cannot take its name.",
+                kind.as_str(),
+                o.name
+            )));
+        }
+    }
+    Ok(())
 }

@@ -5,6 +5,8 @@
 
 use super::policy::{CertificatePolicy, IssuerRef};
 use crate::records;
+use crate::Error;
+use keyhaven_model::ObjectName;
 use keyhaven_model::{Tags, Version};
 use serde::{Deserialize, Serialize};
 
@@ -87,5 +89,18 @@ impl From<&OperationRecord> for CertificateOperation {
             error: r.error.clone(),
             completed: r.status == STATUS_COMPLETED,
         }
+    }
+}
+
+pub(crate) fn in_progress(name: &ObjectName) -> Error {
+    Error::Conflict(format!(
+        "Certificate '{name}' has an operation in progress; merge, cancel or delete it first."
+    ))
+}
+
+pub(crate) fn no_operation(name: &ObjectName) -> Error {
+    Error::NotFound {
+        kind: keyhaven_model::ObjectKind::Certificate,
+        message: format!("Pending certificate not found: {name}"),
     }
 }

@@ -1,7 +1,17 @@
 //! A certificate's create operation as callers see it: read, cancel, delete, and the merge that completes a
 //! certificate signed outside Keyhaven.
 
-use super::*;
+use super::issuance::{Completion, Material};
+use super::operation::{
+    no_operation, CertificateOperation, OperationRecord, STATUS_CANCELLED, STATUS_IN_PROGRESS,
+};
+use super::properties::CertificateView;
+use crate::keys::crypto_error;
+use crate::objects::State;
+use crate::records::{self};
+use crate::{Action, Error, Keyhaven, Principal, Result};
+use keyhaven_crypto::x509;
+use keyhaven_model::{ObjectKind, ObjectName, Tags, VaultName};
 
 impl Keyhaven {
     /// The certificate's create operation (pending or finished).
@@ -150,18 +160,5 @@ impl Keyhaven {
             object: view,
             policy: Some(policy),
         })
-    }
-}
-
-pub(super) fn in_progress(name: &ObjectName) -> Error {
-    Error::Conflict(format!(
-        "Certificate '{name}' has an operation in progress; merge, cancel or delete it first."
-    ))
-}
-
-pub(super) fn no_operation(name: &ObjectName) -> Error {
-    Error::NotFound {
-        kind: KIND,
-        message: format!("Pending certificate not found: {name}"),
     }
 }

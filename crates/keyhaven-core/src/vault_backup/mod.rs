@@ -105,32 +105,6 @@ impl Manifest {
     }
 }
 
-/// How a restore cuts its writing pass into transactions: a batch is written once it holds `bytes` of stream
-/// records or `records` records. Bounds what the engine holds uncommitted; see [`crate::Settings`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RestoreBatch {
-    pub bytes: usize,
-    pub records: usize,
-}
-
-impl Default for RestoreBatch {
-    fn default() -> Self {
-        RestoreBatch {
-            bytes: BATCH_BYTES,
-            records: BATCH_RECORDS,
-        }
-    }
-}
-
-/// Stream bytes per pass-2 transaction: bounds what the engine holds uncommitted. At 1 MiB a batch's pages
-/// (about twice its stream bytes) stay within the store's write buffer, and a batch commits in about the time the
-/// reading thread takes to prepare the next (100,000 secrets × 3 versions restored over HTTPS into a new vault:
-/// 2.2–2.3 s here, against 2.5–2.6 s with 4 MiB batches, and no faster with 256 KiB–2 MiB ones).
-const BATCH_BYTES: usize = 1 << 20;
-/// Records per pass-2 transaction (many small records). Each commit costs an fsync: with small secrets the byte
-/// bound above should be the one that cuts (a 1 MiB batch of 250-byte records is about 4,000 of them).
-const BATCH_RECORDS: usize = 32_768;
-
 /// How far a restore's writing pass has come, reported after each committed batch.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RestoreProgress {

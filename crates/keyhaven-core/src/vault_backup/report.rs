@@ -145,8 +145,7 @@ pub(super) fn selected(o: &ObjectHead, options: &RestoreOptions) -> bool {
         Some((kind, name)) => {
             *name == o.name
                 && (*kind == o.kind
-                    || (*kind == ObjectKind::Certificate
-                        && crate::certificates::MANAGED_KINDS.contains(&o.kind)))
+                    || (*kind == ObjectKind::Certificate && kind.managed_kinds().contains(&o.kind)))
         }
         None => true,
     }

@@ -1,7 +1,7 @@
 //! Certificates handlers: create (and its operation), import, merge, get, update, policy, contacts, issuers.
 //! Lifecycle (list, versions, delete, deleted, recover, purge, backup, restore) is the shared `objects` one.
 
-use super::dataplane::Ctx;
+use super::context::Ctx;
 use super::error::ApiError;
 use super::objects::{attributes_out, deleted_fields, name, object_id, ok, version, Id, Shape};
 use axum::http::{header, HeaderValue, StatusCode};

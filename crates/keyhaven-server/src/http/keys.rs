@@ -1,6 +1,6 @@
 //! Keys handlers: create, import, get, update, rotate, rotation policy, cryptographic operations, random bytes.
 
-use super::dataplane::Ctx;
+use super::context::Ctx;
 use super::error::ApiError;
 use super::objects::{
     attributes_out, attributes_patch, deleted_fields, name, object_id, ok, version, Id, Shape,
@@ -116,20 +116,12 @@ pub(crate) async fn update(cx: &Ctx, n: &str, ver: Option<&&str>) -> Result<Resp
         attributes: attributes_patch(p.attributes),
         tags: p.tags.map(Tags::new).transpose()?,
         content_type: None,
-        key_ops: p.key_ops,
         from_user: true,
     };
     let v = cx
         .st
         .kh
-        .update_object(
-            &cx.who,
-            &cx.vault,
-            ObjectKind::Key,
-            &n,
-            ver.as_ref(),
-            change,
-        )
+        .update_key(&cx.who, &cx.vault, &n, ver.as_ref(), change, p.key_ops)
         .await?;
     ok(Keys::bundle(cx, &v))
 }

@@ -2,6 +2,7 @@
 
 mod auth;
 mod certificates;
+mod context;
 mod dataplane;
 mod error;
 mod keys;

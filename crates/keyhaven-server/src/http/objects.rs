@@ -1,7 +1,7 @@
 //! Handlers every object kind shares (list, versions, delete, deleted, recover, purge, backup, restore), generic
 //! over how a kind shapes its Azure response.
 
-use super::dataplane::Ctx;
+use super::context::Ctx;
 use super::error::ApiError;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};

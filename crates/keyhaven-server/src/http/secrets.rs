@@ -1,6 +1,6 @@
 //! Secrets handlers: parse, call the domain once, shape the Azure response.
 
-use super::dataplane::Ctx;
+use super::context::Ctx;
 use super::error::ApiError;
 use super::objects::{
     attributes_out, attributes_patch, deleted_fields, name, object_id, ok, version, Id, Shape,
@@ -74,7 +74,6 @@ pub(crate) async fn update(cx: &Ctx, n: &str, ver: Option<&&str>) -> Result<Resp
         attributes: attributes_patch(p.attributes),
         tags: p.tags.map(Tags::new).transpose()?,
         content_type: p.content_type,
-        key_ops: None,
         from_user: true,
     };
     let v = cx

@@ -4,7 +4,7 @@
 //! streams the finished backup. A restore takes the backup as the request body (streamed to disk, any size) or
 //! names a server-side backup with `backupId`.
 
-use super::dataplane::Ctx;
+use super::context::Ctx;
 use super::error::ApiError;
 use super::objects::ok;
 use crate::jobs::{JobError, JobStatus};
