@@ -5,7 +5,7 @@ use crate::geography::subscription_bytes;
 use crate::objects::{ObjectView, State};
 use crate::records::{self, ObjectRecord, VaultRecord, VersionRecord};
 use crate::sealing::VaultKey;
-use crate::{Action, Error, Keyhaven, Principal, Result};
+use crate::{Action, Error, Keyhaven, Principal, Resource, Result};
 use keyhaven_model::{Attributes, ObjectKind, ObjectName, Tags, VaultName, Version};
 use keyhaven_store::Snapshot;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -96,7 +96,7 @@ impl Keyhaven {
         kind: ObjectKind,
         name: &ObjectName,
     ) -> Result<Vec<u8>> {
-        who.authorize(Action::Backup)?;
+        who.authorize(Action::backup(kind), &Resource::object(vault, kind, name))?;
         let snap = self.snapshot()?;
         let f = self.find(&*snap, vault, kind, name, None, State::Live)?;
         let mut payload = self.object_payload(&*snap, &f.vault, kind, name, &f.object)?;
@@ -161,7 +161,7 @@ impl Keyhaven {
         kind: ObjectKind,
         blob: &[u8],
     ) -> Result<ObjectView> {
-        who.authorize(Action::Restore)?;
+        who.authorize(Action::restore(kind), &Resource::kind(vault, kind))?;
         let snap = self.snapshot()?;
         let v = self.vault_record(&*snap, vault.as_str())?;
         let (_, keys) = self.geography_keys(&*snap, &v.geography)?;

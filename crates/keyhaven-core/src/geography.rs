@@ -4,7 +4,7 @@
 //! subscription and geography (a disaster-recovery site).
 
 use crate::records::{self, DeploymentRecord, GeographyKeyRecord, GeographyRecord};
-use crate::{Action, Error, Keyhaven, Principal, Result};
+use crate::{Action, Error, Keyhaven, Principal, Resource, Result};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use keyhaven_blob::GeographyKey;
@@ -132,7 +132,7 @@ impl Keyhaven {
 
     /// Adds a new key to a geography and makes it the one new backups are sealed under.
     pub async fn rotate_geography_key(&self, who: &Principal, geo: &str) -> Result<String> {
-        who.authorize(Action::ManageDeployment)?;
+        who.authorize(Action::GeographiesManage, &Resource::Deployment)?;
         let new = self.wrap_geography_key(
             geo,
             &hex(&keyhaven_crypto::random_bytes::<16>()?),
@@ -160,7 +160,7 @@ impl Keyhaven {
         geo: &str,
         passphrase: &str,
     ) -> Result<Vec<u8>> {
-        who.authorize(Action::ManageDeployment)?;
+        who.authorize(Action::GeographiesManage, &Resource::Deployment)?;
         let snap = self.snapshot()?;
         if records::read::<GeographyRecord>(&*snap, &records::geography_key(geo))?.is_none() {
             return Err(Error::BadParameter(format!("Unknown geography '{geo}'.")));
@@ -193,7 +193,7 @@ impl Keyhaven {
         data: &[u8],
         passphrase: &str,
     ) -> Result<GeographyExport> {
-        who.authorize(Action::ManageDeployment)?;
+        who.authorize(Action::GeographiesManage, &Resource::Deployment)?;
         let plain = keyhaven_crypto::open_with_passphrase(passphrase, EXPORT_CONTEXT, data)
             .map_err(|e| match e {
                 keyhaven_crypto::CryptoError::Unauthentic => Error::BadParameter(

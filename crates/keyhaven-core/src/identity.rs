@@ -2,7 +2,7 @@
 //! hashes and checked in constant time.
 
 use crate::records::{self, ClientRecord};
-use crate::{Action, Error, Keyhaven, Principal, Result, Role};
+use crate::{Action, Error, Keyhaven, Principal, Resource, Result, Role};
 use zeroize::Zeroizing;
 
 /// A client just created: the only time its secret is known.
@@ -65,7 +65,7 @@ impl Keyhaven {
         display_name: &str,
         roles: Vec<Role>,
     ) -> Result<NewClient> {
-        who.authorize(Action::ManageDeployment)?;
+        who.authorize(Action::PrincipalsManage, &Resource::Deployment)?;
         let (rec, new) = self.new_client_record(display_name, roles)?;
         self.store
             .write(move |txn| records::write_txn(txn, &records::client_key(&rec.client_id), &rec))

@@ -7,7 +7,7 @@
 use crate::objects::{object_in_txn, ObjectUpdate, ObjectView, State};
 use crate::records::{self, VaultRecord, VersionRecord};
 use crate::rotation::RotationPolicy;
-use crate::{Action, Error, Keyhaven, Principal, Result};
+use crate::{Action, Error, Keyhaven, Principal, Resource, Result};
 use keyhaven_crypto::keys::{Curve, Encrypted, Jwk, KeyType, PrivateKey};
 use keyhaven_crypto::CryptoError;
 use keyhaven_model::{
@@ -59,6 +59,18 @@ pub enum KeyOperation {
 }
 
 impl KeyOperation {
+    /// The action that authorizes it.
+    pub fn action(self) -> Action {
+        match self {
+            KeyOperation::Encrypt => Action::KeysEncrypt,
+            KeyOperation::Decrypt => Action::KeysDecrypt,
+            KeyOperation::Sign => Action::KeysSign,
+            KeyOperation::Verify => Action::KeysVerify,
+            KeyOperation::WrapKey => Action::KeysWrap,
+            KeyOperation::UnwrapKey => Action::KeysUnwrap,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             KeyOperation::Encrypt => "encrypt",
@@ -257,7 +269,7 @@ impl Keyhaven {
         spec: KeySpec,
         props: KeyProperties,
     ) -> Result<ObjectView> {
-        who.authorize(Action::WriteObjects)?;
+        who.authorize(Action::KeysCreate, &Resource::object(vault, KIND, name))?;
         let key = generate(&spec)?;
         let v = self.vault_record(&*self.snapshot()?, vault.as_str())?;
         let ver = self.new_key_version(&v, name, &key, &spec.kty, props, None)?;
@@ -274,7 +286,7 @@ impl Keyhaven {
         hsm: bool,
         props: KeyProperties,
     ) -> Result<ObjectView> {
-        who.authorize(Action::WriteObjects)?;
+        who.authorize(Action::KeysImport, &Resource::object(vault, KIND, name))?;
         let (t, jwk_hsm) = base_type(&jwk.kty)?;
         if !jwk.has_private() {
             return Err(Error::BadParameter(
@@ -305,7 +317,7 @@ impl Keyhaven {
         change: ObjectUpdate,
         key_ops: Option<Vec<String>>,
     ) -> Result<ObjectView> {
-        who.authorize(Action::WriteObjects)?;
+        who.authorize(Action::KeysUpdate, &Resource::object(vault, KIND, name))?;
         self.update_version(
             vault,
             KIND,
@@ -327,7 +339,7 @@ impl Keyhaven {
         vault: &VaultName,
         name: &ObjectName,
     ) -> Result<ObjectView> {
-        who.authorize(Action::WriteObjects)?;
+        who.authorize(Action::KeysRotate, &Resource::object(vault, KIND, name))?;
         self.rotate_key_unchecked(vault, name).await
     }
 
@@ -366,7 +378,7 @@ impl Keyhaven {
         op: KeyOperation,
         input: &OperationInput,
     ) -> Result<OperationOutput> {
-        who.authorize(Action::ReadObjects)?;
+        who.authorize(op.action(), &Resource::object(vault, KIND, name))?;
         let snap = self.snapshot()?;
         let f = self.find(&*snap, vault, KIND, name, version, State::Live)?;
         if let Some(reason) = f.version.attributes.unusable_reason(self.now()) {
@@ -455,8 +467,13 @@ impl Keyhaven {
     }
 
     /// Random bytes from the server's CSPRNG (1–128).
-    pub fn random_bytes(&self, who: &Principal, count: usize) -> Result<Zeroizing<Vec<u8>>> {
-        who.authorize(Action::ReadObjects)?;
+    pub fn random_bytes(
+        &self,
+        who: &Principal,
+        vault: &VaultName,
+        count: usize,
+    ) -> Result<Zeroizing<Vec<u8>>> {
+        who.authorize(Action::RandomBytes, &Resource::vault(vault))?;
         if !(1..=128).contains(&count) {
             return Err(Error::BadParameter(format!(
                 "count must be between 1 and 128; {count} was given."
@@ -473,7 +490,10 @@ impl Keyhaven {
         vault: &VaultName,
         name: &ObjectName,
     ) -> Result<RotationPolicy> {
-        who.authorize(Action::ReadObjects)?;
+        who.authorize(
+            Action::KeyRotationPoliciesRead,
+            &Resource::object(vault, KIND, name),
+        )?;
         let f = self.find(&*self.snapshot()?, vault, KIND, name, None, State::Live)?;
         Ok(RotationPolicy::from_record(&f.object).unwrap_or_else(RotationPolicy::azure_default))
     }
@@ -486,7 +506,10 @@ impl Keyhaven {
         name: &ObjectName,
         mut policy: RotationPolicy,
     ) -> Result<RotationPolicy> {
-        who.authorize(Action::WriteObjects)?;
+        who.authorize(
+            Action::KeyRotationPoliciesWrite,
+            &Resource::object(vault, KIND, name),
+        )?;
         policy.validate()?;
         let now = self.now();
         let (vault, name) = (vault.clone(), name.clone());

@@ -22,7 +22,7 @@ mod service;
 mod vault_backup;
 mod vaults;
 
-pub use access::{Action, Principal, Role};
+pub use access::{Action, Principal, Resource, Role};
 pub use certificates::{
     ActionSpec, AdministratorDetails, CertificateChange, CertificateOperation, CertificatePolicy,
     CertificateView, Contact, CreateCertificate, ImportCertificate, Issuer, IssuerChange,

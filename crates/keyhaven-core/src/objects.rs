@@ -2,7 +2,7 @@
 
 use crate::paging::{Page, PageRequest};
 use crate::records::{self, DeletedRecord, ObjectRecord, VaultRecord, VersionRecord};
-use crate::{Action, Error, Keyhaven, Principal, Result};
+use crate::{Action, Error, Keyhaven, Principal, Resource, Result};
 use keyhaven_model::{
     Attributes, AttributesPatch, ObjectKind, ObjectName, SecretValue, Tags, VaultName, Version,
 };
@@ -145,7 +145,7 @@ impl Keyhaven {
         name: &ObjectName,
         version: Option<&Version>,
     ) -> Result<ObjectView> {
-        who.authorize(Action::ReadObjects)?;
+        who.authorize(Action::read(kind), &Resource::object(vault, kind, name))?;
         let f = self.find(&*self.snapshot()?, vault, kind, name, version, State::Live)?;
         Ok(ObjectView::new(kind, &f.vault, &f.object, f.version))
     }
@@ -159,7 +159,7 @@ impl Keyhaven {
         deleted: bool,
         page: &PageRequest,
     ) -> Result<Page<ObjectView>> {
-        who.authorize(Action::ReadObjects)?;
+        who.authorize(Action::read(kind), &Resource::kind(vault, kind))?;
         let snap = self.snapshot()?;
         let v = self.vault_record(&*snap, vault.as_str())?;
         let prefix = records::objects_prefix(&v.name, kind);
@@ -192,7 +192,7 @@ impl Keyhaven {
         name: &ObjectName,
         page: &PageRequest,
     ) -> Result<Page<ObjectView>> {
-        who.authorize(Action::ReadObjects)?;
+        who.authorize(Action::read(kind), &Resource::object(vault, kind, name))?;
         let snap = self.snapshot()?;
         let f = self.find(&*snap, vault, kind, name, None, State::Live)?;
         let prefix = records::versions_prefix(&f.vault.name, kind, &name.key());
@@ -219,7 +219,7 @@ impl Keyhaven {
         version: Option<&Version>,
         change: ObjectUpdate,
     ) -> Result<ObjectView> {
-        who.authorize(Action::WriteObjects)?;
+        who.authorize(Action::update(kind), &Resource::object(vault, kind, name))?;
         self.update_version(vault, kind, name, version, change, |_| Ok(()))
             .await
     }
@@ -278,7 +278,7 @@ impl Keyhaven {
         kind: ObjectKind,
         name: &ObjectName,
     ) -> Result<ObjectView> {
-        who.authorize(Action::DeleteObjects)?;
+        who.authorize(Action::delete(kind), &Resource::object(vault, kind, name))?;
         let now = self.now();
         let (vault, name) = (vault.clone(), name.clone());
         self.store
@@ -313,7 +313,7 @@ impl Keyhaven {
         kind: ObjectKind,
         name: &ObjectName,
     ) -> Result<ObjectView> {
-        who.authorize(Action::ReadObjects)?;
+        who.authorize(Action::read(kind), &Resource::object(vault, kind, name))?;
         let f = self.find(&*self.snapshot()?, vault, kind, name, None, State::Deleted)?;
         Ok(ObjectView::new(kind, &f.vault, &f.object, f.version))
     }
@@ -326,7 +326,7 @@ impl Keyhaven {
         kind: ObjectKind,
         name: &ObjectName,
     ) -> Result<ObjectView> {
-        who.authorize(Action::WriteObjects)?;
+        who.authorize(Action::recover(kind), &Resource::object(vault, kind, name))?;
         let (vault, name) = (vault.clone(), name.clone());
         self.store
             .write(move |txn| {
@@ -356,7 +356,7 @@ impl Keyhaven {
         kind: ObjectKind,
         name: &ObjectName,
     ) -> Result<()> {
-        who.authorize(Action::PurgeObjects)?;
+        who.authorize(Action::purge(kind), &Resource::object(vault, kind, name))?;
         let (vault, name) = (vault.clone(), name.clone());
         self.store
             .write(move |txn| {

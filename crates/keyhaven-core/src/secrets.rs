@@ -2,7 +2,7 @@
 
 use crate::objects::{ObjectView, State};
 use crate::records::{VaultRecord, VersionRecord};
-use crate::{Action, Error, Keyhaven, Principal, Result};
+use crate::{Action, Error, Keyhaven, Principal, Resource, Result};
 use keyhaven_model::{
     Attributes, AttributesPatch, ObjectKind, ObjectName, SecretValue, Tags, VaultName, Version,
 };
@@ -30,7 +30,10 @@ impl Keyhaven {
         name: &ObjectName,
         req: SetSecret,
     ) -> Result<ObjectView> {
-        who.authorize(Action::WriteObjects)?;
+        who.authorize(
+            Action::SecretsSetSecret,
+            &Resource::object(vault, KIND, name),
+        )?;
         let v = self.vault_record(&*self.snapshot()?, vault.as_str())?;
         let ver = self.secret_version(&v, name, &req)?;
         let value = req.value;
@@ -46,7 +49,12 @@ impl Keyhaven {
         vault: &VaultName,
         items: Vec<(ObjectName, SetSecret)>,
     ) -> Result<Vec<ObjectView>> {
-        who.authorize(Action::WriteObjects)?;
+        for (name, _) in &items {
+            who.authorize(
+                Action::SecretsSetSecret,
+                &Resource::object(vault, KIND, name),
+            )?;
+        }
         let v = self.vault_record(&*self.snapshot()?, vault.as_str())?;
         let mut versions = Vec::with_capacity(items.len());
         for (name, req) in items {
@@ -99,7 +107,10 @@ impl Keyhaven {
         name: &ObjectName,
         version: Option<&Version>,
     ) -> Result<ObjectView> {
-        who.authorize(Action::ReadSecretValues)?;
+        who.authorize(
+            Action::SecretsGetSecret,
+            &Resource::object(vault, KIND, name),
+        )?;
         let f = self.find(&*self.snapshot()?, vault, KIND, name, version, State::Live)?;
         if let Some(reason) = f.version.attributes.unusable_reason(self.now()) {
             return Err(Error::Forbidden(match reason {

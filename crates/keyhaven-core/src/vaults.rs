@@ -1,5 +1,5 @@
 use crate::records::{self, VaultRecord};
-use crate::{Action, Error, Keyhaven, Principal, Result};
+use crate::{Action, Error, Keyhaven, Principal, Resource, Result};
 use keyhaven_model::VaultName;
 use keyhaven_store::keys::prefix_end;
 
@@ -38,7 +38,7 @@ impl From<&VaultRecord> for VaultInfo {
 
 impl Keyhaven {
     pub async fn create_vault(&self, who: &Principal, req: NewVault) -> Result<VaultInfo> {
-        who.authorize(Action::ManageVaults)?;
+        who.authorize(Action::VaultsWrite, &Resource::Deployment)?;
         let rec = self.new_vault_record(req)?;
         let info = VaultInfo::from(&rec);
         self.store
@@ -106,7 +106,7 @@ impl Keyhaven {
     }
 
     pub fn list_vaults(&self, who: &Principal) -> Result<Vec<VaultInfo>> {
-        who.authorize(Action::ReadObjects)?;
+        who.authorize(Action::VaultsRead, &Resource::Deployment)?;
         let snap = self.snapshot()?;
         let p = records::vaults_prefix();
         let mut out = Vec::new();
@@ -117,7 +117,7 @@ impl Keyhaven {
     }
 
     pub fn get_vault(&self, who: &Principal, name: &VaultName) -> Result<VaultInfo> {
-        who.authorize(Action::ReadObjects)?;
+        who.authorize(Action::VaultsRead, &Resource::vault(name))?;
         Ok(VaultInfo::from(
             &self.vault_record(&*self.snapshot()?, name.as_str())?,
         ))
@@ -126,7 +126,7 @@ impl Keyhaven {
     /// Deletes a vault and everything in it. A vault with purge protection that still holds objects (live or
     /// deleted) cannot be deleted.
     pub async fn delete_vault(&self, who: &Principal, name: &VaultName) -> Result<()> {
-        who.authorize(Action::ManageVaults)?;
+        who.authorize(Action::VaultsDelete, &Resource::Deployment)?;
         let vault = name.as_str().to_string();
         self.store
             .write(move |txn| {

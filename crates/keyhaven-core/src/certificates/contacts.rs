@@ -1,7 +1,7 @@
 //! A vault's certificate contacts: who hears about certificates nearing expiry (lifetime action EmailContacts).
 
 use crate::records;
-use crate::{Action, Error, Keyhaven, Principal, Result};
+use crate::{Action, Error, Keyhaven, Principal, Resource, Result};
 use keyhaven_model::{ObjectKind, VaultName};
 use serde::{Deserialize, Serialize};
 
@@ -31,7 +31,7 @@ impl Keyhaven {
         who: &Principal,
         vault: &VaultName,
     ) -> Result<Vec<Contact>> {
-        who.authorize(Action::ReadObjects)?;
+        who.authorize(Action::CertificateContactsWrite, &Resource::vault(vault))?;
         let snap = self.snapshot()?;
         let v = self.vault_record(&*snap, vault.as_str())?;
         records::read::<Vec<Contact>>(&*snap, &records::contacts_key(&v.name))?
@@ -45,7 +45,7 @@ impl Keyhaven {
         vault: &VaultName,
         contacts: Vec<Contact>,
     ) -> Result<Vec<Contact>> {
-        who.authorize(Action::WriteObjects)?;
+        who.authorize(Action::CertificateContactsWrite, &Resource::vault(vault))?;
         if contacts.is_empty() || contacts.len() > MAX_CONTACTS {
             return Err(Error::BadParameter(format!(
                 "Give between 1 and {MAX_CONTACTS} contacts (to remove them all, delete the contacts)."
@@ -78,7 +78,7 @@ impl Keyhaven {
         who: &Principal,
         vault: &VaultName,
     ) -> Result<Vec<Contact>> {
-        who.authorize(Action::WriteObjects)?;
+        who.authorize(Action::CertificateContactsWrite, &Resource::vault(vault))?;
         let vault = vault.clone();
         self.store
             .write(move |txn| {

@@ -8,7 +8,7 @@ use super::policy::{
 };
 use super::properties::CertificateView;
 use crate::keys::crypto_error;
-use crate::{Action, Error, Keyhaven, Principal, Result};
+use crate::{Action, Error, Keyhaven, Principal, Resource, Result};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use keyhaven_crypto::keys::{KeyType, PrivateKey};
@@ -37,7 +37,10 @@ impl Keyhaven {
         name: &ObjectName,
         req: ImportCertificate,
     ) -> Result<CertificateView> {
-        who.authorize(Action::WriteObjects)?;
+        who.authorize(
+            Action::CertificatesImport,
+            &Resource::object(vault, keyhaven_model::ObjectKind::Certificate, name),
+        )?;
         let text = req.value.expose().trim();
         let (bundle, detected) = if text.starts_with("-----BEGIN") {
             (

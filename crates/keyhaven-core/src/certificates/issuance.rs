@@ -10,7 +10,7 @@ use super::policy::{CertificatePolicy, CONTENT_TYPE_PEM, ISSUER_SELF, ISSUER_UNK
 use crate::keys::{crypto_error, generate};
 use crate::objects::{put_version, ObjectView, State};
 use crate::records::{self, ObjectRecord, VaultRecord, VersionRecord};
-use crate::{Action, Error, KeySpec, Keyhaven, Principal, Result};
+use crate::{Action, Error, KeySpec, Keyhaven, Principal, Resource, Result};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use keyhaven_crypto::keys::{KeyType, PrivateKey};
@@ -166,7 +166,10 @@ impl Keyhaven {
         name: &ObjectName,
         req: CreateCertificate,
     ) -> Result<CertificateOperation> {
-        who.authorize(Action::WriteObjects)?;
+        who.authorize(
+            Action::CertificatesCreate,
+            &Resource::object(vault, KIND, name),
+        )?;
         let now = self.now();
         let snap = self.snapshot()?;
         let v = self.vault_record(&*snap, vault.as_str())?;

@@ -4,7 +4,7 @@
 use super::policy::{ISSUER_SELF, ISSUER_UNKNOWN};
 use crate::paging::{Page, PageRequest};
 use crate::records;
-use crate::{Action, Error, Keyhaven, Principal, Result};
+use crate::{Action, Error, Keyhaven, Principal, Resource, Result};
 use keyhaven_model::{ObjectKind, ObjectName, SecretValue, VaultName};
 use serde::{Deserialize, Serialize};
 
@@ -109,7 +109,7 @@ impl Keyhaven {
         vault: &VaultName,
         name: &ObjectName,
     ) -> Result<Issuer> {
-        who.authorize(Action::ReadObjects)?;
+        who.authorize(Action::CertificateIssuersRead, &Resource::vault(vault))?;
         let snap = self.snapshot()?;
         let v = self.vault_record(&*snap, vault.as_str())?;
         let r: IssuerRecord = records::read(&*snap, &records::issuer_key(&v.name, &name.key()))?
@@ -123,7 +123,7 @@ impl Keyhaven {
         vault: &VaultName,
         page: &PageRequest,
     ) -> Result<Page<Issuer>> {
-        who.authorize(Action::ReadObjects)?;
+        who.authorize(Action::CertificateIssuersRead, &Resource::vault(vault))?;
         let snap = self.snapshot()?;
         let v = self.vault_record(&*snap, vault.as_str())?;
         let mut items = Vec::new();
@@ -144,7 +144,7 @@ impl Keyhaven {
         change: IssuerChange,
         replace: bool,
     ) -> Result<Issuer> {
-        who.authorize(Action::WriteObjects)?;
+        who.authorize(Action::CertificateIssuersWrite, &Resource::vault(vault))?;
         issuer_name(name)?;
         if replace
             && change
@@ -217,7 +217,7 @@ impl Keyhaven {
         vault: &VaultName,
         name: &ObjectName,
     ) -> Result<Issuer> {
-        who.authorize(Action::WriteObjects)?;
+        who.authorize(Action::CertificateIssuersDelete, &Resource::vault(vault))?;
         let (vault, name) = (vault.clone(), name.clone());
         self.store
             .write(move |txn| {

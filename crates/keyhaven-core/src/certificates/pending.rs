@@ -9,7 +9,7 @@ use super::properties::CertificateView;
 use crate::keys::crypto_error;
 use crate::objects::State;
 use crate::records::{self};
-use crate::{Action, Error, Keyhaven, Principal, Result};
+use crate::{Action, Error, Keyhaven, Principal, Resource, Result};
 use keyhaven_crypto::x509;
 use keyhaven_model::{ObjectKind, ObjectName, Tags, VaultName};
 
@@ -21,7 +21,10 @@ impl Keyhaven {
         vault: &VaultName,
         name: &ObjectName,
     ) -> Result<CertificateOperation> {
-        who.authorize(Action::ReadObjects)?;
+        who.authorize(
+            Action::CertificatesRead,
+            &Resource::object(vault, ObjectKind::Certificate, name),
+        )?;
         let snap = self.snapshot()?;
         let v = self.vault_record(&*snap, vault.as_str())?;
         let op = records::read::<OperationRecord>(
@@ -40,7 +43,10 @@ impl Keyhaven {
         name: &ObjectName,
         cancel: bool,
     ) -> Result<CertificateOperation> {
-        who.authorize(Action::WriteObjects)?;
+        who.authorize(
+            Action::CertificatesUpdate,
+            &Resource::object(vault, ObjectKind::Certificate, name),
+        )?;
         let (vault, name) = (vault.clone(), name.clone());
         self.store
             .write(move |txn| {
@@ -66,7 +72,10 @@ impl Keyhaven {
         vault: &VaultName,
         name: &ObjectName,
     ) -> Result<CertificateOperation> {
-        who.authorize(Action::WriteObjects)?;
+        who.authorize(
+            Action::CertificatesUpdate,
+            &Resource::object(vault, ObjectKind::Certificate, name),
+        )?;
         let (vault, name) = (vault.clone(), name.clone());
         self.store
             .write(move |txn| {
@@ -91,7 +100,10 @@ impl Keyhaven {
         enabled: Option<bool>,
         tags: Option<Tags>,
     ) -> Result<CertificateView> {
-        who.authorize(Action::WriteObjects)?;
+        who.authorize(
+            Action::CertificatesCreate,
+            &Resource::object(vault, ObjectKind::Certificate, name),
+        )?;
         let snap = self.snapshot()?;
         let v = self.vault_record(&*snap, vault.as_str())?;
         let op: OperationRecord = records::read(

@@ -3,7 +3,7 @@
 use super::policy::CertificatePolicy;
 use crate::objects::{object_in_txn, ObjectView, State};
 use crate::records::{self, VersionRecord};
-use crate::{Action, Error, Keyhaven, Principal, Result};
+use crate::{Action, Error, Keyhaven, Principal, Resource, Result};
 use keyhaven_model::{ObjectKind, ObjectName, Tags, VaultName, Version};
 
 const KIND: ObjectKind = ObjectKind::Certificate;
@@ -32,7 +32,10 @@ impl Keyhaven {
         name: &ObjectName,
         version: Option<&Version>,
     ) -> Result<CertificateView> {
-        who.authorize(Action::ReadObjects)?;
+        who.authorize(
+            Action::CertificatesRead,
+            &Resource::object(vault, KIND, name),
+        )?;
         let f = self.find(&*self.snapshot()?, vault, KIND, name, version, State::Live)?;
         let policy = f
             .object
@@ -87,7 +90,10 @@ impl Keyhaven {
         version: Option<&Version>,
         change: CertificateChange,
     ) -> Result<CertificateView> {
-        who.authorize(Action::WriteObjects)?;
+        who.authorize(
+            Action::CertificatesUpdate,
+            &Resource::object(vault, KIND, name),
+        )?;
         let now = self.now();
         let (vault, name, version) = (vault.clone(), name.clone(), version.cloned());
         self.store

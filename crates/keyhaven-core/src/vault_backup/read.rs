@@ -7,7 +7,7 @@ use crate::backup::VersionPayload;
 use crate::certificates::OperationRecord;
 use crate::geography::subscription_bytes;
 use crate::records::DeletedRecord;
-use crate::{Action, Error, Keyhaven, Principal, Result};
+use crate::{Action, Error, Keyhaven, Principal, Resource, Result};
 use keyhaven_blob::vault_snapshot::SnapshotReader;
 use keyhaven_blob::GeographyKey;
 use keyhaven_crypto::{hex, Sha256};
@@ -22,7 +22,7 @@ impl Keyhaven {
         input: R,
         geography: &str,
     ) -> Result<Manifest> {
-        who.authorize(Action::Restore)?;
+        who.authorize(Action::VaultBackupVerify, &Resource::Deployment)?;
         let (_, keys) = self.geography_keys(&*self.snapshot()?, geography)?;
         let sub = subscription_bytes(&self.deployment()?.subscription_id)?;
         read_stream(input, sub, geography, &keys, &mut |_, _| Ok(()))

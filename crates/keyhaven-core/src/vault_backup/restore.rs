@@ -11,7 +11,7 @@ use super::{ConflictPolicy, Manifest, RestoreOptions, RestoreProgress, RestoreRe
 use crate::geography::subscription_bytes;
 use crate::records::{self, VaultRecord};
 use crate::restore_journal;
-use crate::{Action, Error, Keyhaven, Principal, Result};
+use crate::{Action, Error, Keyhaven, Principal, Resource, Result};
 use keyhaven_blob::GeographyKey;
 use keyhaven_crypto::hex;
 use keyhaven_model::{ObjectKind, ObjectName, VaultName, Version};
@@ -46,7 +46,7 @@ impl Keyhaven {
         R: Read + 'static,
         F: Fn() -> std::io::Result<R> + Send + Sync + 'static,
     {
-        who.authorize(Action::Restore)?;
+        who.authorize(Action::VaultRestore, &Resource::vault(vault))?;
         let mut snap = self.snapshot()?;
         let v = self.vault_record(&*snap, vault.as_str())?;
         let (_, keys) = self.geography_keys(&*snap, &v.geography)?;

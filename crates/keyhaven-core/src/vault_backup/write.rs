@@ -6,7 +6,7 @@ use crate::backup::Material;
 use crate::certificates::{Contact, IssuerRecord, OperationRecord};
 use crate::geography::subscription_bytes;
 use crate::records::{self, ObjectRecord, VersionRecord};
-use crate::{Action, Error, Keyhaven, Principal, Result};
+use crate::{Action, Error, Keyhaven, Principal, Resource, Result};
 use keyhaven_blob::vault_snapshot::{SnapshotHeader, SnapshotWriter};
 use keyhaven_crypto::{hex, Sha256};
 use keyhaven_model::{ObjectKind, ObjectName, VaultName};
@@ -123,7 +123,7 @@ impl Keyhaven {
         out: W,
         progress: &mut dyn FnMut(Progress),
     ) -> Result<(W, Manifest)> {
-        who.authorize(Action::Backup)?;
+        who.authorize(Action::VaultBackup, &Resource::vault(vault))?;
         let snap = self.snapshot()?;
         let v = self.vault_record(&*snap, vault.as_str())?;
         let (active, _) = self.geography_keys(&*snap, &v.geography)?;

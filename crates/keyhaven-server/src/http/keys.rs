@@ -210,7 +210,7 @@ pub(crate) fn random(cx: &Ctx) -> Result<Response, ApiError> {
     let p: GetRandomBytesRequest = cx.json()?;
     let count =
         usize::try_from(p.count).map_err(|_| ApiError::bad("count must be between 1 and 128."))?;
-    let b = cx.st.kh.random_bytes(&cx.who, count)?;
+    let b = cx.st.kh.random_bytes(&cx.who, &cx.vault, count)?;
     ok(RandomBytes {
         value: b64url::encode(&b),
     })
