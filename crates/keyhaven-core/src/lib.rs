@@ -26,9 +26,9 @@ pub use access::{Action, Principal, Resource, Role};
 pub use certificates::{
     ActionSpec, AdministratorDetails, CertificateChange, CertificateOperation, CertificatePolicy,
     CertificateView, Contact, CreateCertificate, ImportCertificate, Issuer, IssuerChange,
-    IssuerRef, KeyProps, LifetimeActionSpec, OperationError, PolicyAttributes, Sans, SecretProps,
-    Trigger, X509Props, CONTENT_TYPE_PEM, CONTENT_TYPE_PKCS12, ISSUER_SELF, ISSUER_UNKNOWN,
-    STATUS_CANCELLED, STATUS_COMPLETED, STATUS_FAILED, STATUS_IN_PROGRESS,
+    IssuerRef, KeyProps, LifetimeActionSpec, OperationError, OperationStatus, PolicyAttributes,
+    Sans, SecretProps, Trigger, X509Props, CONTENT_TYPE_PEM, CONTENT_TYPE_PKCS12, ISSUER_SELF,
+    ISSUER_UNKNOWN,
 };
 pub use error::Error;
 pub use geography::GeographyExport;

@@ -15,15 +15,40 @@ pub(crate) struct JobError {
     pub message: String,
 }
 
+/// What a job does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum JobKind {
+    Backup,
+    Restore,
+}
+
+impl JobKind {
+    /// `backup` or `restore`: also the first segment of the job's status URL.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobKind::Backup => "backup",
+            JobKind::Restore => "restore",
+        }
+    }
+}
+
+/// Where a job stands, as Azure's long-running operations say it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub(crate) enum JobState {
+    InProgress,
+    Succeeded,
+    Failed,
+}
+
 /// A job's status, as `GET /{backup|restore}/{job}/pending` returns it.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct JobStatus {
     pub job_id: String,
-    pub operation: &'static str,
+    pub operation: JobKind,
     pub vault: String,
-    /// `InProgress`, `Succeeded`, `Failed`.
-    pub status: &'static str,
+    pub status: JobState,
     pub start_time: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub end_time: Option<i64>,
@@ -71,7 +96,7 @@ impl Jobs {
 
     pub fn start(
         &self,
-        operation: &'static str,
+        operation: JobKind,
         vault: &str,
         now: i64,
     ) -> Result<String, keyhaven_core::Error> {
@@ -80,7 +105,7 @@ impl Jobs {
             job_id: id.clone(),
             operation,
             vault: vault.to_string(),
-            status: "InProgress",
+            status: JobState::InProgress,
             start_time: now,
             end_time: None,
             objects: 0,

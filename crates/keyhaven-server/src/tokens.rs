@@ -4,7 +4,8 @@
 use keyhaven_core::{Principal, Role};
 use keyhaven_crypto::TokenSigner;
 use keyhaven_model::Clock;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -21,6 +22,24 @@ pub enum TokenError {
     NotYetValid,
     #[error("the access token was issued for another audience")]
     WrongAudience,
+}
+
+/// What an access token says (the claims Azure's tokens carry that clients and Keyhaven read).
+#[derive(Debug, Serialize, Deserialize)]
+struct Claims {
+    aud: String,
+    iss: String,
+    iat: i64,
+    nbf: i64,
+    exp: i64,
+    sub: String,
+    appid: String,
+    azp: String,
+    tid: String,
+    #[serde(default)]
+    roles: Vec<Role>,
+    ver: String,
+    jti: String,
 }
 
 #[derive(Clone)]
@@ -70,18 +89,22 @@ impl TokenService {
         issuer: &str,
     ) -> Result<String, keyhaven_crypto::CryptoError> {
         let now = self.clock.now();
-        let roles: Vec<&str> = principal
-            .roles
-            .iter()
-            .map(|r| match r {
-                Role::Administrator => "Administrator",
-            })
-            .collect();
-        let claims = json!({
-            "aud": audience, "iss": issuer, "iat": now, "nbf": now - 300, "exp": now + self.lifetime,
-            "sub": principal.client_id, "appid": principal.client_id, "azp": principal.client_id,
-            "tid": self.tenant, "roles": roles, "ver": "2.0", "jti": keyhaven_crypto::random_uuid()?,
-        });
+        let claims = Claims {
+            aud: audience.to_string(),
+            iss: issuer.to_string(),
+            iat: now,
+            nbf: now - 300,
+            exp: now + self.lifetime,
+            sub: principal.client_id.clone(),
+            appid: principal.client_id.clone(),
+            azp: principal.client_id.clone(),
+            tid: self.tenant.clone(),
+            roles: principal.roles.clone(),
+            ver: "2.0".into(),
+            jti: keyhaven_crypto::random_uuid()?,
+        };
+        let claims = serde_json::to_value(&claims)
+            .map_err(|e| keyhaven_crypto::CryptoError::Library(e.to_string()))?;
         self.signer.sign(&claims)
     }
 
@@ -125,33 +148,18 @@ impl TokenService {
 
     fn check_signature(&self, token: &str) -> Result<Checked, TokenError> {
         let claims = self.signer.verify(token).map_err(|_| TokenError::Invalid)?;
-        if claims["tid"] != self.tenant.as_str() {
+        let claims: Claims = serde_json::from_value(claims).map_err(|_| TokenError::Invalid)?;
+        if claims.tid != self.tenant {
             return Err(TokenError::Invalid);
         }
-        let (Some(exp), Some(nbf), Some(sub), Some(aud)) = (
-            claims["exp"].as_i64(),
-            claims["nbf"].as_i64(),
-            claims["sub"].as_str(),
-            claims["aud"].as_str(),
-        ) else {
-            return Err(TokenError::Invalid);
-        };
-        let roles = claims["roles"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|r| (r == "Administrator").then_some(Role::Administrator))
-                    .collect()
-            })
-            .unwrap_or_default();
         Ok(Checked {
             principal: Principal {
-                client_id: sub.to_string(),
-                roles,
+                client_id: claims.sub,
+                roles: claims.roles,
             },
-            nbf,
-            exp,
-            audience: aud.to_string(),
+            nbf: claims.nbf,
+            exp: claims.exp,
+            audience: claims.aud,
         })
     }
 }

@@ -3,8 +3,7 @@
 //! managed key and secret that go with it, written in one transaction.
 
 use super::operation::{
-    in_progress, CertificateOperation, OperationError, OperationRecord, STATUS_COMPLETED,
-    STATUS_FAILED, STATUS_IN_PROGRESS,
+    in_progress, CertificateOperation, OperationError, OperationRecord, OperationStatus,
 };
 use super::policy::{CertificatePolicy, CONTENT_TYPE_PEM, ISSUER_SELF, ISSUER_UNKNOWN};
 use crate::keys::{crypto_error, generate};
@@ -193,7 +192,7 @@ impl Keyhaven {
         names_free(&*snap, &v, name)?;
         let okey = records::certificate_operation_key(&v.name, &name.key());
         if records::read::<OperationRecord>(&*snap, &okey)?
-            .is_some_and(|o| o.status == STATUS_IN_PROGRESS)
+            .is_some_and(|o| o.status == OperationStatus::InProgress)
         {
             return Err(in_progress(name));
         }
@@ -203,7 +202,7 @@ impl Keyhaven {
             issuer: policy.issuer.clone().unwrap_or_default(),
             csr: None,
             cancellation_requested: false,
-            status: STATUS_IN_PROGRESS.into(),
+            status: OperationStatus::InProgress,
             status_details: None,
             error: None,
             target: None,
@@ -237,7 +236,7 @@ impl Keyhaven {
                     },
                 )
                 .await?;
-                op.status = STATUS_COMPLETED.into();
+                op.status = OperationStatus::Completed;
                 Ok(CertificateOperation::from(&op))
             }
             ISSUER_UNKNOWN => {
@@ -267,7 +266,7 @@ impl Keyhaven {
                         other.chars().take(64).collect::<String>()
                     )));
                 };
-                op.status = STATUS_FAILED.into();
+                op.status = OperationStatus::Failed;
                 op.status_details = Some("The certificate could not be issued.".into());
                 op.error = Some(OperationError {
                     code: "IssuerNotAvailable".into(),
@@ -351,7 +350,7 @@ impl Keyhaven {
         self.store
             .write(move |txn| {
                 if records::read_txn::<OperationRecord>(txn, &okey)?
-                    .is_some_and(|o| o.status == STATUS_IN_PROGRESS)
+                    .is_some_and(|o| o.status == OperationStatus::InProgress)
                 {
                     return Err(in_progress(&name));
                 }
@@ -450,7 +449,7 @@ impl Keyhaven {
                 if let Some(expected) = &completion.expected_request {
                     let current: Option<OperationRecord> = records::read_txn(txn, &opkey)?;
                     if !current.is_some_and(|c| {
-                        &c.request_id == expected && c.status == STATUS_IN_PROGRESS
+                        &c.request_id == expected && c.status == OperationStatus::InProgress
                     }) {
                         return Err(Error::Conflict(format!(
                             "The pending operation of certificate '{name}' changed while merging; nothing was \
@@ -462,7 +461,7 @@ impl Keyhaven {
                     put_certificate_version(txn, &vault, &name, cert_ver, policy_value, key_ver)?;
                 put_version(txn, &vault, ObjectKind::Secret, &name, secret_ver)?;
                 if let Some(mut op) = completion.operation {
-                    op.status = STATUS_COMPLETED.into();
+                    op.status = OperationStatus::Completed;
                     op.target = Some(view.version.clone());
                     records::write_txn(txn, &opkey, &op)?;
                 }

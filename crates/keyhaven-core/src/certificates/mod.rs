@@ -20,10 +20,7 @@ pub use contacts::Contact;
 pub(crate) use issuers::IssuerRecord;
 pub use issuers::{AdministratorDetails, Issuer, IssuerChange};
 pub(crate) use operation::OperationRecord;
-pub use operation::{
-    CertificateOperation, OperationError, STATUS_CANCELLED, STATUS_COMPLETED, STATUS_FAILED,
-    STATUS_IN_PROGRESS,
-};
+pub use operation::{CertificateOperation, OperationError, OperationStatus};
 pub use policy::{
     ActionSpec, CertificatePolicy, IssuerRef, KeyProps, LifetimeActionSpec, PolicyAttributes, Sans,
     SecretProps, Trigger, X509Props, CONTENT_TYPE_PEM, CONTENT_TYPE_PKCS12, ISSUER_SELF,

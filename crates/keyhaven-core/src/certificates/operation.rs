@@ -10,10 +10,28 @@ use keyhaven_model::ObjectName;
 use keyhaven_model::{Tags, Version};
 use serde::{Deserialize, Serialize};
 
-pub const STATUS_IN_PROGRESS: &str = "inProgress";
-pub const STATUS_COMPLETED: &str = "completed";
-pub const STATUS_FAILED: &str = "failed";
-pub const STATUS_CANCELLED: &str = "cancelled";
+/// Where a certificate's create operation stands (Azure's `status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum OperationStatus {
+    /// Waiting for the certificate (an outside authority's signature, merged later).
+    InProgress,
+    Completed,
+    Failed,
+    Cancelled,
+}
+
+impl OperationStatus {
+    /// `inProgress`, `completed`, `failed`, `cancelled`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OperationStatus::InProgress => "inProgress",
+            OperationStatus::Completed => "completed",
+            OperationStatus::Failed => "failed",
+            OperationStatus::Cancelled => "cancelled",
+        }
+    }
+}
 
 /// An operation's error (Azure's `{code, message}`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,7 +54,7 @@ pub(crate) struct OperationRecord {
     )]
     pub csr: Option<Vec<u8>>,
     pub cancellation_requested: bool,
-    pub status: String,
+    pub status: OperationStatus,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status_details: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -69,7 +87,7 @@ pub struct CertificateOperation {
     /// The PKCS#10 request (DER) an outside authority is to sign.
     pub csr: Option<Vec<u8>>,
     pub cancellation_requested: bool,
-    pub status: String,
+    pub status: OperationStatus,
     pub status_details: Option<String>,
     pub error: Option<OperationError>,
     /// Set once completed: the certificate now has the version it made.
@@ -84,10 +102,10 @@ impl From<&OperationRecord> for CertificateOperation {
             issuer: r.issuer.clone(),
             csr: r.csr.clone(),
             cancellation_requested: r.cancellation_requested,
-            status: r.status.clone(),
+            status: r.status,
             status_details: r.status_details.clone(),
             error: r.error.clone(),
-            completed: r.status == STATUS_COMPLETED,
+            completed: r.status == OperationStatus::Completed,
         }
     }
 }

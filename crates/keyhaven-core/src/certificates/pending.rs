@@ -2,9 +2,7 @@
 //! certificate signed outside Keyhaven.
 
 use super::issuance::{Completion, Material};
-use super::operation::{
-    no_operation, CertificateOperation, OperationRecord, STATUS_CANCELLED, STATUS_IN_PROGRESS,
-};
+use super::operation::{no_operation, CertificateOperation, OperationRecord, OperationStatus};
 use super::properties::CertificateView;
 use crate::keys::crypto_error;
 use crate::objects::State;
@@ -54,9 +52,9 @@ impl Keyhaven {
                 let okey = records::certificate_operation_key(&v.name, &name.key());
                 let mut op: OperationRecord =
                     records::read_txn(txn, &okey)?.ok_or_else(|| no_operation(&name))?;
-                if cancel && op.status == STATUS_IN_PROGRESS {
+                if cancel && op.status == OperationStatus::InProgress {
                     op.cancellation_requested = true;
-                    op.status = STATUS_CANCELLED.into();
+                    op.status = OperationStatus::Cancelled;
                     op.status_details = Some("The operation was cancelled.".into());
                     records::write_txn(txn, &okey, &op)?;
                 }
@@ -111,10 +109,10 @@ impl Keyhaven {
             &records::certificate_operation_key(&v.name, &name.key()),
         )?
         .ok_or_else(|| no_operation(name))?;
-        if op.status != STATUS_IN_PROGRESS {
+        if op.status != OperationStatus::InProgress {
             return Err(Error::BadParameter(format!(
                 "The operation of certificate '{name}' is {}; only an operation in progress can be merged.",
-                op.status
+                op.status.as_str()
             )));
         }
         if x5c.is_empty() {

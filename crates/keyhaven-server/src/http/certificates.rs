@@ -19,7 +19,7 @@ use keyhaven_azure_api::ListResult;
 use keyhaven_core::{
     AdministratorDetails, CertificateChange, CertificateOperation, CertificatePolicy,
     CertificateView, Contact, CreateCertificate, ImportCertificate, Issuer, IssuerChange,
-    ObjectView, STATUS_IN_PROGRESS,
+    ObjectView, OperationStatus,
 };
 use keyhaven_model::{ObjectKind, SecretValue, Tags};
 use serde_json::Value;
@@ -128,7 +128,7 @@ fn operation_out(cx: &Ctx, op: &CertificateOperation) -> CertificateOperationDto
         issuer: serde_json::to_value(&op.issuer).ok(),
         csr: op.csr.as_ref().map(|c| STANDARD.encode(c)),
         cancellation_requested: op.cancellation_requested,
-        status: op.status.clone(),
+        status: op.status.as_str().to_string(),
         status_details: op.status_details.clone(),
         error: op.error.as_ref().map(|e| OperationErrorDto {
             code: e.code.clone(),
@@ -171,8 +171,8 @@ pub(crate) async fn create(cx: &Ctx, n: &str) -> Result<Response, ApiError> {
     // given a finished operation in the first response, returns no certificate. So the first response shows the
     // operation as it began; `GET …/pending` (which every poller asks next) shows it completed at once.
     let mut first = operation_out(cx, &op);
-    let finished = first.status != STATUS_IN_PROGRESS;
-    first.status = STATUS_IN_PROGRESS.to_string();
+    let finished = op.status != OperationStatus::InProgress;
+    first.status = OperationStatus::InProgress.as_str().to_string();
     first.target = None;
     first.error = None;
     let mut resp = (StatusCode::ACCEPTED, Json(first)).into_response();

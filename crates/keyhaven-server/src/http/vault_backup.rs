@@ -7,7 +7,7 @@
 use super::context::Ctx;
 use super::error::ApiError;
 use super::objects::ok;
-use crate::jobs::{JobError, JobStatus};
+use crate::jobs::{JobError, JobKind, JobState, JobStatus};
 use axum::body::Body;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -18,14 +18,15 @@ use keyhaven_model::{ObjectKind, ObjectName};
 use std::path::{Path, PathBuf};
 use tokio::io::AsyncWriteExt;
 
-fn accepted(cx: &Ctx, kind: &str, status: JobStatus) -> Response {
+fn accepted(cx: &Ctx, status: JobStatus) -> Response {
     let api = cx
         .query
         .get("api-version")
         .unwrap_or(keyhaven_azure_api::API_VERSION);
     let url = format!(
-        "{}/{kind}/{}/pending?api-version={}",
+        "{}/{}/{}/pending?api-version={}",
         cx.base,
+        status.operation.as_str(),
         status.job_id,
         form_urlencoded::byte_serialize(api.as_bytes()).collect::<String>()
     );
@@ -55,7 +56,7 @@ fn flag(cx: &Ctx, name: &str) -> Result<bool, ApiError> {
     }
 }
 
-fn job(cx: &Ctx, id: &str, operation: &str) -> Result<JobStatus, ApiError> {
+fn job(cx: &Ctx, id: &str, operation: JobKind) -> Result<JobStatus, ApiError> {
     cx.st
         .jobs
         .get(id)
@@ -65,7 +66,8 @@ fn job(cx: &Ctx, id: &str, operation: &str) -> Result<JobStatus, ApiError> {
                 StatusCode::NOT_FOUND,
                 "NotFound",
                 format!(
-                    "No {operation} job '{}' for this vault.",
+                    "No {} job '{}' for this vault.",
+                    operation.as_str(),
                     id.chars().take(64).collect::<String>()
                 ),
             )
@@ -85,7 +87,7 @@ pub(crate) async fn start_backup(cx: &Ctx) -> Result<Response, ApiError> {
     let id = cx
         .st
         .jobs
-        .start("backup", cx.vault.as_str(), cx.st.kh.now())?;
+        .start(JobKind::Backup, cx.vault.as_str(), cx.st.kh.now())?;
     let (st, who, vault, job_id) = (cx.st.clone(), cx.who.clone(), cx.vault.clone(), id.clone());
     tokio::task::spawn_blocking(move || {
         let final_path = st.jobs.backup_file(&job_id);
@@ -114,7 +116,7 @@ pub(crate) async fn start_backup(cx: &Ctx) -> Result<Response, ApiError> {
             s.end_time = Some(now);
             match result {
                 Ok(m) => {
-                    s.status = "Succeeded";
+                    s.status = JobState::Succeeded;
                     s.bytes = bytes;
                     s.objects = m.objects();
                     s.versions = m.versions;
@@ -122,14 +124,14 @@ pub(crate) async fn start_backup(cx: &Ctx) -> Result<Response, ApiError> {
                 }
                 Err(e) => {
                     let _ = std::fs::remove_file(&tmp);
-                    s.status = "Failed";
+                    s.status = JobState::Failed;
                     s.error = Some(job_error(e));
                 }
             }
         });
     });
-    let status = job(cx, &id, "backup")?;
-    Ok(accepted(cx, "backup", status))
+    let status = job(cx, &id, JobKind::Backup)?;
+    Ok(accepted(cx, status))
 }
 
 fn sync_dir(dir: &Path) {
@@ -139,22 +141,22 @@ fn sync_dir(dir: &Path) {
 }
 
 pub(crate) fn backup_status(cx: &Ctx, id: &str) -> Result<Response, ApiError> {
-    ok(job(cx, id, "backup")?)
+    ok(job(cx, id, JobKind::Backup)?)
 }
 
 pub(crate) fn restore_status(cx: &Ctx, id: &str) -> Result<Response, ApiError> {
-    ok(job(cx, id, "restore")?)
+    ok(job(cx, id, JobKind::Restore)?)
 }
 
 /// `GET /backup/{job}/content`: the finished backup, streamed.
 pub(crate) async fn backup_content(cx: &Ctx, id: &str) -> Result<Response, ApiError> {
-    let j = job(cx, id, "backup")?;
-    if j.status != "Succeeded" {
+    let j = job(cx, id, JobKind::Backup)?;
+    if j.status != JobState::Succeeded {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "Conflict",
             format!(
-                "Backup job {id} has status {}; its content is not available.",
+                "Backup job {id} has status {:?}; its content is not available.",
                 j.status
             ),
         ));
@@ -250,7 +252,7 @@ pub(crate) async fn start_restore(
     let id = cx
         .st
         .jobs
-        .start("restore", cx.vault.as_str(), cx.st.kh.now())?;
+        .start(JobKind::Restore, cx.vault.as_str(), cx.st.kh.now())?;
     let (path, uploaded): (PathBuf, bool) = match cx.query.get("backupId") {
         Some(b) if !b.is_empty() => {
             let p = cx.st.jobs.backup_file(
@@ -259,7 +261,7 @@ pub(crate) async fn start_restore(
                     .collect::<String>(),
             );
             if !p.exists() {
-                cx.st.jobs.update(&id, |s| s.status = "Failed");
+                cx.st.jobs.update(&id, |s| s.status = JobState::Failed);
                 return Err(ApiError::new(
                     StatusCode::NOT_FOUND,
                     "NotFound",
@@ -273,13 +275,13 @@ pub(crate) async fn start_restore(
             match body_to_file(body, &p).await {
                 Ok(0) => {
                     let _ = std::fs::remove_file(&p);
-                    cx.st.jobs.update(&id, |s| s.status = "Failed");
+                    cx.st.jobs.update(&id, |s| s.status = JobState::Failed);
                     return Err(ApiError::bad("Send the vault backup as the request body, or name a server-side backup with backupId."));
                 }
                 Ok(_) => (p, true),
                 Err(e) => {
                     let _ = std::fs::remove_file(&p);
-                    cx.st.jobs.update(&id, |s| s.status = "Failed");
+                    cx.st.jobs.update(&id, |s| s.status = JobState::Failed);
                     return Err(e);
                 }
             }
@@ -311,19 +313,19 @@ pub(crate) async fn start_restore(
             s.end_time = Some(now);
             match result {
                 Ok(r) => {
-                    s.status = "Succeeded";
+                    s.status = JobState::Succeeded;
                     s.objects = r.restored;
                     s.versions = r.versions_written;
                     s.manifest = Some(r.manifest.clone());
                     s.report = Some(r);
                 }
                 Err(e) => {
-                    s.status = "Failed";
+                    s.status = JobState::Failed;
                     s.error = Some(job_error(e));
                 }
             }
         });
     });
-    let status = job(cx, &id, "restore")?;
-    Ok(accepted(cx, "restore", status))
+    let status = job(cx, &id, JobKind::Restore)?;
+    Ok(accepted(cx, status))
 }

@@ -265,7 +265,7 @@ async fn a_pending_certificate_travels_with_its_operation() {
         .create_certificate(&admin(), &src, &name, req)
         .await
         .unwrap();
-    assert_eq!(op.status, STATUS_IN_PROGRESS);
+    assert_eq!(op.status, OperationStatus::InProgress);
     assert!(op.csr.is_some());
     let (data, manifest) = backup(&kh, &src, false);
     assert_eq!(manifest.settings, 1, "the operation");
