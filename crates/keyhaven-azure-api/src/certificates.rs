@@ -1,5 +1,5 @@
 //! Certificates: bundles, items, create/import/merge/update parameters, operations, contacts and issuers. A
-//! certificate policy travels as JSON (`serde_json::Value`); the domain reads it into its own typed policy.
+//! certificate policy is in `certificate_policy`.
 
 use crate::{AttributesIn, AttributesOut, DeletedFields};
 use serde::{Deserialize, Serialize};
@@ -24,7 +24,7 @@ pub struct CertificateBundle {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub tags: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub policy: Option<Value>,
+    pub policy: Option<crate::certificate_policy::CertificatePolicy>,
     #[serde(flatten)]
     pub deleted: DeletedFields,
 }
@@ -47,7 +47,7 @@ pub struct CertificateItem {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct CertificateCreateParameters {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub policy: Option<Value>,
+    pub policy: Option<crate::certificate_policy::CertificatePolicy>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attributes: Option<AttributesIn>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -61,7 +61,7 @@ pub struct CertificateImportParameters {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pwd: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub policy: Option<Value>,
+    pub policy: Option<crate::certificate_policy::CertificatePolicy>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attributes: Option<AttributesIn>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -2,9 +2,10 @@
 //! docs/backup-format.md; the sealing is keyhaven-blob's.
 
 use crate::geography::subscription_bytes;
-use crate::objects::{ObjectView, State};
+use crate::objects::State;
 use crate::records::{self, ObjectRecord, VaultRecord, VersionRecord};
 use crate::sealing::VaultKey;
+use crate::views::ObjectView;
 use crate::{Action, Error, Keyhaven, Principal, Resource, Result};
 use keyhaven_model::{Attributes, ObjectKind, ObjectName, Tags, VaultName, Version};
 use keyhaven_store::Snapshot;
@@ -229,7 +230,7 @@ impl Keyhaven {
                     if first.is_none() {
                         let latest_rec = latest_rec
                             .ok_or_else(|| Error::Internal("latest version vanished".into()))?;
-                        first = Some(ObjectView::new(kind, &v, &obj, latest_rec));
+                        first = Some(ObjectView::new(kind, &v, &obj, latest_rec)?);
                     }
                 }
                 first.ok_or_else(|| Error::Internal("nothing to restore".into()))

@@ -71,9 +71,22 @@ impl From<Invalid> for Error {
     }
 }
 
+/// The one mapping of cryptographic failures: the crypto crate decides, where each error is made, whether the
+/// caller's input was at fault (malformed, or failing authentication: a wrong ciphertext, tag or passphrase) or
+/// the server (the library itself). Stored material that fails to open is corruption, which the barrier reports
+/// itself and never passes through here.
 impl From<keyhaven_crypto::CryptoError> for Error {
     fn from(e: keyhaven_crypto::CryptoError) -> Self {
-        Error::Internal(e.to_string())
+        use keyhaven_crypto::CryptoError;
+        match e {
+            CryptoError::Malformed(m) => Error::BadParameter(m),
+            CryptoError::Unauthentic => Error::BadParameter(
+                "The operation failed: the data is not valid for this key (decryption, unwrap or authentication \
+                 failed)."
+                    .into(),
+            ),
+            other => Error::Internal(other.to_string()),
+        }
     }
 }
 

@@ -4,36 +4,24 @@
 //! A key version keeps its private JWK sealed like a secret value, and its public JWK (with `key_ops` and the
 //! `kty` as requested, e.g. `RSA-HSM`) in the clear part of the version record.
 
-use crate::objects::{object_in_txn, ObjectUpdate, ObjectView, State};
-use crate::records::{self, VaultRecord, VersionRecord};
+use crate::objects::{object_in_txn, ObjectUpdate, State};
+use crate::records::{self, KeyPublic, VaultRecord, VersionRecord};
 use crate::rotation::RotationPolicy;
+use crate::views::ObjectView;
 use crate::{Action, Error, Keyhaven, Principal, Resource, Result};
 use keyhaven_crypto::keys::{Curve, Encrypted, Jwk, KeyType, PrivateKey};
-use keyhaven_crypto::CryptoError;
 use keyhaven_model::{
-    Attributes, AttributesPatch, ObjectKind, ObjectName, Tags, VaultName, Version,
+    Attributes, AttributesPatch, KeyKind, KeyOp, ObjectKind, ObjectName, Tags, VaultName, Version,
 };
-use serde_json::Value;
 use std::sync::Arc;
 use zeroize::Zeroizing;
 
 const KIND: ObjectKind = ObjectKind::Key;
-const ALL_OPS: [&str; 8] = [
-    "encrypt",
-    "decrypt",
-    "sign",
-    "verify",
-    "wrapKey",
-    "unwrapKey",
-    "import",
-    "export",
-];
 
 /// What to create.
 #[derive(Debug, Clone)]
 pub struct KeySpec {
-    /// `RSA`, `RSA-HSM`, `EC`, `EC-HSM`, `oct`, `oct-HSM`.
-    pub kty: String,
+    pub kty: KeyKind,
     pub key_size: Option<u32>,
     pub public_exponent: Option<u32>,
     pub curve: Option<String>,
@@ -42,7 +30,7 @@ pub struct KeySpec {
 /// A new key (created or imported) with its properties.
 #[derive(Debug, Clone, Default)]
 pub struct KeyProperties {
-    pub key_ops: Option<Vec<String>>,
+    pub key_ops: Option<Vec<KeyOp>>,
     pub attributes: AttributesPatch,
     pub tags: Tags,
 }
@@ -68,6 +56,18 @@ impl KeyOperation {
             KeyOperation::Verify => Action::KeysVerify,
             KeyOperation::WrapKey => Action::KeysWrap,
             KeyOperation::UnwrapKey => Action::KeysUnwrap,
+        }
+    }
+
+    /// The permission a key's `key_ops` must hold for it.
+    pub fn key_op(self) -> KeyOp {
+        match self {
+            KeyOperation::Encrypt => KeyOp::Encrypt,
+            KeyOperation::Decrypt => KeyOp::Decrypt,
+            KeyOperation::Sign => KeyOp::Sign,
+            KeyOperation::Verify => KeyOp::Verify,
+            KeyOperation::WrapKey => KeyOp::WrapKey,
+            KeyOperation::UnwrapKey => KeyOp::UnwrapKey,
         }
     }
 
@@ -108,85 +108,44 @@ pub struct OperationOutput {
     pub valid: Option<bool>,
 }
 
-pub(crate) fn crypto_error(e: CryptoError) -> Error {
-    match e {
-        CryptoError::Malformed(m) => Error::BadParameter(m),
-        CryptoError::Unauthentic => {
-            Error::BadParameter("The operation failed: the data is not valid for this key (decryption or unwrap failed).".into())
-        }
-        other => Error::Internal(other.to_string()),
+/// The crypto family of a key type.
+fn key_type(kind: KeyKind) -> KeyType {
+    if kind.is_rsa() {
+        KeyType::Rsa
+    } else if kind.is_ec() {
+        KeyType::Ec
+    } else {
+        KeyType::Oct
     }
 }
 
-fn base_type(kty: &str) -> Result<(KeyType, bool)> {
-    match kty {
-        "RSA" => Ok((KeyType::Rsa, false)),
-        "RSA-HSM" => Ok((KeyType::Rsa, true)),
-        "EC" => Ok((KeyType::Ec, false)),
-        "EC-HSM" => Ok((KeyType::Ec, true)),
-        "oct" => Ok((KeyType::Oct, false)),
-        "oct-HSM" => Ok((KeyType::Oct, true)),
-        other => Err(Error::BadParameter(format!(
-            "Unknown key type '{other}'. Supported: RSA, RSA-HSM, EC, EC-HSM, oct, oct-HSM."
-        ))),
-    }
-}
-
-fn default_ops(t: KeyType) -> Vec<String> {
-    let ops: &[&str] = match t {
-        KeyType::Rsa => &[
-            "encrypt",
-            "decrypt",
-            "sign",
-            "verify",
-            "wrapKey",
-            "unwrapKey",
+/// The operations a new key permits when none are asked for.
+fn default_ops(t: KeyType) -> Vec<KeyOp> {
+    match t {
+        KeyType::Rsa => vec![
+            KeyOp::Encrypt,
+            KeyOp::Decrypt,
+            KeyOp::Sign,
+            KeyOp::Verify,
+            KeyOp::WrapKey,
+            KeyOp::UnwrapKey,
         ],
-        KeyType::Ec => &["sign", "verify"],
-        KeyType::Oct => &["encrypt", "decrypt", "wrapKey", "unwrapKey"],
-    };
-    ops.iter().map(|s| s.to_string()).collect()
-}
-
-fn validate_ops(ops: Vec<String>) -> Result<Vec<String>> {
-    let mut out: Vec<String> = Vec::new();
-    for op in ops {
-        let Some(canon) = ALL_OPS.iter().find(|o| o.eq_ignore_ascii_case(&op)) else {
-            return Err(Error::BadParameter(format!(
-                "Unknown key operation '{}'. Valid: {}.",
-                op.chars().take(40).collect::<String>(),
-                ALL_OPS.join(", ")
-            )));
-        };
-        if !out.iter().any(|o| o == canon) {
-            out.push(canon.to_string());
-        }
+        KeyType::Ec => vec![KeyOp::Sign, KeyOp::Verify],
+        KeyType::Oct => vec![
+            KeyOp::Encrypt,
+            KeyOp::Decrypt,
+            KeyOp::WrapKey,
+            KeyOp::UnwrapKey,
+        ],
     }
-    Ok(out)
 }
 
 /// Replaces the permitted operations recorded on a key version.
-fn set_key_ops(ver: &mut VersionRecord, ops: Vec<String>) -> Result<()> {
-    let ops = validate_ops(ops)?;
-    let public = ver
-        .public
-        .get_or_insert_with(|| Value::Object(Default::default()));
-    if let Some(map) = public.as_object_mut() {
-        map.insert("key_ops".into(), Value::from(ops));
-    }
+fn set_key_ops(ver: &mut VersionRecord, ops: Vec<KeyOp>) -> Result<()> {
+    let mut public: KeyPublic = records::public_part_required(&ver.public)?;
+    public.key_ops = ops;
+    ver.public = Some(records::public_value(&public)?);
     Ok(())
-}
-
-fn key_ops_of(ver: &VersionRecord) -> Vec<String> {
-    ver.public
-        .as_ref()
-        .and_then(|p| p["key_ops"].as_array())
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 impl Keyhaven {
@@ -195,7 +154,7 @@ impl Keyhaven {
         vault: &VaultRecord,
         name: &ObjectName,
         key: &PrivateKey,
-        kty: &str,
+        kind: KeyKind,
         props: KeyProperties,
         exp_default: Option<i64>,
     ) -> Result<VersionRecord> {
@@ -210,7 +169,7 @@ impl Keyhaven {
             name,
             keyhaven_crypto::random_version()?,
             key,
-            kty,
+            kind,
             ops,
             attributes,
             props.tags,
@@ -226,29 +185,27 @@ impl Keyhaven {
         name: &ObjectName,
         version: Version,
         key: &PrivateKey,
-        kty: &str,
-        key_ops: Vec<String>,
+        kind: KeyKind,
+        key_ops: Vec<KeyOp>,
         attributes: Attributes,
         tags: Tags,
         managed: bool,
     ) -> Result<VersionRecord> {
         let private = Zeroizing::new(
-            serde_json::to_vec(&key.to_private_jwk().map_err(crypto_error)?)
+            serde_json::to_vec(&key.to_private_jwk()?)
                 .map_err(|e| Error::Internal(e.to_string()))?,
         );
         let sealed = self
             .barrier
             .vault_key(vault)?
             .seal_value(KIND, name, &version, &private)?;
-        let mut public = serde_json::to_value(key.public_jwk().map_err(crypto_error)?)
-            .map_err(|e| Error::Internal(e.to_string()))?;
-        if let Some(map) = public.as_object_mut() {
-            map.insert("kty".into(), Value::from(kty));
-            map.insert("key_ops".into(), Value::from(validate_ops(key_ops)?));
-            if let Some(bits) = key.key_size() {
-                map.insert("keySize".into(), Value::from(bits));
-            }
-        }
+        let mut jwk = key.public_jwk()?;
+        jwk.kty = kind.as_str().to_string();
+        let public = records::public_value(&KeyPublic {
+            jwk,
+            key_ops,
+            key_size: key.key_size(),
+        })?;
         Ok(VersionRecord {
             version,
             attributes,
@@ -272,7 +229,7 @@ impl Keyhaven {
         who.authorize(Action::KeysCreate, &Resource::object(vault, KIND, name))?;
         let key = generate(&spec)?;
         let v = self.vault_record(&*self.snapshot()?, vault.as_str())?;
-        let ver = self.new_key_version(&v, name, &key, &spec.kty, props, None)?;
+        let ver = self.new_key_version(&v, name, &key, spec.kty, props, None)?;
         self.add_version(&v.name, KIND, name, ver).await
     }
 
@@ -287,23 +244,16 @@ impl Keyhaven {
         props: KeyProperties,
     ) -> Result<ObjectView> {
         who.authorize(Action::KeysImport, &Resource::object(vault, KIND, name))?;
-        let (t, jwk_hsm) = base_type(&jwk.kty)?;
+        let asked: KeyKind = jwk.kty.parse()?;
         if !jwk.has_private() {
             return Err(Error::BadParameter(
                 "The imported JWK has no private key material (d or k).".into(),
             ));
         }
-        let key = PrivateKey::from_jwk(&jwk).map_err(crypto_error)?;
-        let kty = match (t, hsm || jwk_hsm) {
-            (KeyType::Rsa, true) => "RSA-HSM",
-            (KeyType::Rsa, false) => "RSA",
-            (KeyType::Ec, true) => "EC-HSM",
-            (KeyType::Ec, false) => "EC",
-            (KeyType::Oct, true) => "oct-HSM",
-            (KeyType::Oct, false) => "oct",
-        };
+        let key = PrivateKey::from_jwk(&jwk)?;
+        let kind = asked.with_hsm(hsm || asked.hsm());
         let v = self.vault_record(&*self.snapshot()?, vault.as_str())?;
-        let ver = self.new_key_version(&v, name, &key, kty, props, None)?;
+        let ver = self.new_key_version(&v, name, &key, kind, props, None)?;
         self.add_version(&v.name, KIND, name, ver).await
     }
 
@@ -315,7 +265,7 @@ impl Keyhaven {
         name: &ObjectName,
         version: Option<&Version>,
         change: ObjectUpdate,
-        key_ops: Option<Vec<String>>,
+        key_ops: Option<Vec<KeyOp>>,
     ) -> Result<ObjectView> {
         who.authorize(Action::KeysUpdate, &Resource::object(vault, KIND, name))?;
         self.update_version(
@@ -350,21 +300,25 @@ impl Keyhaven {
     ) -> Result<ObjectView> {
         let snap = self.snapshot()?;
         let f = self.find(&*snap, vault, KIND, name, None, State::Live)?;
-        let public = f.version.public.clone().unwrap_or_default();
+        let public: KeyPublic = records::public_part_required(&f.version.public)?;
         let spec = KeySpec {
-            kty: public["kty"].as_str().unwrap_or("RSA").to_string(),
-            key_size: public["keySize"].as_u64().map(|b| b as u32),
+            kty: public
+                .jwk
+                .kty
+                .parse()
+                .map_err(|_| Error::corrupt("a stored key has an unknown type"))?,
+            key_size: public.key_size,
             public_exponent: None,
-            curve: public["crv"].as_str().map(str::to_string),
+            curve: public.jwk.crv.clone(),
         };
         let key = generate(&spec)?;
         let expiry = RotationPolicy::from_record(&f.object).and_then(|p| p.expiry_secs());
         let props = KeyProperties {
-            key_ops: Some(key_ops_of(&f.version)),
+            key_ops: Some(public.key_ops.clone()),
             attributes: AttributesPatch::default(),
             tags: f.version.tags.clone(),
         };
-        let ver = self.new_key_version(&f.vault, name, &key, &spec.kty, props, expiry)?;
+        let ver = self.new_key_version(&f.vault, name, &key, spec.kty, props, expiry)?;
         self.add_version(&f.vault.name, KIND, name, ver).await
     }
 
@@ -387,11 +341,13 @@ impl Keyhaven {
                 op.as_str()
             )));
         }
-        if !key_ops_of(&f.version).iter().any(|o| o == op.as_str()) {
+        let permitted = records::public_part_required::<KeyPublic>(&f.version.public)?.key_ops;
+        if !permitted.contains(&op.key_op()) {
+            let names: Vec<&str> = permitted.iter().map(|o| o.as_str()).collect();
             return Err(Error::Forbidden(format!(
                 "Operation {} is not permitted by this key's key_ops ({}).",
                 op.as_str(),
-                key_ops_of(&f.version).join(", ")
+                names.join(", ")
             )));
         }
         let key = self.private_key(&f.vault, name, &f.version)?;
@@ -405,50 +361,37 @@ impl Keyhaven {
         };
         let alg = input.alg.as_str();
         match op {
-            KeyOperation::Sign => {
-                out.value = Some(Zeroizing::new(
-                    key.sign(alg, &input.value).map_err(crypto_error)?,
-                ))
-            }
+            KeyOperation::Sign => out.value = Some(Zeroizing::new(key.sign(alg, &input.value)?)),
             KeyOperation::Verify => {
                 let sig = input.signature.as_deref().ok_or_else(|| {
                     Error::BadParameter("verify needs the signature ('value').".into())
                 })?;
-                out.valid = Some(key.verify(alg, &input.value, sig).map_err(crypto_error)?);
+                out.valid = Some(key.verify(alg, &input.value, sig)?);
             }
             KeyOperation::Encrypt => {
                 let Encrypted {
                     ciphertext,
                     iv,
                     tag,
-                } = key
-                    .encrypt(alg, &input.value, input.iv.as_deref(), input.aad.as_deref())
-                    .map_err(crypto_error)?;
+                } = key.encrypt(alg, &input.value, input.iv.as_deref(), input.aad.as_deref())?;
                 out.value = Some(Zeroizing::new(ciphertext));
                 out.iv = iv;
                 out.tag = tag;
                 out.aad = input.aad.clone();
             }
             KeyOperation::Decrypt => {
-                out.value = Some(
-                    key.decrypt(
-                        alg,
-                        &input.value,
-                        input.iv.as_deref(),
-                        input.aad.as_deref(),
-                        input.tag.as_deref(),
-                    )
-                    .map_err(crypto_error)?,
-                );
+                out.value = Some(key.decrypt(
+                    alg,
+                    &input.value,
+                    input.iv.as_deref(),
+                    input.aad.as_deref(),
+                    input.tag.as_deref(),
+                )?);
             }
             KeyOperation::WrapKey => {
-                out.value = Some(Zeroizing::new(
-                    key.wrap_key(alg, &input.value).map_err(crypto_error)?,
-                ))
+                out.value = Some(Zeroizing::new(key.wrap_key(alg, &input.value)?))
             }
-            KeyOperation::UnwrapKey => {
-                out.value = Some(key.unwrap_key(alg, &input.value).map_err(crypto_error)?)
-            }
+            KeyOperation::UnwrapKey => out.value = Some(key.unwrap_key(alg, &input.value)?),
         }
         Ok(out)
     }
@@ -528,15 +471,14 @@ impl Keyhaven {
 }
 
 pub(crate) fn generate(spec: &KeySpec) -> Result<PrivateKey> {
-    let (t, _) = base_type(&spec.kty)?;
-    let key = match t {
+    let key = match key_type(spec.kty) {
         KeyType::Rsa => {
             PrivateKey::generate_rsa(spec.key_size.unwrap_or(2048), spec.public_exponent)
         }
-        KeyType::Ec => PrivateKey::generate_ec(
-            Curve::parse(spec.curve.as_deref().unwrap_or("P-256")).map_err(crypto_error)?,
-        ),
+        KeyType::Ec => {
+            PrivateKey::generate_ec(Curve::parse(spec.curve.as_deref().unwrap_or("P-256"))?)
+        }
         KeyType::Oct => PrivateKey::generate_oct(spec.key_size.unwrap_or(256)),
     };
-    key.map_err(crypto_error)
+    Ok(key?)
 }

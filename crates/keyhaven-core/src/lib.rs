@@ -21,6 +21,7 @@ mod secrets;
 mod service;
 mod vault_backup;
 mod vaults;
+mod views;
 
 pub use access::{Action, Principal, Resource, Role};
 pub use certificates::{
@@ -34,7 +35,7 @@ pub use error::Error;
 pub use geography::GeographyExport;
 pub use identity::{ClientInfo, NewClient};
 pub use keys::{KeyOperation, KeyProperties, KeySpec, OperationInput, OperationOutput};
-pub use objects::{DeletedInfo, ObjectUpdate, ObjectView, VaultPolicy};
+pub use objects::ObjectUpdate;
 pub use paging::{Page, PageRequest, MAX_PAGE_SIZE};
 pub use rotation::{
     parse_duration, LifetimeAction, LifetimeActionType, LifetimeReport, RotationPolicy,
@@ -46,6 +47,9 @@ pub use vault_backup::{
     RestoreProgress, RestoreReport, SettingAction, SettingOutcome,
 };
 pub use vaults::{NewVault, VaultInfo};
+pub use views::{
+    CertificateFacts, DeletedInfo, Detail, KeyFacts, ObjectView, RecoveryLevel, VaultPolicy,
+};
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 

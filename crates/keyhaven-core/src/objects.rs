@@ -2,95 +2,11 @@
 
 use crate::paging::{Page, PageRequest};
 use crate::records::{self, DeletedRecord, ObjectRecord, VaultRecord, VersionRecord};
+use crate::views::ObjectView;
 use crate::{Action, Error, Keyhaven, Principal, Resource, Result};
-use keyhaven_model::{
-    Attributes, AttributesPatch, ObjectKind, ObjectName, SecretValue, Tags, VaultName, Version,
-};
+use keyhaven_model::{AttributesPatch, ObjectKind, ObjectName, Tags, VaultName, Version};
 use keyhaven_store::keys::{last_component, prefix_end};
 use keyhaven_store::Snapshot;
-
-/// How deleted objects of a vault are kept, as Azure reports it on every object.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VaultPolicy {
-    pub recovery_level: &'static str,
-    pub recoverable_days: u32,
-}
-
-impl VaultPolicy {
-    pub(crate) fn of(v: &VaultRecord) -> Self {
-        let recovery_level = match (v.retention_days >= 90, v.purge_protection) {
-            (true, false) => "Recoverable+Purgeable",
-            (true, true) => "Recoverable",
-            (false, false) => "CustomizedRecoverable+Purgeable",
-            (false, true) => "CustomizedRecoverable",
-        };
-        VaultPolicy {
-            recovery_level,
-            recoverable_days: v.retention_days,
-        }
-    }
-}
-
-/// When an object was deleted and when it will be purged.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DeletedInfo {
-    pub deleted_date: i64,
-    pub scheduled_purge_date: i64,
-}
-
-/// One version of an object as callers see it.
-#[derive(Debug, Clone)]
-pub struct ObjectView {
-    pub kind: ObjectKind,
-    pub name: String,
-    pub version: Version,
-    pub attributes: Attributes,
-    pub tags: Tags,
-    pub content_type: Option<String>,
-    pub managed: bool,
-    pub public: Option<serde_json::Value>,
-    /// The secret value, only where the operation returns it.
-    pub value: Option<SecretValue>,
-    pub deleted: Option<DeletedInfo>,
-    pub policy: VaultPolicy,
-}
-
-impl ObjectView {
-    pub(crate) fn new(
-        kind: ObjectKind,
-        vault: &VaultRecord,
-        obj: &ObjectRecord,
-        ver: VersionRecord,
-    ) -> Self {
-        ObjectView {
-            kind,
-            name: obj.name.clone(),
-            version: ver.version,
-            attributes: ver.attributes,
-            tags: ver.tags,
-            content_type: ver.content_type,
-            managed: ver.managed,
-            public: ver.public,
-            value: None,
-            deleted: obj.deleted.as_ref().map(|d| DeletedInfo {
-                deleted_date: d.deleted_date,
-                scheduled_purge_date: d.scheduled_purge_date,
-            }),
-            policy: VaultPolicy::of(vault),
-        }
-    }
-}
-
-impl ObjectView {
-    /// A certificate version still waiting for its certificate (created with an outside issuer, not yet merged).
-    pub fn is_pending_certificate(&self) -> bool {
-        self.kind == ObjectKind::Certificate
-            && self
-                .public
-                .as_ref()
-                .is_some_and(|p| p["pending"].as_bool() == Some(true))
-    }
-}
 
 /// Whether a lookup is of a live or of a deleted object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,7 +63,7 @@ impl Keyhaven {
     ) -> Result<ObjectView> {
         who.authorize(Action::read(kind), &Resource::object(vault, kind, name))?;
         let f = self.find(&*self.snapshot()?, vault, kind, name, version, State::Live)?;
-        Ok(ObjectView::new(kind, &f.vault, &f.object, f.version))
+        ObjectView::new(kind, &f.vault, &f.object, f.version)
     }
 
     /// Lists live (or deleted) objects of one kind, showing each one's latest version.
@@ -177,7 +93,7 @@ impl Keyhaven {
             .ok_or_else(|| {
                 Error::corrupt(format!("object '{}' has no latest version", obj.name))
             })?;
-            items.push(ObjectView::new(kind, &v, &obj, ver));
+            items.push(ObjectView::new(kind, &v, &obj, ver)?);
             Ok(true)
         })?;
         Ok(Page { items, next })
@@ -203,7 +119,7 @@ impl Keyhaven {
                 &f.vault,
                 &f.object,
                 records::decode(bytes)?,
-            ));
+            )?);
             Ok(true)
         })?;
         Ok(Page { items, next })
@@ -265,7 +181,7 @@ impl Keyhaven {
             }
             also(&mut ver)?;
             records::write_txn(txn, &vkey, &ver)?;
-            Ok(ObjectView::new(kind, &v, &obj, ver))
+            ObjectView::new(kind, &v, &obj, ver)
         };
         self.store.write(apply_change).await
     }
@@ -300,7 +216,7 @@ impl Keyhaven {
                         records::write_txn(txn, &ckey, &c)?;
                     }
                 }
-                Ok(ObjectView::new(kind, &v, &obj, ver))
+                ObjectView::new(kind, &v, &obj, ver)
             })
             .await
     }
@@ -315,7 +231,7 @@ impl Keyhaven {
     ) -> Result<ObjectView> {
         who.authorize(Action::read(kind), &Resource::object(vault, kind, name))?;
         let f = self.find(&*self.snapshot()?, vault, kind, name, None, State::Deleted)?;
-        Ok(ObjectView::new(kind, &f.vault, &f.object, f.version))
+        ObjectView::new(kind, &f.vault, &f.object, f.version)
     }
 
     /// Brings a deleted object back, with all its versions.
@@ -343,7 +259,7 @@ impl Keyhaven {
                         records::write_txn(txn, &ckey, &c)?;
                     }
                 }
-                Ok(ObjectView::new(kind, &v, &obj, ver))
+                ObjectView::new(kind, &v, &obj, ver)
             })
             .await
     }
@@ -497,7 +413,7 @@ pub(crate) fn put_version(
         &records::version_key(&v.name, kind, &name.key(), ver.version.as_str()),
         &ver,
     )?;
-    Ok(ObjectView::new(kind, &v, &obj, ver))
+    ObjectView::new(kind, &v, &obj, ver)
 }
 
 /// A change to one version's properties.

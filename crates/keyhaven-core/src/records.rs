@@ -2,7 +2,8 @@
 //! always sealed (AES-256-GCM under the vault key, bound to vault, kind, name and version).
 
 use crate::Error;
-use keyhaven_model::{Attributes, ObjectKind, Tags, Version};
+use keyhaven_crypto::keys::Jwk;
+use keyhaven_model::{Attributes, KeyOp, ObjectKind, Tags, Version};
 use keyhaven_store::keys::{key, prefix, prefix_end};
 use keyhaven_store::{Snapshot, WriteTxn};
 use serde::de::DeserializeOwned;
@@ -162,6 +163,64 @@ pub(crate) struct VersionRecord {
     /// Non-secret, kind-specific data (public key, certificate, policy).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub public: Option<serde_json::Value>,
+}
+
+/// The clear part of a key version (`VersionRecord::public`): the public JWK, whose `kty` is the type as asked
+/// (`RSA-HSM` …), the permitted operations and, for RSA, the size in bits.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct KeyPublic {
+    #[serde(flatten)]
+    pub jwk: Jwk,
+    #[serde(default)]
+    pub key_ops: Vec<KeyOp>,
+    #[serde(rename = "keySize", default, skip_serializing_if = "Option::is_none")]
+    pub key_size: Option<u32>,
+}
+
+/// The clear part of a certificate version: its DER certificate (standard base64) and SHA-1 thumbprint
+/// (base64url), or, while it waits for an outside authority, `pending`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub(crate) struct CertificatePublic {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cer: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub x5t: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pending: bool,
+}
+
+/// The clear part of a certificate's managed secret: the key of the same version (`{name}/{version}`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub(crate) struct ManagedSecretPublic {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kid: Option<String>,
+}
+
+/// A version's clear part as stored (JSON).
+pub(crate) fn public_value<T: Serialize>(v: &T) -> Result<serde_json::Value, Error> {
+    serde_json::to_value(v).map_err(|e| Error::Internal(format!("encoding a record: {e}")))
+}
+
+/// A version's clear part, read as what its kind keeps there.
+pub(crate) fn public_part<T: DeserializeOwned + Default>(
+    v: &Option<serde_json::Value>,
+) -> Result<T, Error> {
+    match v {
+        Some(v) => serde_json::from_value(v.clone())
+            .map_err(|e| Error::corrupt(format!("a stored version does not decode: {e}"))),
+        None => Ok(T::default()),
+    }
+}
+
+/// A version's clear part that its kind always has.
+pub(crate) fn public_part_required<T: DeserializeOwned>(
+    v: &Option<serde_json::Value>,
+) -> Result<T, Error> {
+    let v = v
+        .as_ref()
+        .ok_or_else(|| Error::corrupt("a stored version lacks its public part"))?;
+    serde_json::from_value(v.clone())
+        .map_err(|e| Error::corrupt(format!("a stored version does not decode: {e}")))
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -1,7 +1,8 @@
 //! Secrets: the operations specific to them (set, read the value). Lifecycle is shared, in `objects`.
 
-use crate::objects::{ObjectView, State};
+use crate::objects::State;
 use crate::records::{VaultRecord, VersionRecord};
+use crate::views::ObjectView;
 use crate::{Action, Error, Keyhaven, Principal, Resource, Result};
 use keyhaven_model::{
     Attributes, AttributesPatch, ObjectKind, ObjectName, SecretValue, Tags, VaultName, Version,
@@ -119,7 +120,7 @@ impl Keyhaven {
             }));
         }
         let value = self.open_value(&f.vault, KIND, name, &f.version)?;
-        let mut view = ObjectView::new(KIND, &f.vault, &f.object, f.version);
+        let mut view = ObjectView::new(KIND, &f.vault, &f.object, f.version)?;
         view.value = Some(value);
         Ok(view)
     }

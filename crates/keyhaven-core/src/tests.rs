@@ -204,7 +204,7 @@ async fn rotation_policies_run_on_the_injected_clock() {
     .unwrap();
     let name = ObjectName::parse("rotating").unwrap();
     let spec = KeySpec {
-        kty: "EC".into(),
+        kty: keyhaven_model::KeyKind::Ec,
         key_size: None,
         public_exponent: None,
         curve: Some("P-256".into()),

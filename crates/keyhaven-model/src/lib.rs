@@ -4,11 +4,13 @@
 
 mod attributes;
 mod clock;
+mod key_kinds;
 mod names;
 mod secret_value;
 
 pub use attributes::{Attributes, AttributesPatch, Tags, MAX_TAGS};
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use key_kinds::{KeyKind, KeyOp};
 pub use names::{ObjectKind, ObjectName, VaultName, Version};
 pub use secret_value::{SecretValue, MAX_SECRET_VALUE_BYTES};
 

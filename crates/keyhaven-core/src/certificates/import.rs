@@ -7,7 +7,6 @@ use super::policy::{
     CONTENT_TYPE_PKCS12, ISSUER_UNKNOWN,
 };
 use super::properties::CertificateView;
-use crate::keys::crypto_error;
 use crate::{Action, Error, Keyhaven, Principal, Resource, Result};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
@@ -43,10 +42,7 @@ impl Keyhaven {
         )?;
         let text = req.value.expose().trim();
         let (bundle, detected) = if text.starts_with("-----BEGIN") {
-            (
-                x509::parse_pem(text).map_err(crypto_error)?,
-                CONTENT_TYPE_PEM,
-            )
+            (x509::parse_pem(text)?, CONTENT_TYPE_PEM)
         } else {
             let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
             let der = Zeroizing::new(
@@ -65,16 +61,10 @@ impl Keyhaven {
                 .map(str::trim_start)
                 .filter(|t| t.starts_with("-----BEGIN"));
             match pem {
-                Some(text) => (
-                    x509::parse_pem(text).map_err(crypto_error)?,
-                    CONTENT_TYPE_PEM,
-                ),
+                Some(text) => (x509::parse_pem(text)?, CONTENT_TYPE_PEM),
                 None => {
                     let password = req.password.as_ref().map(|p| p.expose()).unwrap_or("");
-                    (
-                        x509::parse_pkcs12(&der, password).map_err(crypto_error)?,
-                        CONTENT_TYPE_PKCS12,
-                    )
+                    (x509::parse_pkcs12(&der, password)?, CONTENT_TYPE_PKCS12)
                 }
             }
         };
@@ -90,7 +80,7 @@ impl Keyhaven {
                 "The imported data holds no certificate.".into(),
             ));
         };
-        let info = x509::inspect(leaf).map_err(crypto_error)?;
+        let info = x509::inspect(leaf)?;
         let policy = imported_policy(req.policy.unwrap_or_default(), &key, &info, detected)?
             .complete(self.now())?;
         let snap = self.snapshot()?;

@@ -6,16 +6,19 @@ use super::operation::{
     in_progress, CertificateOperation, OperationError, OperationRecord, OperationStatus,
 };
 use super::policy::{CertificatePolicy, CONTENT_TYPE_PEM, ISSUER_SELF, ISSUER_UNKNOWN};
-use crate::keys::{crypto_error, generate};
-use crate::objects::{put_version, ObjectView, State};
-use crate::records::{self, ObjectRecord, VaultRecord, VersionRecord};
+use crate::keys::generate;
+use crate::objects::{put_version, State};
+use crate::records::{
+    self, CertificatePublic, ManagedSecretPublic, ObjectRecord, VaultRecord, VersionRecord,
+};
+use crate::views::ObjectView;
 use crate::{Action, Error, KeySpec, Keyhaven, Principal, Resource, Result};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use keyhaven_crypto::keys::{KeyType, PrivateKey};
 use keyhaven_crypto::x509;
 use keyhaven_model::{
-    Attributes, AttributesPatch, ObjectKind, ObjectName, Tags, VaultName, Version,
+    Attributes, AttributesPatch, KeyKind, KeyOp, ObjectKind, ObjectName, Tags, VaultName, Version,
 };
 use keyhaven_store::Snapshot;
 use std::sync::Arc;
@@ -67,41 +70,57 @@ pub(super) fn certificate_request(
 }
 
 /// The operations a certificate's key permits, from the certificate's key usage.
-pub(super) fn key_ops_for(policy: &CertificatePolicy, t: KeyType) -> Vec<String> {
+pub(super) fn key_ops_for(policy: &CertificatePolicy, t: KeyType) -> Vec<KeyOp> {
     let usage = policy.x509().key_usage.unwrap_or_default();
     let has = |u: &str| usage.iter().any(|x| x == u);
-    let mut ops: Vec<&str> = Vec::new();
+    let mut ops: Vec<KeyOp> = Vec::new();
     if has("digitalSignature") || has("nonRepudiation") || has("keyCertSign") || has("cRLSign") {
-        ops.extend(["sign", "verify"]);
+        ops.extend([KeyOp::Sign, KeyOp::Verify]);
     }
     if t == KeyType::Rsa {
         if has("keyEncipherment") {
-            ops.extend(["wrapKey", "unwrapKey", "encrypt", "decrypt"]);
+            ops.extend([
+                KeyOp::WrapKey,
+                KeyOp::UnwrapKey,
+                KeyOp::Encrypt,
+                KeyOp::Decrypt,
+            ]);
         }
         if has("dataEncipherment") {
-            ops.extend(["encrypt", "decrypt"]);
+            ops.extend([KeyOp::Encrypt, KeyOp::Decrypt]);
         }
     }
     if ops.is_empty() {
-        ops.extend(["sign", "verify"]);
+        ops.extend([KeyOp::Sign, KeyOp::Verify]);
     }
-    let mut out: Vec<String> = Vec::new();
+    let mut out: Vec<KeyOp> = Vec::new();
     for o in ops {
-        if !out.iter().any(|x| x == o) {
-            out.push(o.to_string());
+        if !out.contains(&o) {
+            out.push(o);
         }
     }
     out
 }
 
-pub(super) fn key_spec(policy: &CertificatePolicy) -> KeySpec {
+/// The key type a policy asks for (RSA when it names none).
+pub(super) fn policy_key_kind(policy: &CertificatePolicy) -> Result<KeyKind> {
+    Ok(policy
+        .key()
+        .kty
+        .as_deref()
+        .map(str::parse)
+        .transpose()?
+        .unwrap_or(KeyKind::Rsa))
+}
+
+pub(super) fn key_spec(policy: &CertificatePolicy) -> Result<KeySpec> {
     let k = policy.key();
-    KeySpec {
-        kty: k.kty.unwrap_or_else(|| "RSA".into()),
+    Ok(KeySpec {
+        kty: policy_key_kind(policy)?,
         key_size: if k.crv.is_none() { k.key_size } else { None },
         public_exponent: None,
         curve: k.crv,
-    }
+    })
 }
 
 /// Whether `key` is of the type and size (or curve) the policy asks for.
@@ -133,8 +152,7 @@ impl Keyhaven {
             .transpose()?
             .ok_or_else(|| Error::corrupt(format!("certificate '{name}' has no policy")))?;
         let key = self.key_for(&*snap, &f.vault, name, &policy)?;
-        let cert =
-            x509::self_signed(&key, &certificate_request(&policy, now)).map_err(crypto_error)?;
+        let cert = x509::self_signed(&key, &certificate_request(&policy, now))?;
         self.store_certificate(
             &f.vault,
             name,
@@ -215,8 +233,7 @@ impl Keyhaven {
         match policy.issuer_name() {
             ISSUER_SELF => {
                 let key = self.key_for(&*snap, &v, name, &policy)?;
-                let cert = x509::self_signed(&key, &certificate_request(&policy, now))
-                    .map_err(crypto_error)?;
+                let cert = x509::self_signed(&key, &certificate_request(&policy, now))?;
                 op.status_details =
                     Some("The certificate was issued by Keyhaven (issuer Self).".into());
                 self.store_certificate(
@@ -241,10 +258,10 @@ impl Keyhaven {
             }
             ISSUER_UNKNOWN => {
                 let key = self.key_for(&*snap, &v, name, &policy)?;
-                op.csr = Some(
-                    x509::signing_request(&key, &certificate_request(&policy, now))
-                        .map_err(crypto_error)?,
-                );
+                op.csr = Some(x509::signing_request(
+                    &key,
+                    &certificate_request(&policy, now),
+                )?);
                 op.status_details = Some(
                     "Pending certificate created. Have the signing request (csr) signed by your certificate \
                      authority, then merge the signed certificate."
@@ -304,7 +321,7 @@ impl Keyhaven {
                 }
             }
         }
-        Ok(Arc::new(generate(&key_spec(policy))?))
+        Ok(Arc::new(generate(&key_spec(policy)?)?))
     }
 
     /// Stores the version an operation will complete, as Azure shows it meanwhile: the certificate version disabled
@@ -330,15 +347,17 @@ impl Keyhaven {
             content_type: Some(policy.content_type().to_string()),
             managed: false,
             sealed: None,
-            public: Some(serde_json::json!({ "pending": true })),
+            public: Some(records::public_value(&CertificatePublic {
+                pending: true,
+                ..Default::default()
+            })?),
         };
-        let kty = policy.key().kty.unwrap_or_else(|| "RSA".into());
         let key_ver = self.key_version_record(
             v,
             name,
             version,
             key,
-            &kty,
+            policy_key_kind(policy)?,
             key_ops_for(policy, key.key_type()),
             attributes,
             tags,
@@ -377,9 +396,9 @@ impl Keyhaven {
             return Err(Error::BadParameter("No certificate was given.".into()));
         };
         for der in &material.chain[1..] {
-            x509::inspect(der).map_err(crypto_error)?;
+            x509::inspect(der)?;
         }
-        let info = x509::inspect(leaf).map_err(crypto_error)?;
+        let info = x509::inspect(leaf)?;
         let version = match &completion.version {
             Some(v) => v.clone(),
             None => keyhaven_crypto::random_version()?,
@@ -400,18 +419,18 @@ impl Keyhaven {
             content_type: Some(content_type.clone()),
             managed: false,
             sealed: None,
-            public: Some(serde_json::json!({
-                "cer": STANDARD.encode(leaf),
-                "x5t": URL_SAFE_NO_PAD.encode(info.x5t),
-            })),
+            public: Some(records::public_value(&CertificatePublic {
+                cer: Some(STANDARD.encode(leaf)),
+                x5t: Some(URL_SAFE_NO_PAD.encode(info.x5t)),
+                pending: false,
+            })?),
         };
-        let kty = policy.key().kty.unwrap_or_else(|| "RSA".into());
         let key_ver = self.key_version_record(
             v,
             name,
             version.clone(),
             &material.key,
-            &kty,
+            policy_key_kind(policy)?,
             key_ops_for(policy, material.key.key_type()),
             attributes.clone(),
             tags.clone(),
@@ -420,9 +439,9 @@ impl Keyhaven {
         let exportable = policy.key().exportable != Some(false);
         let with_key = exportable.then_some(&*material.key);
         let secret_text: Zeroizing<String> = if content_type == CONTENT_TYPE_PEM {
-            x509::to_pem(with_key, &material.chain).map_err(crypto_error)?
+            x509::to_pem(with_key, &material.chain)?
         } else {
-            let der = x509::to_pkcs12(with_key, &material.chain).map_err(crypto_error)?;
+            let der = x509::to_pkcs12(with_key, &material.chain)?;
             Zeroizing::new(STANDARD.encode(&*der))
         };
         let sealed_secret = self.barrier.vault_key(v)?.seal_value(
@@ -439,7 +458,9 @@ impl Keyhaven {
             content_type: Some(content_type),
             managed: true,
             sealed: Some(sealed_secret),
-            public: Some(serde_json::json!({ "kid": format!("{}/{}", name.as_str(), version) })),
+            public: Some(records::public_value(&ManagedSecretPublic {
+                kid: Some(format!("{}/{}", name.as_str(), version)),
+            })?),
         };
         let policy_value = policy.to_value()?;
         let (vault, name) = (v.name.clone(), name.clone());

@@ -4,7 +4,6 @@
 use super::issuance::{Completion, Material};
 use super::operation::{no_operation, CertificateOperation, OperationRecord, OperationStatus};
 use super::properties::CertificateView;
-use crate::keys::crypto_error;
 use crate::objects::State;
 use crate::records::{self};
 use crate::{Action, Error, Keyhaven, Principal, Resource, Result};
@@ -135,7 +134,7 @@ impl Keyhaven {
         let key = self.private_key(&pending_key.vault, name, &pending_key.version)?;
         let mut leaf = None;
         for (i, der) in x5c.iter().enumerate() {
-            if x509::matches_key(der, &key).map_err(crypto_error)? {
+            if x509::matches_key(der, &key)? {
                 leaf = Some(i);
                 break;
             }

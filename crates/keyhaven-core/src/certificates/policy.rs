@@ -120,8 +120,9 @@ pub struct PolicyAttributes {
     pub updated: Option<i64>,
 }
 
-/// A certificate policy, as Azure spells it. Every section is optional in requests; [`CertificatePolicy::complete`]
-/// fills Azure's defaults and checks the result.
+/// A certificate policy. Every section may be left out of a request; [`CertificatePolicy::complete`] fills Azure's
+/// defaults and checks the result. Stored with the certificate as JSON in this layout (the HTTP edge has its own
+/// wire shape, `keyhaven_azure_api::certificate_policy`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CertificatePolicy {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -136,8 +137,7 @@ pub struct CertificatePolicy {
     pub issuer: Option<IssuerRef>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attributes: Option<PolicyAttributes>,
-    /// The version whose near-expiry notice was last given (kept by the server; not part of Azure's shape — see
-    /// [`CertificatePolicy::public`]).
+    /// The version whose near-expiry notice was last given (kept by the server; not part of Azure's shape).
     #[serde(
         rename = "keyhavenNotifiedVersion",
         default,
@@ -412,14 +412,6 @@ impl CertificatePolicy {
             over(&mut a.enabled, p.enabled);
         }
         out
-    }
-
-    /// The policy as callers see it (without what the server keeps for itself).
-    pub fn public(&self) -> CertificatePolicy {
-        CertificatePolicy {
-            notified_version: None,
-            ..self.clone()
-        }
     }
 
     pub fn issuer_name(&self) -> &str {

@@ -1,8 +1,9 @@
 //! A certificate version and its policy as callers read and change them.
 
 use super::policy::CertificatePolicy;
-use crate::objects::{object_in_txn, ObjectView, State};
+use crate::objects::{object_in_txn, State};
 use crate::records::{self, VersionRecord};
+use crate::views::ObjectView;
 use crate::{Action, Error, Keyhaven, Principal, Resource, Result};
 use keyhaven_model::{ObjectKind, ObjectName, Tags, VaultName, Version};
 
@@ -44,7 +45,7 @@ impl Keyhaven {
             .map(CertificatePolicy::from_value)
             .transpose()?;
         Ok(CertificateView {
-            object: ObjectView::new(KIND, &f.vault, &f.object, f.version),
+            object: ObjectView::new(KIND, &f.vault, &f.object, f.version)?,
             policy,
         })
     }
@@ -150,7 +151,7 @@ impl Keyhaven {
                 let ver = cert_ver
                     .ok_or_else(|| Error::Internal("certificate version vanished".into()))?;
                 Ok(CertificateView {
-                    object: ObjectView::new(KIND, &v, &obj, ver),
+                    object: ObjectView::new(KIND, &v, &obj, ver)?,
                     policy,
                 })
             })

@@ -1,6 +1,7 @@
 //! Certificates handlers: create (and its operation), import, merge, get, update, policy, contacts, issuers.
 //! Lifecycle (list, versions, delete, deleted, recover, purge, backup, restore) is the shared `objects` one.
 
+use super::certificate_policy;
 use super::context::Ctx;
 use super::error::ApiError;
 use super::objects::{attributes_out, deleted_fields, name, object_id, ok, version, Id, Shape};
@@ -9,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
+use keyhaven_azure_api::certificate_policy::CertificatePolicy as PolicyDto;
 use keyhaven_azure_api::certificates::{
     CertificateBundle, CertificateCreateParameters, CertificateImportParameters, CertificateItem,
     CertificateMergeParameters, CertificateOperationDto, CertificateOperationUpdateParameter,
@@ -18,19 +20,22 @@ use keyhaven_azure_api::certificates::{
 use keyhaven_azure_api::ListResult;
 use keyhaven_core::{
     AdministratorDetails, CertificateChange, CertificateOperation, CertificatePolicy,
-    CertificateView, Contact, CreateCertificate, ImportCertificate, Issuer, IssuerChange,
+    CertificateView, Contact, CreateCertificate, Detail, ImportCertificate, Issuer, IssuerChange,
     ObjectView, OperationStatus,
 };
 use keyhaven_model::{ObjectKind, SecretValue, Tags};
-use serde_json::Value;
 
 pub(crate) struct Certificates;
 
-fn public_str(v: &ObjectView, field: &str) -> Option<String> {
-    v.public
-        .as_ref()
-        .and_then(|p| p[field].as_str())
-        .map(str::to_string)
+/// A certificate version's DER certificate (base64) and thumbprint (base64url), where it has them.
+fn cer_and_x5t(v: &ObjectView) -> (Option<String>, Option<String>) {
+    match &v.detail {
+        Detail::Certificate(c) => (
+            c.cer.as_deref().map(|c| STANDARD.encode(c)),
+            c.x5t.as_deref().map(keyhaven_azure_api::b64url::encode),
+        ),
+        _ => (None, None),
+    }
 }
 
 fn bundle(cx: &Ctx, v: &ObjectView, policy: Option<&CertificatePolicy>) -> CertificateBundle {
@@ -38,8 +43,8 @@ fn bundle(cx: &Ctx, v: &ObjectView, policy: Option<&CertificatePolicy>) -> Certi
         id: object_id(cx, Certificates::COLLECTION, v, Id::Versioned),
         kid: object_id(cx, "keys", v, Id::Versioned),
         sid: object_id(cx, "secrets", v, Id::Versioned),
-        x5t: public_str(v, "x5t"),
-        cer: public_str(v, "cer"),
+        x5t: cer_and_x5t(v).1,
+        cer: cer_and_x5t(v).0,
         content_type: v.content_type.clone(),
         attributes: attributes_out(v),
         tags: v.tags.as_map().clone(),
@@ -48,24 +53,12 @@ fn bundle(cx: &Ctx, v: &ObjectView, policy: Option<&CertificatePolicy>) -> Certi
     }
 }
 
-fn policy_out(cx: &Ctx, name: &str, p: &CertificatePolicy) -> Value {
-    let mut v = serde_json::to_value(p.public()).unwrap_or(Value::Null);
-    if let Some(map) = v.as_object_mut() {
-        map.insert(
-            "id".into(),
-            Value::from(format!("{}/certificates/{name}/policy", cx.base)),
-        );
-    }
-    v
+fn policy_out(cx: &Ctx, name: &str, p: &CertificatePolicy) -> PolicyDto {
+    certificate_policy::policy_out(format!("{}/certificates/{name}/policy", cx.base), p)
 }
 
-fn policy_in(v: Option<Value>) -> Result<Option<CertificatePolicy>, ApiError> {
-    v.filter(|v| !v.is_null())
-        .map(|v| {
-            serde_json::from_value::<CertificatePolicy>(v)
-                .map_err(|e| ApiError::bad(format!("The certificate policy is not valid: {e}")))
-        })
-        .transpose()
+fn policy_in(p: Option<PolicyDto>) -> Result<Option<CertificatePolicy>, ApiError> {
+    p.map(certificate_policy::policy_in).transpose()
 }
 
 impl Shape for Certificates {
@@ -82,7 +75,7 @@ impl Shape for Certificates {
     fn item(cx: &Ctx, v: &ObjectView, id: Id) -> CertificateItem {
         CertificateItem {
             id: object_id(cx, Self::COLLECTION, v, id),
-            x5t: public_str(v, "x5t"),
+            x5t: cer_and_x5t(v).1,
             attributes: attributes_out(v),
             tags: v.tags.as_map().clone(),
             deleted: deleted_fields(cx, Self::DELETED, v),
@@ -298,8 +291,8 @@ pub(crate) fn get_policy(cx: &Ctx, n: &str) -> Result<Response, ApiError> {
 
 pub(crate) async fn update_policy(cx: &Ctx, n: &str) -> Result<Response, ApiError> {
     let n = name(n)?;
-    let body: Value = cx.json()?;
-    let patch = policy_in(Some(body))?.unwrap_or_default();
+    let body: PolicyDto = cx.json()?;
+    let patch = certificate_policy::policy_in(body)?;
     let p = cx
         .st
         .kh

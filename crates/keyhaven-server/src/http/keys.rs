@@ -8,18 +8,17 @@ use super::objects::{
 use axum::response::Response;
 use keyhaven_azure_api::b64url;
 use keyhaven_azure_api::keys::{
-    GetRandomBytesRequest, KeyBundle, KeyCreateParameters, KeyImportParameters, KeyItem,
-    KeyOperationResult, KeyOperationsParameters, KeyRotationPolicy, KeySignParameters,
+    GetRandomBytesRequest, JsonWebKey, KeyBundle, KeyCreateParameters, KeyImportParameters,
+    KeyItem, KeyOperationResult, KeyOperationsParameters, KeyRotationPolicy, KeySignParameters,
     KeyUpdateParameters, KeyVerifyParameters, KeyVerifyResult, LifetimeAction as LifetimeActionDto,
     LifetimeActionTrigger, LifetimeActionType as ActionTypeDto, RandomBytes,
     RotationPolicyAttributes,
 };
 use keyhaven_core::{
-    KeyOperation, KeyProperties, KeySpec, LifetimeAction, LifetimeActionType, ObjectUpdate,
+    Detail, KeyOperation, KeyProperties, KeySpec, LifetimeAction, LifetimeActionType, ObjectUpdate,
     ObjectView, OperationInput, RotationPolicy,
 };
-use keyhaven_model::{ObjectKind, Tags};
-use serde_json::Value;
+use keyhaven_model::{KeyOp, ObjectKind, Tags};
 
 pub(crate) struct Keys;
 
@@ -31,16 +30,8 @@ impl Shape for Keys {
     type Item = KeyItem;
 
     fn bundle(cx: &Ctx, v: &ObjectView) -> KeyBundle {
-        let mut key = v.public.clone().unwrap_or(Value::Null);
-        if let Some(map) = key.as_object_mut() {
-            map.remove("keySize");
-            map.insert(
-                "kid".into(),
-                Value::from(object_id(cx, Self::COLLECTION, v, Id::Versioned)),
-            );
-        }
         KeyBundle {
-            key,
+            key: json_web_key(object_id(cx, Self::COLLECTION, v, Id::Versioned), v),
             attributes: attributes_out(v),
             tags: v.tags.as_map().clone(),
             managed: v.managed.then_some(true),
@@ -59,6 +50,27 @@ impl Shape for Keys {
     }
 }
 
+/// The public JWK of a key version, as a key bundle carries it.
+fn json_web_key(kid: String, v: &ObjectView) -> JsonWebKey {
+    let Detail::Key(k) = &v.detail else {
+        return JsonWebKey {
+            kid: Some(kid),
+            ..Default::default()
+        };
+    };
+    let b64 = |f: &Option<Vec<u8>>| f.as_deref().map(b64url::encode);
+    JsonWebKey {
+        kid: Some(kid),
+        kty: k.kind.as_str().to_string(),
+        key_ops: Some(k.key_ops.iter().map(|o| o.as_str().to_string()).collect()),
+        n: b64(&k.jwk.n),
+        e: b64(&k.jwk.e),
+        crv: k.jwk.crv.clone(),
+        x: b64(&k.jwk.x),
+        y: b64(&k.jwk.y),
+    }
+}
+
 fn bytes(field: &str, v: &str) -> Result<Vec<u8>, ApiError> {
     b64url::decode(v).ok_or_else(|| ApiError::bad(format!("'{field}' is not valid base64url.")))
 }
@@ -71,13 +83,13 @@ pub(crate) async fn create(cx: &Ctx, n: &str) -> Result<Response, ApiError> {
     let n = name(n)?;
     let p: KeyCreateParameters = cx.json()?;
     let spec = KeySpec {
-        kty: p.kty,
+        kty: p.kty.parse()?,
         key_size: p.key_size,
         public_exponent: p.public_exponent,
         curve: p.crv,
     };
     let props = KeyProperties {
-        key_ops: p.key_ops,
+        key_ops: p.key_ops.as_deref().map(KeyOp::parse_list).transpose()?,
         attributes: attributes_patch(p.attributes),
         tags: Tags::new(p.tags.unwrap_or_default())?,
     };
@@ -92,11 +104,20 @@ pub(crate) async fn create(cx: &Ctx, n: &str) -> Result<Response, ApiError> {
 pub(crate) async fn import(cx: &Ctx, n: &str) -> Result<Response, ApiError> {
     let n = name(n)?;
     let p: KeyImportParameters = cx.json()?;
+    // The JWK's own key_ops say what the key may be used for.
+    let key_ops = match p.key.get("key_ops") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(ops) => {
+            let ops: Vec<String> = serde_json::from_value(ops.clone())
+                .map_err(|_| ApiError::bad("'key.key_ops' must be a list of operation names."))?;
+            Some(KeyOp::parse_list(&ops)?)
+        }
+    };
     let jwk: keyhaven_crypto::keys::Jwk = serde_json::from_value(p.key).map_err(|_| {
         ApiError::bad("'key' is not a valid JSON Web Key (kty and base64url fields are required).")
     })?;
     let props = KeyProperties {
-        key_ops: None,
+        key_ops,
         attributes: attributes_patch(p.attributes),
         tags: Tags::new(p.tags.unwrap_or_default())?,
     };
@@ -121,7 +142,14 @@ pub(crate) async fn update(cx: &Ctx, n: &str, ver: Option<&&str>) -> Result<Resp
     let v = cx
         .st
         .kh
-        .update_key(&cx.who, &cx.vault, &n, ver.as_ref(), change, p.key_ops)
+        .update_key(
+            &cx.who,
+            &cx.vault,
+            &n,
+            ver.as_ref(),
+            change,
+            p.key_ops.as_deref().map(KeyOp::parse_list).transpose()?,
+        )
         .await?;
     ok(Keys::bundle(cx, &v))
 }

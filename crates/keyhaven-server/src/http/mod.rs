@@ -1,6 +1,7 @@
 //! The HTTP edge: routes, authentication, request reading and the error envelope.
 
 mod auth;
+mod certificate_policy;
 mod certificates;
 mod context;
 mod dataplane;

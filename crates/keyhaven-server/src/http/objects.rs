@@ -59,7 +59,7 @@ pub(crate) fn attributes_out(v: &ObjectView) -> AttributesOut {
         created: v.attributes.created,
         updated: v.attributes.updated,
         recoverable_days: v.policy.recoverable_days,
-        recovery_level: v.policy.recovery_level.to_string(),
+        recovery_level: v.policy.recovery_level.as_str().to_string(),
     }
 }
 

@@ -7,7 +7,7 @@ use super::objects::{
 };
 use axum::response::Response;
 use keyhaven_azure_api::secrets::{SecretBundle, SecretSetParameters, SecretUpdateParameters};
-use keyhaven_core::{ObjectUpdate, ObjectView, SetSecret};
+use keyhaven_core::{Detail, ObjectUpdate, ObjectView, SetSecret};
 use keyhaven_model::{ObjectKind, SecretValue, Tags};
 
 pub(crate) struct Secrets;
@@ -19,11 +19,10 @@ fn secret_bundle(cx: &Ctx, v: &ObjectView, id: Id) -> SecretBundle {
         content_type: v.content_type.clone(),
         attributes: attributes_out(v),
         tags: v.tags.as_map().clone(),
-        kid: v
-            .public
-            .as_ref()
-            .and_then(|p| p["kid"].as_str())
-            .map(|k| format!("{}/keys/{k}", cx.base)),
+        kid: match &v.detail {
+            Detail::Secret { key_id: Some(k) } => Some(format!("{}/keys/{k}", cx.base)),
+            _ => None,
+        },
         managed: v.managed.then_some(true),
         deleted: deleted_fields(cx, Secrets::DELETED, v),
     }

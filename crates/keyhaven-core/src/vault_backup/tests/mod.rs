@@ -175,7 +175,7 @@ pub(super) fn listing(kh: &Keyhaven, v: &VaultName) -> Vec<String> {
                                 .unwrap()
                                 .expose()
                                 .to_string(),
-                            _ => format!("{:?}", ver.public),
+                            _ => format!("{:?}", ver.detail),
                         };
                         out.push(format!(
                             "  {} {:?} {:?} {:?} = {value}",
@@ -195,7 +195,7 @@ pub(super) fn listing(kh: &Keyhaven, v: &VaultName) -> Vec<String> {
 
 pub(super) fn ec_key() -> KeySpec {
     KeySpec {
-        kty: "EC".into(),
+        kty: keyhaven_model::KeyKind::Ec,
         key_size: None,
         public_exponent: None,
         curve: Some("P-256".into()),

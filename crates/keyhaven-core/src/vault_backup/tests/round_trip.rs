@@ -24,7 +24,7 @@ async fn round_trip_with_every_version_attribute_and_tag_and_deleted_objects() {
         &src,
         &k,
         KeySpec {
-            kty: "EC".into(),
+            kty: keyhaven_model::KeyKind::Ec,
             key_size: None,
             public_exponent: None,
             curve: Some("P-256".into()),
