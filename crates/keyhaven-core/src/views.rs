@@ -97,7 +97,7 @@ pub enum Detail {
         /// For a certificate's secret: its key, as `{name}/{version}`.
         key_id: Option<String>,
     },
-    Key(KeyFacts),
+    Key(Box<KeyFacts>),
     Certificate(CertificateFacts),
 }
 
@@ -160,7 +160,7 @@ fn detail(kind: ObjectKind, public: &Option<serde_json::Value>) -> Result<Detail
         }
         ObjectKind::Key => {
             let p: KeyPublic = records::public_part_required(public)?;
-            Detail::Key(KeyFacts {
+            Detail::Key(Box::new(KeyFacts {
                 kind: p
                     .jwk
                     .kty
@@ -169,7 +169,7 @@ fn detail(kind: ObjectKind, public: &Option<serde_json::Value>) -> Result<Detail
                 jwk: p.jwk.clone().public_only(),
                 key_ops: p.key_ops,
                 key_size: p.key_size,
-            })
+            }))
         }
         ObjectKind::Certificate => {
             let p: CertificatePublic = records::public_part(public)?;
