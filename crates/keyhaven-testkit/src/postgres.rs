@@ -157,6 +157,12 @@ impl TestPostgres {
         format!("postgres://{SUPERUSER}@127.0.0.1:{}/{DATABASE}", self.port)
     }
 
+    /// Creates another database on this server and returns its URL.
+    pub fn create_database(&self, name: &str) -> String {
+        self.psql(&format!("CREATE DATABASE \"{name}\""));
+        format!("postgres://{SUPERUSER}@127.0.0.1:{}/{name}", self.port)
+    }
+
     /// A libpq-style URL naming several servers in order: `postgres://postgres@h1:p1,h2:p2/keyhaven`.
     pub fn multi_host_url(servers: &[&TestPostgres]) -> String {
         let hosts: Vec<String> = servers
