@@ -14,6 +14,7 @@ mod geography;
 mod interop;
 mod many_versions;
 mod portable;
+mod postgres;
 mod restore_crash;
 mod sdk;
 mod sdk_certificates;

@@ -1,12 +1,13 @@
 //! First start and every start: the data directory's files, the store, the domain, the admin credential.
 
-use crate::config::Config;
+use crate::config::{Config, StoreLocation};
 use crate::ServerError;
 use keyhaven_core::{Keyhaven, NewVault, Role};
 use keyhaven_crypto::{SealingKey, TokenSigner};
 use keyhaven_model::{Clock, VaultName};
-use keyhaven_store::Store;
+use keyhaven_store::{Engine, Store, StoreError};
 use keyhaven_store_embedded::EmbeddedEngine;
+use keyhaven_store_postgres::{PostgresEngine, PostgresOptions};
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
@@ -98,6 +99,19 @@ fn load_or_create(
     Ok(bytes)
 }
 
+/// The configured storage engine.
+fn open_engine(config: &Config) -> Result<Arc<dyn Engine>, ServerError> {
+    Ok(match &config.store {
+        StoreLocation::Embedded => Arc::new(EmbeddedEngine::open(
+            &config.data_dir.join("keyhaven.redb"),
+        )?),
+        StoreLocation::Postgres(url) => Arc::new(
+            PostgresEngine::open_with((**url).clone(), PostgresOptions::default())
+                .map_err(|e| ServerError::Store(StoreError::from(e)))?,
+        ),
+    })
+}
+
 /// Opens (or initialises) everything under the data directory.
 pub(crate) fn prepare(config: &Config, clock: Arc<dyn Clock>) -> Result<Prepared, ServerError> {
     let dir = &config.data_dir;
@@ -115,8 +129,7 @@ pub(crate) fn prepare(config: &Config, clock: Arc<dyn Clock>) -> Result<Prepared
         Ok(TokenSigner::generate()?.to_pem()?)
     })?;
     let signer = TokenSigner::from_pem(&signer_pem)?;
-    let engine = EmbeddedEngine::open(&dir.join("keyhaven.redb"))?;
-    let store = Arc::new(Store::new(Arc::new(engine))?);
+    let store = Arc::new(Store::new(open_engine(config)?)?);
     let (kh, fresh) = Keyhaven::open(store.clone(), root, clock, config.domain.clone())?;
     if fresh {
         kh.ensure_vault(NewVault {

@@ -18,6 +18,10 @@ pub struct ServeArgs {
     /// A TOML configuration file.
     #[arg(long, env = "KEYHAVEN_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Where the store lives: `embedded` (a file in the data directory, the default) or a PostgreSQL URL
+    /// (`postgres://user@host:port/db`, several `host:port` separated by commas for failover).
+    #[arg(long, env = "KEYHAVEN_STORE", value_name = "embedded|postgres://…")]
+    pub store: Option<String>,
     /// DNS suffix of vault host names: vault V is https://V.{suffix}.
     #[arg(long, env = "KEYHAVEN_DNS_SUFFIX", value_name = "SUFFIX")]
     pub dns_suffix: Option<String>,
@@ -50,6 +54,7 @@ pub struct ServeArgs {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct FileConfig {
     data_dir: Option<PathBuf>,
+    store: Option<String>,
     listen: Option<SocketAddr>,
     dns_suffix: Option<String>,
     public_host: Option<String>,
@@ -68,10 +73,40 @@ struct FileConfig {
     backup_schedule: Vec<crate::BackupSchedule>,
 }
 
+/// Where the store lives.
+#[derive(Debug, Clone, Default)]
+pub enum StoreLocation {
+    /// The embedded engine: `keyhaven.redb` in the data directory.
+    #[default]
+    Embedded,
+    /// A PostgreSQL database, possibly with several servers for failover (shown without its password).
+    Postgres(Box<keyhaven_store_postgres::PostgresUrl>),
+}
+
+impl StoreLocation {
+    /// `embedded`, or a `postgres://` / `postgresql://` URL.
+    pub fn parse(s: &str) -> Result<StoreLocation, ServerError> {
+        let s = s.trim();
+        if s.is_empty() || s.eq_ignore_ascii_case("embedded") {
+            return Ok(StoreLocation::Embedded);
+        }
+        if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+            return keyhaven_store_postgres::PostgresUrl::parse(s)
+                .map(|url| StoreLocation::Postgres(Box::new(url)))
+                .map_err(|e| ServerError::Config(format!("store: {e}")));
+        }
+        Err(ServerError::Config(
+            "store must be `embedded` or a postgres:// URL".into(),
+        ))
+    }
+}
+
 /// The resolved configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
     pub data_dir: PathBuf,
+    /// The store; the data directory still holds the root key, token signing key, TLS files and backups.
+    pub store: StoreLocation,
     pub listen: SocketAddr,
     pub dns_suffix: String,
     pub public_host: String,
@@ -93,6 +128,7 @@ impl Config {
     pub fn with_data_dir(data_dir: &Path) -> Config {
         Config {
             data_dir: data_dir.to_path_buf(),
+            store: StoreLocation::Embedded,
             listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
             dns_suffix: "vault.localhost".into(),
             public_host: "localhost".into(),
@@ -125,6 +161,9 @@ impl Config {
             .or(file.data_dir)
             .unwrap_or_else(|| PathBuf::from("keyhaven-data"));
         let mut c = Config::with_data_dir(&data_dir);
+        if let Some(s) = args.store.or(file.store) {
+            c.store = StoreLocation::parse(&s)?;
+        }
         if let Some(l) = args.listen.or(file.listen) {
             c.listen = l;
         }
@@ -238,5 +277,39 @@ mod tests {
         assert_eq!(Config::load(args.clone()).unwrap().listen.port(), 1234);
         std::fs::write(&f, "nonsense = 1\n").unwrap();
         assert!(Config::load(args).is_err(), "unknown keys are refused");
+    }
+
+    #[test]
+    fn store_from_file_then_flag() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("k.toml");
+        let mut args = ServeArgs {
+            config: Some(f.clone()),
+            ..Default::default()
+        };
+        std::fs::write(&f, "").unwrap();
+        assert!(matches!(
+            Config::load(args.clone()).unwrap().store,
+            StoreLocation::Embedded
+        ));
+        std::fs::write(&f, "store = \"postgres://kh:pw@db1:5432,db2:5433/vault\"\n").unwrap();
+        let c = Config::load(args.clone()).unwrap();
+        match &c.store {
+            StoreLocation::Postgres(url) => assert_eq!(url.hosts().len(), 2),
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            !format!("{c:?}").contains("pw@"),
+            "the password is not shown"
+        );
+        args.store = Some("embedded".into());
+        assert!(matches!(
+            Config::load(args.clone()).unwrap().store,
+            StoreLocation::Embedded
+        ));
+        for bad in ["sqlite://x", "postgres://kh@db/vault?nonsense=1"] {
+            args.store = Some(bad.into());
+            assert!(Config::load(args.clone()).is_err(), "{bad}");
+        }
     }
 }

@@ -15,7 +15,7 @@ mod tls;
 mod tokens;
 
 pub use bootstrap::AdminCredential;
-pub use config::{Config, ServeArgs};
+pub use config::{Config, ServeArgs, StoreLocation};
 pub use error::ServerError;
 pub use listener::{serve, start, RunningServer};
 pub use schedule::BackupSchedule;

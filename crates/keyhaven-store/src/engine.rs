@@ -27,6 +27,17 @@ pub trait EngineTxn {
     fn commit(self: Box<Self>) -> Result<(), StoreError>;
 }
 
+/// Whether an engine accepts writes at the moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EngineMode {
+    /// Reads and writes.
+    ReadWrite,
+    /// Reads only: write transactions fail with [`StoreError::ReadOnly`] (e.g. PostgreSQL after a failover to a
+    /// hot standby, until one is promoted).
+    ReadOnly,
+}
+
 /// A storage engine (embedded file, PostgreSQL, memory). Every engine passes [`crate::conformance`].
 pub trait Engine: Send + Sync + 'static {
     fn snapshot(&self) -> Result<Box<dyn Snapshot>, StoreError>;
@@ -40,6 +51,11 @@ pub trait Engine: Send + Sync + 'static {
     }
     /// A short name for logs and health output.
     fn name(&self) -> &'static str;
+    /// Whether writes are accepted now (for health output; a write is refused with [`StoreError::ReadOnly`]
+    /// whatever this said before it). Engines that never lose write access keep the default.
+    fn mode(&self) -> EngineMode {
+        EngineMode::ReadWrite
+    }
 }
 
 /// What a write function sees: the store as left by every commit before it and by the functions before it in

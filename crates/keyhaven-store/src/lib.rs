@@ -17,7 +17,7 @@ pub mod conformance;
 pub mod keys;
 pub mod undo;
 
-pub use engine::{Engine, EngineTxn, Entry, Snapshot, WriteTxn};
+pub use engine::{Engine, EngineMode, EngineTxn, Entry, Snapshot, WriteTxn};
 pub use error::StoreError;
 pub use memory::MemoryEngine;
 pub use store::Store;

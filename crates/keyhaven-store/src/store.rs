@@ -69,6 +69,11 @@ impl Store {
         self.engine.name()
     }
 
+    /// Whether the engine accepts writes now (see [`Engine::mode`]).
+    pub fn engine_mode(&self) -> crate::EngineMode {
+        self.engine.mode()
+    }
+
     /// A consistent point-in-time view.
     pub fn snapshot(&self) -> Result<Box<dyn Snapshot>, StoreError> {
         self.engine.snapshot()

@@ -2,6 +2,10 @@
 //! its vaults as the official SDKs do (HTTPS with the server's CA, `*.vault.localhost` pinned to loopback).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod postgres;
+
+pub use postgres::TestPostgres;
+
 use keyhaven_model::{Clock, ManualClock, SystemClock};
 use keyhaven_server::{AdminCredential, Config, RunningServer};
 use std::net::SocketAddr;

@@ -1,0 +1,300 @@
+//! Write transactions.
+//!
+//! `begin` queues `BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_is_in_recovery(), pg_advisory_xact_lock(..)`
+//! without waiting. The lock serializes write transactions across every node on the database; read committed
+//! (a fresh snapshot per statement) makes every statement after the lock see every write transaction committed
+//! before it, as the store's committer expects (a repeatable-read snapshot would be taken before the lock wait
+//! and miss them). The recovery flag tells a hot standby apart: its transactions fail with
+//! [`StoreError::ReadOnly`].
+//!
+//! Puts and deletes are kept in memory (the last one per key wins) and sent as one `INSERT .. ON CONFLICT` from
+//! arrays and one `DELETE .. = ANY`, queued just before the next scan or `COMMIT` (or once they reach
+//! [`FLUSH_BYTES`]); a read of a key written here is answered from memory. A group commit of pure writes is
+//! therefore one round trip, and each read one more.
+
+use crate::bridge::Pending;
+use crate::conn::{Conn, Role};
+use crate::pool::Lease;
+use crate::schema::WRITERS_LOCK;
+use crate::shared::{request, Failed, Inner};
+use crate::snapshot::rows_to_entries;
+use keyhaven_store::{EngineTxn, Entry, StoreError};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use tokio_postgres::SimpleQueryMessage;
+
+/// Buffered writes beyond this many bytes are sent before the transaction goes on.
+pub(crate) const FLUSH_BYTES: usize = 8 << 20;
+
+fn begin_sql(deferred: bool) -> String {
+    // A deferred commit may reach the disk only with a later durable one (see `Engine::begin_deferred`):
+    // PostgreSQL's asynchronous commit, whose WAL is flushed in order.
+    let durability = if deferred {
+        "SET LOCAL synchronous_commit = off; "
+    } else {
+        ""
+    };
+    format!(
+        "BEGIN ISOLATION LEVEL READ COMMITTED; {durability}\
+         SELECT pg_is_in_recovery(), pg_advisory_xact_lock({WRITERS_LOCK})"
+    )
+}
+
+pub(crate) struct PgTxn {
+    inner: Arc<Inner>,
+    conn: Conn,
+    lease: Option<Lease>,
+    /// The answer to `BEGIN` (whether the server is in recovery), until something waited for it.
+    begun: Option<Pending<Result<bool, Failed>>>,
+    /// Writes not sent yet: `None` deletes.
+    writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    write_bytes: usize,
+    /// Once anything failed, the transaction can only roll back; every call reports this.
+    failed: Option<StoreError>,
+    committed: bool,
+}
+
+impl PgTxn {
+    pub(crate) fn begin(inner: Arc<Inner>, deferred: bool) -> Result<PgTxn, StoreError> {
+        let (lease, conn) = inner.lease(&inner.shared.writers)?;
+        let client = conn.client.clone();
+        let limit = inner.shared.options.request_timeout;
+        let sql = begin_sql(deferred);
+        let begun = inner.bridge.start(async move {
+            let messages = request(limit, "beginning a write", client.simple_query(&sql)).await?;
+            Ok(messages.iter().any(|m| match m {
+                SimpleQueryMessage::Row(row) => row.get(0) == Some("t"),
+                _ => false,
+            }))
+        });
+        Ok(PgTxn {
+            inner,
+            conn,
+            lease: Some(lease),
+            begun: Some(begun),
+            writes: BTreeMap::new(),
+            write_bytes: 0,
+            failed: None,
+            committed: false,
+        })
+    }
+
+    fn check(&self) -> Result<(), StoreError> {
+        match &self.failed {
+            Some(e) => Err(e.clone()),
+            None => Ok(()),
+        }
+    }
+
+    fn fail(&mut self, f: Failed) -> StoreError {
+        self.inner.failed(&f);
+        if f.broken {
+            if let Some(lease) = self.lease.as_mut() {
+                lease.discard();
+            }
+        }
+        self.failed = Some(f.error.clone());
+        f.error
+    }
+
+    /// Checks `BEGIN`'s answer (once): a standby makes the transaction read-only.
+    fn settle_begin(&mut self) -> Result<(), StoreError> {
+        if let Some(begun) = self.begun.take() {
+            match begun.wait()? {
+                Ok(false) => {}
+                Ok(true) => {
+                    self.inner
+                        .shared
+                        .target
+                        .observe(self.conn.host, Role::Standby);
+                    self.failed = Some(StoreError::ReadOnly);
+                }
+                Err(f) => {
+                    let mut f = f;
+                    if self.inner.shared.target.current().role == Role::Standby {
+                        f.error = StoreError::ReadOnly;
+                    }
+                    return Err(self.fail(f));
+                }
+            }
+        }
+        self.check()
+    }
+
+    /// Waits for a request queued after `BEGIN`, having checked `BEGIN`'s answer first.
+    fn finish<T>(&mut self, started: Pending<Result<T, Failed>>) -> Result<T, StoreError> {
+        self.settle_begin()?;
+        match started.wait()? {
+            Ok(t) => Ok(t),
+            Err(f) => Err(self.fail(f)),
+        }
+    }
+
+    /// Queues the buffered writes (at most one statement each for puts and deletes).
+    fn start_flush(&mut self) -> Vec<Pending<Result<u64, Failed>>> {
+        if self.writes.is_empty() {
+            return Vec::new();
+        }
+        let writes = std::mem::take(&mut self.writes);
+        self.write_bytes = 0;
+        let mut put_keys = Vec::new();
+        let mut put_values = Vec::new();
+        let mut deleted = Vec::new();
+        for (k, v) in writes {
+            match v {
+                Some(v) => {
+                    put_keys.push(k);
+                    put_values.push(v);
+                }
+                None => deleted.push(k),
+            }
+        }
+        let limit = self.inner.shared.options.request_timeout;
+        let mut started = Vec::with_capacity(2);
+        if !put_keys.is_empty() {
+            let (client, statements) = (self.conn.client.clone(), self.conn.statements.clone());
+            started.push(self.inner.bridge.start(async move {
+                request(
+                    limit,
+                    "writing",
+                    client.execute(&statements.upsert, &[&put_keys, &put_values]),
+                )
+                .await
+            }));
+        }
+        if !deleted.is_empty() {
+            let (client, statements) = (self.conn.client.clone(), self.conn.statements.clone());
+            started.push(self.inner.bridge.start(async move {
+                request(
+                    limit,
+                    "deleting",
+                    client.execute(&statements.delete, &[&deleted]),
+                )
+                .await
+            }));
+        }
+        started
+    }
+
+    fn finish_flush(
+        &mut self,
+        started: Vec<Pending<Result<u64, Failed>>>,
+    ) -> Result<(), StoreError> {
+        for p in started {
+            self.finish(p)?;
+        }
+        Ok(())
+    }
+
+    fn buffer(&mut self, key: &[u8], value: Option<&[u8]>) -> Result<(), StoreError> {
+        self.check()?;
+        self.write_bytes += key.len() + value.map_or(0, <[u8]>::len);
+        self.writes.insert(key.to_vec(), value.map(<[u8]>::to_vec));
+        if self.write_bytes >= FLUSH_BYTES {
+            let started = self.start_flush();
+            self.finish_flush(started)?;
+        }
+        Ok(())
+    }
+}
+
+impl EngineTxn for PgTxn {
+    fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.check()?;
+        if let Some(v) = self.writes.get(key) {
+            return Ok(v.clone());
+        }
+        let (client, statements) = (self.conn.client.clone(), self.conn.statements.clone());
+        let key = key.to_vec();
+        let limit = self.inner.shared.options.request_timeout;
+        let started = self.inner.bridge.start(async move {
+            request(limit, "reading", client.query_opt(&statements.get, &[&key])).await
+        });
+        match self.finish(started)? {
+            Some(row) => row
+                .try_get::<_, Vec<u8>>(0)
+                .map(Some)
+                .map_err(StoreError::corrupt),
+            None => Ok(None),
+        }
+    }
+
+    fn scan(&mut self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<Entry>, StoreError> {
+        self.check()?;
+        if start >= end || limit == 0 {
+            return Ok(Vec::new());
+        }
+        let flushed = self.start_flush();
+        let (client, statements) = (self.conn.client.clone(), self.conn.statements.clone());
+        let (start, end) = (start.to_vec(), end.to_vec());
+        let count = i64::try_from(limit).unwrap_or(i64::MAX);
+        let time_limit = self.inner.shared.options.request_timeout;
+        let started = self.inner.bridge.start(async move {
+            request(
+                time_limit,
+                "scanning",
+                client.query(&statements.scan, &[&start, &end, &count]),
+            )
+            .await
+        });
+        self.finish_flush(flushed)?;
+        rows_to_entries(self.finish(started)?)
+    }
+
+    fn put(&mut self, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        self.buffer(key, Some(value))
+    }
+
+    fn delete(&mut self, key: &[u8]) -> Result<(), StoreError> {
+        self.buffer(key, None)
+    }
+
+    fn put_many(&mut self, entries: &[Entry]) -> Result<(), StoreError> {
+        for (k, v) in entries {
+            self.buffer(k, Some(v))?;
+        }
+        Ok(())
+    }
+
+    fn commit(mut self: Box<Self>) -> Result<(), StoreError> {
+        self.check()?;
+        // Snapshots taken before this commit must not see it (see `crate::fence`).
+        self.inner
+            .shared
+            .fence
+            .wait_for_earlier(self.inner.shared.options.request_timeout);
+        let flushed = self.start_flush();
+        let client = self.conn.client.clone();
+        let limit = self.inner.shared.options.request_timeout;
+        let committed = self.inner.bridge.start(async move {
+            request(limit, "committing", client.batch_execute("COMMIT")).await
+        });
+        self.finish_flush(flushed)?;
+        self.finish(committed)?;
+        self.committed = true;
+        Ok(())
+    }
+}
+
+impl Drop for PgTxn {
+    fn drop(&mut self) {
+        let Some(mut lease) = self.lease.take() else {
+            return;
+        };
+        if self.committed {
+            return;
+        }
+        let client = self.conn.client.clone();
+        let limit = self.inner.shared.options.request_timeout;
+        // Queued after every request of the transaction; the caller does not wait.
+        self.inner.bridge.spawn(async move {
+            if request(limit, "rolling back", client.batch_execute("ROLLBACK"))
+                .await
+                .is_err()
+            {
+                lease.discard();
+            }
+            drop(lease);
+        });
+    }
+}
