@@ -120,6 +120,17 @@ impl Client {
     /// The client of one of this server's vaults (`base` checked by the caller).
     async fn own_vault(&self, base: Url) -> Result<VaultClient, ClientError> {
         let host = base.host_str().unwrap_or_default().to_string();
+        // The server's own host (which serves the default vault) takes a token for the vaults' resource.
+        let resource = match base.host_str() == self.server.host_str() {
+            true => {
+                let suffix = &self.cached_deployment().await?.dns_suffix;
+                match base.port() {
+                    Some(p) if p != 443 => format!("https://{suffix}:{p}"),
+                    _ => format!("https://{suffix}"),
+                }
+            }
+            false => resource_of(&base),
+        };
         let port = base.port_or_known_default().unwrap_or(443);
         let mut b = crate::http_builder(self.ca_pem.as_deref())?;
         // Reach the vault's host at the server's address when the name does not resolve (e.g. *.vault.localhost).
@@ -142,7 +153,7 @@ impl Client {
             .build()
             .map_err(|e| ClientError::Config(format!("building the HTTP client: {e}")))?;
         Ok(VaultClient {
-            resource: resource_of(&base),
+            resource,
             http,
             base,
             tokens: self.tokens.clone(),
