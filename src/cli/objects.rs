@@ -84,7 +84,13 @@ pub enum SecretCommand {
         #[arg(long, short = 'f')]
         file: Option<PathBuf>,
         /// How --file is encoded: utf-8 (text), base64 or hex (binary; stored encoded, tagged file-encoding).
-        #[arg(long, short = 'e', value_enum, requires = "file")]
+        #[arg(
+            long,
+            short = 'e',
+            value_enum,
+            requires = "file",
+            conflicts_with = "value"
+        )]
         encoding: Option<FileEncoding>,
         #[arg(long)]
         content_type: Option<String>,
