@@ -21,4 +21,5 @@ mod sdk;
 mod sdk_certificates;
 mod sdk_keys;
 mod sdk_secrets;
+mod typed_client;
 mod vault_backup;
