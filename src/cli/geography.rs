@@ -6,8 +6,7 @@ use std::io::BufRead;
 use std::path::PathBuf;
 use zeroize::Zeroizing;
 
-/// The shortest passphrase an export is sealed under: it guards every backup of the geography.
-const MIN_PASSPHRASE_CHARS: usize = 12;
+use keyhaven_client::MIN_GEOGRAPHY_PASSPHRASE_CHARS as MIN_PASSPHRASE_CHARS;
 
 #[derive(Subcommand)]
 pub enum GeographyCommand {

@@ -555,6 +555,15 @@ async fn whole_vault_jobs_and_management_calls() {
     // Management: vaults and the geography's key.
     assert_eq!(c.get_vault("dst").await.unwrap().name, "dst");
     assert_eq!(c.list_vaults().await.unwrap().len(), 2);
+    assert!(matches!(
+        c.export_geography("local", "eleven char").await,
+        Err(ClientError::InvalidArgument(m)) if m.contains("at least 12 characters")
+    ));
+    assert!(!c
+        .export_geography("local", "twelve chars")
+        .await
+        .unwrap()
+        .is_empty());
     let rotated = c.rotate_geography("local").await.unwrap();
     assert_eq!(rotated.geography, "local");
     assert!(!rotated.active_key_id.is_empty());

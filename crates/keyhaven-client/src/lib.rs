@@ -23,6 +23,7 @@ mod vault_backup;
 
 pub use credential::{Connection, Credential};
 pub use error::ClientError;
+pub use management::MIN_GEOGRAPHY_PASSPHRASE_CHARS;
 pub use paging::Pager;
 pub use vault::VaultClient;
 pub use vault_backup::{ConflictPolicy, RestoreTarget, VaultRestoreOptions};

@@ -1,6 +1,6 @@
 //! Keyhaven's management API (`/_keyhaven/...`): the deployment, vaults, geographies, backup verification.
 
-use crate::transport::{api_error, decode, send, shown};
+use crate::transport::{api_error, decode, json_body, send, shown};
 use crate::{Client, ClientError};
 use keyhaven_azure_api::management::{
     DeploymentInfo, GeographyExportRequest, GeographyImportRequest, GeographyImportResult,
@@ -10,15 +10,10 @@ use keyhaven_azure_api::vault_backup::VaultBackupManifest;
 use keyhaven_azure_api::{b64url, BackupBlob};
 use reqwest::{Method, Url};
 use serde::de::DeserializeOwned;
-use serde::Serialize;
 use zeroize::Zeroizing;
 
-/// A management body, serialized (it may hold a passphrase, so it is wiped after the call).
-fn json_body<B: Serialize>(body: &B) -> Result<Zeroizing<Vec<u8>>, ClientError> {
-    serde_json::to_vec(body)
-        .map(Zeroizing::new)
-        .map_err(|e| ClientError::Protocol(format!("encoding the request: {e}")))
-}
+/// The shortest passphrase a geography export is sealed under (it guards every backup of the geography).
+pub const MIN_GEOGRAPHY_PASSPHRASE_CHARS: usize = 12;
 
 impl Client {
     /// One management call to this server, with its token; the raw answer body.
@@ -74,12 +69,19 @@ impl Client {
         Ok(())
     }
 
-    /// The geography's keys, sealed under `passphrase`.
+    /// The geography's keys, sealed under `passphrase` (at least [`MIN_GEOGRAPHY_PASSPHRASE_CHARS`] characters;
+    /// a shorter one is refused before anything is sent).
     pub async fn export_geography(
         &self,
         geography: &str,
         passphrase: &str,
     ) -> Result<Zeroizing<Vec<u8>>, ClientError> {
+        if passphrase.chars().count() < MIN_GEOGRAPHY_PASSPHRASE_CHARS {
+            return Err(ClientError::InvalidArgument(format!(
+                "the passphrase is too short: an export is sealed under a passphrase of at least \
+                 {MIN_GEOGRAPHY_PASSPHRASE_CHARS} characters (it guards every backup of the geography)"
+            )));
+        }
         let body = json_body(&GeographyExportRequest {
             passphrase: passphrase.to_string(),
         })?;

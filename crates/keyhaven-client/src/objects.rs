@@ -1,7 +1,6 @@
 //! What every kind of object shares on the wire: purge (`204`), backup and restore of raw blobs.
 
-use crate::transport::decode;
-use crate::vault::json_body;
+use crate::transport::{decode, json_body};
 use crate::{ClientError, VaultClient};
 use keyhaven_azure_api::{b64url, BackupBlob};
 use reqwest::Method;

@@ -90,6 +90,15 @@ pub(crate) async fn send(
     }
 }
 
+/// A JSON request body, serialized once (and wiped after the call: it may hold a secret value or a passphrase).
+pub(crate) fn json_body<B: serde::Serialize>(
+    body: &B,
+) -> Result<zeroize::Zeroizing<Vec<u8>>, ClientError> {
+    serde_json::to_vec(body)
+        .map(zeroize::Zeroizing::new)
+        .map_err(|e| ClientError::Protocol(format!("encoding the request: {e}")))
+}
+
 /// The error an answer with a failure status stands for (Azure's envelope, or the status and the start of the body).
 pub(crate) fn api_error(status: StatusCode, body: &[u8]) -> ClientError {
     let (code, message) = match serde_json::from_slice::<ErrorBody>(body) {

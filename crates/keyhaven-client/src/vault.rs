@@ -5,7 +5,7 @@
 
 use crate::hosts::{self, OwnHosts};
 use crate::token::TokenSource;
-use crate::transport::{decode, send};
+use crate::transport::{decode, json_body, send};
 use crate::{join_segments, parse_base, Client, ClientError};
 use reqwest::{Method, Url};
 use serde::de::DeserializeOwned;
@@ -64,7 +64,7 @@ impl Client {
                 return Err(self.foreign(
                     &base,
                     " To copy a vault of another service (such as Azure Key Vault), use that service's own \
-                     credential, which names its token authority: authorityHost in --credential-file, or \
+                     credential, which names its token authority: authorityHost in its credential file, or \
                      AZURE_AUTHORITY_HOST with AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET.",
                 ));
             }
@@ -180,13 +180,6 @@ pub(crate) fn segment<'a>(what: &str, s: &'a str) -> Result<&'a str, ClientError
         )));
     }
     Ok(s)
-}
-
-/// A JSON request body, serialized once (and wiped after the call: it may hold a secret value).
-pub(crate) fn json_body<B: Serialize>(body: &B) -> Result<Zeroizing<Vec<u8>>, ClientError> {
-    serde_json::to_vec(body)
-        .map(Zeroizing::new)
-        .map_err(|e| ClientError::Protocol(format!("encoding the request: {e}")))
 }
 
 impl VaultClient {
