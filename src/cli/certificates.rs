@@ -1,15 +1,20 @@
 //! `keyhaven certificate …`: the `az keyvault certificate` verbs, through the Azure data plane.
 
-use super::objects::{backup, common, restore, tags, write_new, ObjectArgs, VaultArgs};
+use super::files::{read_first_line, write_new};
+use super::objects::{purged, read_backup, save_backup, tags, ObjectArgs, VaultArgs};
 use super::print_json;
 use anyhow::{bail, Context, Result};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use clap::{Subcommand, ValueEnum};
-use keyhaven_client::VaultClient;
-use reqwest::Method;
+use keyhaven_azure_api::certificates::{
+    CertificateCreateParameters, CertificateImportParameters, CertificateMergeParameters,
+};
+use keyhaven_azure_api::AttributesIn;
+use serde::Serialize;
 use serde_json::{json, Map, Value};
 use std::path::{Path, PathBuf};
+use zeroize::{Zeroize, Zeroizing};
 
 #[derive(Subcommand)]
 pub enum CertificateCommand {
@@ -35,16 +40,19 @@ pub enum CertificateCommand {
     GetDefaultPolicy,
     /// Import a certificate with its private key from a PKCS#12/PFX or PEM file.
     ///
-    /// Example: keyhaven certificate import --vault-name default --name web --file web.pfx --password "$PFX_PASSWORD"
+    /// Example: keyhaven certificate import --vault-name default --name web --file web.pfx --password-file pfx-password.txt
     Import {
         #[command(flatten)]
         object: ObjectArgs,
         /// A .pfx/.p12 file, or a PEM file with the private key and the certificate chain.
         #[arg(long, short = 'f')]
         file: PathBuf,
-        /// The PFX password.
-        #[arg(long)]
+        /// The PFX password (prefer --password-file: a command line is visible to other local users).
+        #[arg(long, conflicts_with = "password_file")]
         password: Option<String>,
+        /// Read the PFX password from this file (its first line).
+        #[arg(long)]
+        password_file: Option<PathBuf>,
         /// Policy (JSON or @FILE) to import under.
         #[arg(long, short = 'p')]
         policy: Option<String>,
@@ -160,6 +168,24 @@ fn default_policy() -> Value {
     })
 }
 
+/// The policy a PEM import needs when none is given: its secret is a PEM file.
+fn pem_import_policy() -> Result<Value> {
+    #[derive(Serialize)]
+    struct SecretProperties {
+        #[serde(rename = "contentType")]
+        content_type: &'static str,
+    }
+    #[derive(Serialize)]
+    struct Policy {
+        secret_props: SecretProperties,
+    }
+    Ok(serde_json::to_value(Policy {
+        secret_props: SecretProperties {
+            content_type: "application/x-pem-file",
+        },
+    })?)
+}
+
 /// `az` prints and accepts policies in its SDK's camelCase; the wire spells them Azure's way.
 fn wire_name(key: &str) -> &str {
     match key {
@@ -235,7 +261,6 @@ fn certificates_in(file: &Path) -> Result<Vec<String>> {
 
 pub async fn run(cmd: CertificateCommand) -> Result<()> {
     const C: &str = "certificates";
-    const D: &str = "deletedcertificates";
     match cmd {
         CertificateCommand::Create {
             object,
@@ -243,115 +268,132 @@ pub async fn run(cmd: CertificateCommand) -> Result<()> {
             disabled,
             tags: t,
         } => {
-            let (vault, name, _) = object.resolve(C)?;
-            let mut body = json!({ "policy": read_policy(&policy)?, "tags": tags(&t)? });
-            if disabled {
-                body["attributes"] = json!({ "enabled": false });
+            let params = CertificateCreateParameters {
+                policy: Some(read_policy(&policy)?),
+                attributes: disabled.then(|| AttributesIn {
+                    enabled: Some(false),
+                    ..Default::default()
+                }),
+                tags: tags(&t)?,
+            };
+            let (v, name, _) = object.open(C).await?;
+            v.create_certificate(&name, &params).await?;
+            // The create answer shows the operation as it began; the operation says how it went.
+            let op = v.get_certificate_operation(&name).await?;
+            match op.status.as_str() {
+                "completed" => print_json(&v.get_certificate(&name, None).await?),
+                "failed" => bail!(
+                    "creating certificate '{name}' failed: {}",
+                    op.error
+                        .as_ref()
+                        .map_or("no reason given", |e| e.message.as_str())
+                ),
+                _ => {
+                    eprintln!(
+                        "Certificate '{name}' is pending: have its signing request (csr) signed, then run \
+                         `keyhaven certificate pending merge`."
+                    );
+                    print_json(&op)
+                }
             }
-            vault
-                .run(async |v: &VaultClient<'_>| {
-                    v.call(Method::POST, &format!("/{C}/{name}/create"), Some(&body))
-                        .await?;
-                    // The create answer shows the operation as it began; the operation says how it went.
-                    let op = v
-                        .call(Method::GET, &format!("/{C}/{name}/pending"), None)
-                        .await?
-                        .unwrap_or_default();
-                    match op["status"].as_str() {
-                        Some("completed") => {
-                            print_json(&v.call(Method::GET, &format!("/{C}/{name}/"), None).await?)
-                        }
-                        Some("failed") => bail!(
-                            "creating certificate '{name}' failed: {}",
-                            op["error"]["message"].as_str().unwrap_or("no reason given")
-                        ),
-                        _ => {
-                            eprintln!(
-                                "Certificate '{name}' is pending: have its signing request (csr) signed, then run \
-                                 `keyhaven certificate pending merge`."
-                            );
-                            print_json(&op)
-                        }
-                    }
-                })
-                .await
         }
         CertificateCommand::GetDefaultPolicy => print_json(&default_policy()),
         CertificateCommand::Import {
             object,
             file,
             password,
+            password_file,
             policy,
             tags: t,
         } => {
-            let (vault, name, _) = object.resolve(C)?;
-            let data =
-                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let password = match (password, password_file) {
+                (Some(p), _) => Some(Zeroizing::new(p)),
+                (None, Some(f)) => Some(read_first_line(&f)?),
+                (None, None) => None,
+            };
+            let data = Zeroizing::new(
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?,
+            );
             if data.is_empty() {
                 bail!("{} is empty", file.display());
             }
-            let text = String::from_utf8_lossy(&data);
+            let text = Zeroizing::new(String::from_utf8_lossy(&data).into_owned());
             let pem = text.contains("-----BEGIN");
             let value = if pem {
-                text.into_owned()
+                text.to_string()
             } else {
-                STANDARD.encode(&data)
+                STANDARD.encode(&*data)
             };
-            let mut body = json!({ "value": value, "tags": tags(&t)? });
-            if let Some(p) = password {
-                body["pwd"] = Value::from(p);
+            let policy = match policy {
+                Some(p) => Some(read_policy(&p)?),
+                None if pem => Some(pem_import_policy()?),
+                None => None,
+            };
+            let mut params = CertificateImportParameters {
+                value,
+                pwd: password.as_ref().map(|p| p.to_string()),
+                policy,
+                attributes: None,
+                tags: tags(&t)?,
+            };
+            let imported = match object.open(C).await {
+                Ok((v, name, _)) => v
+                    .import_certificate(&name, &params)
+                    .await
+                    .map_err(Into::into),
+                Err(e) => Err(e),
+            };
+            params.value.zeroize();
+            if let Some(p) = params.pwd.as_mut() {
+                p.zeroize();
             }
-            match policy {
-                Some(p) => body["policy"] = read_policy(&p)?,
-                None if pem => {
-                    body["policy"] =
-                        json!({ "secret_props": { "contentType": "application/x-pem-file" } })
-                }
-                None => {}
-            }
-            vault
-                .run(async |v: &VaultClient<'_>| {
-                    print_json(
-                        &v.call(Method::POST, &format!("/{C}/{name}/import"), Some(&body))
-                            .await?,
-                    )
-                })
-                .await
+            print_json(&imported?)
         }
-        CertificateCommand::Show(o) => common(C, D, "show", &o).await,
-        CertificateCommand::List(v) => {
-            v.run(async |v: &VaultClient<'_>| print_json(&v.list_all("/certificates").await?))
-                .await
+        CertificateCommand::Show(o) => {
+            let (v, name, version) = o.open(C).await?;
+            print_json(&v.get_certificate(&name, version.as_deref()).await?)
         }
-        CertificateCommand::ListVersions(o) => common(C, D, "list-versions", &o).await,
-        CertificateCommand::ListDeleted(v) => {
-            v.run(async |v: &VaultClient<'_>| {
-                print_json(&v.list_all("/deletedcertificates").await?)
-            })
-            .await
+        CertificateCommand::List(v) => print_json(
+            &v.connect()
+                .await?
+                .list_certificates(false)
+                .collect_all()
+                .await?,
+        ),
+        CertificateCommand::ListVersions(o) => {
+            let (v, name, _) = o.open(C).await?;
+            print_json(&v.list_certificate_versions(&name)?.collect_all().await?)
         }
-        CertificateCommand::Delete(o) => common(C, D, "delete", &o).await,
-        CertificateCommand::Recover(o) => common(C, D, "recover", &o).await,
-        CertificateCommand::Purge(o) => common(C, D, "purge", &o).await,
+        CertificateCommand::ListDeleted(v) => print_json(
+            &v.connect()
+                .await?
+                .list_deleted_certificates()
+                .collect_all()
+                .await?,
+        ),
+        CertificateCommand::Delete(o) => {
+            let (v, name, _) = o.open(C).await?;
+            print_json(&v.delete_certificate(&name).await?)
+        }
+        CertificateCommand::Recover(o) => {
+            let (v, name, _) = o.open(C).await?;
+            print_json(&v.recover_deleted_certificate(&name).await?)
+        }
+        CertificateCommand::Purge(o) => {
+            let (v, name, _) = o.open(C).await?;
+            v.purge_deleted_certificate(&name).await?;
+            purged("certificate", &name)
+        }
         CertificateCommand::Download {
             object,
             file,
             encoding,
         } => {
-            let (vault, name, version) = object.resolve(C)?;
-            let cert = vault
-                .run(async |v: &VaultClient<'_>| {
-                    Ok(v.call(
-                        Method::GET,
-                        &format!("/{C}/{name}/{}", version.unwrap_or_default()),
-                        None,
-                    )
-                    .await?
-                    .unwrap_or_default())
-                })
-                .await?;
-            let b64 = cert["cer"]
-                .as_str()
+            let (v, name, version) = object.open(C).await?;
+            let cert = v.get_certificate(&name, version.as_deref()).await?;
+            let b64 = cert
+                .cer
+                .as_deref()
                 .context("the certificate has no 'cer'")?;
             let der = STANDARD.decode(b64).context("'cer' is not base64")?;
             let out = match encoding {
@@ -370,46 +412,31 @@ pub async fn run(cmd: CertificateCommand) -> Result<()> {
             eprintln!("Downloaded certificate '{name}' to {}.", file.display());
             Ok(())
         }
-        CertificateCommand::Backup { object, file } => backup(C, &object, &file).await,
-        CertificateCommand::Restore { vault, file } => restore(C, &vault, &file).await,
+        CertificateCommand::Backup { object, file } => {
+            let (v, name, _) = object.open(C).await?;
+            save_backup(&name, &v.backup_certificate(&name).await?, &file)
+        }
+        CertificateCommand::Restore { vault, file } => {
+            let blob = read_backup(&file)?;
+            print_json(&vault.connect().await?.restore_certificate(&blob).await?)
+        }
         CertificateCommand::Pending(p) => match p {
             PendingCommand::Show(o) => {
-                let (vault, name, _) = o.resolve(C)?;
-                vault
-                    .run(async |v: &VaultClient<'_>| {
-                        print_json(
-                            &v.call(Method::GET, &format!("/{C}/{name}/pending"), None)
-                                .await?,
-                        )
-                    })
-                    .await
+                let (v, name, _) = o.open(C).await?;
+                print_json(&v.get_certificate_operation(&name).await?)
             }
             PendingCommand::Merge { object, file } => {
-                let (vault, name, _) = object.resolve(C)?;
-                let body = json!({ "x5c": certificates_in(&file)? });
-                vault
-                    .run(async |v: &VaultClient<'_>| {
-                        print_json(
-                            &v.call(
-                                Method::POST,
-                                &format!("/{C}/{name}/pending/merge"),
-                                Some(&body),
-                            )
-                            .await?,
-                        )
-                    })
-                    .await
+                let params = CertificateMergeParameters {
+                    x5c: certificates_in(&file)?,
+                    attributes: None,
+                    tags: None,
+                };
+                let (v, name, _) = object.open(C).await?;
+                print_json(&v.merge_certificate(&name, &params).await?)
             }
             PendingCommand::Delete(o) => {
-                let (vault, name, _) = o.resolve(C)?;
-                vault
-                    .run(async |v: &VaultClient<'_>| {
-                        print_json(
-                            &v.call(Method::DELETE, &format!("/{C}/{name}/pending"), None)
-                                .await?,
-                        )
-                    })
-                    .await
+                let (v, name, _) = o.open(C).await?;
+                print_json(&v.delete_certificate_operation(&name).await?)
             }
         },
     }

@@ -1,6 +1,7 @@
 //! Command-line parsing and the verbs. Client verbs talk to a server only through its HTTP API.
 
 mod certificates;
+mod files;
 mod geography;
 mod objects;
 mod output;

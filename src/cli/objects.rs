@@ -1,12 +1,17 @@
 //! `keyhaven secret …` and `keyhaven key …` (and what `certificate` shares with them): the `az keyvault` verbs, through the Azure data plane.
 
+use super::files::{read_secret_file, read_stdin, utf8, write_new_private};
 use super::{print_json, ClientArgs};
 use anyhow::{bail, Context, Result};
-use clap::{Args, Subcommand};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use clap::{Args, Subcommand, ValueEnum};
+use keyhaven_azure_api::keys::{KeyCreateParameters, KeyImportParameters};
+use keyhaven_azure_api::secrets::SecretSetParameters;
 use keyhaven_client::VaultClient;
-use reqwest::Method;
-use serde_json::{json, Value};
-use std::path::PathBuf;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use zeroize::{Zeroize, Zeroizing};
 
 /// Which vault (as `az`: `--vault-name`, or a URL).
 #[derive(Args, Clone, Debug)]
@@ -14,7 +19,8 @@ pub struct VaultArgs {
     /// Vault name: https://{name}.{dns-suffix}:{port}, reached through --server even where the name does not resolve.
     #[arg(long)]
     vault_name: Option<String>,
-    /// Vault URL (overrides --vault-name).
+    /// Vault URL (overrides --vault-name): the server's own host or https://{vault}.{dns-suffix}; the server's
+    /// token is sent nowhere else.
     #[arg(long)]
     vault_url: Option<String>,
     #[command(flatten)]
@@ -37,20 +43,55 @@ pub struct ObjectArgs {
     vault: VaultArgs,
 }
 
+/// How a secret's value is written in a file (as `az keyvault secret set|download --encoding`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FileEncoding {
+    /// The file is UTF-8 text; the value is that text.
+    #[value(name = "utf-8")]
+    Utf8,
+    /// The file is binary; the value is its base64.
+    Base64,
+    /// The file is binary; the value is its hex.
+    Hex,
+}
+
+impl FileEncoding {
+    fn as_str(self) -> &'static str {
+        match self {
+            FileEncoding::Utf8 => "utf-8",
+            FileEncoding::Base64 => "base64",
+            FileEncoding::Hex => "hex",
+        }
+    }
+}
+
+/// The tag `az` records a file's encoding in, and reads back on download.
+const FILE_ENCODING_TAG: &str = "file-encoding";
+
 #[derive(Subcommand)]
 pub enum SecretCommand {
-    /// Set a secret (a new version each time).
+    /// Set a secret (a new version each time). Give the value with --value (literal, @FILE, or - for standard
+    /// input, exactly as read) or --file (with --encoding for binary files), so it stays off the command line.
     ///
-    /// Example: keyhaven secret set --vault-name default --name db-password --value hunter2
+    /// Example: printf '%s' "$DB_PASSWORD" | keyhaven secret set --vault-name default --name db-password --value -
     Set {
         #[command(flatten)]
         object: ObjectArgs,
-        /// The value.
+        /// The value: literal text, @FILE to read it from FILE, or - to read standard input.
         #[arg(long, conflicts_with = "file")]
         value: Option<String>,
         /// Read the value from a file.
         #[arg(long, short = 'f')]
         file: Option<PathBuf>,
+        /// How --file is encoded: utf-8 (text), base64 or hex (binary; stored encoded, tagged file-encoding).
+        #[arg(
+            long,
+            short = 'e',
+            value_enum,
+            requires = "file",
+            conflicts_with = "value"
+        )]
+        encoding: Option<FileEncoding>,
         #[arg(long)]
         content_type: Option<String>,
         /// Tags as key=value.
@@ -61,6 +102,19 @@ pub enum SecretCommand {
     ///
     /// Example: keyhaven secret show --vault-name default --name db-password [--version VERSION]
     Show(ObjectArgs),
+    /// Write a secret's value to a new file (readable by its owner only), decoded as it was set.
+    ///
+    /// Example: keyhaven secret download --vault-name default --name tls-bundle --file bundle.p12 --encoding base64
+    Download {
+        #[command(flatten)]
+        object: ObjectArgs,
+        /// The file to create (it must not exist).
+        #[arg(long, short = 'f')]
+        file: PathBuf,
+        /// How to decode the value (default: the secret's file-encoding tag, else utf-8).
+        #[arg(long, short = 'e', value_enum)]
+        encoding: Option<FileEncoding>,
+    },
     /// List secrets.
     ///
     /// Example: keyhaven secret list --vault-name default -o table
@@ -189,15 +243,25 @@ pub enum KeyCommand {
 }
 
 impl VaultArgs {
-    pub async fn run<T, F>(&self, f: F) -> Result<T>
-    where
-        F: for<'a> AsyncFnOnce(&'a VaultClient<'a>) -> Result<T>,
-    {
+    /// The vault's client: by name, or by URL (one of this server's: its own host or `{vault}.{dns suffix}`).
+    pub async fn connect(&self) -> Result<VaultClient> {
         let client = self.client.connect()?;
-        let vault = client
-            .vault(self.vault_name.as_deref(), self.vault_url.as_deref())
-            .await?;
-        f(&vault).await
+        Ok(match (&self.vault_url, &self.vault_name) {
+            (Some(url), _) => client.vault_at(url).await?,
+            (None, Some(name)) => client.vault(name).await?,
+            (None, None) => bail!("name a vault with --vault-name or --vault-url"),
+        })
+    }
+
+    /// As `connect`, except that --vault-url may name another service's vault (Azure Key Vault) when the
+    /// credential is that service's own (it names its token authority): for copying whole vaults.
+    pub async fn connect_allowing_external(&self) -> Result<VaultClient> {
+        let client = self.client.connect()?;
+        Ok(match (&self.vault_url, &self.vault_name) {
+            (Some(url), _) => client.vault_at_or_external(url).await?,
+            (None, Some(name)) => client.vault(name).await?,
+            (None, None) => bail!("name a vault with --vault-name or --vault-url"),
+        })
     }
 }
 
@@ -229,67 +293,37 @@ impl ObjectArgs {
         };
         Ok((vault, name.clone(), self.version.clone()))
     }
+
+    /// The vault's client, the object's name and version.
+    pub(super) async fn open(
+        &self,
+        collection: &str,
+    ) -> Result<(VaultClient, String, Option<String>)> {
+        let (vault, name, version) = self.resolve(collection)?;
+        Ok((vault.connect().await?, name, version))
+    }
 }
 
-pub(super) fn tags(list: &[String]) -> Result<Value> {
-    let mut m = serde_json::Map::new();
+/// Tags given as `key=value`.
+pub(super) fn tags(list: &[String]) -> Result<Option<BTreeMap<String, String>>> {
+    let mut m = BTreeMap::new();
     for t in list {
         let (k, v) = t
             .split_once('=')
             .with_context(|| format!("tag '{t}' is not key=value"))?;
-        m.insert(k.to_string(), Value::from(v));
+        m.insert(k.to_string(), v.to_string());
     }
-    Ok(Value::Object(m))
+    Ok((!m.is_empty()).then_some(m))
 }
 
-/// The verbs both kinds share.
-pub(super) async fn common(
-    collection: &str,
-    deleted: &str,
-    verb: &str,
-    o: &ObjectArgs,
-) -> Result<()> {
-    let (vault, name, version) = o.resolve(collection)?;
-    let path = match verb {
-        "show" => format!("/{collection}/{name}/{}", version.unwrap_or_default()),
-        "list-versions" => format!("/{collection}/{name}/versions"),
-        "delete" => format!("/{collection}/{name}"),
-        "recover" => format!("/{deleted}/{name}/recover"),
-        "purge" => format!("/{deleted}/{name}"),
-        "rotate" => format!("/{collection}/{name}/rotate"),
-        other => bail!("unknown verb {other}"),
-    };
-    let method = match verb {
-        "show" | "list-versions" => Method::GET,
-        "delete" | "purge" => Method::DELETE,
-        _ => Method::POST,
-    };
-    vault
-        .run(async |v: &VaultClient<'_>| {
-            if verb == "list-versions" {
-                return print_json(&v.list_all(&path).await?);
-            }
-            match v.call(method, &path, None).await? {
-                Some(body) => print_json(&body),
-                None => {
-                    eprintln!("{} '{name}' purged.", &collection[..collection.len() - 1]);
-                    Ok(())
-                }
-            }
-        })
-        .await
+pub(super) fn purged(kind: &str, name: &str) -> Result<()> {
+    eprintln!("{kind} '{name}' purged.");
+    Ok(())
 }
 
-pub(super) async fn backup(
-    collection: &str,
-    object: &ObjectArgs,
-    file: &std::path::Path,
-) -> Result<()> {
-    let (vault, name, _) = object.resolve(collection)?;
-    let blob = vault
-        .run(async |v: &VaultClient<'_>| Ok(v.backup(collection, &name).await?))
-        .await?;
-    write_new(file, &blob)?;
+/// Writes a backup blob to a new file (0600) and says so.
+pub(super) fn save_backup(name: &str, blob: &[u8], file: &Path) -> Result<()> {
+    write_new_private(file, blob)?;
     eprintln!(
         "Backed up '{name}' ({} bytes) to {}.",
         blob.len(),
@@ -298,84 +332,207 @@ pub(super) async fn backup(
     Ok(())
 }
 
-pub(super) async fn restore(
-    collection: &str,
-    vault: &VaultArgs,
-    file: &std::path::Path,
-) -> Result<()> {
+/// A backup file's bytes (refused when empty).
+pub(super) fn read_backup(file: &Path) -> Result<Vec<u8>> {
     let blob = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
     if blob.is_empty() {
         bail!("{} is empty", file.display());
     }
-    let restored = vault
-        .run(async |v: &VaultClient<'_>| Ok(v.restore(collection, &blob).await?))
-        .await?;
-    print_json(&restored)
+    Ok(blob)
 }
 
-/// Writes a file that must not exist yet (as `az`, which refuses to overwrite), durably.
-pub(super) fn write_new(file: &std::path::Path, data: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(file)
-        .with_context(|| format!("creating {} (it must not exist)", file.display()))?;
-    f.write_all(data)?;
-    f.sync_all()?;
+/// The value `--value` gives: literal text, `@FILE`, or `-` for standard input (read exactly, no line ending
+/// removed).
+fn value_argument(value: &str) -> Result<Zeroizing<String>> {
+    if value == "-" {
+        return utf8(read_stdin()?, "standard input");
+    }
+    match value.strip_prefix('@') {
+        Some(file) => utf8(read_secret_file(Path::new(file))?, file),
+        None => Ok(Zeroizing::new(value.to_string())),
+    }
+}
+
+/// The value `--file` gives, in its encoding.
+fn value_from_file(file: &Path, encoding: FileEncoding) -> Result<Zeroizing<String>> {
+    let data = read_secret_file(file)?;
+    Ok(match encoding {
+        FileEncoding::Utf8 => utf8(data, &file.display().to_string()).map_err(|e| {
+            e.context(format!(
+                "{} is not text: use --encoding base64 or hex",
+                file.display()
+            ))
+        })?,
+        FileEncoding::Base64 => Zeroizing::new(STANDARD.encode(&*data)),
+        FileEncoding::Hex => {
+            let mut s = Zeroizing::new(String::with_capacity(data.len() * 2));
+            for b in data.iter() {
+                s.push(char::from(HEX[usize::from(b >> 4)]));
+                s.push(char::from(HEX[usize::from(b & 0xf)]));
+            }
+            s
+        }
+    })
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// A downloaded value's bytes, decoded as `encoding` says.
+fn decode_value(value: &str, encoding: FileEncoding) -> Result<Zeroizing<Vec<u8>>> {
+    Ok(Zeroizing::new(match encoding {
+        FileEncoding::Utf8 => value.as_bytes().to_vec(),
+        FileEncoding::Base64 => {
+            let compact: Zeroizing<String> =
+                Zeroizing::new(value.chars().filter(|c| !c.is_whitespace()).collect());
+            STANDARD
+                .decode(compact.as_bytes())
+                .context("the value is not base64 (try --encoding utf-8)")?
+        }
+        FileEncoding::Hex => {
+            let digits: Zeroizing<Vec<u8>> =
+                Zeroizing::new(value.bytes().filter(|c| !c.is_ascii_whitespace()).collect());
+            if !digits.len().is_multiple_of(2) {
+                bail!("the value is not hex (try --encoding utf-8)");
+            }
+            let nibble = |c: u8| char::from(c).to_digit(16);
+            let mut out = Vec::with_capacity(digits.len() / 2);
+            for pair in digits.chunks(2) {
+                match (nibble(pair[0]), nibble(pair[1])) {
+                    (Some(h), Some(l)) => out.push(((h << 4) | l) as u8),
+                    _ => {
+                        out.zeroize();
+                        bail!("the value is not hex (try --encoding utf-8)")
+                    }
+                }
+            }
+            out
+        }
+    }))
+}
+
+async fn set_secret(
+    object: ObjectArgs,
+    value: Option<String>,
+    file: Option<PathBuf>,
+    encoding: Option<FileEncoding>,
+    content_type: Option<String>,
+    tag_list: Vec<String>,
+) -> Result<()> {
+    let value = match (value, &file) {
+        (Some(v), _) => value_argument(&v)?,
+        (None, Some(f)) => value_from_file(f, encoding.unwrap_or(FileEncoding::Utf8))?,
+        (None, None) => bail!("give the value with --value or --file"),
+    };
+    let mut tags = tags(&tag_list)?;
+    if let Some(e) = encoding {
+        tags.get_or_insert_with(BTreeMap::new)
+            .entry(FILE_ENCODING_TAG.to_string())
+            .or_insert_with(|| e.as_str().to_string());
+    }
+    let (v, name, _) = object.open("secrets").await?;
+    let mut params = SecretSetParameters {
+        value: value.to_string(),
+        tags,
+        content_type,
+        attributes: None,
+    };
+    let set = v.set_secret(&name, &params).await;
+    params.value.zeroize();
+    print_json(&set?)
+}
+
+async fn download_secret(
+    object: ObjectArgs,
+    file: PathBuf,
+    encoding: Option<FileEncoding>,
+) -> Result<()> {
+    let (v, name, version) = object.open("secrets").await?;
+    let mut secret = v.get_secret(&name, version.as_deref()).await?;
+    let value = Zeroizing::new(secret.value.take().unwrap_or_default());
+    let encoding = match encoding {
+        Some(e) => e,
+        None => match secret.tags.get(FILE_ENCODING_TAG).map(String::as_str) {
+            Some("base64") => FileEncoding::Base64,
+            Some("hex") => FileEncoding::Hex,
+            _ => FileEncoding::Utf8,
+        },
+    };
+    let data = decode_value(&value, encoding)?;
+    write_new_private(&file, &data)?;
+    eprintln!(
+        "Downloaded secret '{name}' ({} bytes, {}) to {}.",
+        data.len(),
+        encoding.as_str(),
+        file.display()
+    );
     Ok(())
 }
 
 pub async fn run_secret(cmd: SecretCommand) -> Result<()> {
+    const S: &str = "secrets";
     match cmd {
         SecretCommand::Set {
             object,
             value,
             file,
+            encoding,
             content_type,
-            tags: t,
-        } => {
-            let value = match (value, file) {
-                (Some(v), _) => v,
-                (None, Some(f)) => std::fs::read_to_string(&f)
-                    .with_context(|| format!("reading {}", f.display()))?,
-                (None, None) => bail!("give the value with --value or --file"),
-            };
-            let (vault, name, _) = object.resolve("secrets")?;
-            let mut body = json!({ "value": value, "tags": tags(&t)? });
-            if let Some(ct) = content_type {
-                body["contentType"] = Value::from(ct);
+            tags,
+        } => set_secret(object, value, file, encoding, content_type, tags).await,
+        SecretCommand::Show(o) => {
+            let (v, name, version) = o.open(S).await?;
+            let mut secret = v.get_secret(&name, version.as_deref()).await?;
+            let printed = print_json(&secret);
+            if let Some(value) = secret.value.as_mut() {
+                value.zeroize();
             }
-            vault
-                .run(async |v: &VaultClient<'_>| {
-                    print_json(
-                        &v.call(Method::PUT, &format!("/secrets/{name}"), Some(&body))
-                            .await?,
-                    )
-                })
-                .await
+            printed
         }
-        SecretCommand::Show(o) => common("secrets", "deletedsecrets", "show", &o).await,
+        SecretCommand::Download {
+            object,
+            file,
+            encoding,
+        } => download_secret(object, file, encoding).await,
         SecretCommand::List(v) => {
-            v.run(async |v: &VaultClient<'_>| print_json(&v.list_all("/secrets").await?))
-                .await
+            print_json(&v.connect().await?.list_secrets().collect_all().await?)
         }
         SecretCommand::ListVersions(o) => {
-            common("secrets", "deletedsecrets", "list-versions", &o).await
+            let (v, name, _) = o.open(S).await?;
+            print_json(&v.list_secret_versions(&name)?.collect_all().await?)
         }
-        SecretCommand::ListDeleted(v) => {
-            v.run(async |v: &VaultClient<'_>| print_json(&v.list_all("/deletedsecrets").await?))
-                .await
+        SecretCommand::ListDeleted(v) => print_json(
+            &v.connect()
+                .await?
+                .list_deleted_secrets()
+                .collect_all()
+                .await?,
+        ),
+        SecretCommand::Delete(o) => {
+            let (v, name, _) = o.open(S).await?;
+            print_json(&v.delete_secret(&name).await?)
         }
-        SecretCommand::Delete(o) => common("secrets", "deletedsecrets", "delete", &o).await,
-        SecretCommand::Recover(o) => common("secrets", "deletedsecrets", "recover", &o).await,
-        SecretCommand::Purge(o) => common("secrets", "deletedsecrets", "purge", &o).await,
-        SecretCommand::Backup { object, file } => backup("secrets", &object, &file).await,
-        SecretCommand::Restore { vault, file } => restore("secrets", &vault, &file).await,
+        SecretCommand::Recover(o) => {
+            let (v, name, _) = o.open(S).await?;
+            print_json(&v.recover_deleted_secret(&name).await?)
+        }
+        SecretCommand::Purge(o) => {
+            let (v, name, _) = o.open(S).await?;
+            v.purge_deleted_secret(&name).await?;
+            purged("secret", &name)
+        }
+        SecretCommand::Backup { object, file } => {
+            let (v, name, _) = object.open(S).await?;
+            save_backup(&name, &v.backup_secret(&name).await?, &file)
+        }
+        SecretCommand::Restore { vault, file } => {
+            let blob = read_backup(&file)?;
+            print_json(&vault.connect().await?.restore_secret(&blob).await?)
+        }
     }
 }
 
 pub async fn run_key(cmd: KeyCommand) -> Result<()> {
+    const K: &str = "keys";
     match cmd {
         KeyCommand::Create {
             object,
@@ -384,58 +541,91 @@ pub async fn run_key(cmd: KeyCommand) -> Result<()> {
             curve,
             ops,
         } => {
-            let (vault, name, _) = object.resolve("keys")?;
-            let mut body = json!({ "kty": kty });
-            if let Some(s) = size {
-                body["key_size"] = Value::from(s);
-            }
-            if let Some(c) = curve {
-                body["crv"] = Value::from(c);
-            }
-            if !ops.is_empty() {
-                body["key_ops"] = Value::from(ops);
-            }
-            vault
-                .run(async |v: &VaultClient<'_>| {
-                    print_json(
-                        &v.call(Method::POST, &format!("/keys/{name}/create"), Some(&body))
-                            .await?,
-                    )
-                })
-                .await
+            let params = KeyCreateParameters {
+                kty,
+                key_size: size,
+                crv: curve,
+                key_ops: (!ops.is_empty()).then_some(ops),
+                ..Default::default()
+            };
+            let (v, name, _) = object.open(K).await?;
+            print_json(&v.create_key(&name, &params).await?)
         }
         KeyCommand::Import { object, jwk_file } => {
-            let (vault, name, _) = object.resolve("keys")?;
-            let jwk: Value = serde_json::from_slice(
-                &std::fs::read(&jwk_file)
-                    .with_context(|| format!("reading {}", jwk_file.display()))?,
-            )
-            .with_context(|| format!("{} is not JSON", jwk_file.display()))?;
-            let body = json!({ "key": jwk });
-            vault
-                .run(async |v: &VaultClient<'_>| {
-                    print_json(
-                        &v.call(Method::PUT, &format!("/keys/{name}"), Some(&body))
-                            .await?,
-                    )
-                })
-                .await
+            let data = read_secret_file(&jwk_file)?;
+            let jwk = serde_json::from_slice(&data)
+                .with_context(|| format!("{} is not JSON", jwk_file.display()))?;
+            let params = KeyImportParameters {
+                hsm: None,
+                key: jwk,
+                attributes: None,
+                tags: None,
+                release_policy: None,
+            };
+            let (v, name, _) = object.open(K).await?;
+            print_json(&v.import_key(&name, &params).await?)
         }
-        KeyCommand::Show(o) => common("keys", "deletedkeys", "show", &o).await,
-        KeyCommand::List(v) => {
-            v.run(async |v: &VaultClient<'_>| print_json(&v.list_all("/keys").await?))
-                .await
+        KeyCommand::Show(o) => {
+            let (v, name, version) = o.open(K).await?;
+            print_json(&v.get_key(&name, version.as_deref()).await?)
         }
-        KeyCommand::ListVersions(o) => common("keys", "deletedkeys", "list-versions", &o).await,
+        KeyCommand::List(v) => print_json(&v.connect().await?.list_keys().collect_all().await?),
+        KeyCommand::ListVersions(o) => {
+            let (v, name, _) = o.open(K).await?;
+            print_json(&v.list_key_versions(&name)?.collect_all().await?)
+        }
         KeyCommand::ListDeleted(v) => {
-            v.run(async |v: &VaultClient<'_>| print_json(&v.list_all("/deletedkeys").await?))
-                .await
+            print_json(&v.connect().await?.list_deleted_keys().collect_all().await?)
         }
-        KeyCommand::Rotate(o) => common("keys", "deletedkeys", "rotate", &o).await,
-        KeyCommand::Delete(o) => common("keys", "deletedkeys", "delete", &o).await,
-        KeyCommand::Recover(o) => common("keys", "deletedkeys", "recover", &o).await,
-        KeyCommand::Purge(o) => common("keys", "deletedkeys", "purge", &o).await,
-        KeyCommand::Backup { object, file } => backup("keys", &object, &file).await,
-        KeyCommand::Restore { vault, file } => restore("keys", &vault, &file).await,
+        KeyCommand::Rotate(o) => {
+            let (v, name, _) = o.open(K).await?;
+            print_json(&v.rotate_key(&name).await?)
+        }
+        KeyCommand::Delete(o) => {
+            let (v, name, _) = o.open(K).await?;
+            print_json(&v.delete_key(&name).await?)
+        }
+        KeyCommand::Recover(o) => {
+            let (v, name, _) = o.open(K).await?;
+            print_json(&v.recover_deleted_key(&name).await?)
+        }
+        KeyCommand::Purge(o) => {
+            let (v, name, _) = o.open(K).await?;
+            v.purge_deleted_key(&name).await?;
+            purged("key", &name)
+        }
+        KeyCommand::Backup { object, file } => {
+            let (v, name, _) = object.open(K).await?;
+            save_backup(&name, &v.backup_key(&name).await?, &file)
+        }
+        KeyCommand::Restore { vault, file } => {
+            let blob = read_backup(&file)?;
+            print_json(&vault.connect().await?.restore_key(&blob).await?)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_encodings_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("bin");
+        let data: Vec<u8> = (0u8..=255).collect();
+        std::fs::write(&f, &data).unwrap();
+        for e in [FileEncoding::Base64, FileEncoding::Hex] {
+            let v = value_from_file(&f, e).unwrap();
+            assert_eq!(&*decode_value(&v, e).unwrap(), &data);
+        }
+        assert!(value_from_file(&f, FileEncoding::Utf8).is_err());
+        assert_eq!(
+            &*decode_value("aGVs\nbG8=\n", FileEncoding::Base64).unwrap(),
+            b"hello",
+            "base64 split over lines, as az writes it"
+        );
+        assert!(decode_value("abc", FileEncoding::Hex).is_err());
+        assert!(decode_value("zz", FileEncoding::Hex).is_err());
     }
 }

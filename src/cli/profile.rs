@@ -4,8 +4,8 @@
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::io::{BufRead, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::io::BufRead;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::PathBuf;
 use zeroize::Zeroizing;
 
@@ -121,20 +121,14 @@ pub async fn login(a: LoginArgs) -> Result<()> {
     );
     let p = path()?;
     if let Some(dir) = p.parent() {
-        std::fs::create_dir_all(dir)?;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .with_context(|| format!("creating {}", dir.display()))?;
     }
     let json = Zeroizing::new(serde_json::to_vec_pretty(&all)?);
-    let tmp = p.with_extension("tmp");
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)?;
-    f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-    f.write_all(&json)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, &p)?;
+    super::files::replace_private(&p, &json)?;
     eprintln!(
         "Logged in to subscription {} as profile '{}' ({}).",
         d.subscription_id,

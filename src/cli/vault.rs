@@ -1,11 +1,12 @@
+use super::files::create_private;
 use super::objects::VaultArgs;
 use super::{print_json, ClientArgs};
 use anyhow::{bail, Context, Result};
 use clap::Subcommand;
 use indicatif::{ProgressBar, ProgressStyle};
 use keyhaven_azure_api::management::VaultCreate;
-use keyhaven_client::{VaultClient, VaultRestoreOptions};
-use serde_json::Value;
+use keyhaven_azure_api::vault_backup::VaultJobStatus;
+use keyhaven_client::{ConflictPolicy, RestoreTarget, VaultClient, VaultRestoreOptions};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -81,10 +82,12 @@ pub enum VaultCommand {
         include_deleted: bool,
     },
     /// Copy every object of a vault into a directory using only the per-object Azure API (works against Azure Key
-    /// Vault too): one raw backup file per object, a manifest with checksums; throttling is retried; an
-    /// interrupted export resumes.
+    /// Vault too): one raw backup file per object (readable by its owner only), a manifest with checksums;
+    /// throttling is retried; an interrupted export resumes. Another service's vault (--vault-url) is reached with
+    /// that service's own credential, which names its token authority (authorityHost in --credential-file, or
+    /// AZURE_AUTHORITY_HOST); a token from the Keyhaven server is never sent to it.
     ///
-    /// Example: keyhaven vault export --vault-url https://myvault.vault.azure.net --dir ./myvault-export
+    /// Example: AZURE_AUTHORITY_HOST=https://login.microsoftonline.com keyhaven vault export --vault-url https://myvault.vault.azure.net --dir ./myvault-export
     Export {
         #[command(flatten)]
         vault: VaultArgs,
@@ -94,7 +97,8 @@ pub enum VaultCommand {
         #[arg(long, default_value_t = 8)]
         concurrency: usize,
     },
-    /// Restore every object of an export directory into a vault (per-object results; exit 1 if any failed).
+    /// Restore every object of an export directory into a vault (per-object results; exit 1 if any failed). Every
+    /// file the manifest names must lie inside the directory and match its checksum, or nothing is imported.
     ///
     /// Example: keyhaven vault import --vault-name restored --dir ./myvault-export
     Import {
@@ -154,11 +158,7 @@ pub async fn run(cmd: VaultCommand) -> Result<()> {
             vault,
             file,
             include_deleted,
-        } => {
-            vault
-                .run(async |v: &VaultClient<'_>| backup(v, &file, include_deleted).await)
-                .await
-        }
+        } => backup(&vault.connect().await?, &file, include_deleted).await,
         VaultCommand::Restore {
             vault,
             file,
@@ -167,13 +167,15 @@ pub async fn run(cmd: VaultCommand) -> Result<()> {
             include_deleted,
         } => {
             let options = VaultRestoreOptions {
-                conflict: Some(conflict),
+                conflict: match conflict.as_str() {
+                    "skip" => ConflictPolicy::Skip,
+                    "new-version" => ConflictPolicy::NewVersion,
+                    _ => ConflictPolicy::Fail,
+                },
                 dry_run,
                 include_deleted,
             };
-            vault
-                .run(async |v: &VaultClient<'_>| restore(v, &file, &options).await)
-                .await
+            restore(&vault.connect().await?, &file, &options).await
         }
         VaultCommand::Export {
             vault,
@@ -214,54 +216,69 @@ fn spinner(message: &str) -> ProgressBar {
     pb
 }
 
+/// Which kind of job `wait` polls.
+#[derive(Clone, Copy)]
+enum Job {
+    Backup,
+    Restore,
+}
+
+impl Job {
+    fn name(self) -> &'static str {
+        match self {
+            Job::Backup => "backup",
+            Job::Restore => "restore",
+        }
+    }
+}
+
 /// Polls a job until it ends, showing its counts; returns the final status (an error if it failed).
 async fn wait(
-    v: &VaultClient<'_>,
-    operation: &str,
-    mut status: Value,
+    v: &VaultClient,
+    job: Job,
+    mut status: VaultJobStatus,
     pb: &ProgressBar,
-) -> Result<Value> {
-    let id = status["jobId"]
-        .as_str()
-        .context("the server did not return a job id")?
-        .to_string();
-    while status["status"] == "InProgress" {
+) -> Result<VaultJobStatus> {
+    if status.job_id.is_empty() {
+        bail!("the server did not return a job id");
+    }
+    while status.in_progress() {
         pb.set_prefix(format!(
             "{} objects, {} versions, {} bytes",
-            status["objects"].as_u64().unwrap_or(0),
-            status["versions"].as_u64().unwrap_or(0),
-            status["bytes"].as_u64().unwrap_or(0)
+            status.objects, status.versions, status.bytes
         ));
         tokio::time::sleep(Duration::from_millis(200)).await;
-        status = v.job(operation, &id).await?;
+        status = match job {
+            Job::Backup => v.vault_backup_job(&status.job_id).await?,
+            Job::Restore => v.vault_restore_job(&status.job_id).await?,
+        };
     }
-    if status["status"] != "Succeeded" {
+    if !status.succeeded() {
         pb.abandon();
-        bail!(
-            "{operation} failed: {}: {}",
-            status["error"]["code"].as_str().unwrap_or("Error"),
-            status["error"]["message"]
-                .as_str()
-                .unwrap_or("unknown error")
-        );
+        let (code, message) = status
+            .error
+            .as_ref()
+            .map_or(("Error", "unknown error"), |e| {
+                (e.code.as_str(), e.message.as_str())
+            });
+        bail!("{} failed: {code}: {message}", job.name());
     }
     Ok(status)
 }
 
-async fn backup(v: &VaultClient<'_>, file: &std::path::Path, include_deleted: bool) -> Result<()> {
+async fn backup(v: &VaultClient, file: &std::path::Path, include_deleted: bool) -> Result<()> {
     if file.exists() {
         bail!("{} exists; choose a new file name", file.display());
     }
     let pb = spinner("backing up");
     let status = wait(
         v,
-        "backup",
+        Job::Backup,
         v.start_vault_backup(include_deleted).await?,
         &pb,
     )
     .await?;
-    let id = status["jobId"].as_str().unwrap_or_default().to_string();
-    let total = status["bytes"].as_u64().unwrap_or(0);
+    let total = status.bytes;
     pb.finish_and_clear();
     let bar = ProgressBar::new(total);
     bar.set_style(
@@ -271,11 +288,18 @@ async fn backup(v: &VaultClient<'_>, file: &std::path::Path, include_deleted: bo
         .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let tmp = file.with_extension("partial");
-    let mut out = tokio::fs::File::create(&tmp)
-        .await
-        .with_context(|| format!("creating {}", tmp.display()))?;
+    // A leftover of an interrupted download is replaced by a fresh file (created 0600).
+    match tokio::fs::remove_file(&tmp).await {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(e).with_context(|| format!("removing {}", tmp.display()))
+        }
+        _ => {}
+    }
+    let mut out = tokio::fs::File::from_std(
+        create_private(&tmp).with_context(|| format!("creating {}", tmp.display()))?,
+    );
     let got = v
-        .download_backup(&id, &mut out, &mut |n| bar.set_position(n))
+        .download_vault_backup(&status.job_id, &mut out, &mut |n| bar.set_position(n))
         .await;
     let got = match got {
         Ok(n) => n,
@@ -292,16 +316,18 @@ async fn backup(v: &VaultClient<'_>, file: &std::path::Path, include_deleted: bo
     }
     tokio::fs::rename(&tmp, file).await?;
     bar.finish_and_clear();
-    let m = &status["manifest"];
+    let m = status.manifest.as_ref();
+    let count =
+        |f: fn(&keyhaven_azure_api::vault_backup::VaultBackupManifest) -> u64| m.map_or(0, f);
     eprintln!(
         "Backed up vault '{}': {} secrets, {} keys, {} certificates ({} deleted), {} versions, {} certificate settings, {} bytes -> {}",
-        m["vault"].as_str().unwrap_or(""),
-        m["secrets"],
-        m["keys"],
-        m["certificates"],
-        m["deletedObjects"],
-        m["versions"],
-        m["settings"].as_u64().unwrap_or(0),
+        m.map_or("", |m| m.vault.as_str()),
+        count(|m| m.secrets),
+        count(|m| m.keys),
+        count(|m| m.certificates),
+        count(|m| m.deleted_objects),
+        count(|m| m.versions),
+        count(|m| m.settings),
         got,
         file.display()
     );
@@ -309,7 +335,7 @@ async fn backup(v: &VaultClient<'_>, file: &std::path::Path, include_deleted: bo
 }
 
 async fn restore(
-    v: &VaultClient<'_>,
+    v: &VaultClient,
     file: &std::path::Path,
     options: &VaultRestoreOptions,
 ) -> Result<()> {
@@ -318,11 +344,14 @@ async fn restore(
     } else {
         "restoring"
     });
-    let started = v.start_vault_restore(file, options, None).await?;
-    let status = wait(v, "restore", started, &pb).await?;
+    let started = v
+        .start_vault_restore(file, options, RestoreTarget::Vault)
+        .await?;
+    let status = wait(v, Job::Restore, started, &pb).await?;
     pb.finish_and_clear();
-    let r = &status["report"];
-    let settings = r["settings"].as_array().map_or(0, Vec::len);
+    let r = status.report.as_ref();
+    let count =
+        |f: fn(&keyhaven_azure_api::vault_backup::VaultRestoreReport) -> u64| r.map_or(0, f);
     eprintln!(
         "{}: {} restored, {} skipped, {} conflicts, {} versions written, {} certificate settings (issuers, contacts).",
         if options.dry_run {
@@ -330,15 +359,15 @@ async fn restore(
         } else {
             "Restore complete"
         },
-        r["restored"],
-        r["skipped"],
-        r["conflicts"],
+        count(|r| r.restored),
+        count(|r| r.skipped),
+        count(|r| r.conflicts),
         if options.dry_run {
-            Value::from(0)
+            0
         } else {
-            r["versionsWritten"].clone()
+            count(|r| r.versions_written)
         },
-        settings
+        r.map_or(0, |r| r.settings.len())
     );
     print_json(&status)
 }

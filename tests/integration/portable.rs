@@ -247,3 +247,113 @@ async fn export_resumes_honours_retry_after_and_imports_everything() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("checksum"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_reads_only_files_inside_its_directory() {
+    use crate::cli::Cli;
+    use std::os::unix::fs::PermissionsExt;
+    let ts = TestServer::start().await;
+    ts.create_vault("copy").await;
+    let cli = Cli { ts: &ts };
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("export");
+    let d = dir.to_str().unwrap();
+    for (name, value) in [("a", "1"), ("b", "2"), ("outside", "3")] {
+        let (code, _, err) = cli
+            .run(&[
+                "secret",
+                "set",
+                "--vault-name",
+                "default",
+                "--name",
+                name,
+                "--value",
+                value,
+            ])
+            .await;
+        assert_eq!(code, 0, "{err}");
+    }
+    // A valid blob outside the export directory: imported by mistake, it would restore.
+    let outside = root.path().join("outside.blob");
+    let (code, _, err) = cli
+        .run(&[
+            "secret",
+            "backup",
+            "--vault-name",
+            "default",
+            "--name",
+            "outside",
+            "--file",
+            outside.to_str().unwrap(),
+        ])
+        .await;
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = cli
+        .run(&[
+            "secret",
+            "delete",
+            "--vault-name",
+            "default",
+            "--name",
+            "outside",
+        ])
+        .await;
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = cli
+        .run(&["vault", "export", "--vault-name", "default", "--dir", d])
+        .await;
+    assert_eq!(code, 0, "{err}");
+    for f in ["manifest.json", "secrets/a.blob", "secrets/b.blob"] {
+        let mode = std::fs::metadata(dir.join(f)).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{f}");
+    }
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["objects"].as_array().unwrap().len(), 2);
+    std::os::unix::fs::symlink(&outside, dir.join("secrets/link.blob")).unwrap();
+    let sha = keyhaven_crypto::sha256(&std::fs::read(&outside).unwrap())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<String>();
+    let copy_secrets = || async {
+        let (code, out, err) = cli.run(&["secret", "list", "--vault-name", "copy"]).await;
+        assert_eq!(code, 0, "{err}");
+        serde_json::from_str::<Value>(&out)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    // Each escaping entry comes after two good ones: nothing at all is imported.
+    for (file, why) in [
+        (outside.to_str().unwrap().to_string(), "not a path relative"),
+        ("../outside.blob".to_string(), "'..'"),
+        ("secrets/../../outside.blob".to_string(), "'..'"),
+        (
+            "secrets/link.blob".to_string(),
+            "outside the export directory",
+        ),
+    ] {
+        let mut m = manifest.clone();
+        m["objects"].as_array_mut().unwrap().push(json!({
+            "kind": "secret", "name": "outside", "file": file, "sha256": sha, "bytes": 1
+        }));
+        std::fs::write(dir.join("manifest.json"), m.to_string()).unwrap();
+        let (code, _, err) = cli
+            .run(&["vault", "import", "--vault-name", "copy", "--dir", d])
+            .await;
+        assert_eq!(code, 1, "{file}: {err}");
+        assert!(
+            err.contains(&file) && err.contains(why) && err.contains("nothing was imported"),
+            "{file}: {err}"
+        );
+        assert_eq!(copy_secrets().await, 0, "{file}: nothing was imported");
+    }
+    // The export as written imports.
+    std::fs::write(dir.join("manifest.json"), manifest.to_string()).unwrap();
+    let (code, _, err) = cli
+        .run(&["vault", "import", "--vault-name", "copy", "--dir", d])
+        .await;
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(copy_secrets().await, 2);
+}

@@ -169,3 +169,6 @@ pub struct IssuerItem {
     pub id: String,
     pub provider: String,
 }
+
+/// `PATCH /certificates/{name}[/{version}]`: the same fields as a create (policy, attributes, tags).
+pub type CertificateUpdateParameters = CertificateCreateParameters;

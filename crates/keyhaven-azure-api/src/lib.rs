@@ -9,6 +9,7 @@ pub mod identity;
 pub mod keys;
 pub mod management;
 pub mod secrets;
+pub mod vault_backup;
 
 pub use error::{ErrorBody, ErrorDetail};
 

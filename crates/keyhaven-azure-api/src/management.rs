@@ -92,3 +92,11 @@ pub struct CloudSuffixes {
     /// Vault host names are `{vault}.{keyVaultDns}` (with the port where it is not 443).
     pub key_vault_dns: String,
 }
+
+/// `POST /_keyhaven/geographies/{geo}/rotate`: the key new backups are sealed under from now on.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GeographyRotateResult {
+    pub geography: String,
+    pub active_key_id: String,
+}

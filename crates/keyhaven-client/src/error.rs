@@ -16,6 +16,22 @@ pub enum ClientError {
     },
     #[error("{0}")]
     Protocol(String),
+    /// A URL outside this server's hosts (its own host and `{vault}.{dns suffix}`): no token is sent there.
+    #[error("{url} is not a vault of {server}: {reason}")]
+    ForeignHost {
+        url: String,
+        server: String,
+        reason: String,
+    },
+    /// A listing's `nextLink` points away from the vault being listed: it is not followed.
+    #[error(
+        "refusing to follow the nextLink {next}: it leaves the vault {vault} (scheme, host or port differ), \
+         and the vault's token is only sent to the vault"
+    )]
+    ForeignNextLink { next: String, vault: String },
+    /// An argument that cannot name an object (it would change the request's path).
+    #[error("{0}")]
+    InvalidArgument(String),
 }
 
 impl ClientError {
@@ -29,6 +45,14 @@ impl ClientError {
         ClientError::Connect {
             url: url.to_string(),
             reason,
+        }
+    }
+
+    /// The HTTP status of an error answer from the server, if this is one.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ClientError::Api { status, .. } => Some(*status),
+            _ => None,
         }
     }
 }

@@ -1,50 +1,137 @@
 //! The Azure data plane of one vault, reached as `https://{vault}.{dns-suffix}:{port}` — also where that name
 //! does not resolve: the client connects to the server's address and sends the vault's host name.
+//!
+//! Every request URL is built from the vault's base URL; its token goes nowhere else.
 
-use crate::{send, Client, ClientError};
-use keyhaven_azure_api::{b64url, BackupBlob};
-use reqwest::Method;
-use serde_json::Value;
+use crate::hosts::{self, OwnHosts};
+use crate::token::TokenSource;
+use crate::transport::{decode, json_body, send};
+use crate::{join_segments, parse_base, Client, ClientError};
+use reqwest::{Method, Url};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::sync::Arc;
+use zeroize::Zeroizing;
 
-const API_VERSION: &str = "api-version=7.5";
+/// The api-version every request names.
+const API_VERSION: &str = keyhaven_azure_api::API_VERSION;
 
 /// A vault's data plane.
-pub struct VaultClient<'a> {
-    client: &'a Client,
-    http: reqwest::Client,
-    base: String,
+pub struct VaultClient {
+    pub(crate) http: reqwest::Client,
+    /// `https://{vault host}[:port]`: every request goes here.
+    pub(crate) base: Url,
+    tokens: Arc<TokenSource>,
+    /// The token audience (`https://{dns suffix}[:port]`).
     resource: String,
 }
 
 impl Client {
-    /// The data plane of a vault, by name (`https://{name}.{suffix}:{port}`) or by URL.
-    pub async fn vault(
-        &self,
-        name: Option<&str>,
-        url: Option<&str>,
-    ) -> Result<VaultClient<'_>, ClientError> {
-        let server = reqwest::Url::parse(&self.server)
-            .map_err(|e| ClientError::Config(format!("--server: {e}")))?;
-        let port = server.port_or_known_default().unwrap_or(443);
-        let base = match (url, name) {
-            (Some(u), _) => u.trim_end_matches('/').to_string(),
-            (None, Some(n)) => {
-                let suffix = self.deployment().await?.dns_suffix;
-                if port == 443 {
-                    format!("https://{n}.{suffix}")
-                } else {
-                    format!("https://{n}.{suffix}:{port}")
+    /// A vault of this server, by name: `https://{name}.{dns suffix}[:{port}]`.
+    pub async fn vault(&self, name: &str) -> Result<VaultClient, ClientError> {
+        if !hosts::is_dns_label(name) {
+            return Err(ClientError::InvalidArgument(format!(
+                "'{name}' is not a vault name (letters, digits and dashes)"
+            )));
+        }
+        let suffix = self.cached_deployment().await?.dns_suffix.clone();
+        let mut url = self.server.clone();
+        url.set_host(Some(&format!("{name}.{suffix}")))
+            .map_err(|e| ClientError::Config(format!("vault host {name}.{suffix}: {e}")))?;
+        url.set_path("/");
+        self.own_vault(url).await
+    }
+
+    /// A vault of this server, by URL: the server's own host, or `{vault}.{dns suffix}`. Any other URL is refused:
+    /// this server's token is not sent there.
+    pub async fn vault_at(&self, url: &str) -> Result<VaultClient, ClientError> {
+        let url = parse_base(url, "vault URL")?;
+        if !self.owns(&url).await? {
+            return Err(self.foreign(&url, ""));
+        }
+        self.own_vault(url).await
+    }
+
+    /// A vault by URL, which may belong to another vault service (Azure Key Vault) — for copying whole vaults.
+    ///
+    /// When the credential's tokens come from this server, this is [`Client::vault_at`]: a URL outside the server is
+    /// refused. When the credential names its own token authority (another service's credential), tokens come from
+    /// that authority and go to that vault only; this server is not contacted.
+    pub async fn vault_at_or_external(&self, url: &str) -> Result<VaultClient, ClientError> {
+        let base = parse_base(url, "vault URL")?;
+        if self.tokens_from_server() {
+            if !self.owns(&base).await? {
+                return Err(self.foreign(
+                    &base,
+                    " To copy a vault of another service (such as Azure Key Vault), use that service's own \
+                     credential, which names its token authority: authorityHost in its credential file, or \
+                     AZURE_AUTHORITY_HOST with AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET.",
+                ));
+            }
+            return self.own_vault(base).await;
+        }
+        if base.scheme() != "https" || !base.username().is_empty() || base.password().is_some() {
+            return Err(ClientError::Config(format!(
+                "vault URL {base}: tokens are only sent over https, without user information"
+            )));
+        }
+        let http = crate::http_builder(self.ca_pem.as_deref())?
+            .build()
+            .map_err(|e| ClientError::Config(format!("building the HTTP client: {e}")))?;
+        Ok(VaultClient {
+            resource: resource_of(&base),
+            http,
+            base,
+            tokens: self.tokens.clone(),
+        })
+    }
+
+    /// Whether `url` is this server's host or one of its vaults.
+    async fn owns(&self, url: &Url) -> Result<bool, ClientError> {
+        let server_only = OwnHosts {
+            server: &self.server,
+            dns_suffix: None,
+        };
+        if server_only.owns(url) {
+            return Ok(true);
+        }
+        if url.scheme() != "https" {
+            return Ok(false);
+        }
+        let suffix = self.cached_deployment().await?.dns_suffix.clone();
+        Ok(OwnHosts {
+            server: &self.server,
+            dns_suffix: Some(&suffix),
+        }
+        .owns(url))
+    }
+
+    fn foreign(&self, url: &Url, hint: &str) -> ClientError {
+        ClientError::ForeignHost {
+            url: url.as_str().trim_end_matches('/').to_string(),
+            server: self.server().to_string(),
+            reason: format!(
+                "its token is only sent to the server's own host and to its vaults \
+                 (https://VAULT.DNS-SUFFIX), over https.{hint}"
+            ),
+        }
+    }
+
+    /// The client of one of this server's vaults (`base` checked by the caller).
+    async fn own_vault(&self, base: Url) -> Result<VaultClient, ClientError> {
+        let host = base.host_str().unwrap_or_default().to_string();
+        // The server's own host (which serves the default vault) takes a token for the vaults' resource.
+        let resource = match base.host_str() == self.server.host_str() {
+            true => {
+                let suffix = &self.cached_deployment().await?.dns_suffix;
+                match base.port() {
+                    Some(p) if p != 443 => format!("https://{suffix}:{p}"),
+                    _ => format!("https://{suffix}"),
                 }
             }
-            (None, None) => {
-                return Err(ClientError::Config(
-                    "name a vault with --vault-name or --vault-url".into(),
-                ))
-            }
+            false => resource_of(&base),
         };
-        let parsed = reqwest::Url::parse(&base)
-            .map_err(|e| ClientError::Config(format!("vault URL {base}: {e}")))?;
-        let host = parsed.host_str().unwrap_or_default().to_string();
+        let port = base.port_or_known_default().unwrap_or(443);
         let mut b = crate::http_builder(self.ca_pem.as_deref())?;
         // Reach the vault's host at the server's address when the name does not resolve (e.g. *.vault.localhost).
         if tokio::net::lookup_host((host.as_str(), port))
@@ -52,256 +139,111 @@ impl Client {
             .map(|mut a| a.next().is_none())
             .unwrap_or(true)
         {
-            let server_host = server.host_str().unwrap_or("localhost");
-            if let Some(addr) = tokio::net::lookup_host((server_host, port))
+            let server_host = self.server.host_str().unwrap_or("localhost");
+            let server_port = self.server.port_or_known_default().unwrap_or(443);
+            if let Some(addr) = tokio::net::lookup_host((server_host, server_port))
                 .await
                 .ok()
-                .and_then(|mut a| a.find(|a| a.is_ipv4()).or(None))
+                .and_then(|mut a| a.find(|a| a.is_ipv4()))
             {
-                b = b.resolve(&host, addr);
+                b = b.resolve(&host, std::net::SocketAddr::new(addr.ip(), port));
             }
         }
         let http = b
             .build()
             .map_err(|e| ClientError::Config(format!("building the HTTP client: {e}")))?;
-        let suffix_host = host
-            .split_once('.')
-            .map(|(_, s)| s.to_string())
-            .unwrap_or(host.clone());
-        let resource = match parsed.port() {
-            Some(p) if p != 443 => format!("https://{suffix_host}:{p}"),
-            _ => format!("https://{suffix_host}"),
-        };
         Ok(VaultClient {
-            client: self,
+            resource,
             http,
             base,
-            resource,
+            tokens: self.tokens.clone(),
         })
     }
 }
 
-impl VaultClient<'_> {
+/// The token audience of a vault: `https://{its host without the vault label}[:port]`, as the bearer challenge
+/// names it (`https://vault.azure.net` for Azure).
+fn resource_of(base: &Url) -> String {
+    let host = base.host_str().unwrap_or_default();
+    let suffix = host.split_once('.').map(|(_, s)| s).unwrap_or(host);
+    match base.port() {
+        Some(p) if p != 443 => format!("https://{suffix}:{p}"),
+        _ => format!("https://{suffix}"),
+    }
+}
+
+/// An object or setting name as a path segment: refused when it would change the path rather than name a thing.
+pub(crate) fn segment<'a>(what: &str, s: &'a str) -> Result<&'a str, ClientError> {
+    if s.is_empty() || s == "." || s == ".." {
+        return Err(ClientError::InvalidArgument(format!(
+            "'{s}' is not a valid {what}"
+        )));
+    }
+    Ok(s)
+}
+
+impl VaultClient {
+    /// The vault's URL (`https://host[:port]`).
     pub fn base(&self) -> &str {
-        &self.base
+        self.base.as_str().trim_end_matches('/')
     }
 
-    /// One call; `path` starts with `/` and has no query.
-    pub async fn call(
+    /// A request URL on this vault: `segments` as the path, `query` and the api-version.
+    pub(crate) fn url(&self, segments: &[&str], query: &[(&str, &str)]) -> Url {
+        let mut url = join_segments(&self.base, segments);
+        {
+            let mut q = url.query_pairs_mut();
+            for (k, v) in query {
+                q.append_pair(k, v);
+            }
+            q.append_pair("api-version", API_VERSION);
+        }
+        url
+    }
+
+    /// A bearer token for this vault, for a request to `url` (which must be on this vault).
+    pub(crate) async fn token_for(&self, url: &Url) -> Result<Zeroizing<String>, ClientError> {
+        if !hosts::same_origin(url, &self.base) {
+            return Err(ClientError::ForeignNextLink {
+                next: crate::transport::shown(url),
+                vault: self.base.origin().ascii_serialization(),
+            });
+        }
+        self.tokens.token(&self.resource).await
+    }
+
+    /// One request on this vault; the answer body (empty for `204`).
+    pub(crate) async fn raw(
         &self,
         method: Method,
-        path: &str,
-        body: Option<&Value>,
-    ) -> Result<Option<Value>, ClientError> {
-        let token = self.client.token(&self.resource).await?;
-        let url = if path.contains('?') {
-            format!("{}{path}&{API_VERSION}", self.base)
-        } else {
-            format!("{}{path}?{API_VERSION}", self.base)
-        };
-        send(&self.http, method, &url, &token, body).await
+        url: &Url,
+        body: Option<&[u8]>,
+    ) -> Result<bytes::Bytes, ClientError> {
+        let token = self.token_for(url).await?;
+        send(&self.http, method, url, &token, body).await
     }
 
-    /// Every item of a listing, following `nextLink`.
-    pub async fn list_all(&self, path: &str) -> Result<Vec<Value>, ClientError> {
-        let token = self.client.token(&self.resource).await?;
-        let mut url = format!("{}{path}?{API_VERSION}", self.base);
-        let mut out = Vec::new();
-        loop {
-            let page: Option<Value> = send(&self.http, Method::GET, &url, &token, None).await?;
-            let page = page.unwrap_or(Value::Null);
-            if let Some(items) = page["value"].as_array() {
-                out.extend(items.iter().cloned());
-            }
-            match page["nextLink"].as_str() {
-                Some(next) if !next.is_empty() => url = next.to_string(),
-                _ => return Ok(out),
-            }
-        }
-    }
-
-    /// The raw backup blob of an object (`collection` is `secrets`, `keys` or `certificates`).
-    pub async fn backup(&self, collection: &str, name: &str) -> Result<Vec<u8>, ClientError> {
-        let v = self
-            .call(Method::POST, &format!("/{collection}/{name}/backup"), None)
-            .await?
-            .unwrap_or(Value::Null);
-        let b: BackupBlob = serde_json::from_value(v)
-            .map_err(|_| ClientError::Protocol("the backup answer has no value".into()))?;
-        b64url::decode(&b.value)
-            .ok_or_else(|| ClientError::Protocol("the backup blob is not base64url".into()))
-    }
-
-    /// Restores a raw backup blob.
-    pub async fn restore(&self, collection: &str, blob: &[u8]) -> Result<Value, ClientError> {
-        let body = serde_json::json!({ "value": b64url::encode(blob) });
-        Ok(self
-            .call(Method::POST, &format!("/{collection}/restore"), Some(&body))
-            .await?
-            .unwrap_or(Value::Null))
-    }
-}
-
-/// How a vault restore treats what it finds.
-#[derive(Debug, Clone, Default)]
-pub struct VaultRestoreOptions {
-    /// `fail`, `skip` or `new-version`.
-    pub conflict: Option<String>,
-    pub dry_run: bool,
-    pub include_deleted: bool,
-}
-
-impl VaultClient<'_> {
-    /// Starts a whole-vault backup job; returns its status.
-    pub async fn start_vault_backup(&self, include_deleted: bool) -> Result<Value, ClientError> {
-        let body = serde_json::json!({ "includeDeleted": include_deleted });
-        Ok(self
-            .call(Method::POST, "/backup", Some(&body))
-            .await?
-            .unwrap_or(Value::Null))
-    }
-
-    /// The status of a job (`operation` is `backup` or `restore`).
-    pub async fn job(&self, operation: &str, id: &str) -> Result<Value, ClientError> {
-        Ok(self
-            .call(Method::GET, &format!("/{operation}/{id}/pending"), None)
-            .await?
-            .unwrap_or(Value::Null))
-    }
-
-    /// Streams a finished backup into `out`, calling `progress` with the bytes received so far.
-    pub async fn download_backup(
+    /// One request with an optional JSON body, decoding the JSON answer.
+    pub(crate) async fn call<B: Serialize, T: DeserializeOwned>(
         &self,
-        id: &str,
-        out: &mut tokio::fs::File,
-        progress: &mut dyn FnMut(u64),
-    ) -> Result<u64, ClientError> {
-        use tokio::io::AsyncWriteExt;
-        let token = self.client.token(&self.resource).await?;
-        let url = format!("{}/backup/{id}/content?{API_VERSION}", self.base);
-        let mut resp = self
-            .http
-            .get(&url)
-            .bearer_auth(token.as_str())
-            .send()
-            .await
-            .map_err(|e| ClientError::connect(&url, e))?;
-        if !resp.status().is_success() {
-            let status = resp.status().as_u16();
-            let v: Value = resp.json().await.unwrap_or(Value::Null);
-            return Err(ClientError::Api {
-                status,
-                code: v["error"]["code"].as_str().unwrap_or("Error").to_string(),
-                message: v["error"]["message"].as_str().unwrap_or("").to_string(),
-            });
-        }
-        let mut n = 0u64;
-        while let Some(chunk) = resp
-            .chunk()
-            .await
-            .map_err(|e| ClientError::connect(&url, e))?
-        {
-            out.write_all(&chunk)
-                .await
-                .map_err(|e| ClientError::Config(format!("writing the backup file: {e}")))?;
-            n += chunk.len() as u64;
-            progress(n);
-        }
-        Ok(n)
+        method: Method,
+        segments: &[&str],
+        body: Option<&B>,
+    ) -> Result<T, ClientError> {
+        let url = self.url(segments, &[]);
+        let body = body.map(json_body).transpose()?;
+        let answer = self
+            .raw(method, &url, body.as_deref().map(Vec::as_slice))
+            .await?;
+        decode(&url, &answer)
     }
 
-    /// Uploads a whole-vault backup file (streamed) and starts a restore job (or, with `object`, a selective
-    /// restore of one object: `("secrets", name)`); returns its status.
-    pub async fn start_vault_restore(
+    /// A request without a body, decoding the JSON answer.
+    pub(crate) async fn call_without_body<T: DeserializeOwned>(
         &self,
-        file: &std::path::Path,
-        options: &VaultRestoreOptions,
-        object: Option<(&str, &str)>,
-    ) -> Result<Value, ClientError> {
-        let f = tokio::fs::File::open(file)
-            .await
-            .map_err(|e| ClientError::Config(format!("reading {}: {e}", file.display())))?;
-        let len = f.metadata().await.map(|m| m.len()).unwrap_or(0);
-        let token = self.client.token(&self.resource).await?;
-        let path = match object {
-            Some((collection, name)) => format!("/{collection}/{name}/restore"),
-            None => "/restore".to_string(),
-        };
-        let mut q = form_query(&[
-            ("conflict", options.conflict.clone()),
-            ("dryRun", options.dry_run.then(|| "true".to_string())),
-            (
-                "includeDeleted",
-                options.include_deleted.then(|| "true".to_string()),
-            ),
-        ]);
-        q.push_str(API_VERSION);
-        let url = format!("{}{path}?{q}", self.base);
-        let resp = self
-            .http
-            .put(&url)
-            .bearer_auth(token.as_str())
-            .header("content-type", "application/octet-stream")
-            .header("content-length", len)
-            .body(reqwest::Body::from(f))
-            .send()
-            .await
-            .map_err(|e| ClientError::connect(&url, e))?;
-        let status = resp.status();
-        let v: Value = resp.json().await.unwrap_or(Value::Null);
-        if !status.is_success() {
-            return Err(ClientError::Api {
-                status: status.as_u16(),
-                code: v["error"]["code"].as_str().unwrap_or("Error").to_string(),
-                message: v["error"]["message"].as_str().unwrap_or("").to_string(),
-            });
-        }
-        Ok(v)
+        method: Method,
+        segments: &[&str],
+    ) -> Result<T, ClientError> {
+        self.call::<(), T>(method, segments, None).await
     }
-}
-
-impl Client {
-    /// Checks a whole-vault backup file through the server (which holds the geography keys); returns its manifest.
-    pub async fn verify_vault_backup(
-        &self,
-        file: &std::path::Path,
-        geography: Option<&str>,
-    ) -> Result<Value, ClientError> {
-        let f = tokio::fs::File::open(file)
-            .await
-            .map_err(|e| ClientError::Config(format!("reading {}: {e}", file.display())))?;
-        let token = self.token(&self.server).await?;
-        let mut url = format!("{}/_keyhaven/backups/verify", self.server);
-        if let Some(g) = geography {
-            url.push_str(&format!("?geography={g}"));
-        }
-        let resp = self
-            .http
-            .post(&url)
-            .bearer_auth(token.as_str())
-            .body(reqwest::Body::from(f))
-            .send()
-            .await
-            .map_err(|e| ClientError::connect(&url, e))?;
-        let status = resp.status();
-        let v: Value = resp.json().await.unwrap_or(Value::Null);
-        if !status.is_success() {
-            return Err(ClientError::Api {
-                status: status.as_u16(),
-                code: v["error"]["code"].as_str().unwrap_or("Error").to_string(),
-                message: v["error"]["message"].as_str().unwrap_or("").to_string(),
-            });
-        }
-        Ok(v)
-    }
-}
-
-fn form_query(pairs: &[(&str, Option<String>)]) -> String {
-    let mut s = String::new();
-    for (k, v) in pairs {
-        if let Some(v) = v {
-            s.push_str(&format!("{k}={v}&"));
-        }
-    }
-    s
 }
