@@ -7,11 +7,11 @@ use anyhow::{bail, Context, Result};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use clap::{Subcommand, ValueEnum};
+use keyhaven_azure_api::certificate_policy::{CertificatePolicy, SecretProperties};
 use keyhaven_azure_api::certificates::{
     CertificateCreateParameters, CertificateImportParameters, CertificateMergeParameters,
 };
 use keyhaven_azure_api::AttributesIn;
-use serde::Serialize;
 use serde_json::{json, Map, Value};
 use std::path::{Path, PathBuf};
 use zeroize::{Zeroize, Zeroizing};
@@ -169,21 +169,13 @@ fn default_policy() -> Value {
 }
 
 /// The policy a PEM import needs when none is given: its secret is a PEM file.
-fn pem_import_policy() -> Result<Value> {
-    #[derive(Serialize)]
-    struct SecretProperties {
-        #[serde(rename = "contentType")]
-        content_type: &'static str,
-    }
-    #[derive(Serialize)]
-    struct Policy {
-        secret_props: SecretProperties,
-    }
-    Ok(serde_json::to_value(Policy {
-        secret_props: SecretProperties {
-            content_type: "application/x-pem-file",
-        },
-    })?)
+fn pem_import_policy() -> Result<CertificatePolicy> {
+    Ok(CertificatePolicy {
+        secret_props: Some(SecretProperties {
+            content_type: Some("application/x-pem-file".into()),
+        }),
+        ..Default::default()
+    })
 }
 
 /// `az` prints and accepts policies in its SDK's camelCase; the wire spells them Azure's way.
@@ -224,7 +216,7 @@ fn to_wire(v: Value) -> Value {
     }
 }
 
-fn read_policy(arg: &str) -> Result<Value> {
+fn read_policy(arg: &str) -> Result<CertificatePolicy> {
     let text = match arg.strip_prefix('@') {
         Some(file) => {
             std::fs::read_to_string(file).with_context(|| format!("reading policy file {file}"))?
@@ -232,7 +224,7 @@ fn read_policy(arg: &str) -> Result<Value> {
         None => arg.to_string(),
     };
     let v: Value = serde_json::from_str(&text).context("--policy is not JSON")?;
-    Ok(to_wire(v))
+    serde_json::from_value(to_wire(v)).context("--policy is not a certificate policy")
 }
 
 /// The certificates in a PEM or DER file, as base64 DER (leaf first, as written).

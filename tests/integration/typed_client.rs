@@ -283,7 +283,7 @@ async fn keys_operations_rotation_and_random_bytes() {
         )
         .await
         .unwrap();
-    assert_eq!(imported.key["kty"], "oct");
+    assert_eq!(imported.key.kty, "oct");
     v.delete_key("imported").await.unwrap();
     assert!(v.get_deleted_key("imported").await.is_ok());
     assert_eq!(v.list_deleted_keys().collect_all().await.unwrap().len(), 1);
@@ -292,7 +292,7 @@ async fn keys_operations_rotation_and_random_bytes() {
     c.create_vault("other", &Default::default()).await.unwrap();
     let other = c.vault("other").await.unwrap();
     let restored = other.restore_key(&blob).await.unwrap();
-    assert_eq!(restored.key["kty"], "RSA");
+    assert_eq!(restored.key.kty, "RSA");
     other.delete_key("rsa").await.unwrap();
     other.purge_deleted_key("rsa").await.unwrap();
     assert_eq!(
@@ -307,7 +307,12 @@ async fn certificates_pending_operations_contacts_and_issuers() {
     let c = client(&ts);
     let v = c.vault("default").await.unwrap();
     let create = |issuer: &str, subject: &str| CertificateCreateParameters {
-        policy: Some(json!({"issuer": {"name": issuer}, "x509_props": {"subject": subject}})),
+        policy: Some(
+            serde_json::from_value(
+                json!({"issuer": {"name": issuer}, "x509_props": {"subject": subject}}),
+            )
+            .unwrap(),
+        ),
         attributes: None,
         tags: None,
     };
