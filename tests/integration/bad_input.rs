@@ -103,7 +103,8 @@ async fn unauthenticated_requests_get_401_first_with_the_challenge() {
     let mut forged = good.clone();
     forged.pop();
     forged.push(if good.ends_with('A') { 'B' } else { 'A' });
-    let other_aud: Value = http
+    // Tokens are issued only for this deployment's resources: its vaults and its management.
+    let foreign = http
         .post(format!(
             "{}/{}/oauth2/v2.0/token",
             ts.authority(),
@@ -117,15 +118,28 @@ async fn unauthenticated_requests_get_401_first_with_the_challenge() {
         ])
         .send()
         .await
-        .unwrap()
-        .json()
+        .unwrap();
+    assert_eq!(foreign.status(), 400, "no token for another resource");
+    let v: Value = foreign.json().await.unwrap();
+    assert_eq!(v["error"], "invalid_scope");
+    assert!(v.get("access_token").is_none());
+    // A management token does not open the data plane, and a data-plane token does not open management.
+    let management = ts.management_token().await;
+    let resp = http
+        .get(format!("{}/_keyhaven/vaults", ts.authority()))
+        .bearer_auth(&good)
+        .send()
         .await
         .unwrap();
-    for tok in [
-        forged.as_str(),
-        other_aud["access_token"].as_str().unwrap(),
-        "garbage",
-    ] {
+    assert_eq!(resp.status(), 401, "a vault token on management");
+    let resp = http
+        .get(format!("{}/_keyhaven/vaults", ts.authority()))
+        .bearer_auth(&management)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "a management token on management");
+    for tok in [forged.as_str(), management.as_str(), "garbage"] {
         let resp = http
             .get(format!(
                 "{}/secrets?api-version=7.5",
@@ -403,7 +417,7 @@ async fn soft_delete_retention_and_purge_protection() {
     let http = ts.http(&["guarded"]);
     let resp = http
         .put(format!("{}/_keyhaven/vaults/guarded", ts.authority()))
-        .bearer_auth(&token)
+        .bearer_auth(ts.management_token().await)
         .json(&json!({"retentionDays": 7, "purgeProtection": true}))
         .send()
         .await
@@ -464,7 +478,7 @@ async fn soft_delete_retention_and_purge_protection() {
 async fn the_resource_manager_subset_azure_tools_ask_for() {
     let ts = TestServer::start().await;
     let http = ts.http(&[]);
-    let token = ts.admin_token().await;
+    let token = ts.management_token().await;
     let get = |path: String| {
         http.get(format!("{}{path}", ts.authority()))
             .bearer_auth(&token)

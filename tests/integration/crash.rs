@@ -49,6 +49,15 @@ pub async fn wait_ready(http: &reqwest::Client, port: u16) {
 }
 
 pub async fn token(http: &reqwest::Client, port: u16, cred: &Value) -> String {
+    token_for(http, port, cred, &format!("https://vault.localhost:{port}")).await
+}
+
+/// A management token (`/_keyhaven/*`) for the admin of the server on `port`.
+pub async fn management_token(http: &reqwest::Client, port: u16, cred: &Value) -> String {
+    token_for(http, port, cred, &format!("https://localhost:{port}")).await
+}
+
+async fn token_for(http: &reqwest::Client, port: u16, cred: &Value, resource: &str) -> String {
     let v: Value = http
         .post(format!(
             "https://localhost:{port}/{}/oauth2/v2.0/token",
@@ -58,7 +67,7 @@ pub async fn token(http: &reqwest::Client, port: u16, cred: &Value) -> String {
             ("grant_type", "client_credentials"),
             ("client_id", cred["clientId"].as_str().unwrap()),
             ("client_secret", cred["clientSecret"].as_str().unwrap()),
-            ("scope", &format!("https://vault.localhost:{port}/.default")),
+            ("scope", &format!("{resource}/.default")),
         ])
         .send()
         .await

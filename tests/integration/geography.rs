@@ -60,7 +60,7 @@ async fn another_deployment_refuses_a_blob_until_it_imports_the_geography_key() 
     );
 
     // Export from A under a passphrase; a wrong passphrase is refused; B imports and then restores.
-    let ta = a.admin_token().await;
+    let ta = a.management_token().await;
     let export: Value = a
         .http(&[])
         .post(format!(
@@ -75,10 +75,11 @@ async fn another_deployment_refuses_a_blob_until_it_imports_the_geography_key() 
         .json()
         .await
         .unwrap();
+    let mtoken = b.management_token().await;
     let import = |pass: &'static str| {
         b.http(&[])
             .post(format!("{}/_keyhaven/geographies/import", b.authority()))
-            .bearer_auth(token.clone())
+            .bearer_auth(mtoken.clone())
             .json(&json!({"passphrase": pass, "value": export["value"]}))
             .send()
     };

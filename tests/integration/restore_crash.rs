@@ -63,10 +63,11 @@ async fn a_restore_killed_part_way_leaves_the_target_unchanged() {
     let port = free_port();
     let (mut child, http, cred) = start_process(&data, port, &["src", "dst"]).await;
     let tok = token(&http, port, &cred).await;
+    let mtok = crate::crash::management_token(&http, port, &cred).await;
     for v in ["src", "dst"] {
         let r = http
             .put(format!("https://localhost:{port}/_keyhaven/vaults/{v}"))
-            .bearer_auth(&tok)
+            .bearer_auth(&mtok)
             .json(&json!({}))
             .send()
             .await

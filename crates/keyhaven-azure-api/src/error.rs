@@ -10,6 +10,15 @@ pub struct ErrorBody {
 pub struct ErrorDetail {
     pub code: String,
     pub message: String,
+    /// A more specific error (`{"code": "ForbiddenByRbac"}` when role-based access refused the request).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub innererror: Option<InnerError>,
+}
+
+/// The more specific error inside an error.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InnerError {
+    pub code: String,
 }
 
 impl ErrorBody {
@@ -18,6 +27,7 @@ impl ErrorBody {
             error: ErrorDetail {
                 code: code.into(),
                 message: message.into(),
+                innererror: None,
             },
         }
     }

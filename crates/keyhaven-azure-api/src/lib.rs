@@ -8,10 +8,12 @@ pub mod error;
 pub mod identity;
 pub mod keys;
 pub mod management;
+pub mod principals;
+pub mod rbac;
 pub mod secrets;
 pub mod vault_backup;
 
-pub use error::{ErrorBody, ErrorDetail};
+pub use error::{ErrorBody, ErrorDetail, InnerError};
 
 /// The api-version this server implements.
 pub const API_VERSION: &str = "7.5";

@@ -16,9 +16,26 @@ pub enum Error {
     /// The vault does not exist.
     #[error("Vault '{0}' was not found.")]
     VaultNotFound(String),
-    /// The operation is not allowed on this object or for this caller.
+    /// The operation is not allowed on this object (disabled, purge-protected, managed by a certificate…).
     #[error("{0}")]
     Forbidden(String),
+    /// No role assigned to the caller grants this action on this resource.
+    #[error("Caller is not authorized to perform action on resource. Action: '{action}'. Resource: '{resource}'.")]
+    AccessDenied {
+        action: crate::Action,
+        resource: crate::Resource,
+        client_id: String,
+        object_id: String,
+    },
+    /// No principal has this client id or object id.
+    #[error("Principal '{0}' was not found.")]
+    PrincipalNotFound(String),
+    /// No role definition has this id.
+    #[error("Role definition '{0}' was not found.")]
+    RoleDefinitionNotFound(String),
+    /// No role assignment has this name at this scope.
+    #[error("Role assignment '{0}' was not found.")]
+    RoleAssignmentNotFound(String),
     /// The operation conflicts with the current state (name in use, deleted-but-recoverable, …).
     #[error("{0}")]
     Conflict(String),

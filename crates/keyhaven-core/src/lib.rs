@@ -9,7 +9,6 @@ mod backup;
 mod certificates;
 mod error;
 mod geography;
-mod identity;
 mod keys;
 mod objects;
 mod paging;
@@ -23,7 +22,12 @@ mod vault_backup;
 mod vaults;
 mod views;
 
-pub use access::{Action, Principal, Resource, Role};
+pub use access::{
+    built_in_role, built_in_roles, Action, ActionPlane, AssignmentFilter, Authenticated, Decision,
+    Grant, NewPrincipal, NewSecret, Permission, Principal, PrincipalInfo, Resource, RoleAssignment,
+    RoleDefinition, RoleDefinitionChange, RoleType, SecretInfo, Visible, KEYHAVEN_BACKUP_OPERATOR,
+    KEY_VAULT_ADMINISTRATOR, KEY_VAULT_DATA_ACCESS_ADMINISTRATOR,
+};
 pub use certificates::{
     ActionSpec, AdministratorDetails, CertificateChange, CertificateOperation, CertificatePolicy,
     CertificateView, Contact, CreateCertificate, ImportCertificate, Issuer, IssuerChange,
@@ -33,7 +37,6 @@ pub use certificates::{
 };
 pub use error::Error;
 pub use geography::GeographyExport;
-pub use identity::{ClientInfo, NewClient};
 pub use keys::{KeyOperation, KeyProperties, KeySpec, OperationInput, OperationOutput};
 pub use objects::ObjectUpdate;
 pub use paging::{Page, PageRequest, MAX_PAGE_SIZE};

@@ -90,8 +90,41 @@ pub(crate) fn vault_settings_prefixes(vault: &str) -> Vec<Vec<u8>> {
 pub(crate) fn geography_key(geo: &str) -> Vec<u8> {
     key(&[b"geo", geo.as_bytes()])
 }
-pub(crate) fn client_key(client_id: &str) -> Vec<u8> {
-    key(&[b"client", client_id.as_bytes()])
+/// A client of an earlier Keyhaven (before principals): converted into a principal at start.
+pub(crate) fn legacy_clients_prefix() -> Vec<u8> {
+    prefix(&[b"client"])
+}
+/// A principal, by object id.
+pub(crate) fn principal_key(object_id: &str) -> Vec<u8> {
+    key(&[b"principal", object_id.as_bytes()])
+}
+pub(crate) fn principals_prefix() -> Vec<u8> {
+    prefix(&[b"principal"])
+}
+/// A principal's object id, by client id.
+pub(crate) fn principal_by_client_key(client_id: &str) -> Vec<u8> {
+    key(&[b"principal-client", client_id.as_bytes()])
+}
+/// A role assignment, by name.
+pub(crate) fn assignment_key(name: &str) -> Vec<u8> {
+    key(&[b"assign", name.as_bytes()])
+}
+pub(crate) fn assignments_prefix() -> Vec<u8> {
+    prefix(&[b"assign"])
+}
+/// The index of a principal's role assignments (empty values).
+pub(crate) fn principal_assignment_key(object_id: &str, name: &str) -> Vec<u8> {
+    key(&[b"assign-principal", object_id.as_bytes(), name.as_bytes()])
+}
+pub(crate) fn principal_assignments_prefix(object_id: &str) -> Vec<u8> {
+    prefix(&[b"assign-principal", object_id.as_bytes()])
+}
+/// A custom role definition, by id.
+pub(crate) fn role_definition_key(id: &str) -> Vec<u8> {
+    key(&[b"roledef", id.as_bytes()])
+}
+pub(crate) fn role_definitions_prefix() -> Vec<u8> {
+    prefix(&[b"roledef"])
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -241,13 +274,61 @@ pub(crate) struct GeographyRecord {
     pub keys: Vec<GeographyKeyRecord>,
 }
 
+/// A client of an earlier Keyhaven (one secret; `roles` held "Administrator").
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct ClientRecord {
+pub(crate) struct LegacyClientRecord {
     pub client_id: String,
     pub display_name: String,
     pub secret_hash: String,
-    pub roles: Vec<crate::Role>,
+    #[serde(default)]
+    pub roles: Vec<String>,
+    pub created: i64,
+}
+
+/// A principal (service principal): how it is known, and its client secrets (as argon2id hashes).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct PrincipalRecord {
+    pub object_id: String,
+    pub client_id: String,
+    pub display_name: String,
+    pub created: i64,
+    pub secrets: Vec<SecretRecord>,
+}
+
+/// One client secret of a principal.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct SecretRecord {
+    /// Shown in listings and carried by the secret itself (`{id}.{random}`), so that a check hashes once.
+    pub id: String,
+    pub hash: String,
+    pub created: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<i64>,
+}
+
+/// Where a role assignment applies (a [`crate::Resource`] as stored).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ScopeRecord {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vault: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<ObjectKind>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+/// A role assigned to a principal at a scope.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct AssignmentRecord {
+    pub name: String,
+    pub scope: ScopeRecord,
+    pub role_definition: String,
+    pub principal: String,
     pub created: i64,
 }
 

@@ -72,6 +72,8 @@ pub struct Keyhaven {
     pub(crate) barrier: Barrier,
     pub(crate) settings: Settings,
     deployment: RwLock<Option<Deployment>>,
+    /// Principals' roles and secrets, as requests need them.
+    pub(crate) access: crate::access::AccessCache,
 }
 
 impl Keyhaven {
@@ -95,6 +97,7 @@ impl Keyhaven {
             barrier: Barrier::new(root),
             settings,
             deployment: RwLock::new(None),
+            access: Default::default(),
         };
         let fresh = kh.ensure_deployment()?;
         let geographies: std::collections::BTreeSet<String> =
@@ -102,6 +105,7 @@ impl Keyhaven {
         for g in geographies {
             kh.ensure_geography(&g)?;
         }
+        kh.convert_legacy_clients()?;
         kh.recover_interrupted_restores()?;
         Ok((kh, fresh))
     }

@@ -9,10 +9,7 @@ use keyhaven_store::{MemoryEngine, Store};
 use std::sync::Arc;
 
 fn admin() -> Principal {
-    Principal {
-        client_id: "admin".into(),
-        roles: vec![Role::Administrator],
-    }
+    Principal::system("admin")
 }
 
 fn service() -> (Keyhaven, Arc<ManualClock>) {

@@ -139,12 +139,15 @@ impl Keyhaven {
                 }
                 records::delete_range(txn, &objects)?;
                 records::delete_range(txn, &records::vault_versions_prefix(&vault))?;
+                crate::access::delete_vault_assignments(txn, &vault)?;
                 for p in records::vault_settings_prefixes(&vault) {
                     records::delete_range(txn, &p)?;
                 }
                 txn.delete(&records::vault_key(&vault))?;
                 Ok(())
             })
-            .await
+            .await?;
+        self.access.clear();
+        Ok(())
     }
 }

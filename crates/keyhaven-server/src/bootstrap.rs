@@ -2,7 +2,7 @@
 
 use crate::config::{Config, StoreLocation};
 use crate::ServerError;
-use keyhaven_core::{Keyhaven, NewVault, Role};
+use keyhaven_core::{Keyhaven, NewVault};
 use keyhaven_crypto::{SealingKey, TokenSigner};
 use keyhaven_model::{Clock, VaultName};
 use keyhaven_store::{Engine, Store, StoreError};
@@ -21,6 +21,9 @@ use zeroize::Zeroizing;
 pub struct AdminCredential {
     pub tenant_id: String,
     pub client_id: String,
+    /// The principal's object id (role assignments name it); absent in credentials of earlier versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_id: Option<String>,
     pub client_secret: String,
     pub authority_host: String,
     pub vault_url: String,
@@ -168,11 +171,12 @@ pub(crate) fn admin_credential(
             c
         }
         None if fresh => {
-            let new = kh.bootstrap_client("admin", vec![Role::Administrator])?;
+            let new = kh.bootstrap_principal("admin")?;
             AdminCredential {
                 tenant_id,
                 client_id: new.client_id.clone(),
-                client_secret: new.client_secret.to_string(),
+                object_id: Some(new.object_id.clone()),
+                client_secret: new.secret.client_secret.to_string(),
                 authority_host: authority.to_string(),
                 vault_url: vault_url.to_string(),
             }

@@ -99,6 +99,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
         dns_suffix: config.dns_suffix.clone(),
         public_port: port,
         authority: authority.clone(),
+        management_hosts: crate::state::management_hosts(&config.public_host, &config.tls_names),
         store_name: prepared.store.engine_name(),
         jobs: crate::jobs::Jobs::new(config.data_dir.join("backups"))?,
         schedules: schedules.clone(),

@@ -2,7 +2,7 @@
 //! name, fsync, rename, fsync of the directory), then old backups beyond `keep-last` or older than
 //! `max-age-days` are removed. The last success and failure are logged and shown by `/healthz`.
 
-use keyhaven_core::{Keyhaven, Principal, Role};
+use keyhaven_core::{Keyhaven, Principal};
 use keyhaven_model::VaultName;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -46,10 +46,7 @@ fn run_once(kh: &Keyhaven, s: &BackupSchedule, dir: &Path) -> Result<(PathBuf, u
     let stamp = kh.now();
     let file = dir.join(format!("{}-{stamp:012}.khvs", vault.as_str()));
     let tmp = file.with_extension("khvs.tmp");
-    let system = Principal {
-        client_id: "scheduler".into(),
-        roles: vec![Role::Administrator],
-    };
+    let system = Principal::system("scheduled-backup");
     let out =
         std::fs::File::create(&tmp).map_err(|e| format!("creating {}: {e}", tmp.display()))?;
     let result = kh.backup_vault(

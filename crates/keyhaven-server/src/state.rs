@@ -15,6 +15,9 @@ pub(crate) struct Shared {
     pub public_port: u16,
     /// `https://{public_host}:{port}`: the authority clients get tokens from.
     pub authority: String,
+    /// The host names of this server (not of its vaults): a token for `https://{one of them}` is a management
+    /// token.
+    pub management_hosts: Vec<String>,
     pub store_name: &'static str,
     /// Vault backup and restore jobs, and where their files live.
     pub jobs: crate::jobs::Jobs,
@@ -27,6 +30,31 @@ impl std::ops::Deref for AppState {
     fn deref(&self) -> &Shared {
         &self.0
     }
+}
+
+/// The host of an audience (`https://host[:port][/]`), lower-cased; None when it is not such a URL.
+fn audience_host(aud: &str) -> Option<String> {
+    let rest = aud.trim_end_matches('/').strip_prefix("https://")?;
+    if rest.contains(['/', '?', '#', '@']) {
+        return None;
+    }
+    let host = match rest.strip_prefix('[') {
+        Some(v6) => v6.split(']').next()?,
+        None => rest.split(':').next()?,
+    };
+    (!host.is_empty()).then(|| host.to_ascii_lowercase())
+}
+
+/// This server's own host names: its public host, the extra names of its certificate, and loopback.
+pub(crate) fn management_hosts(public_host: &str, tls_names: &[String]) -> Vec<String> {
+    let mut hosts: Vec<String> = [public_host, "localhost", "127.0.0.1", "::1"]
+        .iter()
+        .map(|h| h.to_ascii_lowercase())
+        .chain(tls_names.iter().map(|h| h.to_ascii_lowercase()))
+        .collect();
+    hosts.sort();
+    hosts.dedup();
+    hosts
 }
 
 impl Shared {
@@ -48,17 +76,16 @@ impl Shared {
         format!("https://{}", self.vault_host_suffix())
     }
 
-    /// Whether a token audience may call the data plane: a URL on the vault DNS suffix (any port).
+    /// Whether a token audience may call the data plane: `https://` and a host on the vault DNS suffix (any port).
     pub fn is_vault_audience(&self, aud: &str) -> bool {
-        let rest = aud
-            .trim_end_matches('/')
-            .strip_prefix("https://")
-            .unwrap_or("");
-        let host = rest
-            .split([':', '/'])
-            .next()
-            .unwrap_or("")
-            .to_ascii_lowercase();
-        host == self.dns_suffix || host.ends_with(&format!(".{}", self.dns_suffix))
+        audience_host(aud).is_some_and(|host| {
+            host == self.dns_suffix || host.ends_with(&format!(".{}", self.dns_suffix))
+        })
+    }
+
+    /// Whether a token audience may call management (`/_keyhaven/*` and Azure Resource Manager's subset):
+    /// `https://` and one of this server's own host names (any port).
+    pub fn is_management_audience(&self, aud: &str) -> bool {
+        audience_host(aud).is_some_and(|host| self.management_hosts.contains(&host))
     }
 }

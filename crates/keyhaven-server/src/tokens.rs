@@ -1,7 +1,7 @@
 //! Access tokens: RS256 JWTs the server issues at its OAuth2 token endpoint and checks on every request.
 //! Checked tokens are remembered (by SHA-256) until they expire, so the signature is verified once per token.
 
-use keyhaven_core::{Principal, Role};
+use keyhaven_core::Authenticated;
 use keyhaven_crypto::TokenSigner;
 use keyhaven_model::Clock;
 use serde::{Deserialize, Serialize};
@@ -32,19 +32,30 @@ struct Claims {
     iat: i64,
     nbf: i64,
     exp: i64,
+    /// The principal's object id (as in Azure's app tokens).
     sub: String,
+    oid: String,
     appid: String,
     azp: String,
     tid: String,
-    #[serde(default)]
-    roles: Vec<Role>,
+    idtyp: String,
     ver: String,
     jti: String,
+    /// The client secret the token was obtained with: removing it revokes the token.
+    kh_sec: String,
+}
+
+/// Who a valid token was issued to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenIdentity {
+    pub client_id: String,
+    pub object_id: String,
+    pub secret_id: String,
 }
 
 #[derive(Clone)]
 struct Checked {
-    principal: Principal,
+    identity: TokenIdentity,
     nbf: i64,
     exp: i64,
     audience: String,
@@ -81,10 +92,10 @@ impl TokenService {
         self.signer.jwks()
     }
 
-    /// Issues a token for `principal`, for `audience` (the resource the client asked a scope of).
+    /// Issues a token for `who`, for `audience` (the resource the client asked a scope of).
     pub fn issue(
         &self,
-        principal: &Principal,
+        who: &Authenticated,
         audience: &str,
         issuer: &str,
     ) -> Result<String, keyhaven_crypto::CryptoError> {
@@ -95,13 +106,15 @@ impl TokenService {
             iat: now,
             nbf: now - 300,
             exp: now + self.lifetime,
-            sub: principal.client_id.clone(),
-            appid: principal.client_id.clone(),
-            azp: principal.client_id.clone(),
+            sub: who.object_id.clone(),
+            oid: who.object_id.clone(),
+            appid: who.client_id.clone(),
+            azp: who.client_id.clone(),
             tid: self.tenant.clone(),
-            roles: principal.roles.clone(),
+            idtyp: "app".into(),
             ver: "2.0".into(),
             jti: keyhaven_crypto::random_uuid()?,
+            kh_sec: who.secret_id.clone(),
         };
         let claims = serde_json::to_value(&claims)
             .map_err(|e| keyhaven_crypto::CryptoError::Library(e.to_string()))?;
@@ -113,7 +126,7 @@ impl TokenService {
         &self,
         token: &str,
         audience_ok: impl Fn(&str) -> bool,
-    ) -> Result<Principal, TokenError> {
+    ) -> Result<TokenIdentity, TokenError> {
         let digest = keyhaven_crypto::sha256(token.as_bytes());
         let cached = self.cache.lock().ok().and_then(|c| c.get(&digest).cloned());
         let checked = match cached {
@@ -143,7 +156,7 @@ impl TokenService {
         if !audience_ok(&checked.audience) {
             return Err(TokenError::WrongAudience);
         }
-        Ok(checked.principal)
+        Ok(checked.identity)
     }
 
     fn check_signature(&self, token: &str) -> Result<Checked, TokenError> {
@@ -153,9 +166,10 @@ impl TokenService {
             return Err(TokenError::Invalid);
         }
         Ok(Checked {
-            principal: Principal {
-                client_id: claims.sub,
-                roles: claims.roles,
+            identity: TokenIdentity {
+                client_id: claims.appid,
+                object_id: claims.oid,
+                secret_id: claims.kh_sec,
             },
             nbf: claims.nbf,
             exp: claims.exp,
@@ -178,9 +192,10 @@ mod tests {
             "t".into(),
             3599,
         );
-        let p = Principal {
+        let p = Authenticated {
             client_id: "c".into(),
-            roles: vec![Role::Administrator],
+            object_id: "o".into(),
+            secret_id: "s".into(),
         };
         let tok = svc
             .issue(
@@ -190,7 +205,14 @@ mod tests {
             )
             .unwrap();
         let vault_aud = |a: &str| a.starts_with("https://vault.localhost");
-        assert_eq!(svc.validate(&tok, vault_aud).unwrap(), p);
+        assert_eq!(
+            svc.validate(&tok, vault_aud).unwrap(),
+            TokenIdentity {
+                client_id: "c".into(),
+                object_id: "o".into(),
+                secret_id: "s".into()
+            }
+        );
         assert_eq!(
             svc.validate(&tok, |_| false),
             Err(TokenError::WrongAudience)

@@ -109,6 +109,17 @@ impl TestServer {
 
     /// An access token for the data plane, as the admin.
     pub async fn admin_token(&self) -> String {
+        self.token_for(&format!("https://vault.localhost:{}", self.port()))
+            .await
+    }
+
+    /// An access token for management (`/_keyhaven/*`, the Resource Manager subset), as the admin.
+    pub async fn management_token(&self) -> String {
+        self.token_for(&self.authority()).await
+    }
+
+    /// An access token for `resource`, as the admin.
+    pub async fn token_for(&self, resource: &str) -> String {
         let resp = self
             .http(&[])
             .post(format!(
@@ -120,10 +131,7 @@ impl TestServer {
                 ("grant_type", "client_credentials"),
                 ("client_id", self.admin.client_id.as_str()),
                 ("client_secret", self.admin.client_secret.as_str()),
-                (
-                    "scope",
-                    &format!("https://vault.localhost:{}/.default", self.port()),
-                ),
+                ("scope", &format!("{resource}/.default")),
             ])
             .send()
             .await
@@ -135,7 +143,7 @@ impl TestServer {
 
     /// Creates a vault through the management API.
     pub async fn create_vault(&self, name: &str) {
-        let token = self.admin_token().await;
+        let token = self.management_token().await;
         let resp = self
             .http(&[])
             .put(format!("{}/_keyhaven/vaults/{name}", self.authority()))

@@ -38,12 +38,12 @@ pub(crate) fn authenticate_vault(st: &Shared, headers: &HeaderMap) -> Result<Pri
     authenticate(st, headers, |aud| st.is_vault_audience(aud))
 }
 
-/// Checks the bearer token of a management request (any audience this server issued).
+/// Checks the bearer token of a management request (the audience must be this server's management resource).
 pub(crate) fn authenticate_management(
     st: &Shared,
     headers: &HeaderMap,
 ) -> Result<Principal, ApiError> {
-    authenticate(st, headers, |_| true)
+    authenticate(st, headers, |aud| st.is_management_audience(aud))
 }
 
 fn authenticate(
@@ -57,7 +57,7 @@ fn authenticate(
             challenge(st),
         ));
     };
-    st.tokens.validate(token, audience_ok).map_err(|e| {
+    let id = st.tokens.validate(token, audience_ok).map_err(|e| {
         let msg = match e {
             TokenError::Invalid => "AKV10000: The access token is invalid: its signature, issuer or format is not valid.",
             TokenError::Expired => "AKV10022: The access token has expired.",
@@ -65,7 +65,16 @@ fn authenticate(
             TokenError::WrongAudience => "AKV10022: The access token was issued for another audience (resource).",
         };
         ApiError::unauthorized(msg, challenge(st))
-    })
+    })?;
+    // The principal as it is now: deleted principals and removed secrets revoke their tokens.
+    st.kh
+        .caller(&id.object_id, &id.secret_id)
+        .map_err(|e| match e {
+            keyhaven_core::Error::Unauthorized(m) => {
+                ApiError::unauthorized(format!("AKV10000: {m}"), challenge(st))
+            }
+            other => ApiError::from(other),
+        })
 }
 
 fn oauth_error(status: StatusCode, error: &str, description: impl Into<String>) -> Response {
@@ -138,6 +147,20 @@ pub(crate) async fn token(
             "AADSTS70011: The scope must name a resource ending in '/.default'.",
         );
     };
+    // Tokens only for this deployment: its vaults, or its management.
+    if !st.is_vault_audience(&audience) && !st.is_management_audience(&audience) {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+            format!(
+                "AADSTS500011: The resource '{}' is not served by this Keyhaven: ask for its vaults \
+                 (https://{}) or its management resource ({}).",
+                audience.chars().take(100).collect::<String>(),
+                st.vault_host_suffix(),
+                st.authority
+            ),
+        );
+    }
     let kh = st.kh.clone();
     let cid = client_id.clone();
     let who = match tokio::task::spawn_blocking(move || kh.authenticate_client(&cid, &secret)).await

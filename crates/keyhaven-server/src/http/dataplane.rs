@@ -7,6 +7,7 @@ use super::context::Ctx;
 use super::error::ApiError;
 use super::keys::{self, Keys};
 use super::objects;
+use super::rbac;
 use super::request::{self, Query};
 use super::secrets::{self, Secrets};
 use super::vault_backup;
@@ -37,6 +38,23 @@ async fn dispatch(st: AppState, req: Request<Body>) -> Result<Response, ApiError
     let path = parts.uri.path().to_string();
     let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     let m = &parts.method;
+    // The RBAC API: /{scope}/providers/Microsoft.Authorization/{roleDefinitions|roleAssignments}[/{name}].
+    if let Some(at) = segs.windows(2).position(|w| {
+        w[0].eq_ignore_ascii_case("providers")
+            && w[1].eq_ignore_ascii_case("Microsoft.Authorization")
+    }) {
+        let scope = segs[..at].join("/");
+        let body = request::read_body(&parts, body, request::MAX_BODY).await?;
+        let cx = Ctx {
+            st,
+            who,
+            vault,
+            base: format!("https://{host}"),
+            query,
+            body,
+        };
+        return rbac_route(&cx, m, &scope, &segs[at + 2..], &path).await;
+    }
     // A vault restore takes its backup as a streamed body of any size.
     if m == Method::PUT && segs.last() == Some(&"restore") {
         let only = match segs.as_slice() {
@@ -182,5 +200,35 @@ async fn dispatch(st: AppState, req: Request<Body>) -> Result<Response, ApiError
             objects::recover::<Certificates>(&cx, n).await
         }
         _ => Err(ApiError::no_route(m.as_str(), &path)),
+    }
+}
+
+/// The RBAC API's routes, after the scope.
+async fn rbac_route(
+    cx: &Ctx,
+    m: &Method,
+    scope: &str,
+    rest: &[&str],
+    path: &str,
+) -> Result<Response, ApiError> {
+    let is = |s: &str, name: &str| s.eq_ignore_ascii_case(name);
+    match (m, rest) {
+        (&Method::GET, [c]) if is(c, "roleDefinitions") => rbac::list_definitions(cx, scope),
+        (&Method::GET, [c, n]) if is(c, "roleDefinitions") => rbac::get_definition(cx, scope, n),
+        (&Method::PUT, [c, n]) if is(c, "roleDefinitions") => {
+            rbac::put_definition(cx, scope, n).await
+        }
+        (&Method::DELETE, [c, n]) if is(c, "roleDefinitions") => {
+            rbac::delete_definition(cx, scope, n).await
+        }
+        (&Method::GET, [c]) if is(c, "roleAssignments") => rbac::list_assignments(cx, scope),
+        (&Method::GET, [c, n]) if is(c, "roleAssignments") => rbac::get_assignment(cx, scope, n),
+        (&Method::PUT, [c, n]) if is(c, "roleAssignments") => {
+            rbac::put_assignment(cx, scope, n).await
+        }
+        (&Method::DELETE, [c, n]) if is(c, "roleAssignments") => {
+            rbac::delete_assignment(cx, scope, n).await
+        }
+        _ => Err(ApiError::no_route(m.as_str(), path)),
     }
 }

@@ -2,7 +2,7 @@
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use keyhaven_azure_api::ErrorBody;
+use keyhaven_azure_api::{ErrorBody, InnerError};
 use keyhaven_core::Error;
 use keyhaven_model::{Invalid, ObjectKind};
 
@@ -18,6 +18,8 @@ pub(crate) struct ApiError {
     pub challenge: Option<String>,
     /// Seconds for `Retry-After` (429 and 503 responses).
     pub retry_after: Option<u64>,
+    /// A more specific code (`ForbiddenByRbac`).
+    pub inner: Option<&'static str>,
 }
 
 impl ApiError {
@@ -28,6 +30,7 @@ impl ApiError {
             message: message.into(),
             challenge: None,
             retry_after: None,
+            inner: None,
         }
     }
 
@@ -42,6 +45,7 @@ impl ApiError {
             message: message.into(),
             challenge: Some(challenge),
             retry_after: None,
+            inner: None,
         }
     }
 
@@ -53,6 +57,7 @@ impl ApiError {
             message: format!("Request was not processed because too many requests were received. Retry after {retry_after_secs} seconds."),
             challenge: None,
             retry_after: Some(retry_after_secs),
+            inner: None,
         }
     }
 
@@ -89,6 +94,38 @@ impl From<Error> for ApiError {
                 msg,
             ),
             Error::VaultNotFound(_) => ApiError::new(StatusCode::NOT_FOUND, "VaultNotFound", msg),
+            Error::AccessDenied {
+                action,
+                resource,
+                client_id,
+                object_id,
+            } => ApiError {
+                inner: Some("ForbiddenByRbac"),
+                ..ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "Forbidden",
+                    format!(
+                        "Caller is not authorized to perform action on resource.\r\nIf role assignments, deny \
+                         assignments or role definitions were changed recently, please observe propagation time.\r\n\
+                         Caller: appid={client_id};oid={object_id}\r\nAction: '{action}'\r\nResource: '{}'\r\n\
+                         Assignment: (not found)\r\nDecisionReason: 'DeniedWithNoValidRBAC'\r\n{}",
+                        resource.to_string().to_ascii_lowercase(),
+                        resource
+                            .vault_name()
+                            .map(|v| format!("Vault: {v}\r\n"))
+                            .unwrap_or_default()
+                    ),
+                )
+            },
+            Error::PrincipalNotFound(_) => {
+                ApiError::new(StatusCode::NOT_FOUND, "PrincipalNotFound", msg)
+            }
+            Error::RoleDefinitionNotFound(_) => {
+                ApiError::new(StatusCode::NOT_FOUND, "RoleDefinitionNotFound", msg)
+            }
+            Error::RoleAssignmentNotFound(_) => {
+                ApiError::new(StatusCode::NOT_FOUND, "RoleAssignmentNotFound", msg)
+            }
             Error::Forbidden(_) | Error::ReadOnly => {
                 ApiError::new(StatusCode::FORBIDDEN, "Forbidden", msg)
             }
@@ -122,7 +159,9 @@ impl From<Error> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::to_vec(&ErrorBody::new(self.code, self.message)).unwrap_or_default();
+        let mut envelope = ErrorBody::new(self.code, self.message);
+        envelope.error.innererror = self.inner.map(|code| InnerError { code: code.into() });
+        let body = serde_json::to_vec(&envelope).unwrap_or_default();
         let mut resp = (
             self.status,
             [(header::CONTENT_TYPE, "application/json; charset=utf-8")],

@@ -1,5 +1,6 @@
 //! The HTTP edge: routes, authentication, request reading and the error envelope.
 
+mod access;
 mod auth;
 mod certificate_policy;
 mod certificates;
@@ -9,6 +10,7 @@ mod error;
 mod keys;
 mod management;
 mod objects;
+mod rbac;
 mod request;
 mod secrets;
 mod vault_backup;
@@ -17,7 +19,7 @@ use crate::state::AppState;
 use axum::extract::Request;
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use axum::Router;
 use std::time::Instant;
 
@@ -44,6 +46,34 @@ pub(crate) fn router(st: AppState) -> Router {
             post(management::import_geography),
         )
         .route("/_keyhaven/backups/verify", post(management::verify_backup))
+        .route(
+            "/_keyhaven/principals",
+            get(access::list_principals).post(access::create_principal),
+        )
+        .route(
+            "/_keyhaven/principals/{id}",
+            get(access::get_principal).delete(access::delete_principal),
+        )
+        .route(
+            "/_keyhaven/principals/{id}/secrets",
+            post(access::add_secret),
+        )
+        .route(
+            "/_keyhaven/principals/{id}/secrets/{secret}",
+            delete(access::remove_secret),
+        )
+        .route("/_keyhaven/roleDefinitions", get(access::list_definitions))
+        .route(
+            "/_keyhaven/roleDefinitions/{name}",
+            put(access::put_definition).delete(access::delete_definition),
+        )
+        .route("/_keyhaven/roleAssignments", get(access::list_assignments))
+        .route(
+            "/_keyhaven/roleAssignments/{name}",
+            put(access::put_assignment)
+                .get(access::get_assignment)
+                .delete(access::delete_assignment),
+        )
         .route("/subscriptions", get(management::list_subscriptions))
         .route("/subscriptions/{id}", get(management::get_subscription))
         .route(

@@ -17,10 +17,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 pub(super) fn admin() -> Principal {
-    Principal {
-        client_id: "admin".into(),
-        roles: vec![Role::Administrator],
-    }
+    Principal::system("admin")
 }
 
 pub(super) fn service(

@@ -1,85 +1,7 @@
-//! Who may do what: the one place authorization is decided. Every domain operation asks
-//! [`Principal::authorize`] with the Azure action it performs and the resource it performs it on, before it does
-//! anything else.
+//! Every action an operation can perform, named as Azure names it.
 
-use crate::Error;
-use keyhaven_model::{ObjectKind, ObjectName, VaultName};
-use serde::{Deserialize, Serialize};
+use keyhaven_model::ObjectKind;
 use std::fmt;
-
-/// A role granted to a client. Administrators may do everything; finer roles come with role-based access.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Role {
-    Administrator,
-}
-
-/// The authenticated caller of an operation.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Principal {
-    pub client_id: String,
-    pub roles: Vec<Role>,
-}
-
-/// What an operation is performed on, from the widest scope to the narrowest: every vault of the deployment, one
-/// vault, every object of one kind in a vault, one object.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Resource {
-    Deployment,
-    Vault(VaultName),
-    Kind(VaultName, ObjectKind),
-    Object(VaultName, ObjectKind, ObjectName),
-}
-
-impl Resource {
-    pub fn vault(vault: &VaultName) -> Self {
-        Resource::Vault(vault.clone())
-    }
-
-    pub fn kind(vault: &VaultName, kind: ObjectKind) -> Self {
-        Resource::Kind(vault.clone(), kind)
-    }
-
-    pub fn object(vault: &VaultName, kind: ObjectKind, name: &ObjectName) -> Self {
-        Resource::Object(vault.clone(), kind, name.clone())
-    }
-
-    /// Whether `self` is `other` or a scope that contains it.
-    pub fn contains(&self, other: &Resource) -> bool {
-        match (self, other) {
-            (Resource::Deployment, _) => true,
-            (Resource::Vault(a), Resource::Vault(b))
-            | (Resource::Vault(a), Resource::Kind(b, _))
-            | (Resource::Vault(a), Resource::Object(b, _, _)) => a == b,
-            (Resource::Kind(a, k), Resource::Kind(b, l))
-            | (Resource::Kind(a, k), Resource::Object(b, l, _)) => a == b && k == l,
-            (Resource::Object(a, k, n), Resource::Object(b, l, m)) => {
-                a == b && k == l && n.key() == m.key()
-            }
-            _ => false,
-        }
-    }
-}
-
-/// The scope as the RBAC API writes it, relative to the vault: `/`, `/keys`, `/secrets/{name}`; `/` for the
-/// deployment too (every vault).
-impl fmt::Display for Resource {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Resource::Deployment => f.write_str("/"),
-            Resource::Vault(v) => write!(f, "/vaults/{v}"),
-            Resource::Kind(v, k) => write!(f, "/vaults/{v}/{}", collection(*k)),
-            Resource::Object(v, k, n) => write!(f, "/vaults/{v}/{}/{n}", collection(*k)),
-        }
-    }
-}
-
-fn collection(kind: ObjectKind) -> &'static str {
-    match kind {
-        ObjectKind::Secret => "secrets",
-        ObjectKind::Key => "keys",
-        ObjectKind::Certificate => "certificates",
-    }
-}
 
 macro_rules! actions {
     ($($(#[$doc:meta])* $variant:ident => $name:literal,)*) => {
@@ -239,57 +161,35 @@ impl fmt::Display for Action {
     }
 }
 
-impl Principal {
-    /// Decides whether this principal may perform `action` on `resource`.
-    pub fn authorize(&self, action: Action, resource: &Resource) -> Result<(), Error> {
-        if self.roles.contains(&Role::Administrator) {
-            return Ok(());
-        }
-        Err(Error::Forbidden(format!(
-            "Caller is not authorized to perform action on resource. Caller: appid={}. Action: '{action}'. \
-             Resource: '{resource}'.",
-            self.client_id
-        )))
-    }
+/// Which list of a role's permissions an action is matched against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActionPlane {
+    /// The vault data plane: matched against `dataActions` / `notDataActions`.
+    Data,
+    /// Azure's control plane (`Microsoft.Authorization/...`, the RBAC API): `actions` / `notActions`.
+    Control,
+    /// Keyhaven's own deployment management: allowed to deployment administrators only.
+    Management,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn scopes_contain_narrower_ones() -> crate::Result<()> {
-        let v = VaultName::parse("payments")?;
-        let w = VaultName::parse("other")?;
-        let n = ObjectName::parse("Db-Password")?;
-        let object = Resource::object(&v, ObjectKind::Secret, &n);
-        for wider in [
-            Resource::Deployment,
-            Resource::vault(&v),
-            Resource::kind(&v, ObjectKind::Secret),
-            Resource::object(&v, ObjectKind::Secret, &ObjectName::parse("db-password")?),
-        ] {
-            assert!(wider.contains(&object), "{wider} contains {object}");
+impl Action {
+    /// Where the action is granted.
+    pub fn plane(self) -> ActionPlane {
+        let name = self.as_str();
+        if name.starts_with("Microsoft.Authorization/") {
+            ActionPlane::Control
+        } else if name.starts_with("Keyhaven/") {
+            ActionPlane::Management
+        } else {
+            ActionPlane::Data
         }
-        for other in [
-            Resource::vault(&w),
-            Resource::kind(&v, ObjectKind::Key),
-            Resource::object(&v, ObjectKind::Key, &n),
-        ] {
-            assert!(
-                !other.contains(&object),
-                "{other} does not contain {object}"
-            );
-        }
-        assert!(!object.contains(&Resource::vault(&v)));
-        assert_eq!(object.to_string(), "/vaults/payments/secrets/Db-Password");
-        Ok(())
     }
 
-    #[test]
-    fn action_names_are_distinct() {
-        let names: std::collections::BTreeSet<&str> =
-            Action::ALL.iter().map(|a| a.as_str()).collect();
-        assert_eq!(names.len(), Action::ALL.len());
+    /// The action named `name` (case-insensitive, as Azure compares them).
+    pub fn parse(name: &str) -> Option<Action> {
+        Action::ALL
+            .iter()
+            .copied()
+            .find(|a| a.as_str().eq_ignore_ascii_case(name))
     }
 }
