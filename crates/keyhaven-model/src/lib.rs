@@ -7,6 +7,7 @@ mod clock;
 mod key_kinds;
 mod names;
 mod secret_value;
+pub mod time;
 
 pub use attributes::{Attributes, AttributesPatch, Tags, MAX_TAGS};
 pub use clock::{Clock, ManualClock, SystemClock};
