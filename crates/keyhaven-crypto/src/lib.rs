@@ -3,6 +3,7 @@
 //! authenticated encryption with bound associated data, the key hierarchy (root → vault, geography keys),
 //! client-secret hashing, access-token signatures, the local TLS certificate authority, and the X.509 certificates of
 //! Azure Key Vault "certificates" ([`x509`]).
+#![warn(missing_docs)]
 
 mod aead;
 mod error;
@@ -98,10 +99,12 @@ impl Default for Sha256 {
 }
 
 impl Sha256 {
+    /// Feeds `data` into the hash.
     pub fn update(&mut self, data: &[u8]) {
         self.0.update(data);
     }
 
+    /// The SHA-256 digest of everything fed so far.
     pub fn finish(self) -> [u8; 32] {
         self.0.finish()
     }
