@@ -26,6 +26,7 @@ pub struct ErrorDetail {
 /// The more specific error inside an error.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InnerError {
+    /// The more specific code (`ForbiddenByRbac`).
     pub code: String,
 }
 
