@@ -1,5 +1,6 @@
 //! Command-line parsing and the verbs. Client verbs talk to a server only through its HTTP API.
 
+mod audit;
 mod certificates;
 mod files;
 mod geography;
@@ -49,6 +50,9 @@ enum Command {
     /// Certificates (as `az keyvault certificate`).
     #[command(subcommand)]
     Certificate(certificates::CertificateCommand),
+    /// Check and read the audit log (local files).
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
     /// Store a server and client credential as a profile (the secret is read from standard input).
     ///
     /// Example: echo "$SECRET" | keyhaven login --server https://kv.example.com:8443 --tenant T --client-id C --client-secret-stdin
@@ -135,6 +139,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                 .context("the server stopped with an error")
         }
         Command::Vault(cmd) => vault::run(cmd).await,
+        Command::Audit(cmd) => audit::run(cmd),
         Command::Geography(cmd) => geography::run(cmd).await,
         Command::Secret(cmd) => objects::run_secret(cmd).await,
         Command::Key(cmd) => objects::run_key(cmd).await,

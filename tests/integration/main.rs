@@ -4,6 +4,7 @@
 #![allow(clippy::field_reassign_with_default)]
 
 mod at_rest;
+mod audit;
 mod az;
 mod bad_certificates;
 mod bad_input;

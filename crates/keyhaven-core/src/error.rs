@@ -147,6 +147,11 @@ impl Error {
         ))
     }
 
+    /// No principal has this client id or object id.
+    pub(crate) fn principal_not_found(id: &str) -> Self {
+        Error::PrincipalNotFound(id.chars().take(64).collect())
+    }
+
     pub(crate) fn corrupt(what: impl std::fmt::Display) -> Self {
         Error::Store(StoreError::corrupt(what))
     }

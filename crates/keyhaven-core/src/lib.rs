@@ -5,16 +5,21 @@
 //! [`Keyhaven`] and map its [`Error`] to their protocol once.
 
 mod access;
+mod actions;
 mod backup;
+mod caller_cache;
 mod certificates;
 mod error;
 mod geography;
 mod keys;
 mod objects;
 mod paging;
+mod principal;
 mod records;
 mod restore_journal;
+mod roles;
 mod rotation;
+mod scope;
 mod sealing;
 mod secrets;
 mod service;
@@ -23,11 +28,10 @@ mod vaults;
 mod views;
 
 pub use access::{
-    built_in_role, built_in_roles, Action, ActionPlane, AssignmentFilter, Authenticated, Decision,
-    Grant, NewPrincipal, NewSecret, Permission, Principal, PrincipalInfo, Resource, RoleAssignment,
-    RoleDefinition, RoleDefinitionChange, RoleType, SecretInfo, Visible, KEYHAVEN_BACKUP_OPERATOR,
-    KEY_VAULT_ADMINISTRATOR, KEY_VAULT_DATA_ACCESS_ADMINISTRATOR,
+    AssignmentFilter, Authenticated, NewPrincipal, NewSecret, PrincipalInfo, RoleAssignment,
+    RoleDefinitionChange, SecretInfo,
 };
+pub use actions::{Action, ActionPlane};
 pub use certificates::{
     ActionSpec, AdministratorDetails, CertificateChange, CertificateOperation, CertificatePolicy,
     CertificateView, Contact, CreateCertificate, ImportCertificate, Issuer, IssuerChange,
@@ -40,9 +44,15 @@ pub use geography::GeographyExport;
 pub use keys::{KeyOperation, KeyProperties, KeySpec, OperationInput, OperationOutput};
 pub use objects::ObjectUpdate;
 pub use paging::{Page, PageRequest, MAX_PAGE_SIZE};
+pub use principal::{Decision, Grant, Principal, Visible};
+pub use roles::{
+    built_in_role, built_in_roles, Permission, RoleDefinition, RoleType, KEYHAVEN_BACKUP_OPERATOR,
+    KEY_VAULT_ADMINISTRATOR, KEY_VAULT_DATA_ACCESS_ADMINISTRATOR,
+};
 pub use rotation::{
     parse_duration, LifetimeAction, LifetimeActionType, LifetimeReport, RotationPolicy,
 };
+pub use scope::Resource;
 pub use secrets::{SecretUpdate, SetSecret};
 pub use service::{Deployment, Keyhaven, RestoreBatch, Settings};
 pub use vault_backup::{

@@ -73,7 +73,7 @@ pub struct Keyhaven {
     pub(crate) settings: Settings,
     deployment: RwLock<Option<Deployment>>,
     /// Principals' roles and secrets, as requests need them.
-    pub(crate) access: crate::access::AccessCache,
+    pub(crate) access: crate::caller_cache::AccessCache,
 }
 
 impl Keyhaven {

@@ -71,6 +71,10 @@ struct FileConfig {
     throttle_window_ms: Option<u64>,
     #[serde(default)]
     backup_schedule: Vec<crate::BackupSchedule>,
+    audit: Option<bool>,
+    audit_dir: Option<PathBuf>,
+    audit_max_file_mib: Option<u64>,
+    audit_hash_names: Option<bool>,
 }
 
 /// Where the store lives.
@@ -121,6 +125,8 @@ pub struct Config {
     pub throttle_window_ms: u64,
     /// Periodic whole-vault backups.
     pub backup_schedules: Vec<crate::BackupSchedule>,
+    /// The audit log (on by default, in `DATA_DIR/audit`).
+    pub audit: crate::audit::AuditSettings,
 }
 
 impl Config {
@@ -142,6 +148,12 @@ impl Config {
             throttle_limit: 4000,
             throttle_window_ms: 10_000,
             backup_schedules: Vec::new(),
+            audit: crate::audit::AuditSettings {
+                enabled: true,
+                dir: data_dir.join("audit"),
+                max_file_bytes: 64 << 20,
+                hash_names: false,
+            },
         }
     }
 
@@ -204,6 +216,18 @@ impl Config {
             c.throttle_limit = t;
         }
         c.backup_schedules = file.backup_schedule;
+        if let Some(a) = file.audit {
+            c.audit.enabled = a;
+        }
+        if let Some(d) = file.audit_dir {
+            c.audit.dir = d;
+        }
+        if let Some(m) = file.audit_max_file_mib {
+            c.audit.max_file_bytes = m.max(1) << 20;
+        }
+        if let Some(h) = file.audit_hash_names {
+            c.audit.hash_names = h;
+        }
         if let Some(w) = args.throttle_window_ms.or(file.throttle_window_ms) {
             c.throttle_window_ms = w.max(1);
         }

@@ -93,6 +93,14 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
             })
             .collect(),
     ));
+    let name_key = if config.audit.hash_names {
+        Some(prepared.kh.derived_key("audit-names")?)
+    } else {
+        None
+    };
+    let audit = crate::audit::AuditLog::open(&config.audit, name_key).map_err(ServerError::io(
+        format!("opening the audit log in {}", config.audit.dir.display()),
+    ))?;
     let state = AppState(Arc::new(Shared {
         kh: prepared.kh.clone(),
         tokens,
@@ -103,6 +111,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
         store_name: prepared.store.engine_name(),
         jobs: crate::jobs::Jobs::new(config.data_dir.join("backups"))?,
         schedules: schedules.clone(),
+        audit: audit.clone(),
         throttle: crate::throttle::Throttle::new(
             config.throttle_limit,
             Duration::from_millis(config.throttle_window_ms),
@@ -134,6 +143,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
     let task = tokio::spawn(async move {
         accept_loop(listener, acceptor, app, rx).await;
         let _ = purge.await;
+        let _ = tokio::task::spawn_blocking(move || audit.close()).await;
         let _ = tokio::task::spawn_blocking(move || store.close()).await;
         tracing::info!("stopped");
     });
@@ -160,7 +170,7 @@ async fn accept_loop(
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let (tcp, _) = match accepted {
+                let (tcp, peer) = match accepted {
                     Ok(c) => c,
                     Err(e) => {
                         tracing::warn!(error = %e, "accept failed");
@@ -170,7 +180,13 @@ async fn accept_loop(
                 };
                 let _ = tcp.set_nodelay(true);
                 let acceptor = acceptor.clone();
-                let svc = TowerToHyperService::new(app.clone());
+                let svc = TowerToHyperService::new(tower::ServiceExt::map_request(
+                    app.clone(),
+                    move |mut req: ::http::Request<hyper::body::Incoming>| {
+                        req.extensions_mut().insert(crate::http::Peer(peer));
+                        req
+                    },
+                ));
                 let watcher = graceful.watcher();
                 tokio::spawn(async move {
                     let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {

@@ -22,6 +22,8 @@ pub(crate) struct Shared {
     /// Vault backup and restore jobs, and where their files live.
     pub jobs: crate::jobs::Jobs,
     pub throttle: crate::throttle::Throttle,
+    /// Every request's record.
+    pub audit: crate::audit::AuditLog,
     pub schedules: crate::schedule::Statuses,
 }
 

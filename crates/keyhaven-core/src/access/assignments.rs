@@ -1,25 +1,18 @@
 //! Role assignments (a role, given to a principal, at a scope) and custom role definitions; and the cache that
 //! turns a token's principal into a [`Principal`] with its roles on every request.
 
-use super::principals::principal_not_found;
-use super::roles::{
+use crate::caller_cache::{Cached, CACHE_LIMIT, CACHE_TTL};
+use crate::records::{self, AssignmentRecord, PrincipalRecord, ScopeRecord};
+use crate::roles::{
     built_in_role, built_in_roles, Permission, RoleDefinition, RoleType,
     ASSIGNABLE_BY_DATA_ACCESS_ADMINISTRATOR,
 };
-use super::{Action, Grant, Principal, Resource};
-use crate::records::{self, AssignmentRecord, PrincipalRecord, ScopeRecord};
+use crate::{Action, Grant, Principal, Resource};
 use crate::{Error, Keyhaven, Result};
 use keyhaven_model::{ObjectName, VaultName};
 use keyhaven_store::{Snapshot, WriteTxn};
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
-
-/// How long a principal's roles and secrets are trusted before they are read again: what bounds how late another
-/// node sees a revocation or a changed assignment (this node sees its own changes at once).
-const CACHE_TTL: Duration = Duration::from_secs(30);
-/// Principals cached at most (the cache is emptied when full).
-const CACHE_LIMIT: usize = 65_536;
+use std::sync::Arc;
+use std::time::Instant;
 
 /// A role assigned to a principal at a scope.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,31 +33,6 @@ pub struct AssignmentFilter {
     pub at_scope: bool,
     /// Only those of this principal (`assignedTo('{objectId}')`).
     pub principal: Option<String>,
-}
-
-/// A principal's state as requests need it.
-#[derive(Clone)]
-struct Cached {
-    client_id: String,
-    /// Live secrets and their expiry.
-    secrets: Vec<(String, Option<i64>)>,
-    grants: Arc<[Grant]>,
-    loaded: Instant,
-}
-
-/// Principals' roles and secrets, read once and kept for [`CACHE_TTL`].
-#[derive(Default)]
-pub(crate) struct AccessCache {
-    principals: RwLock<HashMap<String, Cached>>,
-}
-
-impl AccessCache {
-    /// Forgets everything (after any change to principals, assignments or role definitions on this node).
-    pub(crate) fn clear(&self) {
-        if let Ok(mut m) = self.principals.write() {
-            m.clear();
-        }
-    }
 }
 
 fn scope_record(r: &Resource) -> ScopeRecord {
@@ -551,7 +519,7 @@ impl Keyhaven {
                 )?
                 .is_none()
                 {
-                    return Err(principal_not_found(&rec.principal));
+                    return Err(Error::principal_not_found(&rec.principal));
                 }
                 if let Some(existing) =
                     records::read_txn::<AssignmentRecord>(txn, &records::assignment_key(&rec.name))?

@@ -2,9 +2,9 @@
 //! a display name, and client secrets with optional expiry. Secrets are stored only as argon2id hashes and
 //! checked in constant time; each carries its id (`{id}.{random}`), so that a check hashes once.
 
-use super::roles::{KEY_VAULT_ADMINISTRATOR, KEY_VAULT_DATA_ACCESS_ADMINISTRATOR};
-use super::{Action, Resource};
 use crate::records::{self, AssignmentRecord, PrincipalRecord, ScopeRecord, SecretRecord};
+use crate::roles::{KEY_VAULT_ADMINISTRATOR, KEY_VAULT_DATA_ACCESS_ADMINISTRATOR};
+use crate::{Action, Resource};
 use crate::{Error, Keyhaven, Principal, Result};
 use keyhaven_store::WriteTxn;
 use zeroize::Zeroizing;
@@ -143,11 +143,7 @@ fn principal_in_txn(txn: &mut dyn WriteTxn, id: &str) -> Result<PrincipalRecord>
             return Ok(r);
         }
     }
-    Err(principal_not_found(id))
-}
-
-pub(crate) fn principal_not_found(id: &str) -> Error {
-    Error::PrincipalNotFound(id.chars().take(64).collect())
+    Err(Error::principal_not_found(id))
 }
 
 /// The assignments that make a deployment administrator of `object_id` and let it manage every assignment.
@@ -259,7 +255,7 @@ impl Keyhaven {
                 return Ok(r);
             }
         }
-        Err(principal_not_found(id))
+        Err(Error::principal_not_found(id))
     }
 
     /// Deletes a principal and its role assignments; tokens it holds stop working at once on this node and within

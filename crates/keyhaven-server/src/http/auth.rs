@@ -92,9 +92,14 @@ fn oauth_error(status: StatusCode, error: &str, description: impl Into<String>) 
 pub(crate) async fn token(
     State(st): State<AppState>,
     Path(tenant): Path<String>,
+    slot: Option<axum::Extension<super::audit::Slot>>,
     headers: HeaderMap,
     body: bytes::Bytes,
 ) -> Response {
+    let slot = slot.map(|s| s.0);
+    if let Some(s) = &slot {
+        s.update(|f| f.operation = Some("token"));
+    }
     if tenant != st.tokens.tenant() {
         return oauth_error(
             StatusCode::BAD_REQUEST,
@@ -128,6 +133,10 @@ pub(crate) async fn token(
             "unsupported_grant_type",
             "AADSTS70003: Only the client_credentials grant is supported.",
         );
+    }
+    if let (Some(s), Some(c)) = (&slot, &client_id) {
+        let c: String = c.chars().take(64).collect();
+        s.update(|f| f.client_id = Some(c));
     }
     let (Some(client_id), Some(secret)) = (client_id, secret) else {
         return oauth_error(
@@ -181,6 +190,9 @@ pub(crate) async fn token(
             )
         }
     };
+    if let Some(s) = &slot {
+        s.update(|f| f.object_id = Some(who.object_id.clone()));
+    }
     let issuer = format!("{}/{}/v2.0", origin(&headers, &st), st.tokens.tenant());
     match st.tokens.issue(&who, &audience, &issuer) {
         Ok(access_token) => {

@@ -2,6 +2,7 @@
 //! its api-version and vault are resolved, its body read, and it is dispatched by method and path segments.
 //! Empty segments are ignored, so `//` collapses and a trailing `/` (an empty version) means "latest".
 
+use super::audit;
 use super::certificates::{self, Certificates};
 use super::context::Ctx;
 use super::error::ApiError;
@@ -26,17 +27,26 @@ pub(crate) async fn handle(State(st): State<AppState>, req: Request) -> Response
 }
 
 async fn dispatch(st: AppState, req: Request<Body>) -> Result<Response, ApiError> {
+    let slot = req.extensions().get::<audit::Slot>().cloned();
     let who = super::auth::authenticate_vault(&st, req.headers())?;
     let (parts, body) = req.into_parts();
-    let query = Query::parse(parts.uri.query());
-    query.api_version()?;
     let host = request::host(&parts);
     let vault = request::vault_for_host(&host, &st.dns_suffix)?;
+    audit::note_caller(slot.as_ref(), &who, Some(vault.as_str()));
+    let query = Query::parse(parts.uri.query());
+    query.api_version()?;
     if let Err(retry_after) = st.throttle.admit(vault.as_str()) {
         return Err(ApiError::throttled(retry_after));
     }
     let path = parts.uri.path().to_string();
     let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    if let (Some(slot), [collection, _, v, ..]) = (&slot, segs.as_slice()) {
+        if matches!(*collection, "secrets" | "keys" | "certificates")
+            && keyhaven_model::Version::parse(v).is_ok()
+        {
+            slot.update(|f| f.version = Some(v.to_string()));
+        }
+    }
     let m = &parts.method;
     // The RBAC API: /{scope}/providers/Microsoft.Authorization/{roleDefinitions|roleAssignments}[/{name}].
     if let Some(at) = segs.windows(2).position(|w| {

@@ -26,6 +26,7 @@ pub(crate) async fn require_token(
 ) -> Response {
     match super::auth::authenticate_management(&st, req.headers()) {
         Ok(p) => {
+            super::audit::note_caller(req.extensions().get::<super::audit::Slot>(), &p, None);
             req.extensions_mut().insert(p);
             next.run(req).await
         }

@@ -1,6 +1,7 @@
 //! The HTTP edge: routes, authentication, request reading and the error envelope.
 
 mod access;
+mod audit;
 mod auth;
 mod certificate_policy;
 mod certificates;
@@ -22,6 +23,8 @@ use axum::response::Response;
 use axum::routing::{delete, get, post, put};
 use axum::Router;
 use std::time::Instant;
+
+pub(crate) use audit::Peer;
 
 pub(crate) fn router(st: AppState) -> Router {
     let management = Router::new()
@@ -107,6 +110,7 @@ pub(crate) fn router(st: AppState) -> Router {
         .fallback(dataplane::handle)
         .layer(axum::extract::DefaultBodyLimit::max(request::MAX_BODY))
         .layer(middleware::from_fn(log_request))
+        .layer(middleware::from_fn_with_state(st.clone(), audit::audit))
         .with_state(st)
 }
 

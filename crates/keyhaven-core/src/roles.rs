@@ -3,7 +3,7 @@
 //! action, as Azure evaluates them (`*` matches any run of characters, names compare case-insensitively, an action
 //! is granted by a permission block that lists it and does not exclude it).
 
-use super::actions::{Action, ActionPlane};
+use crate::actions::{Action, ActionPlane};
 use serde::{Deserialize, Serialize};
 
 /// One block of a role's permissions.
