@@ -57,7 +57,7 @@ pub use secrets::{SecretUpdate, SetSecret};
 pub use service::{Deployment, Keyhaven, RestoreBatch, Settings};
 pub use vault_backup::{
     ConflictPolicy, Manifest, ObjectAction, ObjectOutcome, Progress, RestoreOptions,
-    RestoreProgress, RestoreReport, SettingAction, SettingOutcome,
+    RestoreProgress, RestoreReport, SettingAction, SettingOutcome, VerifyTarget,
 };
 pub use vaults::{NewVault, VaultInfo};
 pub use views::{

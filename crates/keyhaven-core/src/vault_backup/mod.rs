@@ -20,6 +20,7 @@ mod write;
 #[cfg(test)]
 mod tests;
 
+pub use read::VerifyTarget;
 pub use report::{ObjectAction, ObjectOutcome, RestoreReport, SettingAction, SettingOutcome};
 
 use keyhaven_model::{ObjectKind, ObjectName};
@@ -112,4 +113,24 @@ pub struct RestoreProgress {
     pub batches: u64,
     /// Stream bytes read by the writing pass so far.
     pub bytes: u64,
+}
+
+impl crate::Keyhaven {
+    /// Authorizes work on a whole-vault backup (`restore` false) or restore job of `vault`, which must exist:
+    /// starting one, reading its status, downloading a finished backup.
+    pub fn authorize_vault_job(
+        &self,
+        who: &crate::Principal,
+        vault: &keyhaven_model::VaultName,
+        restore: bool,
+    ) -> crate::Result<()> {
+        let action = if restore {
+            crate::Action::VaultRestore
+        } else {
+            crate::Action::VaultBackup
+        };
+        who.authorize(action, &crate::Resource::vault(vault))?;
+        self.vault_record(&*self.snapshot()?, vault.as_str())?;
+        Ok(())
+    }
 }

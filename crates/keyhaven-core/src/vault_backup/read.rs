@@ -11,21 +11,44 @@ use crate::{Action, Error, Keyhaven, Principal, Resource, Result};
 use keyhaven_blob::vault_snapshot::SnapshotReader;
 use keyhaven_blob::GeographyKey;
 use keyhaven_crypto::{hex, Sha256};
-use keyhaven_model::{ObjectKind, ObjectName, Version};
+use keyhaven_model::{ObjectKind, ObjectName, VaultName, Version};
 use std::io::Read;
 
+/// What a vault backup is checked against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VerifyTarget {
+    /// The keys of a vault's geography (allowed to whoever may verify backups of that vault).
+    Vault(VaultName),
+    /// The keys of a geography (allowed to whoever may verify backups deployment-wide).
+    Geography(String),
+}
+
 impl Keyhaven {
+    /// Authorizes checking a vault backup against `target`, and names the geography whose keys it needs.
+    pub fn authorize_verify(&self, who: &Principal, target: &VerifyTarget) -> Result<String> {
+        match target {
+            VerifyTarget::Vault(v) => {
+                who.authorize(Action::VaultBackupVerify, &Resource::vault(v))?;
+                Ok(self.vault_record(&*self.snapshot()?, v.as_str())?.geography)
+            }
+            VerifyTarget::Geography(g) => {
+                who.authorize(Action::VaultBackupVerify, &Resource::Deployment)?;
+                Ok(g.to_ascii_lowercase())
+            }
+        }
+    }
+
     /// Checks a vault backup end to end (every chunk, record, digest and the manifest) without restoring it.
     pub fn verify_vault_backup<R: Read>(
         &self,
         who: &Principal,
         input: R,
-        geography: &str,
+        target: &VerifyTarget,
     ) -> Result<Manifest> {
-        who.authorize(Action::VaultBackupVerify, &Resource::Deployment)?;
-        let (_, keys) = self.geography_keys(&*self.snapshot()?, geography)?;
+        let geography = self.authorize_verify(who, target)?;
+        let (_, keys) = self.geography_keys(&*self.snapshot()?, &geography)?;
         let sub = subscription_bytes(&self.deployment()?.subscription_id)?;
-        read_stream(input, sub, geography, &keys, &mut |_, _| Ok(()))
+        read_stream(input, sub, &geography, &keys, &mut |_, _| Ok(()))
     }
 }
 

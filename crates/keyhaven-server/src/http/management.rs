@@ -14,7 +14,7 @@ use keyhaven_azure_api::management::{
     GeographyImportRequest, GeographyImportResult, Vault, VaultCreate, VaultList,
 };
 use keyhaven_azure_api::{b64url, BackupBlob};
-use keyhaven_core::{NewVault, Principal, VaultInfo};
+use keyhaven_core::{NewVault, Principal, VaultInfo, VerifyTarget};
 use keyhaven_model::VaultName;
 use serde_json::json;
 
@@ -216,8 +216,9 @@ pub(crate) async fn health(State(st): State<AppState>) -> Json<serde_json::Value
     Json(json!({ "status": "ok", "store": st.kh_store_name(), "backupSchedules": schedules }))
 }
 
-/// `POST /_keyhaven/backups/verify[?geography=G]`: checks a whole-vault backup (sent as the body) end to end and
-/// returns its manifest, restoring nothing.
+/// `POST /_keyhaven/backups/verify[?vault=V|?geography=G]`: checks a whole-vault backup (sent as the body) end to
+/// end against the keys of a vault's geography or of a geography (default: the default location's), and returns its
+/// manifest, restoring nothing. Authorized before the body is read.
 pub(crate) async fn verify_backup(
     State(st): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -225,14 +226,18 @@ pub(crate) async fn verify_backup(
     body: axum::body::Body,
 ) -> Result<Json<keyhaven_core::Manifest>> {
     let settings = st.kh.settings();
-    let geography = match q.get("geography") {
-        Some(g) => g.to_ascii_lowercase(),
-        None => settings
-            .locations
-            .get(&settings.default_location)
-            .cloned()
-            .unwrap_or_default(),
+    let target = match (q.get("vault"), q.get("geography")) {
+        (Some(v), _) => VerifyTarget::Vault(vault_name(v)?),
+        (None, Some(g)) => VerifyTarget::Geography(g.to_ascii_lowercase()),
+        (None, None) => VerifyTarget::Geography(
+            settings
+                .locations
+                .get(&settings.default_location)
+                .cloned()
+                .unwrap_or_default(),
+        ),
     };
+    st.kh.authorize_verify(&who, &target)?;
     let path = st.jobs.dir().join(format!(
         "verify-{}.khvs.tmp",
         keyhaven_crypto::random_uuid().map_err(keyhaven_core::Error::from)?
@@ -244,7 +249,7 @@ pub(crate) async fn verify_backup(
         Ok(_) => tokio::task::spawn_blocking(move || {
             let f = std::fs::File::open(&p)
                 .map_err(|e| keyhaven_core::Error::Internal(e.to_string()))?;
-            kh.verify_vault_backup(&who, std::io::BufReader::new(f), &geography)
+            kh.verify_vault_backup(&who, std::io::BufReader::new(f), &target)
         })
         .await
         .map_err(|_| {

@@ -83,7 +83,7 @@ pub(crate) async fn start_backup(cx: &Ctx) -> Result<Response, ApiError> {
     };
     let include_deleted =
         flag(cx, "includeDeleted")? || body["includeDeleted"].as_bool().unwrap_or(false);
-    cx.st.kh.get_vault(&cx.who, &cx.vault)?;
+    cx.st.kh.authorize_vault_job(&cx.who, &cx.vault, false)?;
     let id = cx
         .st
         .jobs
@@ -141,15 +141,18 @@ fn sync_dir(dir: &Path) {
 }
 
 pub(crate) fn backup_status(cx: &Ctx, id: &str) -> Result<Response, ApiError> {
+    cx.st.kh.authorize_vault_job(&cx.who, &cx.vault, false)?;
     ok(job(cx, id, JobKind::Backup)?)
 }
 
 pub(crate) fn restore_status(cx: &Ctx, id: &str) -> Result<Response, ApiError> {
+    cx.st.kh.authorize_vault_job(&cx.who, &cx.vault, true)?;
     ok(job(cx, id, JobKind::Restore)?)
 }
 
 /// `GET /backup/{job}/content`: the finished backup, streamed.
 pub(crate) async fn backup_content(cx: &Ctx, id: &str) -> Result<Response, ApiError> {
+    cx.st.kh.authorize_vault_job(&cx.who, &cx.vault, false)?;
     let j = job(cx, id, JobKind::Backup)?;
     if j.status != JobState::Succeeded {
         return Err(ApiError::new(
@@ -247,8 +250,8 @@ pub(crate) async fn start_restore(
     body: Body,
     only: Option<(ObjectKind, ObjectName)>,
 ) -> Result<Response, ApiError> {
+    cx.st.kh.authorize_vault_job(&cx.who, &cx.vault, true)?;
     let options = restore_options(cx, only)?;
-    cx.st.kh.get_vault(&cx.who, &cx.vault)?;
     let id = cx
         .st
         .jobs

@@ -151,8 +151,12 @@ async fn certificate_issuers_and_contacts_travel_with_the_vault() {
         kh.vault_record(&*snap, src.as_str()).unwrap().geography
     };
     assert_eq!(
-        kh.verify_vault_backup(&admin(), std::io::Cursor::new(data.clone()), &geography)
-            .unwrap(),
+        kh.verify_vault_backup(
+            &admin(),
+            std::io::Cursor::new(data.clone()),
+            &VerifyTarget::Geography(geography.clone()),
+        )
+        .unwrap(),
         manifest
     );
 
