@@ -61,6 +61,11 @@ async fn python_secrets_and_keys_clients() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_access_control_client() {
+    python("py_access_control.py").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_certificates_client() {
     python("py_certificates.py").await;
 }
