@@ -215,8 +215,9 @@ keyhaven_start() { # data_dir outdir
   KH_DIR="$1"
   mkdir -p "$KH_DIR"
   # Throttling off (it is off by default; set here so that a changed default cannot turn the load into 429s).
+  # KH_CONFIG (optional): a configuration file for this start.
   KEYHAVEN_LOG=warn KEYHAVEN_THROTTLE_LIMIT=0 "$KEYHAVEN" serve --data-dir "$KH_DIR" --listen "127.0.0.1:$KH_PORT" \
-    > "$2/server.log" 2>&1 &
+    ${KH_CONFIG:+--config "$KH_CONFIG"} > "$2/server.log" 2>&1 &
   KH_PID=$!
   for _ in $(seq 150); do [ -s "$KH_DIR/admin-credential.json" ] && [ -s "$KH_DIR/tls/ca.pem" ] && break; sleep 0.2; done
   [ -s "$KH_DIR/admin-credential.json" ] || { cat "$2/server.log" >&2; die "keyhaven wrote no admin-credential.json"; }
