@@ -4,10 +4,13 @@
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
 use base64::Engine;
 
+/// `bytes` in the URL-safe alphabet, without padding, as Azure writes every byte field.
 pub fn encode(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// Decodes base64url or standard base64, padded or not, ignoring surrounding whitespace; `None` if `s` is
+/// neither.
 pub fn decode(s: &str) -> Option<Vec<u8>> {
     let s = s.trim();
     URL_SAFE_NO_PAD

@@ -5,131 +5,141 @@
 use serde::{Deserialize, Serialize};
 
 /// `key_props`.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyProperties {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Whether the managed secret holds the private key with the certificate (default `true`); with `false`
+    /// it holds the certificate only.
     pub exportable: Option<bool>,
-    /// `RSA`, `RSA-HSM`, `EC`, `EC-HSM`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// `RSA` (the default), `RSA-HSM`, `EC` or `EC-HSM`.
     pub kty: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// RSA: 2048 (the default), 3072 or 4096 bits. EC: may be given, and must then match the curve.
     pub key_size: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Whether a renewal keeps the current key (default `false`: every version gets a new key).
     pub reuse_key: Option<bool>,
-    /// `P-256`, `P-384`, `P-521`, `P-256K`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// EC only: `P-256` (the default), `P-384`, `P-521` or `P-256K`.
     pub crv: Option<String>,
 }
 
 /// `secret_props`.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SecretProperties {
-    /// `application/x-pkcs12` or `application/x-pem-file`.
-    #[serde(
-        rename = "contentType",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    /// `application/x-pkcs12` (the default) or `application/x-pem-file`.
+    #[serde(rename = "contentType")]
     pub content_type: Option<String>,
 }
 
 /// `x509_props.sans`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SubjectAlternativeNames {
+    /// E-mail addresses.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub emails: Vec<String>,
+    /// DNS names.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dns_names: Vec<String>,
+    /// User principal names.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub upns: Vec<String>,
-    /// IP addresses (api-version 7.6 and later).
+    /// IP addresses (api-version 7.6 and later). Keyhaven refuses a policy that names any.
     #[serde(rename = "ipAddresses", default, skip_serializing_if = "Vec::is_empty")]
     pub ip_addresses: Vec<String>,
-    /// URIs (api-version 7.6 and later).
+    /// URIs (api-version 7.6 and later). Keyhaven refuses a policy that names any.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub uris: Vec<String>,
 }
 
 /// `x509_props`.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct X509CertificateProperties {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The subject as an X.500 name, e.g. `CN=www.contoso.com`. Required to issue a certificate.
     pub subject: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Extended key usages as object identifiers. Default: server and client authentication
+    /// (`1.3.6.1.5.5.7.3.1`, `1.3.6.1.5.5.7.3.2`).
     pub ekus: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Subject alternative names. An empty object counts as absent (on update: unchanged).
     pub sans: Option<SubjectAlternativeNames>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Key usages (`digitalSignature`, `keyEncipherment`, `keyAgreement`, …; any case). Default:
+    /// `digitalSignature` with `keyEncipherment` (RSA) or `keyAgreement` (EC).
     pub key_usage: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// How long a new certificate is valid, 1–1200 months (default 12).
     pub validity_months: Option<u32>,
 }
 
 /// `lifetime_actions[].trigger`.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Trigger {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Act when this share of the certificate's lifetime has passed, 1–99.
     pub lifetime_percentage: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Act this many days before the certificate expires: at least 1 and less than its validity.
     pub days_before_expiry: Option<u32>,
 }
 
 /// `lifetime_actions[].action`.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Action {
-    /// `AutoRenew` or `EmailContacts`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// `AutoRenew` (renews a self-issued certificate; for other issuers it records an event, as
+    /// `EmailContacts` does) or `EmailContacts`; any case on input.
     pub action_type: Option<String>,
 }
 
 /// `lifetime_actions[]`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LifetimeAction {
+    /// When to act; exactly one of its fields is given.
     #[serde(default)]
     pub trigger: Trigger,
+    /// What to do.
     #[serde(default)]
     pub action: Action,
 }
 
 /// `issuer`.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IssuerParameters {
-    /// `Self`, `Unknown`, or an issuer configured in the vault.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// `Self` (issued by Keyhaven), `Unknown` (sign the request elsewhere and merge), or an issuer configured
+    /// in the vault (recorded; the certificate stays pending until merged). Any case for `Self` and `Unknown`.
     pub name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The certificate type to ask a certificate authority for (e.g. `OV-SSL`); recorded and returned only.
     pub cty: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Whether a certificate authority should log the certificate publicly; recorded and returned only.
     pub cert_transparency: Option<bool>,
 }
 
 /// `attributes` of a policy.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PolicyAttributes {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Whether the policy is enabled (default `true`); recorded and returned.
     pub enabled: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// When the policy was first set, Unix seconds.
     pub created: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// When the policy last changed, Unix seconds; set by the server.
     pub updated: Option<i64>,
 }
 
 /// A certificate policy.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CertificatePolicy {
     /// `https://{vault}/certificates/{name}/policy` (responses only).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// How the key is made. Default: RSA 2048, exportable, a new key per version.
     pub key_props: Option<KeyProperties>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// How the managed secret encodes the certificate. Default: PKCS#12.
     pub secret_props: Option<SecretProperties>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// What the certificate says; its subject is required to create a certificate.
     pub x509_props: Option<X509CertificateProperties>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// What happens as the certificate ages: at most one action. Default: at 80% of its lifetime, `AutoRenew`
+    /// for issuer `Self`, `EmailContacts` otherwise.
     pub lifetime_actions: Option<Vec<LifetimeAction>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Who issues the certificate. Default: `Unknown`.
     pub issuer: Option<IssuerParameters>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The policy's own attributes.
     pub attributes: Option<PolicyAttributes>,
 }

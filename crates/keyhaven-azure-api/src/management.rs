@@ -2,31 +2,45 @@
 
 use serde::{Deserialize, Serialize};
 
+/// `PUT /_keyhaven/vaults/{name}`: a new vault's settings (an empty body takes every default).
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct VaultCreate {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// One of the deployment's locations (see [`DeploymentInfo::locations`]). Absent: the default location.
     pub location: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// How long deleted objects stay recoverable, 7–90 days. Absent: the server's default.
     pub retention_days: Option<u32>,
+    /// Whether deleted objects may not be purged before their retention ends (default `false`).
     #[serde(default)]
     pub purge_protection: bool,
 }
 
+/// A vault, as the management API returns it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Vault {
+    /// The vault's name, in lower case (3–24 letters, digits and dashes).
     pub name: String,
+    /// The vault's location.
     pub location: String,
+    /// The geography of that location: backups of the vault's objects restore only into vaults of the same
+    /// geography (and subscription).
     pub geography: String,
+    /// How long deleted objects stay recoverable, in days.
     pub retention_days: u32,
+    /// Whether deleted objects may not be purged before their retention ends.
     pub purge_protection: bool,
+    /// When the vault was created, Unix seconds.
     pub created: i64,
+    /// The vault's data-plane URL, `https://{name}.{dns suffix}[:port]/`.
     pub vault_uri: String,
 }
 
+/// `GET /_keyhaven/vaults`: every vault the caller may see.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct VaultList {
+    /// The vaults.
     pub value: Vec<Vault>,
 }
 
@@ -34,23 +48,32 @@ pub struct VaultList {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GeographyExportRequest {
+    /// The passphrase the export is sealed under; the import needs the same one.
     pub passphrase: String,
 }
 
+/// `POST /_keyhaven/geographies/import`: a geography export to import, which makes this deployment join the
+/// export's subscription and geography (a disaster-recovery site).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GeographyImportRequest {
+    /// The passphrase the export was sealed under.
     pub passphrase: String,
     /// The export file, base64url.
     pub value: String,
 }
 
+/// What a geography import brought in.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GeographyImportResult {
+    /// The subscription (a UUID) the geography's keys are bound to.
     pub subscription_id: String,
+    /// The geography's name.
     pub geography: String,
+    /// The id (32 hex characters) of the key new backups are sealed under.
     pub active_key_id: String,
+    /// The ids of every key of the geography, the retired ones included (old backups still restore).
     pub key_ids: Vec<String>,
 }
 
@@ -58,9 +81,13 @@ pub struct GeographyImportResult {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeploymentInfo {
+    /// The deployment's subscription id (a UUID).
     pub subscription_id: String,
+    /// The tenant tokens are issued for.
     pub tenant_id: String,
+    /// The DNS suffix of vault host names, `{vault}.{dns_suffix}` (without the port).
     pub dns_suffix: String,
+    /// The locations vaults may be created in, each with its geography.
     pub locations: std::collections::BTreeMap<String, String>,
 }
 
@@ -69,12 +96,17 @@ pub struct DeploymentInfo {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CloudMetadata {
+    /// The cloud's name, `Keyhaven`.
     pub name: String,
+    /// The resource manager's URL: this server, `https://host:port/`.
     pub resource_manager: String,
+    /// Where and for whom tokens are issued.
     pub authentication: CloudAuthentication,
+    /// The DNS suffixes of the cloud's services.
     pub suffixes: CloudSuffixes,
 }
 
+/// `authentication` of [`CloudMetadata`].
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CloudAuthentication {
@@ -82,10 +114,13 @@ pub struct CloudAuthentication {
     pub login_endpoint: String,
     /// Token audiences for the resource manager; the first is the one `az` asks for.
     pub audiences: Vec<String>,
+    /// The deployment's tenant id.
     pub tenant: String,
+    /// `AAD`, as Azure says.
     pub identity_provider: String,
 }
 
+/// `suffixes` of [`CloudMetadata`].
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CloudSuffixes {
@@ -97,6 +132,8 @@ pub struct CloudSuffixes {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GeographyRotateResult {
+    /// The geography's name.
     pub geography: String,
+    /// The id (32 hex characters) of the new active key; the previous keys stay, so old backups restore.
     pub active_key_id: String,
 }

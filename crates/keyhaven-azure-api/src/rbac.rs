@@ -31,15 +31,19 @@ pub struct Permission {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RoleDefinitionProperties {
+    /// The role's display name (`Key Vault Secrets User`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role_name: Option<String>,
+    /// What the role is for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// `AKVBuiltInRole` or `CustomRole`.
     #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
     pub role_type: Option<String>,
+    /// What the role grants.
     #[serde(default)]
     pub permissions: Vec<Permission>,
+    /// Where it may be assigned (`/`: anywhere).
     #[serde(default)]
     pub assignable_scopes: Vec<String>,
 }
@@ -54,12 +58,14 @@ pub struct RoleDefinition {
     /// `Microsoft.Authorization/roleDefinitions`.
     #[serde(rename = "type")]
     pub kind: String,
+    /// What the role is and grants.
     pub properties: RoleDefinitionProperties,
 }
 
 /// `PUT …/roleDefinitions/{name}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RoleDefinitionCreateParameters {
+    /// The role definition to create or replace.
     pub properties: RoleDefinitionProperties,
 }
 
@@ -76,6 +82,7 @@ pub struct RoleAssignmentProperties {
 /// `PUT …/roleAssignments/{name}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RoleAssignmentCreateParameters {
+    /// The role, the principal.
     pub properties: RoleAssignmentProperties,
 }
 
@@ -86,7 +93,9 @@ pub struct RoleAssignmentPropertiesWithScope {
     /// `/`, `/keys`, `/keys/{name}` (relative to the vault); on the management API also `/vaults/{vault}/…` and
     /// `/` for the deployment.
     pub scope: String,
+    /// The role definition's id.
     pub role_definition_id: String,
+    /// The principal's object id.
     pub principal_id: String,
 }
 
@@ -100,5 +109,6 @@ pub struct RoleAssignment {
     /// `Microsoft.Authorization/roleAssignments`.
     #[serde(rename = "type")]
     pub kind: String,
+    /// Where it applies, and what it gives to whom.
     pub properties: RoleAssignmentPropertiesWithScope,
 }

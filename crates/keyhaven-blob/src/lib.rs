@@ -1,6 +1,7 @@
 //! Keyhaven's versioned byte formats. Today: the object backup blob (one secret, key or certificate with all its
 //! versions), specified in `docs/backup-format.md`. Readers never panic and refuse anything they cannot
 //! authenticate before a single byte of it is used.
+#![warn(missing_docs)]
 
 mod object_blob;
 pub mod vault_snapshot;

@@ -6,7 +6,9 @@ use keyhaven_model::ObjectKind;
 use std::io::{Read, Write};
 use zeroize::Zeroizing;
 
+/// The four bytes every object backup blob starts with.
 pub const BLOB_MAGIC: &[u8; 4] = b"KHOB";
+/// The blob format version this crate writes and the only one it reads.
 pub const BLOB_FORMAT_VERSION: u8 = 1;
 /// The largest payload a blob may expand to; a larger one is refused rather than inflated.
 pub const MAX_PAYLOAD_BYTES: u64 = 1 << 30;
@@ -17,17 +19,24 @@ const MAX_GEOGRAPHY_LEN: usize = 64;
 /// 16-byte id that blobs name it by. Geographies rotate keys; old ids stay known so that old blobs restore.
 #[derive(Clone)]
 pub struct GeographyKey {
+    /// The id blobs sealed under this key carry in their header.
     pub id: [u8; 16],
+    /// The key itself.
     pub key: SealingKey,
 }
 
 /// The clear, authenticated header of a blob.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BlobHeader {
+    /// The format version ([`BLOB_FORMAT_VERSION`]; others are refused before a header is returned).
     pub format_version: u8,
+    /// The kind of object the blob holds.
     pub kind: ObjectKind,
+    /// The 16 bytes of the subscription id (a UUID) the blob was made in.
     pub subscription: [u8; 16],
+    /// The geography the blob was made in: 1–64 ASCII characters, compared case-insensitively.
     pub geography: String,
+    /// The id of the [`GeographyKey`] the blob is sealed under.
     pub key_id: [u8; 16],
 }
 
@@ -35,37 +44,62 @@ pub struct BlobHeader {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum BlobError {
+    /// The input ends inside a blob's or a snapshot's header.
     #[error("the backup blob is truncated: it ends inside its header")]
     Truncated,
+    /// The input does not start with the magic bytes of the format being read.
     #[error("the data is not a Keyhaven backup blob (unknown magic bytes)")]
     NotABlob,
+    /// The header names a format version this crate does not read.
     #[error("the backup blob has format version {0}, which this server does not read (it reads version 1)")]
     UnsupportedVersion(u8),
+    /// A header field is out of range (unknown kind, bad geography, reserved bits set, …).
     #[error("the backup blob's header is malformed: {0}")]
     MalformedHeader(&'static str),
+    /// The blob or snapshot was made in another subscription than the target vault's.
     #[error("the backup blob was made in another subscription; a backup restores only into vaults of the subscription and geography it was made in")]
     ForeignSubscription,
+    /// The blob or snapshot was made in another geography than the target vault's.
     #[error("the backup blob was made in geography '{blob}' but this vault is in geography '{vault}'; a backup restores only into vaults of the same geography")]
-    ForeignGeography { blob: String, vault: String },
+    ForeignGeography {
+        /// The geography the blob or snapshot names.
+        blob: String,
+        /// The target vault's geography.
+        vault: String,
+    },
+    /// None of the geography keys given has the id the header names.
     #[error("the backup blob is sealed under a geography key this deployment does not hold")]
     UnknownKey,
+    /// Authentication failed: the data was altered, truncated, reordered or sealed under another key. Also
+    /// returned for an authenticated object blob whose payload does not inflate.
     #[error("the backup blob failed authentication: it was altered, truncated or corrupted")]
     Unauthentic,
+    /// The object blob holds another kind of object than the one being restored.
     #[error("the backup blob holds a {found}, not a {expected}")]
     WrongKind {
+        /// The kind being restored ([`ObjectKind::as_str`]).
         expected: &'static str,
+        /// The kind the blob holds.
         found: &'static str,
     },
+    /// An object blob's payload would inflate beyond [`MAX_PAYLOAD_BYTES`], or a snapshot record or manifest is
+    /// larger than [`MAX_RECORD_BYTES`](crate::vault_snapshot::MAX_RECORD_BYTES) (when reading or writing).
     #[error("the backup blob's payload is larger than this server accepts")]
     TooLarge,
+    /// Sealing failed (a cryptographic library error, or a snapshot header naming another key than the one
+    /// given); nothing usable was written.
     #[error("the backup blob could not be sealed: {0}")]
     Seal(String),
+    /// A snapshot ends before its final chunk.
     #[error("the vault snapshot is truncated: it ends before its final chunk")]
     TruncatedStream,
+    /// A snapshot has bytes after its final chunk.
     #[error("the vault snapshot has data after its final chunk")]
     TrailingData,
+    /// A snapshot's chunk or frame structure is invalid (chunk length, flag, frame type, too many chunks).
     #[error("the vault snapshot is malformed: {0}")]
     MalformedStream(&'static str),
+    /// Reading or writing the snapshot stream failed, or a writer is used again after a failed write.
     #[error("the vault snapshot could not be read or written: {0}")]
     Io(String),
 }

@@ -6,8 +6,11 @@ use zeroize::Zeroizing;
 /// A client-secret credential.
 #[derive(Clone)]
 pub struct Credential {
+    /// The tenant to get tokens in (the server's, unless the authority is another one).
     pub tenant_id: String,
+    /// The client's id.
     pub client_id: String,
+    /// The client's secret; zeroized on drop and never shown by `Debug`.
     pub client_secret: Zeroizing<String>,
     /// Where to get tokens; the server itself when unset.
     pub authority_host: Option<String>,
@@ -70,7 +73,11 @@ impl Credential {
 /// Where and as whom to connect.
 #[derive(Debug, Clone)]
 pub struct Connection {
+    /// The server's base URL, e.g. `https://localhost:8443`.
     pub server: String,
+    /// A PEM CA certificate to trust besides the system roots (the server's local CA); `None` for the system
+    /// roots only.
     pub ca_file: Option<PathBuf>,
+    /// Who to connect as.
     pub credential: Credential,
 }

@@ -7,6 +7,7 @@
 //! listing only follows a `nextLink` on the vault it lists. The one way to reach another vault service (Azure Key
 //! Vault, to copy a vault from or to it) is [`Client::vault_at_or_external`], with the credential's own token
 //! authority: a token from the Keyhaven server never goes there.
+#![warn(missing_docs)]
 
 mod certificates;
 mod credential;
@@ -50,6 +51,8 @@ pub struct Client {
 }
 
 impl Client {
+    /// A client of `conn.server`. It reads the CA file and checks the URLs now, but sends nothing until the
+    /// first call.
     pub fn new(conn: Connection) -> Result<Client, ClientError> {
         let ca_pem = match &conn.ca_file {
             Some(ca) => Some(std::fs::read(ca).map_err(|e| {

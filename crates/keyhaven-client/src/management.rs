@@ -44,12 +44,14 @@ impl Client {
             .await
     }
 
+    /// `PUT /_keyhaven/vaults/{name}`: creates a vault.
     pub async fn create_vault(&self, name: &str, req: &VaultCreate) -> Result<Vault, ClientError> {
         let body = json_body(req)?;
         self.management_json(Method::PUT, &["_keyhaven", "vaults", name], Some(&body))
             .await
     }
 
+    /// `GET /_keyhaven/vaults`: every vault the caller may see.
     pub async fn list_vaults(&self) -> Result<Vec<Vault>, ClientError> {
         let l: VaultList = self
             .management_json(Method::GET, &["_keyhaven", "vaults"], None)
@@ -57,6 +59,7 @@ impl Client {
         Ok(l.value)
     }
 
+    /// `GET /_keyhaven/vaults/{name}`: one vault's settings.
     pub async fn get_vault(&self, name: &str) -> Result<Vault, ClientError> {
         self.management_json(Method::GET, &["_keyhaven", "vaults", name], None)
             .await

@@ -20,6 +20,7 @@ pub enum ConflictPolicy {
 }
 
 impl ConflictPolicy {
+    /// The `conflict` query value: `fail`, `skip` or `new-version`.
     pub fn as_str(self) -> &'static str {
         match self {
             ConflictPolicy::Fail => "fail",
@@ -32,6 +33,7 @@ impl ConflictPolicy {
 /// How a vault restore treats what it finds.
 #[derive(Debug, Clone, Default)]
 pub struct VaultRestoreOptions {
+    /// What to do with objects the vault already has (live or deleted).
     pub conflict: ConflictPolicy,
     /// Check everything and report, writing nothing.
     pub dry_run: bool,
@@ -42,9 +44,13 @@ pub struct VaultRestoreOptions {
 /// What a restore writes: the whole backup, or one object of it.
 #[derive(Debug, Clone, Copy)]
 pub enum RestoreTarget<'a> {
+    /// Every object of the backup (and its vault settings).
     Vault,
+    /// The secret of this name only.
     Secret(&'a str),
+    /// The key of this name only.
     Key(&'a str),
+    /// The certificate of this name only (with the key and secret it manages).
     Certificate(&'a str),
 }
 

@@ -75,14 +75,15 @@ impl Keyhaven {
         deleted: bool,
         page: &PageRequest,
     ) -> Result<Page<ObjectView>> {
-        who.authorize(Action::read(kind), &Resource::kind(vault, kind))?;
+        // With roles on single objects only, the listing shows those objects (as Azure does).
+        let visible = who.authorize_listing(Action::read(kind), vault, kind)?;
         let snap = self.snapshot()?;
         let v = self.vault_record(&*snap, vault.as_str())?;
         let prefix = records::objects_prefix(&v.name, kind);
         let mut items = Vec::new();
         let next = scan_page(&*snap, &prefix, page, |key, bytes| {
             let obj: ObjectRecord = records::decode(bytes)?;
-            if obj.deleted.is_some() != deleted {
+            if obj.deleted.is_some() != deleted || !visible.shows(&obj.name) {
                 return Ok(false);
             }
             let name_key = String::from_utf8_lossy(last_component(key)).into_owned();

@@ -56,6 +56,16 @@ impl Barrier {
         Ok(self.root.wrap(&vault_key_aad(vault), &key)?)
     }
 
+    /// A key for `purpose`, derived from the root key (HMAC-SHA256 of the purpose's name): the same on every node
+    /// of a deployment, unusable for anything else.
+    pub(crate) fn derived_key(&self, purpose: &str) -> Result<Zeroizing<[u8; 32]>> {
+        let label = format!("keyhaven/v1/derived-key|{purpose}");
+        Ok(Zeroizing::new(keyhaven_crypto::hmac_sha256(
+            self.root.expose(),
+            label.as_bytes(),
+        )?))
+    }
+
     /// The data key of a vault, unwrapped from its record (cached).
     pub(crate) fn vault_key(&self, rec: &VaultRecord) -> Result<VaultKey> {
         let cached = self

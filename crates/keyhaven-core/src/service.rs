@@ -156,6 +156,12 @@ impl Keyhaven {
         self.clock.now()
     }
 
+    /// A 256-bit key for `purpose` (e.g. keyed hashes of names in audit records), derived from the root key: the
+    /// same on every node of the deployment.
+    pub fn derived_key(&self, purpose: &str) -> Result<zeroize::Zeroizing<[u8; 32]>> {
+        self.barrier.derived_key(purpose)
+    }
+
     pub fn settings(&self) -> &Settings {
         &self.settings
     }

@@ -3,8 +3,11 @@ use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
 use std::sync::Arc;
 use zeroize::{Zeroize, Zeroizing};
 
+/// The length of a [`SealingKey`] in bytes (AES-256).
 pub const KEY_LEN: usize = 32;
+/// The length of the random nonce that starts every sealed value, in bytes.
 pub const NONCE_LEN: usize = 12;
+/// The length of the GCM authentication tag that ends every sealed value, in bytes.
 pub const TAG_LEN: usize = 16;
 
 /// An AES-256-GCM key. Every seal binds associated data naming what the ciphertext is for, so a ciphertext moved
@@ -23,12 +26,15 @@ impl std::fmt::Debug for SealingKey {
 }
 
 impl SealingKey {
+    /// A fresh random key from aws-lc's CSPRNG.
     pub fn generate() -> Result<Self, CryptoError> {
         let mut raw = Zeroizing::new([0u8; KEY_LEN]);
         crate::fill_random(&mut raw[..])?;
         Self::from_array(raw)
     }
 
+    /// A key from its raw bytes (as unwrapped or read from protected storage); fails unless there are exactly
+    /// [`KEY_LEN`] of them.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, CryptoError> {
         let arr: [u8; KEY_LEN] = bytes.try_into().map_err(|_| {
             CryptoError::Malformed(format!("a key is {KEY_LEN} bytes, not {}", bytes.len()))

@@ -21,11 +21,13 @@ impl std::fmt::Debug for TokenSigner {
 }
 
 impl TokenSigner {
+    /// A signer with a new 2048-bit RSA key.
     pub fn generate() -> Result<Self, CryptoError> {
         let rsa = Rsa::generate(2048).map_err(CryptoError::openssl)?;
         Self::from_key(PKey::from_rsa(rsa).map_err(CryptoError::openssl)?)
     }
 
+    /// A signer over a stored RSA private key in PEM (as written by [`to_pem`](TokenSigner::to_pem)).
     pub fn from_pem(pem: &[u8]) -> Result<Self, CryptoError> {
         Self::from_key(PKey::private_key_from_pem(pem).map_err(CryptoError::openssl)?)
     }
@@ -36,6 +38,7 @@ impl TokenSigner {
         Ok(TokenSigner { key, kid })
     }
 
+    /// The private key as PKCS#8 PEM, for storing it; zeroized on drop.
     pub fn to_pem(&self) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
         Ok(Zeroizing::new(
             self.key
@@ -44,6 +47,8 @@ impl TokenSigner {
         ))
     }
 
+    /// The key id put in every token header and the JWKS: base64url of the first 12 bytes of the SHA-256 of
+    /// the public key's DER, so it is stable for a given key.
     pub fn kid(&self) -> &str {
         &self.kid
     }

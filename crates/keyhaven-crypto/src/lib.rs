@@ -3,11 +3,13 @@
 //! authenticated encryption with bound associated data, the key hierarchy (root → vault, geography keys),
 //! client-secret hashing, access-token signatures, the local TLS certificate authority, and the X.509 certificates of
 //! Azure Key Vault "certificates" ([`x509`]).
+#![warn(missing_docs)]
 
 mod aead;
 mod error;
 mod jwt;
 pub mod keys;
+mod mac;
 mod passphrase;
 mod password;
 mod tls;
@@ -16,6 +18,7 @@ pub mod x509;
 pub use aead::{SealingKey, KEY_LEN, NONCE_LEN, TAG_LEN};
 pub use error::CryptoError;
 pub use jwt::TokenSigner;
+pub use mac::hmac_sha256;
 pub use passphrase::{open_with_passphrase, seal_with_passphrase};
 pub use password::{hash_client_secret, verify_client_secret};
 pub use tls::{issue_ca, issue_server_certificate, CertifiedKey};
@@ -96,10 +99,12 @@ impl Default for Sha256 {
 }
 
 impl Sha256 {
+    /// Feeds `data` into the hash.
     pub fn update(&mut self, data: &[u8]) {
         self.0.update(data);
     }
 
+    /// The SHA-256 digest of everything fed so far.
     pub fn finish(self) -> [u8; 32] {
         self.0.finish()
     }

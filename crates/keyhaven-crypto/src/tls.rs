@@ -14,7 +14,9 @@ use zeroize::Zeroizing;
 
 /// A certificate and its private key, both PEM.
 pub struct CertifiedKey {
+    /// The certificate, PEM.
     pub cert_pem: Vec<u8>,
+    /// Its private key, PEM (the keys issued here are EC P-256, PKCS#8); zeroized on drop.
     pub key_pem: Zeroizing<Vec<u8>>,
 }
 

@@ -10,16 +10,22 @@ const MAX_TAG_VALUE: usize = 256;
 /// The lifecycle attributes every object version carries. Times are Unix seconds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Attributes {
+    /// Whether the version may be used at all; a disabled version's value is refused.
     pub enabled: bool,
+    /// Not before: the version may not be used before this time. `None`: no lower bound.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nbf: Option<i64>,
+    /// Expiry: the version may not be used at or after this time. `None`: it never expires.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exp: Option<i64>,
+    /// When the version was created.
     pub created: i64,
+    /// When the version or its attributes last changed; equal to `created` until then.
     pub updated: i64,
 }
 
 impl Attributes {
+    /// The attributes of a version created at `now`: enabled, without `nbf` or `exp`.
     pub fn new(now: i64) -> Self {
         Attributes {
             enabled: true,
@@ -47,12 +53,17 @@ impl Attributes {
 /// A change to attributes: absent fields stay as they are.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AttributesPatch {
+    /// The new `enabled`, if it changes.
     pub enabled: Option<bool>,
+    /// The new `nbf`, if it changes: `Some(None)` removes it.
     pub nbf: Option<Option<i64>>,
+    /// The new `exp`, if it changes: `Some(None)` removes it.
     pub exp: Option<Option<i64>>,
 }
 
 impl AttributesPatch {
+    /// Checks the patch on its own: when it sets both `nbf` and `exp`, `exp` must be later. It does not compare
+    /// one it sets with the other it keeps.
     pub fn validate(&self) -> Result<(), Invalid> {
         if let (Some(Some(nbf)), Some(Some(exp))) = (self.nbf, self.exp) {
             if exp <= nbf {
@@ -64,6 +75,8 @@ impl AttributesPatch {
         Ok(())
     }
 
+    /// Applies the patch to `attrs` (without validating it) and sets `updated` to `now`, even when nothing else
+    /// changes.
     pub fn apply(&self, attrs: &mut Attributes, now: i64) {
         if let Some(e) = self.enabled {
             attrs.enabled = e;
@@ -87,6 +100,8 @@ impl AttributesPatch {
 pub struct Tags(BTreeMap<String, String>);
 
 impl Tags {
+    /// Checks Azure's limits: at most [`MAX_TAGS`] tags, names of 1–512 and values of at most 256 characters
+    /// (counted in characters, not bytes).
     pub fn new(map: BTreeMap<String, String>) -> Result<Self, Invalid> {
         if map.len() > MAX_TAGS {
             return Err(Invalid::new(format!(
@@ -109,10 +124,12 @@ impl Tags {
         Ok(Tags(map))
     }
 
+    /// The tags by name.
     pub fn as_map(&self) -> &BTreeMap<String, String> {
         &self.0
     }
 
+    /// Whether there are no tags.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

@@ -20,19 +20,22 @@ impl Clock for SystemClock {
     }
 }
 
-/// A clock that starts at the wall clock and moves only when told to.
+/// A clock for tests: it stands still until [`ManualClock::advance`] moves it.
 #[derive(Debug)]
 pub struct ManualClock(AtomicI64);
 
 impl ManualClock {
+    /// A clock standing at `start`, in seconds since the Unix epoch.
     pub fn new(start: i64) -> Self {
         ManualClock(AtomicI64::new(start))
     }
 
+    /// A clock standing at the current wall-clock time.
     pub fn starting_now() -> Self {
         ManualClock::new(SystemClock.now())
     }
 
+    /// Moves the clock forward by `secs` seconds (backward if negative); every holder of the clock sees it.
     pub fn advance(&self, secs: i64) {
         self.0.fetch_add(secs, Ordering::SeqCst);
     }

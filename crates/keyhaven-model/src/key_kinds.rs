@@ -9,15 +9,22 @@ use std::str::FromStr;
 /// (kept as asked; Keyhaven protects every key the same way).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum KeyKind {
+    /// `RSA`: an RSA key pair.
     Rsa,
+    /// `RSA-HSM`: an RSA key pair asked to be hardware-protected.
     RsaHsm,
+    /// `EC`: an elliptic-curve key pair.
     Ec,
+    /// `EC-HSM`: an elliptic-curve key pair asked to be hardware-protected.
     EcHsm,
+    /// `oct`: a symmetric key (an octet sequence).
     Oct,
+    /// `oct-HSM`: a symmetric key asked to be hardware-protected.
     OctHsm,
 }
 
 impl KeyKind {
+    /// Every kind, in the order error messages list them.
     pub const ALL: [KeyKind; 6] = [
         KeyKind::Rsa,
         KeyKind::RsaHsm,
@@ -56,14 +63,17 @@ impl KeyKind {
         }
     }
 
+    /// Whether this is an RSA key, hardware-protected or not.
     pub fn is_rsa(self) -> bool {
         matches!(self, KeyKind::Rsa | KeyKind::RsaHsm)
     }
 
+    /// Whether this is an elliptic-curve key, hardware-protected or not.
     pub fn is_ec(self) -> bool {
         matches!(self, KeyKind::Ec | KeyKind::EcHsm)
     }
 
+    /// Whether this is a symmetric key, hardware-protected or not.
     pub fn is_oct(self) -> bool {
         matches!(self, KeyKind::Oct | KeyKind::OctHsm)
     }
@@ -93,17 +103,26 @@ impl fmt::Display for KeyKind {
 /// An operation a key may be used for (a key's `key_ops`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum KeyOp {
+    /// `encrypt`: encrypt data with the key.
     Encrypt,
+    /// `decrypt`: decrypt data with the key.
     Decrypt,
+    /// `sign`: sign a digest with the key.
     Sign,
+    /// `verify`: verify a signature with the key.
     Verify,
+    /// `wrapKey`: encrypt (wrap) another key with this one.
     WrapKey,
+    /// `unwrapKey`: decrypt (unwrap) a key wrapped with this one.
     UnwrapKey,
+    /// `import`: accepted and kept as Azure allows it; no Keyhaven operation checks it.
     Import,
+    /// `export`: accepted and kept as Azure allows it; no Keyhaven operation checks it.
     Export,
 }
 
 impl KeyOp {
+    /// Every operation, in the order error messages list them.
     pub const ALL: [KeyOp; 8] = [
         KeyOp::Encrypt,
         KeyOp::Decrypt,

@@ -1,12 +1,14 @@
 //! Validated types of the Keyhaven domain, parsed once at the edge and trusted everywhere after.
 //!
 //! Nothing in this crate knows about HTTP, JSON wire shapes, storage or cryptography.
+#![warn(missing_docs)]
 
 mod attributes;
 mod clock;
 mod key_kinds;
 mod names;
 mod secret_value;
+pub mod time;
 
 pub use attributes::{Attributes, AttributesPatch, Tags, MAX_TAGS};
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -20,6 +22,7 @@ pub use secret_value::{SecretValue, MAX_SECRET_VALUE_BYTES};
 pub struct Invalid(pub String);
 
 impl Invalid {
+    /// An error with this message, shown to the caller as is: it must not quote secret material.
     pub fn new(msg: impl Into<String>) -> Self {
         Invalid(msg.into())
     }

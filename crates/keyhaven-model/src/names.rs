@@ -9,6 +9,8 @@ use std::fmt;
 pub struct VaultName(String);
 
 impl VaultName {
+    /// Checks `s` against Azure's rule and folds it to lower case. The error quotes at most 130 printable
+    /// characters of the input.
     pub fn parse(s: &str) -> Result<Self, Invalid> {
         let bad = || {
             Invalid::new(format!(
@@ -29,6 +31,7 @@ impl VaultName {
         Ok(VaultName(s.to_ascii_lowercase()))
     }
 
+    /// The name in lower case, as it appears in the vault's host name.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -63,6 +66,8 @@ impl fmt::Debug for VaultName {
 pub struct ObjectName(String);
 
 impl ObjectName {
+    /// Checks `s` against the naming rule, keeping its spelling. The error quotes at most 130 printable
+    /// characters of the input.
     pub fn parse(s: &str) -> Result<Self, Invalid> {
         if s.is_empty()
             || s.len() > 127
@@ -121,6 +126,7 @@ impl fmt::Debug for ObjectName {
 pub struct Version(String);
 
 impl Version {
+    /// Checks that `s` is 32 hexadecimal characters of either case, and folds it to lower case.
     pub fn parse(s: &str) -> Result<Self, Invalid> {
         if s.len() != 32 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(Invalid::new(format!(
@@ -140,6 +146,7 @@ impl Version {
         Version(s)
     }
 
+    /// The version's 32 lower-case hex characters.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -171,14 +178,20 @@ impl fmt::Debug for Version {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ObjectKind {
+    /// A secret: a string value of at most [`MAX_SECRET_VALUE_BYTES`](crate::MAX_SECRET_VALUE_BYTES) bytes.
     Secret,
+    /// A cryptographic key (RSA, EC or symmetric), used through key operations.
     Key,
+    /// A certificate, which manages a key and a secret of its own name (see
+    /// [`managed_kinds`](ObjectKind::managed_kinds)).
     Certificate,
 }
 
 impl ObjectKind {
+    /// Every kind, in the order of their [`code`](ObjectKind::code)s.
     pub const ALL: [ObjectKind; 3] = [ObjectKind::Secret, ObjectKind::Key, ObjectKind::Certificate];
 
+    /// The lower-case word (`secret`, `key`, `certificate`), as in the kind's serde form.
     pub fn as_str(self) -> &'static str {
         match self {
             ObjectKind::Secret => "secret",
@@ -205,6 +218,7 @@ impl ObjectKind {
         }
     }
 
+    /// The kind with this [`code`](ObjectKind::code), or `None` for a byte that is no kind's code.
     pub fn from_code(code: u8) -> Option<Self> {
         ObjectKind::ALL.into_iter().find(|k| k.code() == code)
     }

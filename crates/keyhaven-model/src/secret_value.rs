@@ -11,6 +11,8 @@ pub const MAX_SECRET_VALUE_BYTES: usize = 25_600;
 pub struct SecretValue(Zeroizing<String>);
 
 impl SecretValue {
+    /// Takes a new value from a caller. Fails if it is longer than [`MAX_SECRET_VALUE_BYTES`] bytes of UTF-8;
+    /// the refused value is zeroized all the same.
     pub fn new(value: String) -> Result<Self, Invalid> {
         let value = Zeroizing::new(value);
         if value.len() > MAX_SECRET_VALUE_BYTES {
@@ -30,14 +32,18 @@ impl SecretValue {
         }
     }
 
+    /// The value in the clear. Each call site is a place where the value leaves this wrapper's protection: it
+    /// must not reach a log or an error message.
     pub fn expose(&self) -> &str {
         &self.0
     }
 
+    /// The value's length in bytes (of UTF-8), not characters.
     pub fn len(&self) -> usize {
         self.0.len()
     }
 
+    /// Whether the value is the empty string.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

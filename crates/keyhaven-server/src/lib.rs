@@ -1,6 +1,7 @@
 //! The Keyhaven server: the Azure Key Vault data plane over HTTPS, the OAuth2/OpenID endpoints the Azure SDKs
 //! authenticate against, Keyhaven's management API, TLS with a local CA, configuration and start-up.
 
+pub mod audit;
 pub mod config;
 
 mod bootstrap;

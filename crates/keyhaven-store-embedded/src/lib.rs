@@ -1,5 +1,6 @@
 //! The embedded storage engine: one crash-safe file (redb: copy-on-write B-trees, checksummed, every commit made
 //! durable with fsync before it is acknowledged), MVCC snapshots for point-in-time reads.
+#![warn(missing_docs)]
 
 use keyhaven_store::{Engine, EngineTxn, Entry, Snapshot, StoreError};
 use redb::{Database, Durability, ReadOnlyTable, ReadableTable, TableDefinition, WriteTransaction};

@@ -18,13 +18,23 @@ pub enum PostgresError {
         "the database schema is version {found}, newer than this Keyhaven supports ({supported}); \
          upgrade Keyhaven before starting it against this database"
     )]
-    SchemaTooNew { found: i32, supported: i32 },
+    SchemaTooNew {
+        /// The schema version the database holds.
+        found: i32,
+        /// The newest schema version this Keyhaven knows ([`SCHEMA_VERSION`](crate::SCHEMA_VERSION)).
+        supported: i32,
+    },
     /// The schema must be created or upgraded, and only hot standbys are reachable.
     #[error(
         "the database schema is version {found} and this Keyhaven needs {supported}, but only read-only \
          (standby) servers are reachable to upgrade it"
     )]
-    SchemaNeedsPrimary { found: i32, supported: i32 },
+    SchemaNeedsPrimary {
+        /// The schema version the database holds (0 if it has none yet).
+        found: i32,
+        /// The schema version this Keyhaven needs ([`SCHEMA_VERSION`](crate::SCHEMA_VERSION)).
+        supported: i32,
+    },
     /// The server answered with an error.
     #[error("PostgreSQL: {0}")]
     Database(String),

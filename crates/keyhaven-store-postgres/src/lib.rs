@@ -2,21 +2,23 @@
 //! Keyhaven nodes over one database and for a read-only Keyhaven on a hot standby after a failover.
 //!
 //! - **Threads.** Engine calls are synchronous and come from any thread, Tokio workers included. The engine
-//!   drives its connections on a small runtime of its own and callers wait on plain channels (see [`bridge`]),
-//!   so no call ever blocks on a runtime.
+//!   drives its connections on a small runtime of its own and callers wait on plain channels (see the `bridge`
+//!   module), so no call ever blocks on a runtime.
 //! - **Snapshots** are `REPEATABLE READ READ ONLY` transactions on a pooled connection held for the snapshot's
 //!   life and rolled back (in the background) when it is dropped. The `BEGIN` is queued without waiting and is
-//!   answered together with the first read: one round trip for a point read (see [`fence`] for why that keeps
-//!   the point in time).
+//!   answered together with the first read: one round trip for a point read (see the `fence` module for why that
+//!   keeps the point in time).
 //! - **Write transactions** are `READ COMMITTED` and first take one transaction-scoped advisory lock, so write
 //!   transactions are serialized across every node on the database as the store's committer serializes them
 //!   within one process. Writes are buffered (the last write of a key wins) and sent, with one statement for
 //!   the puts and one for the deletes, pipelined with whatever comes next (a scan, or `COMMIT`).
-//! - **Failover** (see [`failover`]): the URL may name several servers; the engine uses one at a time,
+//! - **Failover** (see the `failover` module): the URL may name several servers; the engine uses one at a time,
 //!   preferring a primary, serves reads from a standby when no primary answers (writes then fail with
-//!   [`StoreError::ReadOnly`]) and moves back to read-write as soon as a server is promoted.
+//!   [`StoreError::ReadOnly`](keyhaven_store::StoreError::ReadOnly)) and moves back to read-write as soon as a
+//!   server is promoted.
 //!
 //! Storage is outside the trust boundary: the engine only sees opaque keys and values.
+#![warn(missing_docs)]
 
 mod bridge;
 mod conn;

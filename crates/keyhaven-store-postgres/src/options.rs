@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-/// Tuning of a [`PostgresEngine`]; the defaults suit a server.
+/// Tuning of a [`PostgresEngine`](crate::PostgresEngine); the defaults suit a server.
 #[derive(Debug, Clone)]
 pub struct PostgresOptions {
     /// Connections for snapshots (each snapshot holds one while it lives).

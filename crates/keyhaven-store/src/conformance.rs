@@ -30,6 +30,8 @@ fn put(s: &Store, k: &[u8], v: &[u8]) {
     s.write_blocking(move |t| t.put(&k, &v)).expect("put");
 }
 
+/// A value reads back, an overwrite replaces it, a delete removes it (an absent key too), and multi-megabyte
+/// values are stored whole.
 pub fn put_get_delete(e: Arc<dyn Engine>) {
     let s = store(e);
     put(&s, b"a", b"1");
@@ -60,6 +62,8 @@ pub fn put_get_delete(e: Arc<dyn Engine>) {
     );
 }
 
+/// Scans return keys in ascending order, start inclusive and end exclusive, at most `limit` of them; an empty
+/// range or a zero limit gives nothing.
 pub fn scans_are_ordered_bounded_and_limited(e: Arc<dyn Engine>) {
     let s = store(e);
     for k in ["b", "a", "c", "ab", "d"] {
@@ -85,6 +89,7 @@ pub fn scans_are_ordered_bounded_and_limited(e: Arc<dyn Engine>) {
     assert!(snap.scan(b"a", b"z", 0).unwrap().is_empty(), "zero limit");
 }
 
+/// A write function that returns `Err` leaves none of its puts or deletes behind.
 pub fn failed_writer_leaves_no_trace(e: Arc<dyn Engine>) {
     let s = store(e);
     put(&s, b"keep", b"1");
@@ -107,6 +112,7 @@ pub fn failed_writer_leaves_no_trace(e: Arc<dyn Engine>) {
     );
 }
 
+/// A snapshot sees none of the updates, deletes and inserts committed after it was taken.
 pub fn snapshots_are_point_in_time(e: Arc<dyn Engine>) {
     let s = store(e);
     put(&s, b"k", b"old");
@@ -132,6 +138,8 @@ pub fn snapshots_are_point_in_time(e: Arc<dyn Engine>) {
     );
 }
 
+/// Every acknowledged write from concurrent threads is there, and concurrent read-modify-write functions
+/// are serialized (no increment is lost).
 pub fn concurrent_writers_all_commit(e: Arc<dyn Engine>) {
     let s = Arc::new(store(e));
     let threads: Vec<_> = (0..8)
@@ -183,6 +191,7 @@ pub fn concurrent_writers_all_commit(e: Arc<dyn Engine>) {
     );
 }
 
+/// A write function reads its own puts and deletes, in `get` and `scan` alike.
 pub fn writers_see_their_own_and_earlier_writes(e: Arc<dyn Engine>) {
     let s = store(e);
     let seen = s
@@ -200,6 +209,7 @@ pub fn writers_see_their_own_and_earlier_writes(e: Arc<dyn Engine>) {
     );
 }
 
+/// A large exclusive write that fails half-way leaves nothing; one that succeeds is committed whole.
 pub fn exclusive_writes_are_all_or_nothing(e: Arc<dyn Engine>) {
     let s = store(e);
     put(&s, b"keep", b"1");
@@ -443,6 +453,7 @@ pub fn differential_against_memory_model(e: Arc<dyn Engine>, steps: usize) {
     differential_with_seed(e, steps, seed);
 }
 
+/// [`differential_against_memory_model`] with a given seed, to replay a failure.
 pub fn differential_with_seed(e: Arc<dyn Engine>, steps: usize, seed: u64) {
     let mut rng = seed;
     let mut next = move || {

@@ -5,6 +5,7 @@ pub type Entry = (Vec<u8>, Vec<u8>);
 
 /// A consistent, read-only view of the store as of the moment it was taken. Later commits are not visible.
 pub trait Snapshot: Send {
+    /// The value of `key` as of the snapshot, or `None` if it was absent.
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
     /// Entries with `start <= key < end`, in ascending key order, at most `limit` of them.
     fn scan(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<Entry>, StoreError>;
@@ -12,9 +13,14 @@ pub trait Snapshot: Send {
 
 /// An open engine transaction. Dropping it without `commit` rolls it back.
 pub trait EngineTxn {
+    /// The value of `key`, this transaction's own writes included; `None` if absent.
     fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Entries with `start <= key < end`, in ascending key order, at most `limit` of them, this transaction's own
+    /// writes included. Empty when `start >= end` or `limit` is 0.
     fn scan(&mut self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<Entry>, StoreError>;
+    /// Sets `key` to `value`, replacing any value it had.
     fn put(&mut self, key: &[u8], value: &[u8]) -> Result<(), StoreError>;
+    /// Removes `key`; removing an absent key is not an error.
     fn delete(&mut self, key: &[u8]) -> Result<(), StoreError>;
     /// Writes many entries (as `put` each, in order); engines may do it in one go.
     fn put_many(&mut self, entries: &[Entry]) -> Result<(), StoreError> {
@@ -40,7 +46,11 @@ pub enum EngineMode {
 
 /// A storage engine (embedded file, PostgreSQL, memory). Every engine passes [`crate::conformance`].
 pub trait Engine: Send + Sync + 'static {
+    /// A point-in-time, read-only view of everything committed so far.
     fn snapshot(&self) -> Result<Box<dyn Snapshot>, StoreError>;
+    /// Starts a durable write transaction: once its `commit` returns `Ok`, its writes survive a crash. Write
+    /// transactions are serialized; the store opens one at a time, and an engine may make a second one wait for
+    /// the first to end.
     fn begin(&self) -> Result<Box<dyn EngineTxn + '_>, StoreError>;
     /// A transaction whose commit is atomic and visible at once but may reach the disk only with a later durable
     /// commit: after a crash the store is as of the last durable commit or a later one, in commit order. For
@@ -61,9 +71,14 @@ pub trait Engine: Send + Sync + 'static {
 /// What a write function sees: the store as left by every commit before it and by the functions before it in
 /// its group, plus its own writes.
 pub trait WriteTxn {
+    /// The value of `key` as this function sees it (see the trait documentation); `None` if absent.
     fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Entries with `start <= key < end`, in ascending key order, at most `limit` of them, as this function sees
+    /// them. Empty when `start >= end` or `limit` is 0.
     fn scan(&mut self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<Entry>, StoreError>;
+    /// Sets `key` to `value`, replacing any value it had. Kept only if the function returns `Ok`.
     fn put(&mut self, key: &[u8], value: &[u8]) -> Result<(), StoreError>;
+    /// Removes `key`; removing an absent key is not an error. Kept only if the function returns `Ok`.
     fn delete(&mut self, key: &[u8]) -> Result<(), StoreError>;
     /// Writes many entries (as `put` each, in order); engines may do it in one go.
     fn put_many(&mut self, entries: &[Entry]) -> Result<(), StoreError> {

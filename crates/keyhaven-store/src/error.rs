@@ -19,9 +19,11 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// An [`Unavailable`](StoreError::Unavailable) error carrying `e`'s message.
     pub fn unavailable(e: impl std::fmt::Display) -> Self {
         StoreError::Unavailable(e.to_string().into())
     }
+    /// A [`Corrupt`](StoreError::Corrupt) error carrying `e`'s message.
     pub fn corrupt(e: impl std::fmt::Display) -> Self {
         StoreError::Corrupt(e.to_string().into())
     }

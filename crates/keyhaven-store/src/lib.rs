@@ -6,6 +6,7 @@
 //! committer, which runs a batch of them in one engine transaction and makes the batch durable with one commit.
 //! Each function sees the writes of those before it; one that fails leaves no trace (its writes are staged in
 //! an overlay and dropped), without affecting the others.
+#![warn(missing_docs)]
 
 mod engine;
 mod error;

@@ -14,6 +14,7 @@ pub struct MemoryEngine {
 }
 
 impl MemoryEngine {
+    /// An empty engine.
     pub fn new() -> Self {
         Self::default()
     }

@@ -51,6 +51,8 @@ pub struct Store {
 }
 
 impl Store {
+    /// Puts group commit in front of `engine` and starts the committer thread (`keyhaven-committer`). Fails
+    /// only if the thread cannot be started.
     pub fn new(engine: Arc<dyn Engine>) -> Result<Self, StoreError> {
         let (tx, rx) = mpsc::channel::<Work>();
         let e = engine.clone();
@@ -65,6 +67,7 @@ impl Store {
         })
     }
 
+    /// The engine's short name ([`Engine::name`]), for logs and health output.
     pub fn engine_name(&self) -> &'static str {
         self.engine.name()
     }
@@ -157,8 +160,9 @@ impl Store {
         })
     }
 
-    /// Queues `f` to run alone in one transaction that writes straight to the engine (see [`Work::Exclusive`])
-    /// and hands its outcome to `deliver` once committed — durable unless `deferred` (then durable with the next
+    /// Queues `f` to run alone in one transaction that writes straight to the engine (no overlay, so the store
+    /// does not hold its writes in memory: for large all-or-nothing jobs such as a whole-vault restore) and hands
+    /// its outcome to `deliver` once committed — durable unless `deferred` (then durable with the next
     /// durable commit, see [`Engine::begin_deferred`]). Jobs run in the order they are queued, so a caller may
     /// prepare its next job while this one commits.
     pub fn submit_exclusive<T, E, F, D>(&self, deferred: bool, f: F, deliver: D)
@@ -171,8 +175,9 @@ impl Store {
         self.enqueue(Some(deferred), f, deliver)
     }
 
-    /// Runs `f` alone in one transaction that writes straight to the engine (see [`Work::Exclusive`]); all or
-    /// nothing, like every write. Other writers wait while it runs.
+    /// Runs `f` alone in one transaction that writes straight to the engine (see
+    /// [`submit_exclusive`](Store::submit_exclusive)); all or nothing, like every write. Other writers wait while
+    /// it runs.
     pub fn write_exclusive_blocking<T, E, F>(&self, f: F) -> Result<T, E>
     where
         T: Send + 'static,

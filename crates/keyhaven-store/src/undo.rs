@@ -56,6 +56,7 @@ impl UndoJournal {
         Ok(UndoJournal { prefix })
     }
 
+    /// The key prefix the journal's entries are kept under.
     pub fn prefix(&self) -> &[u8] {
         &self.prefix
     }

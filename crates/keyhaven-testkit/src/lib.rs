@@ -1,5 +1,6 @@
 //! Test support: a real Keyhaven server on `127.0.0.1:0` over a temporary data directory, with helpers to reach
 //! its vaults as the official SDKs do (HTTPS with the server's CA, `*.vault.localhost` pinned to loopback).
+#![warn(missing_docs)]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod postgres;
@@ -14,10 +15,16 @@ use std::sync::Arc;
 
 /// A server running inside the test process.
 pub struct TestServer {
+    /// The running server; `None` between [`stop`](TestServer::stop) and [`restart`](TestServer::restart).
     pub server: Option<RunningServer>,
+    /// The temporary directory holding the data directory (`data/`); removed when the `TestServer` is dropped.
     pub dir: tempfile::TempDir,
+    /// The address the server listens on (`127.0.0.1`, a port chosen at the first start and kept across
+    /// restarts).
     pub addr: SocketAddr,
+    /// The admin credential the first start created (tenant, client id and secret).
     pub admin: AdminCredential,
+    /// The server's clock when the test drives it; `None` for the wall clock.
     pub clock: Option<Arc<ManualClock>>,
 }
 
@@ -32,6 +39,8 @@ impl TestServer {
         Self::start_with(|_| {}, Some(Arc::new(ManualClock::starting_now()))).await
     }
 
+    /// A server with `adjust` applied to the test defaults (loopback, any port, `warn` logs, purge every
+    /// second, throttling off) and the given clock (`None`: the wall clock). Panics if it does not start.
     pub async fn start_with(
         adjust: impl FnOnce(&mut Config),
         clock: Option<Arc<ManualClock>>,
@@ -64,18 +73,22 @@ impl TestServer {
         }
     }
 
+    /// The port the server listens on.
     pub fn port(&self) -> u16 {
         self.addr.port()
     }
 
+    /// The server's data directory.
     pub fn data_dir(&self) -> PathBuf {
         self.dir.path().join("data")
     }
 
+    /// The file of the local CA certificate the server's TLS certificate chains to (PEM).
     pub fn ca_file(&self) -> PathBuf {
         self.data_dir().join("tls/ca.pem")
     }
 
+    /// The local CA certificate, PEM, to trust in clients.
     pub fn ca_pem(&self) -> Vec<u8> {
         std::fs::read(self.ca_file()).expect("CA file")
     }
@@ -103,6 +116,7 @@ impl TestServer {
         b
     }
 
+    /// [`http_builder`](TestServer::http_builder), built.
     pub fn http(&self, vaults: &[&str]) -> reqwest::Client {
         self.http_builder(vaults).build().unwrap()
     }
@@ -167,7 +181,9 @@ impl TestServer {
         }
     }
 
-    /// Starts the server again over the same data directory (and port, if still free).
+    /// Starts the server again over the same data directory, port and clock, with the test defaults (an `adjust`
+    /// given to [`start_with`](TestServer::start_with) is not applied again). Panics if it does not start, e.g.
+    /// when the port was taken meanwhile.
     pub async fn restart(&mut self) {
         self.stop().await;
         let mut config = Config::with_data_dir(&self.data_dir());

@@ -172,10 +172,12 @@ impl TestPostgres {
         format!("postgres://{SUPERUSER}@{}/{DATABASE}", hosts.join(","))
     }
 
+    /// The server's port on 127.0.0.1.
     pub fn port(&self) -> u16 {
         self.port
     }
 
+    /// The server's data directory (inside the temporary directory).
     pub fn data_dir(&self) -> PathBuf {
         self.dir.path().join("data")
     }

@@ -23,7 +23,9 @@ pub use writer::SnapshotWriter;
 
 use keyhaven_crypto::NONCE_LEN;
 
+/// The four bytes every vault snapshot starts with.
 pub const SNAPSHOT_MAGIC: &[u8; 4] = b"KHVS";
+/// The snapshot format version this crate writes and the only one it reads.
 pub const SNAPSHOT_FORMAT_VERSION: u8 = 1;
 /// Largest single record the reader accepts.
 pub const MAX_RECORD_BYTES: usize = 64 << 20;
@@ -50,6 +52,7 @@ const FRAME_HEAD_LEN: usize = 5;
 /// which authenticates every field.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SnapshotHeader {
+    /// The 16 bytes of the subscription id (a UUID) the snapshot was made in; it restores only there.
     pub subscription: [u8; 16],
     /// 1..=64 ASCII.
     pub geography: String,

@@ -98,6 +98,7 @@ impl<R: Read> SnapshotReader<R> {
         })
     }
 
+    /// The snapshot's header, authenticated by [`open`](SnapshotReader::open).
     pub fn header(&self) -> &SnapshotHeader {
         &self.header
     }

@@ -11,6 +11,8 @@ mod actions;
 mod assignments;
 mod principals;
 mod roles;
+#[cfg(test)]
+mod tests;
 
 pub use actions::{Action, ActionPlane};
 pub(crate) use assignments::delete_vault_assignments;
@@ -320,7 +322,7 @@ impl Principal {
 }
 
 #[cfg(test)]
-mod tests {
+mod scope_tests {
     use super::*;
 
     #[test]

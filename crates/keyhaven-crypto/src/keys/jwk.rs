@@ -5,33 +5,45 @@ use serde::{Deserialize, Serialize};
 /// A JSON Web Key (RFC 7517) as Azure Key Vault uses it. Byte fields are raw bytes here; serde writes them as
 /// unpadded base64url and reads padded or unpadded. Private fields are zeroized on drop and never shown by
 /// `Debug`.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Jwk {
     /// `RSA`, `EC`, `oct` (or their `-HSM` variants).
     pub kty: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// EC: the curve (`P-256`, `P-384`, `P-521`, `P-256K`).
     pub crv: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "b64")]
+    /// RSA: the modulus.
+    #[serde(default, with = "b64")]
     pub n: Option<Vec<u8>>,
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "b64")]
+    /// RSA: the public exponent.
+    #[serde(default, with = "b64")]
     pub e: Option<Vec<u8>>,
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "b64")]
+    /// EC: the public point's x coordinate.
+    #[serde(default, with = "b64")]
     pub x: Option<Vec<u8>>,
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "b64")]
+    /// EC: the public point's y coordinate.
+    #[serde(default, with = "b64")]
     pub y: Option<Vec<u8>>,
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "b64")]
+    /// Private. RSA: the private exponent; EC: the private scalar.
+    #[serde(default, with = "b64")]
     pub d: Option<Vec<u8>>,
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "b64")]
+    /// Private, RSA: the first prime factor.
+    #[serde(default, with = "b64")]
     pub p: Option<Vec<u8>>,
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "b64")]
+    /// Private, RSA: the second prime factor.
+    #[serde(default, with = "b64")]
     pub q: Option<Vec<u8>>,
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "b64")]
+    /// Private, RSA: the first factor's CRT exponent, `d mod (p - 1)`.
+    #[serde(default, with = "b64")]
     pub dp: Option<Vec<u8>>,
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "b64")]
+    /// Private, RSA: the second factor's CRT exponent, `d mod (q - 1)`.
+    #[serde(default, with = "b64")]
     pub dq: Option<Vec<u8>>,
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "b64")]
+    /// Private, RSA: the CRT coefficient, `q⁻¹ mod p`.
+    #[serde(default, with = "b64")]
     pub qi: Option<Vec<u8>>,
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "b64")]
+    /// Private, oct: the symmetric key itself.
+    #[serde(default, with = "b64")]
     pub k: Option<Vec<u8>>,
 }
 
@@ -56,6 +68,7 @@ impl Jwk {
         self
     }
 
+    /// Whether the JWK holds private material (`d` or `k`).
     pub fn has_private(&self) -> bool {
         self.d.is_some() || self.k.is_some()
     }

@@ -26,17 +26,24 @@ use zeroize::Zeroizing;
 /// Key types as Azure names them (the `-HSM` variants are handled by the caller and map to these).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyType {
+    /// RSA (`RSA`, `RSA-HSM`).
     Rsa,
+    /// Elliptic curve (`EC`, `EC-HSM`).
     Ec,
+    /// Symmetric AES key (`oct`, `oct-HSM`).
     Oct,
 }
 
 /// Elliptic curves Azure supports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Curve {
+    /// NIST P-256 (secp256r1), for ES256.
     P256,
+    /// NIST P-384 (secp384r1), for ES384.
     P384,
+    /// NIST P-521 (secp521r1), for ES512.
     P521,
+    /// secp256k1, for ES256K.
     P256K,
 }
 
@@ -51,6 +58,7 @@ impl Curve {
         }
     }
 
+    /// Parses an Azure curve name; `SECP256K1` is accepted for `P-256K`. Case-sensitive.
     pub fn parse(s: &str) -> Result<Curve, CryptoError> {
         match s {
             "P-256" => Ok(Curve::P256),
@@ -67,8 +75,11 @@ impl Curve {
 /// The result of an encryption: ciphertext, plus the IV and tag for symmetric algorithms that have them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Encrypted {
+    /// The ciphertext, without the tag.
     pub ciphertext: Vec<u8>,
+    /// The IV used (given or generated) for AES-GCM and AES-CBC; `None` for RSA.
     pub iv: Option<Vec<u8>>,
+    /// The 16-byte authentication tag for AES-GCM; `None` otherwise.
     pub tag: Option<Vec<u8>>,
 }
 
@@ -139,6 +150,7 @@ impl PrivateKey {
         Ok(PrivateKey { inner })
     }
 
+    /// The key's family.
     pub fn key_type(&self) -> KeyType {
         match self.inner {
             Inner::Rsa(_) => KeyType::Rsa,
@@ -156,6 +168,7 @@ impl PrivateKey {
         }
     }
 
+    /// The curve of an EC key; `None` for RSA and oct keys.
     pub fn curve(&self) -> Option<Curve> {
         match self.inner {
             Inner::Ec(_, curve) => Some(curve),

@@ -1,0 +1,138 @@
+//! The audit log: one JSON line per request — allowed, denied or failed, token requests included — under
+//! `DATA_DIR/audit/` (configurable), each carrying the SHA-256 of the line before it, so that `keyhaven audit verify`
+//! finds any edited, removed, inserted or reordered line. Never a secret value, key material, token or client
+//! secret; object names may be written as keyed hashes. Fail closed: a request whose record cannot be written is
+//! answered 503, and while the log cannot be written requests are refused before they do anything.
+
+mod record;
+mod verify;
+mod writer;
+
+pub use record::{AuditRecord, Caller, Outcome, GENESIS};
+pub use verify::{verify, Broken, Verified};
+pub use writer::log_files;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use zeroize::Zeroizing;
+
+/// How the audit log is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditSettings {
+    /// Off only when explicitly configured (not recommended).
+    pub enabled: bool,
+    /// Where the files go (default `DATA_DIR/audit`).
+    pub dir: PathBuf,
+    /// A file is closed and a new one begun once it reaches this size.
+    pub max_file_bytes: u64,
+    /// Write object names as keyed hashes (`hmac:…`, under a key derived from the root key) instead of plainly.
+    pub hash_names: bool,
+}
+
+/// The audit log (cheap to share).
+#[derive(Clone)]
+pub struct AuditLog(Arc<Inner>);
+
+struct Inner {
+    tx: Mutex<Option<mpsc::Sender<writer::Pending>>>,
+    healthy: Arc<AtomicBool>,
+    name_key: Option<Zeroizing<[u8; 32]>>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+/// Why a record was not written.
+#[derive(Debug, thiserror::Error)]
+#[error("the audit log could not be written: {0}")]
+pub struct AuditError(String);
+
+impl AuditLog {
+    /// Opens the log (continuing the last file) and starts its writer.
+    pub fn open(
+        settings: &AuditSettings,
+        name_key: Option<Zeroizing<[u8; 32]>>,
+    ) -> std::io::Result<AuditLog> {
+        if !settings.enabled {
+            return Ok(AuditLog::disabled());
+        }
+        let w = writer::Writer::open(&settings.dir, settings.max_file_bytes)?;
+        let (tx, rx) = mpsc::channel();
+        let healthy = Arc::new(AtomicBool::new(true));
+        let h = healthy.clone();
+        let thread = std::thread::Builder::new()
+            .name("keyhaven-audit".into())
+            .spawn(move || w.run(rx, &h))?;
+        Ok(AuditLog(Arc::new(Inner {
+            tx: Mutex::new(Some(tx)),
+            healthy,
+            name_key: if settings.hash_names { name_key } else { None },
+            thread: Mutex::new(Some(thread)),
+        })))
+    }
+
+    /// A log that records nothing.
+    pub fn disabled() -> AuditLog {
+        AuditLog(Arc::new(Inner {
+            tx: Mutex::new(None),
+            healthy: Arc::new(AtomicBool::new(true)),
+            name_key: None,
+            thread: Mutex::new(None),
+        }))
+    }
+
+    /// Whether records are kept.
+    pub fn enabled(&self) -> bool {
+        self.0.tx.lock().map(|t| t.is_some()).unwrap_or(false)
+    }
+
+    /// Whether the last write succeeded (requests are refused up front while it did not).
+    pub fn healthy(&self) -> bool {
+        self.0.healthy.load(Ordering::SeqCst)
+    }
+
+    /// An object's name as records write it.
+    pub fn name(&self, vault: &str, kind: &str, name: &str) -> String {
+        match &self.0.name_key {
+            Some(key) => {
+                let data = format!("{vault}|{kind}|{}", name.to_ascii_lowercase());
+                match keyhaven_crypto::hmac_sha256(&key[..], data.as_bytes()) {
+                    Ok(mac) => format!("hmac:{}", keyhaven_crypto::hex(&mac[..16])),
+                    Err(_) => "hmac:?".into(),
+                }
+            }
+            None => name.to_string(),
+        }
+    }
+
+    /// Appends a record and waits until it is on disk.
+    pub async fn append(&self, record: AuditRecord) -> Result<(), AuditError> {
+        let sender = match self.0.tx.lock() {
+            Ok(g) => g.clone(),
+            Err(_) => return Err(AuditError("the audit log is unavailable".into())),
+        };
+        let Some(sender) = sender else {
+            return Ok(());
+        };
+        let (done, wait) = tokio::sync::oneshot::channel();
+        sender
+            .send(writer::Pending { record, done })
+            .map_err(|_| AuditError("the audit writer has stopped".into()))?;
+        match wait.await {
+            Ok(r) => r.map_err(AuditError),
+            Err(_) => Err(AuditError("the audit writer has stopped".into())),
+        }
+    }
+
+    /// Stops the writer after it has written what it holds.
+    pub fn close(&self) {
+        if let Ok(mut g) = self.0.tx.lock() {
+            g.take();
+        }
+        if let Some(h) = self.0.thread.lock().ok().and_then(|mut g| g.take()) {
+            let _ = h.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

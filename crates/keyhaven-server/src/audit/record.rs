@@ -1,0 +1,62 @@
+//! One audit record: a JSON line per request, chained to the line before it by that line's SHA-256.
+
+use serde::{Deserialize, Serialize};
+
+/// How a request ended, for the record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// Done (authorization allowed it, and it succeeded).
+    Allowed,
+    /// Refused for want of a valid token or a role (401, 403).
+    Denied,
+    /// Refused or failed otherwise (bad request, not found, server error…).
+    Failed,
+}
+
+/// Who made a request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Caller {
+    pub client_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_id: Option<String>,
+}
+
+/// One line of the audit log. Field order is the line's order; `prev` comes last.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditRecord {
+    /// Position in the log, from 1, continuing across files.
+    pub seq: u64,
+    /// When the request ended (RFC 3339, UTC, milliseconds).
+    pub time: String,
+    /// The request's id (also its `x-ms-request-id` header).
+    pub request_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub principal: Option<Caller>,
+    /// The client's address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    pub method: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vault: Option<String>,
+    /// The action authorization decided on (Azure's data action), or `token` for the token endpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// The object's name (or its keyed hash, `hmac:…`, when so configured).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    pub status: u16,
+    pub result: Outcome,
+    pub duration_ms: f64,
+    /// The SHA-256 (hex) of the previous line, or of nothing for the very first line.
+    pub prev: String,
+}
+
+/// The SHA-256 of an empty input: the `prev` of the first line of a log.
+pub const GENESIS: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";

@@ -1,0 +1,162 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use super::*;
+
+fn record(i: u64) -> AuditRecord {
+    AuditRecord {
+        seq: 0,
+        time: keyhaven_model::time::rfc3339_millis(1_796_649_623_000 + i as i64),
+        request_id: format!("req-{i}"),
+        principal: Some(Caller {
+            client_id: "c".into(),
+            object_id: Some("o".into()),
+        }),
+        source: Some("127.0.0.1".into()),
+        method: "GET".into(),
+        vault: Some("default".into()),
+        operation: Some("Microsoft.KeyVault/vaults/secrets/getSecret/action".into()),
+        kind: Some("secret".into()),
+        name: Some(format!("s{i}")),
+        version: None,
+        status: 200,
+        result: Outcome::Allowed,
+        duration_ms: 1.5,
+        prev: String::new(),
+    }
+}
+
+fn settings(dir: &std::path::Path, max: u64) -> AuditSettings {
+    AuditSettings {
+        enabled: true,
+        dir: dir.to_path_buf(),
+        max_file_bytes: max,
+        hash_names: false,
+    }
+}
+
+async fn write(dir: &std::path::Path, max: u64, from: u64, n: u64) {
+    let log = AuditLog::open(&settings(dir, max), None).unwrap();
+    for i in from..from + n {
+        log.append(record(i)).await.unwrap();
+    }
+    log.close();
+}
+
+fn lines(file: &std::path::Path) -> Vec<String> {
+    std::fs::read_to_string(file)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+fn rewrite(file: &std::path::Path, lines: &[String]) {
+    std::fs::write(file, lines.join("\n") + "\n").unwrap();
+}
+
+#[tokio::test]
+async fn a_chain_across_rotations_and_restarts_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), 4096, 0, 30).await;
+    write(dir.path(), 4096, 30, 30).await;
+    let files = log_files(dir.path()).unwrap();
+    assert!(files.len() > 2, "rotated by size: {files:?}");
+    let v = verify(&files, true).unwrap();
+    assert_eq!(v.lines, 60);
+    assert_eq!((v.first_seq, v.last_seq), (Some(1), Some(60)));
+    assert!(v.from_start);
+    // A later file alone still checks (it continues an earlier one).
+    let later = verify(&files[1..], false).unwrap();
+    assert!(verify(&files[1..], true).is_err(), "not from the start");
+    assert!(!later.from_start);
+}
+
+#[tokio::test]
+async fn every_kind_of_tampering_is_named_at_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), 1 << 30, 0, 10).await;
+    let file = log_files(dir.path()).unwrap().remove(0);
+    let good = lines(&file);
+    let check = |edited: Vec<String>, line: u64, what: &str| {
+        rewrite(&file, &edited);
+        let e = verify(std::slice::from_ref(&file), true).unwrap_err();
+        assert_eq!(e.line, line, "{what}: {e}");
+        e.problem
+    };
+    let mut edited = good.clone();
+    edited[3] = edited[3].replace("\"status\":200", "\"status\":403");
+    assert!(check(edited, 4, "edit").contains("edited"));
+    let mut removed = good.clone();
+    removed.remove(5);
+    assert!(check(removed, 6, "removal").contains("removed"));
+    let mut swapped = good.clone();
+    swapped.swap(2, 3);
+    assert!(check(swapped, 3, "swap").contains("moved"));
+    let mut inserted = good.clone();
+    inserted.insert(7, good[6].clone());
+    assert!(check(inserted, 8, "insertion").contains("inserted"));
+    let mut first_gone = good.clone();
+    first_gone.remove(0);
+    let _ = check(first_gone, 1, "first line removed");
+    rewrite(&file, &good);
+    assert_eq!(verify(&[file], true).unwrap().lines, 10);
+}
+
+#[tokio::test]
+async fn a_torn_last_line_is_cut_off_and_the_chain_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), 1 << 30, 0, 5).await;
+    let file = log_files(dir.path()).unwrap().remove(0);
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&file)
+        .unwrap();
+    std::io::Write::write_all(&mut f, b"{\"seq\":6,\"time\":\"2026").unwrap();
+    drop(f);
+    assert!(verify(std::slice::from_ref(&file), true).is_err());
+    write(dir.path(), 1 << 30, 5, 5).await;
+    let v = verify(&log_files(dir.path()).unwrap(), true).unwrap();
+    assert_eq!((v.lines, v.last_seq), (10, Some(10)));
+}
+
+#[tokio::test]
+async fn names_may_be_keyed_hashes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings(dir.path(), 1 << 20);
+    s.hash_names = true;
+    let log = AuditLog::open(&s, Some(zeroize::Zeroizing::new([7u8; 32]))).unwrap();
+    let a = log.name("v", "secret", "db-password");
+    assert!(a.starts_with("hmac:") && !a.contains("db-password"), "{a}");
+    assert_eq!(
+        a,
+        log.name("v", "secret", "DB-Password"),
+        "names are case-insensitive"
+    );
+    assert_ne!(a, log.name("w", "secret", "db-password"));
+    log.close();
+}
+
+#[tokio::test]
+async fn an_unwritable_log_fails_closed_and_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let audit = dir.path().join("audit");
+    let log = AuditLog::open(&settings(&audit, 4096), None).unwrap();
+    log.append(record(1)).await.unwrap();
+    assert!(log.healthy());
+    // The directory goes away: the next file cannot be created (root or not), so a record is refused.
+    std::fs::remove_dir_all(&audit).unwrap();
+    let mut refused = false;
+    for i in 2..100 {
+        if log.append(record(i)).await.is_err() {
+            refused = true;
+            break;
+        }
+    }
+    assert!(refused, "a record that cannot be written is an error");
+    assert!(!log.healthy());
+    // Once it can be written again, it is: the chain goes on from the last line that was written.
+    std::fs::create_dir_all(&audit).unwrap();
+    log.append(record(200)).await.unwrap();
+    assert!(log.healthy());
+    log.close();
+}
