@@ -7,7 +7,9 @@ mod geography;
 mod objects;
 mod output;
 mod portable;
+mod principal;
 mod profile;
+mod role;
 mod vault;
 
 use anyhow::{Context, Result};
@@ -53,6 +55,12 @@ enum Command {
     /// Check and read the audit log (local files).
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Principals (service principals: applications' identities) and their client secrets.
+    #[command(subcommand)]
+    Principal(principal::PrincipalCommand),
+    /// Role definitions and role assignments (as `az keyvault role`).
+    #[command(subcommand)]
+    Role(role::RoleCommand),
     /// Store a server and client credential as a profile (the secret is read from standard input).
     ///
     /// Example: echo "$SECRET" | keyhaven login --server https://kv.example.com:8443 --tenant T --client-id C --client-secret-stdin
@@ -144,6 +152,8 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Secret(cmd) => objects::run_secret(cmd).await,
         Command::Key(cmd) => objects::run_key(cmd).await,
         Command::Certificate(cmd) => certificates::run(cmd).await,
+        Command::Principal(cmd) => principal::run(cmd).await,
+        Command::Role(cmd) => role::run(cmd).await,
         Command::Login(args) => profile::login(args).await,
         Command::Completions { shell } => {
             use clap::CommandFactory;

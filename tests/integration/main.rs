@@ -9,6 +9,7 @@ mod az;
 mod bad_certificates;
 mod bad_input;
 mod cli;
+mod cli_access;
 mod cli_certificates;
 mod cli_secret_files;
 mod cli_tokens;

@@ -17,7 +17,7 @@ pub const MIN_GEOGRAPHY_PASSPHRASE_CHARS: usize = 12;
 
 impl Client {
     /// One management call to this server, with its token; the raw answer body.
-    async fn management(
+    pub(crate) async fn management(
         &self,
         method: Method,
         url: &Url,
@@ -27,7 +27,7 @@ impl Client {
         send(&self.http, method, url, &token, body).await
     }
 
-    async fn management_json<T: DeserializeOwned>(
+    pub(crate) async fn management_json<T: DeserializeOwned>(
         &self,
         method: Method,
         segments: &[&str],
