@@ -144,8 +144,29 @@ pub(crate) struct VaultRecord {
     pub retention_days: u32,
     pub purge_protection: bool,
     pub created: i64,
+    /// The vault's first data key (generation 0), wrapped under the root key.
     #[serde(with = "b64")]
     pub wrapped_key: Vec<u8>,
+    /// Its later data keys, oldest first; the last one seals (see [`crate::sealing`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rotated_keys: Vec<VaultKeyRecord>,
+    /// Seals made under the active data key, as last counted (the automatic rotation's count).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub seals: u64,
+}
+
+/// A later generation of a vault's data key.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct VaultKeyRecord {
+    pub id: u32,
+    #[serde(with = "b64")]
+    pub wrapped: Vec<u8>,
+    pub created: i64,
+}
+
+pub(crate) fn is_zero<T: Default + PartialEq>(n: &T) -> bool {
+    *n == T::default()
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -193,6 +214,9 @@ pub(crate) struct VersionRecord {
     /// Secret material (a secret's value, a key's private part), sealed under the vault key.
     #[serde(default, skip_serializing_if = "Option::is_none", with = "b64opt")]
     pub sealed: Option<Vec<u8>>,
+    /// The generation of the vault key that sealed `sealed`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub sealed_key: u32,
     /// Non-secret, kind-specific data (public key, certificate, policy).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub public: Option<serde_json::Value>,

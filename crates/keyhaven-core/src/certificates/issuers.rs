@@ -59,6 +59,9 @@ pub(crate) struct IssuerRecord {
         with = "records::b64opt"
     )]
     pub sealed_password: Option<Vec<u8>>,
+    /// The generation of the vault key that sealed the password.
+    #[serde(default, skip_serializing_if = "records::is_zero")]
+    pub password_key: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub organization_id: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -179,6 +182,7 @@ impl Keyhaven {
                         provider: String::new(),
                         account_id: None,
                         sealed_password: None,
+                        password_key: 0,
                         organization_id: None,
                         admins: Vec::new(),
                         enabled: true,
@@ -192,8 +196,9 @@ impl Keyhaven {
                 if change.account_id.is_some() {
                     r.account_id = change.account_id;
                 }
-                if sealed_password.is_some() {
-                    r.sealed_password = sealed_password;
+                if let Some((sealed, key)) = sealed_password {
+                    r.sealed_password = Some(sealed);
+                    r.password_key = key;
                 }
                 if change.organization_id.is_some() {
                     r.organization_id = change.organization_id;
