@@ -10,6 +10,7 @@ mod portable;
 mod principal;
 mod profile;
 mod role;
+mod root_key;
 mod vault;
 
 use anyhow::{Context, Result};
@@ -52,6 +53,9 @@ enum Command {
     /// Certificates (as `az keyvault certificate`).
     #[command(subcommand)]
     Certificate(certificates::CertificateCommand),
+    /// Protect the root key with a passphrase, or take the protection off (local files).
+    #[command(subcommand)]
+    RootKey(root_key::RootKeyCommand),
     /// Check and read the audit log (local files).
     #[command(subcommand)]
     Audit(audit::AuditCommand),
@@ -148,6 +152,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         }
         Command::Vault(cmd) => vault::run(cmd).await,
         Command::Audit(cmd) => audit::run(cmd),
+        Command::RootKey(cmd) => root_key::run(cmd),
         Command::Geography(cmd) => geography::run(cmd).await,
         Command::Secret(cmd) => objects::run_secret(cmd).await,
         Command::Key(cmd) => objects::run_key(cmd).await,

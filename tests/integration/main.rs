@@ -24,5 +24,6 @@ mod sdk;
 mod sdk_certificates;
 mod sdk_keys;
 mod sdk_secrets;
+mod store_integrity;
 mod typed_client;
 mod vault_backup;

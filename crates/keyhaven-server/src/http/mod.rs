@@ -37,6 +37,14 @@ pub(crate) fn router(st: AppState) -> Router {
                 .delete(management::delete_vault),
         )
         .route(
+            "/_keyhaven/vaults/{name}/data-key",
+            get(management::vault_data_key),
+        )
+        .route(
+            "/_keyhaven/vaults/{name}/data-key/rotate",
+            post(management::rotate_vault_data_key),
+        )
+        .route(
             "/_keyhaven/geographies/{geo}/export",
             post(management::export_geography),
         )
