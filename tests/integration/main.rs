@@ -19,6 +19,7 @@ mod interop;
 mod many_versions;
 mod portable;
 mod postgres;
+mod rbac_api;
 mod rbac_matrix;
 mod restore_crash;
 mod sdk;

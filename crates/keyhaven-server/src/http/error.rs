@@ -126,6 +126,9 @@ impl From<Error> for ApiError {
             Error::RoleAssignmentNotFound(_) => {
                 ApiError::new(StatusCode::NOT_FOUND, "RoleAssignmentNotFound", msg)
             }
+            Error::RoleAssignmentExists(_) => {
+                ApiError::new(StatusCode::CONFLICT, "RoleAssignmentExists", msg)
+            }
             Error::Forbidden(_) | Error::ReadOnly => {
                 ApiError::new(StatusCode::FORBIDDEN, "Forbidden", msg)
             }
