@@ -7,6 +7,7 @@ use crate::records;
 use crate::{Action, Error, Keyhaven, Principal, Resource, Result};
 use keyhaven_model::{ObjectKind, ObjectName, SecretValue, VaultName};
 use serde::{Deserialize, Serialize};
+use serde_with::base64::Base64;
 
 /// An administrator of the organization an issuer knows (Azure's shape).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,6 +47,7 @@ pub struct IssuerChange {
     pub enabled: Option<bool>,
 }
 
+#[serde_with::serde_as]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct IssuerRecord {
@@ -53,11 +55,8 @@ pub(crate) struct IssuerRecord {
     pub provider: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account_id: Option<String>,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "records::b64opt"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde_as(as = "Option<Base64>")]
     pub sealed_password: Option<Vec<u8>>,
     /// The generation of the vault key that sealed the password.
     #[serde(default, skip_serializing_if = "records::is_zero")]
