@@ -55,8 +55,11 @@ pub enum Error {
          or been rolled back. Retry later."
     )]
     RestoreInProgress { vault: String },
-    /// The deployment serves reads only.
-    #[error("This Keyhaven node is read-only (standby); writes are refused.")]
+    /// The deployment serves reads only: its database is a standby (read-only failover).
+    #[error(
+        "The vault is in read-only failover: its database is a standby. Reads, cryptographic operations and \
+         backups are served; writes are refused until the standby is promoted."
+    )]
     ReadOnly,
     /// Storage failed; the operation may be retried.
     #[error("storage error: {0}")]
