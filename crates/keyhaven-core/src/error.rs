@@ -12,7 +12,12 @@ pub enum Error {
     BadParameter(String),
     /// The object (or version) does not exist.
     #[error("{message}")]
-    NotFound { kind: ObjectKind, message: String },
+    NotFound {
+        /// The kind looked for, which names the error code (`SecretNotFound`, `KeyNotFound`, …).
+        kind: ObjectKind,
+        /// Azure's wording, naming the object (and version).
+        message: String,
+    },
     /// The vault does not exist.
     #[error("Vault '{0}' was not found.")]
     VaultNotFound(String),
@@ -22,9 +27,13 @@ pub enum Error {
     /// No role assigned to the caller grants this action on this resource.
     #[error("Caller is not authorized to perform action on resource. Action: '{action}'. Resource: '{resource}'.")]
     AccessDenied {
+        /// The action refused.
         action: crate::Action,
+        /// What it was refused on.
         resource: crate::Resource,
+        /// The caller's application (client) id, for the message Azure gives.
         client_id: String,
+        /// The caller's object id, for the message Azure gives.
         object_id: String,
     },
     /// No principal has this client id or object id.
@@ -54,7 +63,10 @@ pub enum Error {
         "Vault '{vault}' is being restored from a backup; it serves no requests until the restore has finished \
          or been rolled back. Retry later."
     )]
-    RestoreInProgress { vault: String },
+    RestoreInProgress {
+        /// The vault being restored.
+        vault: String,
+    },
     /// The deployment serves reads only: its database is a standby (read-only failover).
     #[error(
         "The vault is in read-only failover: its database is a standby. Reads, cryptographic operations and \

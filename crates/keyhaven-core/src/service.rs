@@ -43,7 +43,9 @@ impl Default for Settings {
 /// records or `records` records. Bounds what the engine holds uncommitted; see [`Settings`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RestoreBatch {
+    /// Stream bytes after which a batch is written.
     pub bytes: usize,
+    /// Records after which a batch is written.
     pub records: usize,
 }
 
@@ -71,7 +73,10 @@ const CONVERSION_CHUNK: usize = 4096;
 /// The identity of this installation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Deployment {
+    /// A UUID chosen at first start, or the exporter's once a geography export is imported. Backups are bound to
+    /// it, as Azure binds them to a subscription: they restore only into a deployment of the same subscription.
     pub subscription_id: String,
+    /// A UUID chosen at first start: the tenant the server's tokens are issued in.
     pub tenant_id: String,
 }
 
@@ -188,6 +193,7 @@ impl Keyhaven {
         }
     }
 
+    /// The current time from the domain's clock, in Unix seconds.
     pub fn now(&self) -> i64 {
         self.clock.now()
     }
@@ -198,6 +204,7 @@ impl Keyhaven {
         self.barrier.derived_key(purpose)
     }
 
+    /// The deployment-wide settings the domain was opened with.
     pub fn settings(&self) -> &Settings {
         &self.settings
     }

@@ -16,8 +16,11 @@ use serde_with::base64::Base64;
 pub enum OperationStatus {
     /// Waiting for the certificate (an outside authority's signature, merged later).
     InProgress,
+    /// The certificate version was made (issued by Keyhaven, or merged).
     Completed,
+    /// The certificate could not be issued; [`CertificateOperation::error`] says why.
     Failed,
+    /// Cancelled while in progress: nothing can be merged into it any more.
     Cancelled,
 }
 
@@ -36,7 +39,9 @@ impl OperationStatus {
 /// An operation's error (Azure's `{code, message}`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OperationError {
+    /// A stable name for the failure (e.g. `IssuerNotAvailable`).
     pub code: String,
+    /// What went wrong and what to do instead.
     pub message: String,
 }
 
@@ -77,13 +82,19 @@ pub(crate) struct OperationRecord {
 pub struct CertificateOperation {
     /// The certificate's name.
     pub name: String,
+    /// The operation's id (a UUID), new for every create.
     pub request_id: String,
+    /// The issuer the policy named when the operation started.
     pub issuer: IssuerRef,
     /// The PKCS#10 request (DER) an outside authority is to sign.
     pub csr: Option<Vec<u8>>,
+    /// Whether a caller asked to cancel it.
     pub cancellation_requested: bool,
+    /// Where it stands.
     pub status: OperationStatus,
+    /// A sentence on where it stands, for people.
     pub status_details: Option<String>,
+    /// Why it failed, when it did.
     pub error: Option<OperationError>,
     /// Set once completed: the certificate now has the version it made.
     pub completed: bool,
