@@ -1,16 +1,20 @@
 //! The Keyhaven server: the Azure Key Vault data plane over HTTPS, the OAuth2/OpenID endpoints the Azure SDKs
 //! authenticate against, Keyhaven's management API, TLS with a local CA, configuration and start-up.
+#![warn(missing_docs)]
 
 pub mod audit;
+#[allow(missing_docs)]
 pub mod config;
 
 mod bootstrap;
 mod error;
 mod http;
 mod jobs;
+#[allow(missing_docs)]
 mod listener;
 mod private_files;
 pub mod root_key;
+#[allow(missing_docs)]
 mod schedule;
 mod state;
 mod throttle;
