@@ -80,7 +80,8 @@ pub struct Deployment {
     pub tenant_id: String,
 }
 
-/// What the store's records are, as the holder of the root key knows (every record authenticated, or written by a version that did not authenticate them).
+/// What the store's records are, as the holder of the root key knows: every one authenticated, or written by a
+/// version that did not authenticate them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StoredRecords {
     /// Every record carries its authentication: one that does not, or whose check fails, is refused.
