@@ -23,5 +23,6 @@ mod sdk;
 mod sdk_certificates;
 mod sdk_keys;
 mod sdk_secrets;
+mod slow_clients;
 mod typed_client;
 mod vault_backup;

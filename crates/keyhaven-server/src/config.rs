@@ -5,6 +5,7 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// `keyhaven serve` flags (each also read from its `KEYHAVEN_*` variable).
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -75,6 +76,17 @@ struct FileConfig {
     audit_dir: Option<PathBuf>,
     audit_max_file_mib: Option<u64>,
     audit_hash_names: Option<bool>,
+    // Connections (ConnectionLimits) and the server certificate.
+    max_connections: Option<u32>,
+    tls_handshake_timeout_secs: Option<u64>,
+    header_read_timeout_secs: Option<u64>,
+    body_read_timeout_secs: Option<u64>,
+    body_total_timeout_secs: Option<u64>,
+    idle_timeout_secs: Option<u64>,
+    http2_max_concurrent_streams: Option<u32>,
+    http2_max_header_list_bytes: Option<u32>,
+    http2_keepalive_interval_secs: Option<u64>,
+    http2_keepalive_timeout_secs: Option<u64>,
 }
 
 /// Where the store lives.
@@ -127,6 +139,8 @@ pub struct Config {
     pub backup_schedules: Vec<crate::BackupSchedule>,
     /// The audit log (on by default, in `DATA_DIR/audit`).
     pub audit: crate::audit::AuditSettings,
+    /// Timeouts and limits of client connections.
+    pub limits: crate::ConnectionLimits,
 }
 
 impl Config {
@@ -154,6 +168,7 @@ impl Config {
                 max_file_bytes: 64 << 20,
                 hash_names: false,
             },
+            limits: crate::ConnectionLimits::default(),
         }
     }
 
@@ -231,6 +246,39 @@ impl Config {
         if let Some(w) = args.throttle_window_ms.or(file.throttle_window_ms) {
             c.throttle_window_ms = w.max(1);
         }
+        // Connections and the server certificate.
+        let secs = Duration::from_secs;
+        let l = &mut c.limits;
+        if let Some(n) = file.max_connections {
+            l.max_connections = n;
+        }
+        if let Some(s) = file.tls_handshake_timeout_secs {
+            l.tls_handshake_timeout = secs(s);
+        }
+        if let Some(s) = file.header_read_timeout_secs {
+            l.header_read_timeout = secs(s);
+        }
+        if let Some(s) = file.body_read_timeout_secs {
+            l.body_read_timeout = secs(s);
+        }
+        if let Some(s) = file.body_total_timeout_secs {
+            l.body_total_timeout = (s > 0).then(|| secs(s));
+        }
+        if let Some(s) = file.idle_timeout_secs {
+            l.idle_timeout = secs(s);
+        }
+        if let Some(n) = file.http2_max_concurrent_streams {
+            l.http2_max_concurrent_streams = n;
+        }
+        if let Some(n) = file.http2_max_header_list_bytes {
+            l.http2_max_header_list_bytes = n;
+        }
+        if let Some(s) = file.http2_keepalive_interval_secs {
+            l.http2_keepalive_interval = (s > 0).then(|| secs(s));
+        }
+        if let Some(s) = file.http2_keepalive_timeout_secs {
+            l.http2_keepalive_timeout = secs(s);
+        }
         c.validate()?;
         Ok(c)
     }
@@ -271,6 +319,8 @@ impl Config {
                 "token-lifetime-secs must be between 60 and 86400".into(),
             ));
         }
+        // Connections and the server certificate.
+        self.limits.validate()?;
         Ok(())
     }
 }
@@ -333,6 +383,50 @@ mod tests {
         ));
         for bad in ["sqlite://x", "postgres://kh@db/vault?nonsense=1"] {
             args.store = Some(bad.into());
+            assert!(Config::load(args.clone()).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn connection_limits_from_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("k.toml");
+        let args = ServeArgs {
+            config: Some(f.clone()),
+            ..Default::default()
+        };
+        std::fs::write(&f, "").unwrap();
+        assert_eq!(
+            Config::load(args.clone()).unwrap().limits,
+            crate::ConnectionLimits::default()
+        );
+        std::fs::write(
+            &f,
+            "max-connections = 64\ntls-handshake-timeout-secs = 5\nheader-read-timeout-secs = 7\n\
+             body-read-timeout-secs = 9\nbody-total-timeout-secs = 0\nidle-timeout-secs = 11\n\
+             http2-max-concurrent-streams = 13\nhttp2-max-header-list-bytes = 8192\n\
+             http2-keepalive-interval-secs = 0\nhttp2-keepalive-timeout-secs = 17\n",
+        )
+        .unwrap();
+        let l = Config::load(args.clone()).unwrap().limits;
+        assert_eq!(l.max_connections, 64);
+        assert_eq!(l.tls_handshake_timeout, Duration::from_secs(5));
+        assert_eq!(l.header_read_timeout, Duration::from_secs(7));
+        assert_eq!(l.body_read_timeout, Duration::from_secs(9));
+        assert_eq!(l.body_total_timeout, None, "0: no limit");
+        assert_eq!(l.idle_timeout, Duration::from_secs(11));
+        assert_eq!(l.http2_max_concurrent_streams, 13);
+        assert_eq!(l.http2_max_header_list_bytes, 8192);
+        assert_eq!(l.http2_keepalive_interval, None, "0: no pings");
+        assert_eq!(l.http2_keepalive_timeout, Duration::from_secs(17));
+        for bad in [
+            "max-connections = 0",
+            "header-read-timeout-secs = 0",
+            "idle-timeout-secs = 0",
+            "body-read-timeout-secs = 0",
+            "http2-max-header-list-bytes = 10",
+        ] {
+            std::fs::write(&f, bad).unwrap();
             assert!(Config::load(args.clone()).is_err(), "{bad}");
         }
     }

@@ -4,7 +4,9 @@
 pub mod audit;
 pub mod config;
 
+mod body_timeout;
 mod bootstrap;
+mod connection;
 mod error;
 mod http;
 mod jobs;
@@ -17,6 +19,7 @@ mod tokens;
 
 pub use bootstrap::AdminCredential;
 pub use config::{Config, ServeArgs, StoreLocation};
+pub use connection::ConnectionLimits;
 pub use error::ServerError;
 pub use listener::{serve, start, RunningServer};
 pub use schedule::BackupSchedule;
