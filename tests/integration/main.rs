@@ -24,5 +24,6 @@ mod sdk_certificates;
 mod sdk_keys;
 mod sdk_secrets;
 mod slow_clients;
+mod tls;
 mod typed_client;
 mod vault_backup;

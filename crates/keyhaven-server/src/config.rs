@@ -46,6 +46,22 @@ pub struct ServeArgs {
         value_name = "NAME"
     )]
     pub tls_names: Vec<String>,
+    /// The server certificate chain (PEM) to serve instead of one from the local CA; reloaded when it changes.
+    #[arg(
+        long,
+        env = "KEYHAVEN_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(
+        long,
+        env = "KEYHAVEN_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    pub tls_key: Option<PathBuf>,
     /// Log filter (e.g. info, keyhaven=debug).
     #[arg(long, env = "KEYHAVEN_LOG", value_name = "FILTER")]
     pub log: Option<String>,
@@ -87,6 +103,9 @@ struct FileConfig {
     http2_max_header_list_bytes: Option<u32>,
     http2_keepalive_interval_secs: Option<u64>,
     http2_keepalive_timeout_secs: Option<u64>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    tls_leaf_days: Option<u32>,
 }
 
 /// Where the store lives.
@@ -141,6 +160,8 @@ pub struct Config {
     pub audit: crate::audit::AuditSettings,
     /// Timeouts and limits of client connections.
     pub limits: crate::ConnectionLimits,
+    /// The server certificate: the operator's files, or short-lived ones from the local CA.
+    pub tls: crate::TlsSettings,
 }
 
 impl Config {
@@ -169,6 +190,7 @@ impl Config {
                 hash_names: false,
             },
             limits: crate::ConnectionLimits::default(),
+            tls: crate::TlsSettings::default(),
         }
     }
 
@@ -279,6 +301,15 @@ impl Config {
         if let Some(s) = file.http2_keepalive_timeout_secs {
             l.http2_keepalive_timeout = secs(s);
         }
+        // Both files from the same place: flags (or environment) or the configuration file.
+        if args.tls_cert.is_some() || args.tls_key.is_some() {
+            (c.tls.cert, c.tls.key) = (args.tls_cert, args.tls_key);
+        } else {
+            (c.tls.cert, c.tls.key) = (file.tls_cert, file.tls_key);
+        }
+        if let Some(d) = file.tls_leaf_days {
+            c.tls.leaf_days = d;
+        }
         c.validate()?;
         Ok(c)
     }
@@ -321,6 +352,7 @@ impl Config {
         }
         // Connections and the server certificate.
         self.limits.validate()?;
+        self.tls.validate()?;
         Ok(())
     }
 }
@@ -427,6 +459,44 @@ mod tests {
             "http2-max-header-list-bytes = 10",
         ] {
             std::fs::write(&f, bad).unwrap();
+            assert!(Config::load(args.clone()).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn certificate_files_from_file_then_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("k.toml");
+        let mut args = ServeArgs {
+            config: Some(f.clone()),
+            ..Default::default()
+        };
+        std::fs::write(&f, "").unwrap();
+        let c = Config::load(args.clone()).unwrap();
+        assert_eq!((c.tls.cert, c.tls.key, c.tls.leaf_days), (None, None, 30));
+        std::fs::write(
+            &f,
+            "tls-cert = \"/etc/kv/cert.pem\"\ntls-key = \"/etc/kv/key.pem\"\ntls-leaf-days = 7\n",
+        )
+        .unwrap();
+        let c = Config::load(args.clone()).unwrap();
+        assert_eq!(c.tls.cert, Some(PathBuf::from("/etc/kv/cert.pem")));
+        assert_eq!(c.tls.key, Some(PathBuf::from("/etc/kv/key.pem")));
+        assert_eq!(c.tls.leaf_days, 7);
+        args.tls_cert = Some("/run/a.pem".into());
+        args.tls_key = Some("/run/b.pem".into());
+        let c = Config::load(args.clone()).unwrap();
+        assert_eq!(c.tls.cert, Some(PathBuf::from("/run/a.pem")));
+        assert_eq!(c.tls.key, Some(PathBuf::from("/run/b.pem")));
+        for bad in [
+            "tls-cert = \"/etc/kv/cert.pem\"",
+            "tls-key = \"/etc/kv/key.pem\"",
+            "tls-leaf-days = 0",
+            "tls-leaf-days = 400",
+        ] {
+            std::fs::write(&f, bad).unwrap();
+            args.tls_cert = None;
+            args.tls_key = None;
             assert!(Config::load(args.clone()).is_err(), "{bad}");
         }
     }

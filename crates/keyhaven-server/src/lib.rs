@@ -23,6 +23,7 @@ pub use connection::ConnectionLimits;
 pub use error::ServerError;
 pub use listener::{serve, start, RunningServer};
 pub use schedule::BackupSchedule;
+pub use tls::TlsSettings;
 
 /// Sets up structured logging to standard error with an `EnvFilter` expression (e.g. `info`).
 pub fn init_logging(filter: &str) {

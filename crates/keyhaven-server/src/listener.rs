@@ -20,8 +20,10 @@ use tokio::task::JoinHandle;
 /// A server running in this process.
 pub struct RunningServer {
     pub addr: SocketAddr,
-    /// The CA certificate clients must trust.
+    /// The local CA certificate clients must trust (not used when `tls_cert_file` is set).
     pub ca_file: PathBuf,
+    /// The operator's certificate, when one is configured (`tls-cert`).
+    pub tls_cert_file: Option<PathBuf>,
     /// `https://{public host}:{port}`: where clients get tokens.
     pub authority: String,
     /// The URL of the `default` vault.
@@ -60,13 +62,22 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
     let authority = format!("https://{}{port_suffix}", config.public_host);
     let vault_url = format!("https://default.{}{port_suffix}", config.dns_suffix);
 
+    // The certificate first: a TLS configuration error stops the start before the store is opened.
+    let tls_dir = config.data_dir.join("tls");
+    let tls = crate::tls::prepare(
+        &tls_dir,
+        &crate::tls::Names {
+            dns_suffix: &config.dns_suffix,
+            public_host: &config.public_host,
+            extra: &config.tls_names,
+        },
+        &config.tls,
+    )?;
     let cfg = config.clone();
     let c = clock.clone();
     let prepared = tokio::task::spawn_blocking(move || bootstrap::prepare(&cfg, c))
         .await
         .map_err(|e| ServerError::Config(format!("start-up task failed: {e}")))??;
-    let tls_dir = config.data_dir.join("tls");
-    let tls = crate::tls::prepare(&tls_dir, &config.dns_suffix, &config.tls_names)?;
     let admin = bootstrap::admin_credential(
         &config,
         &prepared.kh,
@@ -137,7 +148,8 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
         ));
     }
     let store = prepared.store.clone();
-    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls.config);
+    tokio::spawn(crate::tls::maintain(tls.resolver, rx.clone()));
     let limits = config.limits.clone();
     let task = tokio::spawn(async move {
         accept_loop(listener, acceptor, app, limits, rx).await;
@@ -149,6 +161,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
     Ok(RunningServer {
         addr,
         ca_file: tls_dir.join("ca.pem"),
+        tls_cert_file: config.tls.cert.clone(),
         authority,
         vault_url,
         tenant_id,
@@ -248,6 +261,7 @@ async fn maintenance_loop(
 
 /// Runs the server until SIGTERM or SIGINT, printing how to connect.
 pub async fn serve(config: Config) -> Result<(), ServerError> {
+    let data_dir = config.data_dir.clone();
     let server = start(config, Arc::new(SystemClock)).await?;
     println!("Keyhaven is listening on https://{}", server.addr);
     println!("  default vault:  {}", server.vault_url);
@@ -255,16 +269,14 @@ pub async fn serve(config: Config) -> Result<(), ServerError> {
         "  token authority: {}/{}",
         server.authority, server.tenant_id
     );
-    println!("  trust this CA:  {}", server.ca_file.display());
+    match &server.tls_cert_file {
+        Some(cert) => println!("  certificate:    {}", cert.display()),
+        None => println!("  trust this CA:  {}", server.ca_file.display()),
+    }
     match &server.admin {
         Some(_) => println!(
             "  credential:     {} (tenantId, clientId, clientSecret)",
-            server
-                .ca_file
-                .parent()
-                .and_then(|p| p.parent())
-                .map(|d| d.join("admin-credential.json").display().to_string())
-                .unwrap_or_default()
+            data_dir.join("admin-credential.json").display()
         ),
         None => {
             println!("  credential:     admin-credential.json is missing from the data directory")
