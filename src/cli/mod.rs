@@ -7,7 +7,10 @@ mod geography;
 mod objects;
 mod output;
 mod portable;
+mod principal;
 mod profile;
+mod role;
+mod root_key;
 mod vault;
 
 use anyhow::{Context, Result};
@@ -50,9 +53,18 @@ enum Command {
     /// Certificates (as `az keyvault certificate`).
     #[command(subcommand)]
     Certificate(certificates::CertificateCommand),
+    /// Protect the root key with a passphrase, or take the protection off (local files).
+    #[command(subcommand)]
+    RootKey(root_key::RootKeyCommand),
     /// Check and read the audit log (local files).
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Principals (service principals: applications' identities) and their client secrets.
+    #[command(subcommand)]
+    Principal(principal::PrincipalCommand),
+    /// Role definitions and role assignments (as `az keyvault role`).
+    #[command(subcommand)]
+    Role(role::RoleCommand),
     /// Store a server and client credential as a profile (the secret is read from standard input).
     ///
     /// Example: echo "$SECRET" | keyhaven login --server https://kv.example.com:8443 --tenant T --client-id C --client-secret-stdin
@@ -140,10 +152,13 @@ pub async fn run(cli: Cli) -> Result<()> {
         }
         Command::Vault(cmd) => vault::run(cmd).await,
         Command::Audit(cmd) => audit::run(cmd),
+        Command::RootKey(cmd) => root_key::run(cmd),
         Command::Geography(cmd) => geography::run(cmd).await,
         Command::Secret(cmd) => objects::run_secret(cmd).await,
         Command::Key(cmd) => objects::run_key(cmd).await,
         Command::Certificate(cmd) => certificates::run(cmd).await,
+        Command::Principal(cmd) => principal::run(cmd).await,
+        Command::Role(cmd) => role::run(cmd).await,
         Command::Login(args) => profile::login(args).await,
         Command::Completions { shell } => {
             use clap::CommandFactory;

@@ -25,7 +25,7 @@ pub fn set(f: Option<Format>) {
     let _ = FORMAT.set(f);
 }
 
-fn format() -> Format {
+pub fn format() -> Format {
     *FORMAT.get().unwrap_or(&Format::Json)
 }
 
@@ -89,53 +89,91 @@ fn rows(v: &Value) -> (Vec<String>, Vec<Vec<String>>) {
     (header, rows)
 }
 
+/// Writes a line to standard output. A reader that went away (`keyhaven … | head`) ends the program quietly, as
+/// it does other command-line tools, instead of a panic.
+pub fn emit(line: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = writeln!(out, "{line}") {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: writing to standard output: {e}");
+        std::process::exit(1);
+    }
+}
+
 /// Prints a value in the chosen format.
 pub fn print<T: serde::Serialize>(v: &T) -> Result<()> {
     let v = serde_json::to_value(v)?;
     match format() {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&v)?),
-        Format::Tsv => {
-            let (_, rows) = rows(&v);
-            for r in rows {
-                println!("{}", r.join("\t"));
-            }
-        }
-        Format::Table => {
+        Format::Json => emit(&serde_json::to_string_pretty(&v)?),
+        _ => {
             let (header, rows) = rows(&v);
-            let widths: Vec<usize> = header
-                .iter()
-                .enumerate()
-                .map(|(i, h)| {
-                    rows.iter()
-                        .map(|r| r[i].chars().count())
-                        .chain([h.chars().count()])
-                        .max()
-                        .unwrap_or(0)
-                })
-                .collect();
-            let line = |cells: &[String]| {
-                cells
-                    .iter()
-                    .zip(&widths)
-                    .map(|(c, w)| format!("{c:<w$}"))
-                    .collect::<Vec<_>>()
-                    .join("  ")
-                    .trim_end()
-                    .to_string()
-            };
-            println!("{}", line(&header));
-            println!(
-                "{}",
-                widths
-                    .iter()
-                    .map(|w| "-".repeat(*w))
-                    .collect::<Vec<_>>()
-                    .join("  ")
-            );
-            for r in &rows {
-                println!("{}", line(r));
-            }
+            print_rows(&header, &rows);
         }
     }
     Ok(())
+}
+
+/// Prints a list in the chosen format: JSON with every field; a table or TSV with `columns` only, in that order.
+pub fn print_columns<T: serde::Serialize>(items: &[T], columns: &[&str]) -> Result<()> {
+    if format() == Format::Json {
+        return print(&items);
+    }
+    let mut rows = Vec::with_capacity(items.len());
+    for i in items {
+        let v = serde_json::to_value(i)?;
+        rows.push(
+            columns
+                .iter()
+                .map(|c| v.get(c).map(scalar).unwrap_or_default())
+                .collect(),
+        );
+    }
+    let header: Vec<String> = columns.iter().map(|c| c.to_string()).collect();
+    print_rows(&header, &rows);
+    Ok(())
+}
+
+/// Prints rows as a table or as TSV.
+fn print_rows(header: &[String], rows: &[Vec<String>]) {
+    if format() == Format::Tsv {
+        for r in rows {
+            emit(&r.join("\t"));
+        }
+        return;
+    }
+    let widths: Vec<usize> = header
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            rows.iter()
+                .map(|r| r[i].chars().count())
+                .chain([h.chars().count()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |cells: &[String]| {
+        cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_string()
+    };
+    emit(&line(header));
+    emit(
+        &widths
+            .iter()
+            .map(|w| "-".repeat(*w))
+            .collect::<Vec<_>>()
+            .join("  "),
+    );
+    for r in rows {
+        emit(&line(r));
+    }
 }

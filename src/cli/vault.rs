@@ -42,6 +42,23 @@ pub enum VaultCommand {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// Rotate a vault's data key: a fresh key seals what the vault stores from now on; older keys keep opening
+    /// what they sealed (keys also rotate by themselves after `vault-key-rotate-after-seals` seals).
+    ///
+    /// Example: keyhaven vault rotate-key payments
+    RotateKey {
+        name: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Show a vault's active data key: its generation, creation time and seals counted so far.
+    ///
+    /// Example: keyhaven vault show-key payments
+    ShowKey {
+        name: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
     /// Delete a vault and everything in it.
     ///
     /// Example: keyhaven vault delete scratch
@@ -148,6 +165,12 @@ pub async fn run(cmd: VaultCommand) -> Result<()> {
         VaultCommand::List { client } => print_json(&client.connect()?.list_vaults().await?),
         VaultCommand::Show { name, client } => {
             print_json(&client.connect()?.get_vault(&name).await?)
+        }
+        VaultCommand::RotateKey { name, client } => {
+            print_json(&client.connect()?.rotate_vault_data_key(&name).await?)
+        }
+        VaultCommand::ShowKey { name, client } => {
+            print_json(&client.connect()?.vault_data_key(&name).await?)
         }
         VaultCommand::Delete { name, client } => {
             client.connect()?.delete_vault(&name).await?;

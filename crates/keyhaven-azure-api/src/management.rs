@@ -37,6 +37,20 @@ pub struct Vault {
     pub vault_uri: String,
 }
 
+/// `GET /_keyhaven/vaults/{name}/data-key` and `POST …/data-key/rotate`: the vault's active data key (never the
+/// key itself): the key that seals what the vault stores from now on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VaultDataKey {
+    /// The key's generation: 0 for the vault's first key, one more at each rotation.
+    pub generation: u32,
+    /// When it was created, Unix seconds.
+    pub created: i64,
+    /// Values it has sealed, as last counted (counted every maintenance interval); it is rotated automatically
+    /// at the configured number (`vault-key-rotate-after-seals`).
+    pub seals: u64,
+}
+
 /// `GET /_keyhaven/vaults`: every vault the caller may see.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct VaultList {

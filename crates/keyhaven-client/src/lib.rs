@@ -1,6 +1,7 @@
-//! A typed client for Keyhaven's HTTP API: the management API ([`Client`]) and the Azure Key Vault data plane of
-//! one vault ([`VaultClient`]), over the `keyhaven-azure-api` request and response types. It obtains tokens with a
-//! client secret from the server's OAuth2 endpoint (or the credential's own authority), like any Azure SDK would.
+//! A typed client for Keyhaven's HTTP API: the management API ([`Client`]: vaults, geographies, principals, and
+//! roles at deployment scope) and the Azure Key Vault data plane of one vault ([`VaultClient`]: objects, and Azure's
+//! RBAC API at the vault's scopes), over the `keyhaven-azure-api` request and response types. It obtains tokens with
+//! a client secret from the server's OAuth2 endpoint (or the credential's own authority), like any Azure SDK would.
 //!
 //! A token is only ever sent to the server's own host and to its vaults (`https://{vault}.{dns suffix}`), and a
 //! listing only follows a `nextLink` on the vault it lists. The one way to reach another vault service (Azure Key
@@ -16,6 +17,8 @@ mod keys;
 mod management;
 mod objects;
 mod paging;
+mod principals;
+mod rbac;
 mod secrets;
 mod token;
 mod transport;
@@ -26,6 +29,7 @@ pub use credential::{Connection, Credential};
 pub use error::ClientError;
 pub use management::MIN_GEOGRAPHY_PASSPHRASE_CHARS;
 pub use paging::Pager;
+pub use rbac::RoleAssignmentFilter;
 pub use vault::VaultClient;
 pub use vault_backup::{ConflictPolicy, RestoreTarget, VaultRestoreOptions};
 

@@ -4,7 +4,7 @@ use crate::transport::{api_error, decode, json_body, send, shown};
 use crate::{Client, ClientError};
 use keyhaven_azure_api::management::{
     DeploymentInfo, GeographyExportRequest, GeographyImportRequest, GeographyImportResult,
-    GeographyRotateResult, Vault, VaultCreate, VaultList,
+    GeographyRotateResult, Vault, VaultCreate, VaultDataKey, VaultList,
 };
 use keyhaven_azure_api::vault_backup::VaultBackupManifest;
 use keyhaven_azure_api::{b64url, BackupBlob};
@@ -17,7 +17,7 @@ pub const MIN_GEOGRAPHY_PASSPHRASE_CHARS: usize = 12;
 
 impl Client {
     /// One management call to this server, with its token; the raw answer body.
-    async fn management(
+    pub(crate) async fn management(
         &self,
         method: Method,
         url: &Url,
@@ -27,7 +27,7 @@ impl Client {
         send(&self.http, method, url, &token, body).await
     }
 
-    async fn management_json<T: DeserializeOwned>(
+    pub(crate) async fn management_json<T: DeserializeOwned>(
         &self,
         method: Method,
         segments: &[&str],
@@ -63,6 +63,26 @@ impl Client {
     pub async fn get_vault(&self, name: &str) -> Result<Vault, ClientError> {
         self.management_json(Method::GET, &["_keyhaven", "vaults", name], None)
             .await
+    }
+
+    /// The vault's active data key (its generation, creation and seals counted so far).
+    pub async fn vault_data_key(&self, name: &str) -> Result<VaultDataKey, ClientError> {
+        self.management_json(
+            Method::GET,
+            &["_keyhaven", "vaults", name, "data-key"],
+            None,
+        )
+        .await
+    }
+
+    /// Rotates the vault's data key: a fresh key seals from now on; older ones keep opening what they sealed.
+    pub async fn rotate_vault_data_key(&self, name: &str) -> Result<VaultDataKey, ClientError> {
+        self.management_json(
+            Method::POST,
+            &["_keyhaven", "vaults", name, "data-key", "rotate"],
+            None,
+        )
+        .await
     }
 
     /// Deletes a vault and everything in it.

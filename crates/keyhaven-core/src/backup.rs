@@ -85,7 +85,7 @@ impl Keyhaven {
         name: &ObjectName,
         ver: VersionRecord,
     ) -> Result<VersionPayload> {
-        version_payload_with(&self.barrier.vault_key(vault)?, kind, name, ver)
+        version_payload_with(&*self.barrier.vault_key(vault)?, kind, name, ver)
     }
 
     /// Backs up an object with every version into an opaque, sealed blob (a certificate with its managed key and
@@ -282,6 +282,7 @@ pub(crate) fn version_payload_with(
             kind,
             name,
             &ver.version,
+            ver.sealed_key,
             sealed,
         )?)?),
         None => None,
@@ -304,14 +305,17 @@ pub(crate) fn version_record(
     name: &ObjectName,
     p: VersionPayload,
 ) -> Result<VersionRecord> {
-    let sealed = match &p.material {
-        Some(m) => Some(key.seal_value(kind, name, &p.version, m.0.as_bytes())?),
+    let (sealed, sealed_key) = match &p.material {
+        Some(m) => {
+            let (sealed, id) = key.seal_value(kind, name, &p.version, m.0.as_bytes())?;
+            (Some(sealed), id)
+        }
         None if kind == ObjectKind::Secret => {
             return Err(Error::BadParameter(
                 "The backup holds a secret version without a value.".into(),
             ))
         }
-        None => None,
+        None => (None, 0),
     };
     Ok(VersionRecord {
         version: p.version,
@@ -320,6 +324,7 @@ pub(crate) fn version_record(
         content_type: p.content_type,
         managed: p.managed,
         sealed,
+        sealed_key,
         public: p.public,
     })
 }

@@ -36,6 +36,9 @@ pub enum Error {
     /// No role assignment has this name at this scope.
     #[error("Role assignment '{0}' was not found.")]
     RoleAssignmentNotFound(String),
+    /// The principal already has this role at this scope (under another assignment name).
+    #[error("The role assignment already exists: {0}")]
+    RoleAssignmentExists(String),
     /// The operation conflicts with the current state (name in use, deleted-but-recoverable, …).
     #[error("{0}")]
     Conflict(String),

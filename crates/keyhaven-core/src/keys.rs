@@ -195,7 +195,7 @@ impl Keyhaven {
             serde_json::to_vec(&key.to_private_jwk()?)
                 .map_err(|e| Error::Internal(e.to_string()))?,
         );
-        let sealed = self
+        let (sealed, sealed_key) = self
             .barrier
             .vault_key(vault)?
             .seal_value(KIND, name, &version, &private)?;
@@ -213,6 +213,7 @@ impl Keyhaven {
             content_type: None,
             managed,
             sealed: Some(sealed),
+            sealed_key,
             public: Some(public),
         })
     }
@@ -406,7 +407,8 @@ impl Keyhaven {
             .sealed
             .as_deref()
             .ok_or_else(|| Error::corrupt("a key version has no key material"))?;
-        self.barrier.private_key(vault, name, &ver.version, sealed)
+        self.barrier
+            .private_key(vault, name, &ver.version, ver.sealed_key, sealed)
     }
 
     /// Random bytes from the server's CSPRNG (1–128).

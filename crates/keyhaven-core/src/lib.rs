@@ -24,6 +24,7 @@ mod sealing;
 mod secrets;
 mod service;
 mod vault_backup;
+mod vault_keys;
 mod vaults;
 mod views;
 
@@ -54,11 +55,14 @@ pub use rotation::{
 };
 pub use scope::Resource;
 pub use secrets::{SecretUpdate, SetSecret};
-pub use service::{Deployment, Keyhaven, RestoreBatch, Settings};
+pub use service::{
+    Deployment, Keyhaven, RestoreBatch, Settings, StoredRecords, VAULT_KEY_ROTATE_AFTER,
+};
 pub use vault_backup::{
     ConflictPolicy, Manifest, ObjectAction, ObjectOutcome, Progress, RestoreOptions,
     RestoreProgress, RestoreReport, SettingAction, SettingOutcome, VerifyTarget,
 };
+pub use vault_keys::VaultKeyInfo;
 pub use vaults::{NewVault, VaultInfo};
 pub use views::{
     CertificateFacts, DeletedInfo, Detail, KeyFacts, ObjectView, RecoveryLevel, VaultPolicy,

@@ -80,7 +80,7 @@ impl Keyhaven {
     ) -> Result<VersionRecord> {
         req.attributes.validate()?;
         let version = keyhaven_crypto::random_version()?;
-        let sealed = self.barrier.vault_key(v)?.seal_value(
+        let (sealed, sealed_key) = self.barrier.vault_key(v)?.seal_value(
             KIND,
             name,
             &version,
@@ -96,6 +96,7 @@ impl Keyhaven {
             content_type: req.content_type.clone(),
             managed: false,
             sealed: Some(sealed),
+            sealed_key,
             public: None,
         })
     }
@@ -137,10 +138,13 @@ impl Keyhaven {
             .sealed
             .as_deref()
             .ok_or_else(|| Error::corrupt("a secret version has no value"))?;
-        let plain = self
-            .barrier
-            .vault_key(v)?
-            .open_value(kind, name, &ver.version, sealed)?;
+        let plain = self.barrier.vault_key(v)?.open_value(
+            kind,
+            name,
+            &ver.version,
+            ver.sealed_key,
+            sealed,
+        )?;
         Ok(SecretValue::from_stored(plain)?)
     }
 }

@@ -1,9 +1,10 @@
 use crate::records::{self, DeploymentRecord};
+use crate::sealing::engine::{authenticate_earlier_records, AuthenticatedEngine};
 use crate::sealing::Barrier;
 use crate::{Error, Result};
 use keyhaven_crypto::SealingKey;
 use keyhaven_model::Clock;
-use keyhaven_store::{Snapshot, Store};
+use keyhaven_store::{Engine, Snapshot, Store};
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
@@ -18,7 +19,13 @@ pub struct Settings {
     pub default_retention_days: u32,
     /// How whole-vault restores cut their writing pass into transactions.
     pub restore_batch: RestoreBatch,
+    /// Seals after which a vault's data key is rotated automatically.
+    pub vault_key_rotate_after: u64,
 }
+
+/// The default of [`Settings::vault_key_rotate_after`]: 2^30 seals, a quarter of the 2^32 that NIST SP 800-38D
+/// allows one AES-GCM key with random 96-bit nonces.
+pub const VAULT_KEY_ROTATE_AFTER: u64 = 1 << 30;
 
 impl Default for Settings {
     fn default() -> Self {
@@ -27,6 +34,7 @@ impl Default for Settings {
             default_location: "local".into(),
             default_retention_days: 90,
             restore_batch: RestoreBatch::default(),
+            vault_key_rotate_after: VAULT_KEY_ROTATE_AFTER,
         }
     }
 }
@@ -57,6 +65,9 @@ const BATCH_BYTES: usize = 1 << 20;
 /// bound above should be the one that cuts (a 1 MiB batch of 250-byte records is about 4,000 of them).
 const BATCH_RECORDS: usize = 32_768;
 
+/// Records per transaction when authenticating an earlier store's records.
+const CONVERSION_CHUNK: usize = 4096;
+
 /// The identity of this installation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Deployment {
@@ -64,12 +75,23 @@ pub struct Deployment {
     pub tenant_id: String,
 }
 
+/// What the store's records are, as the holder of the root key knows (see [`crate::sealing`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoredRecords {
+    /// Every record carries its authentication: one that does not, or whose check fails, is refused.
+    Authenticated,
+    /// The store was written by a version that did not authenticate records: authenticate every record now,
+    /// before serving (an interrupted conversion resumes at the next open). Only the root key's holder may say
+    /// so; never inferred from the store, which whoever can write it could otherwise make look earlier.
+    Earlier,
+}
+
 /// The domain service. Cheap to share behind an `Arc`; every method is one domain operation.
 pub struct Keyhaven {
     pub(crate) store: Arc<Store>,
     pub(crate) clock: Arc<dyn Clock>,
-    /// Seals and opens everything secret the store keeps (the one place).
-    pub(crate) barrier: Barrier,
+    /// Seals and opens everything secret the store keeps and authenticates its records (the one place).
+    pub(crate) barrier: Arc<Barrier>,
     pub(crate) settings: Settings,
     deployment: RwLock<Option<Deployment>>,
     /// Principals' roles and secrets, as requests need them.
@@ -77,13 +99,15 @@ pub struct Keyhaven {
 }
 
 impl Keyhaven {
-    /// Opens the domain over `store`, creating the deployment identity and geography keys on first use.
-    /// Returns whether this was the first start.
+    /// Opens the domain over `engine` (every record authenticated through the barrier, with group commit in
+    /// front), creating the deployment identity and geography keys on first use. Returns whether this was the
+    /// first start.
     pub fn open(
-        store: Arc<Store>,
+        engine: Arc<dyn Engine>,
         root: SealingKey,
         clock: Arc<dyn Clock>,
         settings: Settings,
+        records: StoredRecords,
     ) -> Result<(Self, bool)> {
         if !settings.locations.contains_key(&settings.default_location) {
             return Err(Error::BadParameter(format!(
@@ -91,10 +115,22 @@ impl Keyhaven {
                 settings.default_location
             )));
         }
+        let barrier = Arc::new(Barrier::new(root)?);
+        if records == StoredRecords::Earlier {
+            let n = authenticate_earlier_records(&*engine, &barrier, CONVERSION_CHUNK)?;
+            tracing::info!(
+                records = n,
+                "authenticated the records of a store written by an earlier version"
+            );
+        }
+        let store = Arc::new(Store::new(Arc::new(AuthenticatedEngine::new(
+            engine,
+            barrier.clone(),
+        )))?);
         let kh = Keyhaven {
             store,
             clock,
-            barrier: Barrier::new(root),
+            barrier,
             settings,
             deployment: RwLock::new(None),
             access: Default::default(),
@@ -164,6 +200,24 @@ impl Keyhaven {
 
     pub fn settings(&self) -> &Settings {
         &self.settings
+    }
+
+    /// Another view of the same domain (store, keys, clock) under other settings.
+    #[cfg(test)]
+    pub(crate) fn with_settings(&self, settings: Settings) -> Keyhaven {
+        Keyhaven {
+            store: self.store.clone(),
+            clock: self.clock.clone(),
+            barrier: self.barrier.clone(),
+            settings,
+            deployment: RwLock::new(None),
+            access: Default::default(),
+        }
+    }
+
+    /// The store under the domain (to close it at shutdown, and for its engine's name and mode).
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
     }
 
     pub(crate) fn snapshot(&self) -> Result<Box<dyn Snapshot>> {

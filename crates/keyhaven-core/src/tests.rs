@@ -5,7 +5,7 @@ use keyhaven_crypto::SealingKey;
 use keyhaven_model::{
     AttributesPatch, ManualClock, ObjectKind, ObjectName, SecretValue, Tags, VaultName,
 };
-use keyhaven_store::{MemoryEngine, Store};
+use keyhaven_store::MemoryEngine;
 use std::sync::Arc;
 
 fn admin() -> Principal {
@@ -14,12 +14,12 @@ fn admin() -> Principal {
 
 fn service() -> (Keyhaven, Arc<ManualClock>) {
     let clock = Arc::new(ManualClock::new(1_800_000_000));
-    let store = Arc::new(Store::new(Arc::new(MemoryEngine::new())).unwrap());
     let (kh, fresh) = Keyhaven::open(
-        store,
+        Arc::new(MemoryEngine::new()),
         SealingKey::generate().unwrap(),
         clock.clone(),
         Settings::default(),
+        StoredRecords::Authenticated,
     )
     .unwrap();
     assert!(fresh);

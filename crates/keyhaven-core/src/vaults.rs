@@ -102,6 +102,8 @@ impl Keyhaven {
             retention_days,
             purge_protection: req.purge_protection,
             created: self.now(),
+            rotated_keys: Vec::new(),
+            seals: 0,
         })
     }
 

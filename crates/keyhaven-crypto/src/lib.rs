@@ -18,7 +18,7 @@ pub mod x509;
 pub use aead::{SealingKey, KEY_LEN, NONCE_LEN, TAG_LEN};
 pub use error::CryptoError;
 pub use jwt::TokenSigner;
-pub use mac::hmac_sha256;
+pub use mac::{hmac_sha256, MacKey};
 pub use passphrase::{open_with_passphrase, seal_with_passphrase};
 pub use password::{hash_client_secret, verify_client_secret};
 pub use tls::{

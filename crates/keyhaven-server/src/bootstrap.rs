@@ -1,16 +1,15 @@
 //! First start and every start: the data directory's files, the store, the domain, the admin credential.
 
 use crate::config::{Config, StoreLocation};
+pub(crate) use crate::private_files::{create_private_dir, write_atomic, write_private};
 use crate::ServerError;
-use keyhaven_core::{Keyhaven, NewVault};
-use keyhaven_crypto::{SealingKey, TokenSigner};
+use keyhaven_core::{Keyhaven, NewVault, StoredRecords};
+use keyhaven_crypto::TokenSigner;
 use keyhaven_model::{Clock, VaultName};
 use keyhaven_store::{Engine, Store, StoreError};
 use keyhaven_store_embedded::EmbeddedEngine;
 use keyhaven_store_postgres::{PostgresEngine, PostgresOptions};
 use serde::{Deserialize, Serialize};
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 use std::sync::Arc;
 use zeroize::Zeroizing;
@@ -52,47 +51,12 @@ pub(crate) struct Prepared {
     pub fresh: bool,
 }
 
-pub(crate) fn create_private_dir(dir: &Path) -> Result<(), ServerError> {
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(ServerError::io(format!("creating {}", dir.display())))
-}
-
-/// Writes a file readable only by its owner, atomically (temp file, fsync, rename).
-pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> Result<(), ServerError> {
-    write_atomic(path, bytes, 0o600)
-}
-
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), ServerError> {
-    let tmp = path.with_extension("tmp");
-    let err = || ServerError::io(format!("writing {}", path.display()));
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(mode)
-        .open(&tmp)
-        .map_err(err())?;
-    f.set_permissions(std::fs::Permissions::from_mode(mode))
-        .map_err(err())?;
-    f.write_all(bytes).map_err(err())?;
-    f.sync_all().map_err(err())?;
-    std::fs::rename(&tmp, path).map_err(err())?;
-    if let Some(parent) = path.parent() {
-        if let Ok(d) = std::fs::File::open(parent) {
-            let _ = d.sync_all();
-        }
-    }
-    Ok(())
-}
-
 fn load_or_create(
     path: &Path,
     create: impl FnOnce() -> Result<Zeroizing<Vec<u8>>, ServerError>,
 ) -> Result<Zeroizing<Vec<u8>>, ServerError> {
     if path.exists() {
+        crate::root_key::refuse_loose_permissions(path)?;
         return Ok(Zeroizing::new(std::fs::read(path).map_err(
             ServerError::io(format!("reading {}", path.display())),
         )?));
@@ -119,21 +83,30 @@ fn open_engine(config: &Config) -> Result<Arc<dyn Engine>, ServerError> {
 pub(crate) fn prepare(config: &Config, clock: Arc<dyn Clock>) -> Result<Prepared, ServerError> {
     let dir = &config.data_dir;
     create_private_dir(dir)?;
-    let root_bytes = load_or_create(&dir.join("root.key"), || {
-        Ok(Zeroizing::new(SealingKey::generate()?.expose().to_vec()))
-    })?;
-    let root = SealingKey::from_bytes(&root_bytes).map_err(|_| {
-        ServerError::Config(format!(
-            "{} is not a 32-byte root key",
-            dir.join("root.key").display()
-        ))
-    })?;
+    let root_path = dir.join("root.key");
+    let passphrase =
+        crate::root_key::configured_passphrase(config.root_key_passphrase_file.as_deref())?;
+    let root =
+        crate::root_key::load_or_create(&root_path, passphrase.as_ref().map(|p| p.as_str()))?;
     let signer_pem = load_or_create(&dir.join("token-signing-key.pem"), || {
         Ok(TokenSigner::generate()?.to_pem()?)
     })?;
     let signer = TokenSigner::from_pem(&signer_pem)?;
-    let store = Arc::new(Store::new(open_engine(config)?)?);
-    let (kh, fresh) = Keyhaven::open(store.clone(), root, clock, config.domain.clone())?;
+    let earlier = root.records == StoredRecords::Earlier;
+    let (kh, fresh) = Keyhaven::open(
+        open_engine(config)?,
+        root.key.clone(),
+        clock,
+        config.domain.clone(),
+        root.records,
+    )?;
+    if earlier {
+        crate::root_key::mark_store_authenticated(&root_path, &root.key)?;
+        tracing::info!(
+            "the store's records are authenticated; root.key was rewritten in the current format"
+        );
+    }
+    let store = kh.store().clone();
     if fresh {
         kh.ensure_vault(NewVault {
             name: VaultName::parse("default").map_err(|e| ServerError::Config(e.0))?,

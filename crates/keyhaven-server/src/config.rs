@@ -65,6 +65,11 @@ pub struct ServeArgs {
     /// Log filter (e.g. info, keyhaven=debug).
     #[arg(long, env = "KEYHAVEN_LOG", value_name = "FILTER")]
     pub log: Option<String>,
+    /// A file holding the passphrase that protects `root.key` (see `keyhaven root-key protect`); without it, the
+    /// passphrase is read from KEYHAVEN_ROOT_KEY_PASSPHRASE or the systemd credential
+    /// `keyhaven-root-key-passphrase`.
+    #[arg(long, env = "KEYHAVEN_ROOT_KEY_PASSPHRASE_FILE", value_name = "FILE")]
+    pub root_key_passphrase_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -92,6 +97,8 @@ struct FileConfig {
     audit_dir: Option<PathBuf>,
     audit_max_file_mib: Option<u64>,
     audit_hash_names: Option<bool>,
+    root_key_passphrase_file: Option<PathBuf>,
+    vault_key_rotate_after_seals: Option<u64>,
     // Connections (ConnectionLimits) and the server certificate.
     max_connections: Option<u32>,
     tls_handshake_timeout_secs: Option<u64>,
@@ -158,6 +165,8 @@ pub struct Config {
     pub backup_schedules: Vec<crate::BackupSchedule>,
     /// The audit log (on by default, in `DATA_DIR/audit`).
     pub audit: crate::audit::AuditSettings,
+    /// The file holding the root key's passphrase, if configured (see [`crate::root_key`]).
+    pub root_key_passphrase_file: Option<PathBuf>,
     /// Timeouts and limits of client connections.
     pub limits: crate::ConnectionLimits,
     /// The server certificate: the operator's files, or short-lived ones from the local CA.
@@ -189,6 +198,7 @@ impl Config {
                 max_file_bytes: 64 << 20,
                 hash_names: false,
             },
+            root_key_passphrase_file: None,
             limits: crate::ConnectionLimits::default(),
             tls: crate::TlsSettings::default(),
         }
@@ -265,6 +275,12 @@ impl Config {
         if let Some(h) = file.audit_hash_names {
             c.audit.hash_names = h;
         }
+        c.root_key_passphrase_file = args
+            .root_key_passphrase_file
+            .or(file.root_key_passphrase_file);
+        if let Some(n) = file.vault_key_rotate_after_seals {
+            c.domain.vault_key_rotate_after = n;
+        }
         if let Some(w) = args.throttle_window_ms.or(file.throttle_window_ms) {
             c.throttle_window_ms = w.max(1);
         }
@@ -335,6 +351,14 @@ impl Config {
             return Err(ServerError::Config(
                 "default-retention-days must be between 7 and 90".into(),
             ));
+        }
+        if !(1..=keyhaven_core::VAULT_KEY_ROTATE_AFTER)
+            .contains(&self.domain.vault_key_rotate_after)
+        {
+            return Err(ServerError::Config(format!(
+                "vault-key-rotate-after-seals must be between 1 and {}",
+                keyhaven_core::VAULT_KEY_ROTATE_AFTER
+            )));
         }
         for s in &self.backup_schedules {
             keyhaven_model::VaultName::parse(&s.vault)

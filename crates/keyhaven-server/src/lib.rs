@@ -11,6 +11,8 @@ mod error;
 mod http;
 mod jobs;
 mod listener;
+mod private_files;
+pub mod root_key;
 mod schedule;
 mod state;
 mod throttle;

@@ -235,7 +235,8 @@ async fn accept_loop(
     }
 }
 
-/// Background work on the injected clock: purge deleted objects past their date, run key lifetime actions.
+/// Background work on the injected clock: purge deleted objects past their date, run key lifetime actions,
+/// rotate vault data keys that reached their number of seals.
 async fn maintenance_loop(
     kh: Arc<keyhaven_core::Keyhaven>,
     every: u64,
@@ -252,6 +253,9 @@ async fn maintenance_loop(
                 }
                 if let Err(e) = kh.run_lifetime_actions().await {
                     tracing::warn!(error = %e, "running key lifetime actions failed");
+                }
+                if let Err(e) = kh.rotate_worn_vault_keys().await {
+                    tracing::warn!(error = %e, "counting seals and rotating worn vault keys failed");
                 }
             }
             _ = stop.changed() => return,

@@ -539,8 +539,8 @@ impl Keyhaven {
                     .iter()
                     .any(|a| a.scope == rec.scope && a.role_definition == rec.role_definition)
                 {
-                    return Err(Error::Conflict(
-                        "The role assignment already exists (same principal, role and scope)."
+                    return Err(Error::RoleAssignmentExists(
+                        "the principal has this role at this scope under another assignment."
                             .into(),
                     ));
                 }

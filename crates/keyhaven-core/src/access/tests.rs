@@ -13,12 +13,12 @@ const READER: &str = "21090545-7ca7-4776-b22c-e363652d74d2";
 
 fn service() -> (Keyhaven, Arc<ManualClock>) {
     let clock = Arc::new(ManualClock::new(1_800_000_000));
-    let store = Arc::new(Store::new(Arc::new(MemoryEngine::new())).unwrap());
     let (kh, _) = Keyhaven::open(
-        store,
+        Arc::new(MemoryEngine::new()),
         SealingKey::generate().unwrap(),
         clock.clone(),
         Settings::default(),
+        StoredRecords::Authenticated,
     )
     .unwrap();
     (kh, clock)
@@ -405,8 +405,14 @@ async fn clients_of_an_earlier_version_become_principals() {
         let key = keyhaven_store::keys::key(&[b"client", b"11111111-2222-3333-4444-555555555555"]);
         store.write_blocking(move |t| t.put(&key, &bytes)).unwrap();
     }
-    let store = Arc::new(Store::new(engine).unwrap());
-    let (kh, _) = Keyhaven::open(store, root, clock, Settings::default()).unwrap();
+    let (kh, _) = Keyhaven::open(
+        engine,
+        root,
+        clock,
+        Settings::default(),
+        StoredRecords::Earlier,
+    )
+    .unwrap();
     let a = kh
         .authenticate_client("11111111-2222-3333-4444-555555555555", secret_text)
         .unwrap();

@@ -347,6 +347,7 @@ impl Keyhaven {
             content_type: Some(policy.content_type().to_string()),
             managed: false,
             sealed: None,
+            sealed_key: 0,
             public: Some(records::public_value(&CertificatePublic {
                 pending: true,
                 ..Default::default()
@@ -419,6 +420,7 @@ impl Keyhaven {
             content_type: Some(content_type.clone()),
             managed: false,
             sealed: None,
+            sealed_key: 0,
             public: Some(records::public_value(&CertificatePublic {
                 cer: Some(STANDARD.encode(leaf)),
                 x5t: Some(URL_SAFE_NO_PAD.encode(info.x5t)),
@@ -444,7 +446,7 @@ impl Keyhaven {
             let der = x509::to_pkcs12(with_key, &material.chain)?;
             Zeroizing::new(STANDARD.encode(&*der))
         };
-        let sealed_secret = self.barrier.vault_key(v)?.seal_value(
+        let (sealed_secret, sealed_key) = self.barrier.vault_key(v)?.seal_value(
             ObjectKind::Secret,
             name,
             &version,
@@ -458,6 +460,7 @@ impl Keyhaven {
             content_type: Some(content_type),
             managed: true,
             sealed: Some(sealed_secret),
+            sealed_key,
             public: Some(records::public_value(&ManagedSecretPublic {
                 kid: Some(format!("{}/{}", name.as_str(), version)),
             })?),

@@ -7,6 +7,7 @@ use crate::records;
 use crate::{Action, Error, Keyhaven, Principal, Resource, Result};
 use keyhaven_model::{ObjectKind, ObjectName, SecretValue, VaultName};
 use serde::{Deserialize, Serialize};
+use serde_with::base64::Base64;
 
 /// An administrator of the organization an issuer knows (Azure's shape).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,6 +47,7 @@ pub struct IssuerChange {
     pub enabled: Option<bool>,
 }
 
+#[serde_with::serde_as]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct IssuerRecord {
@@ -53,12 +55,12 @@ pub(crate) struct IssuerRecord {
     pub provider: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account_id: Option<String>,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "records::b64opt"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde_as(as = "Option<Base64>")]
     pub sealed_password: Option<Vec<u8>>,
+    /// The generation of the vault key that sealed the password.
+    #[serde(default, skip_serializing_if = "records::is_zero")]
+    pub password_key: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub organization_id: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -179,6 +181,7 @@ impl Keyhaven {
                         provider: String::new(),
                         account_id: None,
                         sealed_password: None,
+                        password_key: 0,
                         organization_id: None,
                         admins: Vec::new(),
                         enabled: true,
@@ -192,8 +195,9 @@ impl Keyhaven {
                 if change.account_id.is_some() {
                     r.account_id = change.account_id;
                 }
-                if sealed_password.is_some() {
-                    r.sealed_password = sealed_password;
+                if let Some((sealed, key)) = sealed_password {
+                    r.sealed_password = Some(sealed);
+                    r.password_key = key;
                 }
                 if change.organization_id.is_some() {
                     r.organization_id = change.organization_id;

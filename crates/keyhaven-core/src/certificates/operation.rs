@@ -4,11 +4,11 @@
 //! key (whose private part never leaves the vault).
 
 use super::policy::{CertificatePolicy, IssuerRef};
-use crate::records;
 use crate::Error;
 use keyhaven_model::ObjectName;
 use keyhaven_model::{Tags, Version};
 use serde::{Deserialize, Serialize};
+use serde_with::base64::Base64;
 
 /// Where a certificate's create operation stands (Azure's `status`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,17 +41,15 @@ pub struct OperationError {
 }
 
 /// What is stored.
+#[serde_with::serde_as]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct OperationRecord {
     pub name: String,
     pub request_id: String,
     pub issuer: IssuerRef,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "records::b64opt"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde_as(as = "Option<Base64>")]
     pub csr: Option<Vec<u8>>,
     pub cancellation_requested: bool,
     pub status: OperationStatus,
@@ -68,11 +66,8 @@ pub(crate) struct OperationRecord {
     pub enabled: Option<bool>,
     #[serde(default, skip_serializing_if = "Tags::is_empty")]
     pub tags: Tags,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "records::b64opt"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde_as(as = "Option<Base64>")]
     pub sealed_key: Option<Vec<u8>>,
     pub created: i64,
 }

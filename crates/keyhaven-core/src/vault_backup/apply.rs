@@ -15,7 +15,7 @@ use keyhaven_store::WriteTxn;
 pub(super) struct ApplyCtx {
     pub(super) vault: String,
     pub(super) wrapped: Vec<u8>,
-    pub(super) key: VaultKey,
+    pub(super) key: std::sync::Arc<VaultKey>,
     pub(super) journal: keyhaven_store::UndoJournal,
     pub(super) job: String,
     pub(super) options: RestoreOptions,

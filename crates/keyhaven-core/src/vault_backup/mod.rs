@@ -130,7 +130,12 @@ impl crate::Keyhaven {
             crate::Action::VaultBackup
         };
         who.authorize(action, &crate::Resource::vault(vault))?;
-        self.vault_record(&*self.snapshot()?, vault.as_str())?;
+        // The vault must exist; a restore running in it does not stop its jobs from being asked about.
+        crate::records::read::<crate::records::VaultRecord>(
+            &*self.snapshot()?,
+            &crate::records::vault_key(vault.as_str()),
+        )?
+        .ok_or_else(|| crate::Error::VaultNotFound(vault.as_str().to_string()))?;
         Ok(())
     }
 }

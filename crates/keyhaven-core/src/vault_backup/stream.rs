@@ -77,9 +77,12 @@ impl Setting {
         match self {
             Setting::Issuer(name, p) => {
                 let mut r = p.record.clone();
-                r.sealed_password = match &p.password {
-                    Some(m) => Some(key.seal_issuer_password(name, m.as_bytes())?),
-                    None => None,
+                (r.sealed_password, r.password_key) = match &p.password {
+                    Some(m) => {
+                        let (sealed, id) = key.seal_issuer_password(name, m.as_bytes())?;
+                        (Some(sealed), id)
+                    }
+                    None => (None, 0),
                 };
                 records::encode(&r)
             }

@@ -240,9 +240,10 @@ impl Keyhaven {
             &mut |_, bytes| {
                 let mut record: IssuerRecord = records::decode(&bytes)?;
                 let name = ObjectName::parse(&record.name)?;
+                let key_id = std::mem::take(&mut record.password_key);
                 let password = match record.sealed_password.take() {
                     Some(sealed) => Some(Material::from_plain(
-                        vault_key.open_issuer_password(&name, &sealed)?,
+                        vault_key.open_issuer_password(&name, key_id, &sealed)?,
                     )?),
                     None => None,
                 };

@@ -126,6 +126,9 @@ impl From<Error> for ApiError {
             Error::RoleAssignmentNotFound(_) => {
                 ApiError::new(StatusCode::NOT_FOUND, "RoleAssignmentNotFound", msg)
             }
+            Error::RoleAssignmentExists(_) => {
+                ApiError::new(StatusCode::CONFLICT, "RoleAssignmentExists", msg)
+            }
             Error::Forbidden(_) | Error::ReadOnly => {
                 ApiError::new(StatusCode::FORBIDDEN, "Forbidden", msg)
             }
@@ -136,6 +139,12 @@ impl From<Error> for ApiError {
                 ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", msg)
             },
             Error::Unauthorized(_) => ApiError::new(StatusCode::UNAUTHORIZED, "Unauthorized", msg),
+            // Logged where it was found (naming the record); the caller learns only that it was refused.
+            Error::Store(keyhaven_store::StoreError::Corrupt(_)) => ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalServerError",
+                "Stored data failed its integrity check; the request was refused. The server log names the record.",
+            ),
             Error::Store(keyhaven_store::StoreError::Unavailable(_))
             | Error::Store(keyhaven_store::StoreError::Closed) => {
                 tracing::error!(error = %msg, "storage unavailable");

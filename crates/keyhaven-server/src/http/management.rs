@@ -11,10 +11,10 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use keyhaven_azure_api::management::{
     CloudAuthentication, CloudMetadata, CloudSuffixes, DeploymentInfo, GeographyExportRequest,
-    GeographyImportRequest, GeographyImportResult, Vault, VaultCreate, VaultList,
+    GeographyImportRequest, GeographyImportResult, Vault, VaultCreate, VaultDataKey, VaultList,
 };
 use keyhaven_azure_api::{b64url, BackupBlob};
-use keyhaven_core::{NewVault, Principal, VaultInfo, VerifyTarget};
+use keyhaven_core::{NewVault, Principal, VaultInfo, VaultKeyInfo, VerifyTarget};
 use keyhaven_model::VaultName;
 use serde_json::json;
 
@@ -108,6 +108,37 @@ pub(crate) async fn get_vault(
     Ok(Json(vault_dto(
         &st,
         st.kh.get_vault(&who, &vault_name(&name)?)?,
+    )))
+}
+
+fn data_key_dto(k: VaultKeyInfo) -> VaultDataKey {
+    VaultDataKey {
+        generation: k.generation,
+        created: k.created,
+        seals: k.seals,
+    }
+}
+
+/// `GET /_keyhaven/vaults/{name}/data-key`: the vault's active data key.
+pub(crate) async fn vault_data_key(
+    State(st): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(name): Path<String>,
+) -> Result<Json<VaultDataKey>> {
+    Ok(Json(data_key_dto(
+        st.kh.vault_key_info(&who, &vault_name(&name)?)?,
+    )))
+}
+
+/// `POST /_keyhaven/vaults/{name}/data-key/rotate`: a fresh data key seals from now on; older ones keep opening
+/// what they sealed.
+pub(crate) async fn rotate_vault_data_key(
+    State(st): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(name): Path<String>,
+) -> Result<Json<VaultDataKey>> {
+    Ok(Json(data_key_dto(
+        st.kh.rotate_vault_key(&who, &vault_name(&name)?).await?,
     )))
 }
 

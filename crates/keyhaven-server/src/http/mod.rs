@@ -37,6 +37,14 @@ pub(crate) fn router(st: AppState) -> Router {
                 .delete(management::delete_vault),
         )
         .route(
+            "/_keyhaven/vaults/{name}/data-key",
+            get(management::vault_data_key),
+        )
+        .route(
+            "/_keyhaven/vaults/{name}/data-key/rotate",
+            post(management::rotate_vault_data_key),
+        )
+        .route(
             "/_keyhaven/geographies/{geo}/export",
             post(management::export_geography),
         )
@@ -68,7 +76,9 @@ pub(crate) fn router(st: AppState) -> Router {
         .route("/_keyhaven/roleDefinitions", get(access::list_definitions))
         .route(
             "/_keyhaven/roleDefinitions/{name}",
-            put(access::put_definition).delete(access::delete_definition),
+            put(access::put_definition)
+                .get(access::get_definition)
+                .delete(access::delete_definition),
         )
         .route("/_keyhaven/roleAssignments", get(access::list_assignments))
         .route(

@@ -105,7 +105,7 @@ fn issuer_password(kh: &Keyhaven, v: &VaultName, issuer: &str) -> Option<String>
         .barrier
         .vault_key(&rec)
         .unwrap()
-        .open_issuer_password(&name, &r.sealed_password?)
+        .open_issuer_password(&name, r.password_key, &r.sealed_password?)
         .unwrap();
     Some(String::from_utf8(plain.to_vec()).unwrap())
 }

@@ -24,14 +24,13 @@ pub(super) fn service(
     dir: &std::path::Path,
     clock: Arc<dyn keyhaven_model::Clock>,
 ) -> Arc<Keyhaven> {
-    let store =
-        Arc::new(Store::new(Arc::new(EmbeddedEngine::open(&dir.join("s.redb")).unwrap())).unwrap());
     Arc::new(
         Keyhaven::open(
-            store,
+            Arc::new(EmbeddedEngine::open(&dir.join("s.redb")).unwrap()),
             SealingKey::generate().unwrap(),
             clock,
             Settings::default(),
+            StoredRecords::Authenticated,
         )
         .unwrap()
         .0,
@@ -120,12 +119,16 @@ pub(super) fn service_with(
     clock: Arc<dyn keyhaven_model::Clock>,
     root: SealingKey,
 ) -> Arc<Keyhaven> {
-    let store =
-        Arc::new(Store::new(Arc::new(EmbeddedEngine::open(&dir.join("s.redb")).unwrap())).unwrap());
     Arc::new(
-        Keyhaven::open(store, root, clock, Settings::default())
-            .unwrap()
-            .0,
+        Keyhaven::open(
+            Arc::new(EmbeddedEngine::open(&dir.join("s.redb")).unwrap()),
+            root,
+            clock,
+            Settings::default(),
+            StoredRecords::Authenticated,
+        )
+        .unwrap()
+        .0,
     )
 }
 
@@ -261,14 +264,7 @@ pub(super) fn batched(kh: &Keyhaven) -> Keyhaven {
         },
         ..Settings::default()
     };
-    Keyhaven::open(
-        kh.store.clone(),
-        kh.barrier.root().clone(),
-        kh.clock.clone(),
-        settings,
-    )
-    .unwrap()
-    .0
+    kh.with_settings(settings)
 }
 
 /// What to do after a committed batch: count it, and after batch `fail_after` fail — as a full disk would — or,
