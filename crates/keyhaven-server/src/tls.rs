@@ -328,6 +328,15 @@ fn load_files(
         )),
         e => TlsProblem(format!("{} / {}: {e}", cert.display(), key.display())),
     })?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if std::fs::metadata(key).is_ok_and(|m| m.permissions().mode() & 0o004 != 0) {
+            tracing::warn!(
+                key = %key.display(),
+                "the server's private key may be read by any user of this machine; restrict it (chmod o-r)"
+            );
+        }
+    }
     match keyhaven_crypto::certificate_validity(&cert_pem) {
         Ok((_, not_after)) if not_after <= now => tracing::warn!(
             cert = %cert.display(),
