@@ -26,6 +26,8 @@ mod sdk;
 mod sdk_certificates;
 mod sdk_keys;
 mod sdk_secrets;
+mod slow_clients;
 mod store_integrity;
+mod tls;
 mod typed_client;
 mod vault_backup;

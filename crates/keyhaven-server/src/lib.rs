@@ -6,7 +6,9 @@ pub mod audit;
 #[allow(missing_docs)]
 pub mod config;
 
+mod body_timeout;
 mod bootstrap;
+mod connection;
 mod error;
 mod http;
 mod jobs;
@@ -23,9 +25,11 @@ mod tokens;
 
 pub use bootstrap::AdminCredential;
 pub use config::{Config, ServeArgs, StoreLocation};
+pub use connection::ConnectionLimits;
 pub use error::ServerError;
 pub use listener::{serve, start, RunningServer};
 pub use schedule::BackupSchedule;
+pub use tls::TlsSettings;
 
 /// Sets up structured logging to standard error with an `EnvFilter` expression (e.g. `info`).
 pub fn init_logging(filter: &str) {
