@@ -1,7 +1,7 @@
 //! First start and every start: the data directory's files, the store, the domain, the admin credential.
 
 use crate::config::{Config, StoreLocation};
-pub(crate) use crate::private_files::{create_private_dir, write_atomic, write_private};
+pub(crate) use crate::private_files::{create_private_dir, write_private};
 use crate::ServerError;
 use keyhaven_core::{Keyhaven, NewVault, StoredRecords};
 use keyhaven_crypto::TokenSigner;

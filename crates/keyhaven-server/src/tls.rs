@@ -364,12 +364,13 @@ struct Local {
 impl Local {
     /// Loads the CA from `dir`, or makes one (on first start, or when the one there has expired).
     fn open(dir: &Path, names: &Names<'_>, leaf_days: u32, now: i64) -> Result<Local, ServerError> {
-        crate::bootstrap::create_private_dir(dir)?;
+        crate::private_files::create_private_dir(dir)?;
         let (dns, ips) = server_names(names);
         let permitted = permitted_names(&dns, &ips);
         let ca_path = dir.join("ca.pem");
         let ca_key_path = dir.join("ca-key.pem");
         let existing = if ca_path.exists() && ca_key_path.exists() {
+            crate::root_key::refuse_loose_permissions(&ca_key_path)?;
             let ca = keyhaven_crypto::CertifiedKey {
                 cert_pem: std::fs::read(&ca_path)
                     .map_err(ServerError::io("reading the CA certificate"))?,
@@ -424,8 +425,8 @@ impl Local {
             }
             None => {
                 let ca = keyhaven_crypto::issue_ca("Keyhaven local CA", Some(&permitted), now)?;
-                crate::bootstrap::write_private(&ca_key_path, &ca.key_pem)?;
-                crate::bootstrap::write_atomic(&ca_path, &ca.cert_pem, 0o644)?;
+                crate::private_files::write_private(&ca_key_path, &ca.key_pem)?;
+                crate::private_files::write_atomic(&ca_path, &ca.cert_pem, 0o644)?;
                 (ca, now + CA_DAYS * 86_400)
             }
         };
@@ -475,7 +476,7 @@ impl Local {
             )));
         }
         if let Err(e) =
-            crate::bootstrap::write_atomic(&self.dir.join("server.pem"), &leaf.cert_pem, 0o644)
+            crate::private_files::write_atomic(&self.dir.join("server.pem"), &leaf.cert_pem, 0o644)
         {
             tracing::warn!("writing server.pem: {e}");
         }
