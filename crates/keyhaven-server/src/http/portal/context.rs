@@ -292,8 +292,9 @@ impl FromRequest<PortalState> for Upload {
 }
 
 /// The security headers of every portal answer: a strict Content-Security-Policy (only this server's own
-/// stylesheet and script; no inline code, frames, plugins or outside requests), no sniffing, no referrer, no
-/// caching of pages.
+/// stylesheet and script; no inline code, frames, plugins or outside requests), no sniffing, no referrer to other
+/// sites (`same-origin`: under `no-referrer` Chromium sends `Origin: null` with the portal's own forms), no caching
+/// of pages.
 pub(crate) async fn security_headers(req: Request, next: axum::middleware::Next) -> Response {
     let mut resp = next.run(req).await;
     let h = resp.headers_mut();
@@ -304,7 +305,7 @@ pub(crate) async fn security_headers(req: Request, next: axum::middleware::Next)
              form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
         ),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        (header::REFERRER_POLICY, "no-referrer"),
+        (header::REFERRER_POLICY, "same-origin"),
         (header::X_FRAME_OPTIONS, "DENY"),
     ];
     for (name, value) in fixed {

@@ -133,12 +133,15 @@ async fn render(
             after: q.vafter.clone(),
         },
     )?;
+    // Newest first: the latest version, then by creation time (versions made in the same second keep the
+    // listing's order).
     let mut items = versions.items;
-    items.sort_by(|a, b| {
-        b.attributes
-            .created
-            .cmp(&a.attributes.created)
-            .then_with(|| b.version.as_str().cmp(a.version.as_str()))
+    let latest_id = latest.version.as_str();
+    items.sort_by_key(|v| {
+        (
+            v.version.as_str() != latest_id,
+            std::cmp::Reverse(v.attributes.created),
+        )
     });
     let res = t.resource();
     let can = |a: Action| cx.who.allows(a, &res);

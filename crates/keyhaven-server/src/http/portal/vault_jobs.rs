@@ -12,7 +12,7 @@ use axum::body::Body;
 use axum::extract::Path;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use keyhaven_core::{ConflictPolicy, ObjectAction, RestoreOptions};
+use keyhaven_core::{Action, ConflictPolicy, ObjectAction, Resource, RestoreOptions};
 use keyhaven_model::VaultName;
 use std::fmt::Write;
 use tokio::io::AsyncWriteExt;
@@ -28,6 +28,16 @@ fn job_of(cx: &Signed, v: &VaultName, id: &str, kind: JobKind) -> Result<JobStat
                 "There is no such job for this vault.",
             )
         })
+}
+
+/// Whether the caller may follow a job of this vault: the right to start one. Decided without reading the vault,
+/// which answers nothing else while a restore runs.
+fn may_see(cx: &Signed, v: &VaultName, kind: JobKind) -> Result<(), PortalError> {
+    let action = match kind {
+        JobKind::Backup => Action::VaultBackup,
+        JobKind::Restore => Action::VaultRestore,
+    };
+    Ok(cx.who.authorize(action, &Resource::vault(v))?)
 }
 
 fn progress(j: &JobStatus) -> String {
@@ -74,7 +84,7 @@ pub(crate) async fn backup_status(
 ) -> PageResult {
     let v = nav::vault_name(&vault)?;
     cx.in_vault(&v);
-    cx.st.kh.authorize_vault_job(&cx.who, &v, false)?;
+    may_see(&cx, &v, JobKind::Backup)?;
     let j = job_of(&cx, &v, &id, JobKind::Backup)?;
     let body = match j.status {
         JobState::InProgress => format!(
@@ -113,7 +123,7 @@ pub(crate) async fn backup_content(
 ) -> Result<Response, PortalError> {
     let v = nav::vault_name(&vault)?;
     cx.in_vault(&v);
-    cx.st.kh.authorize_vault_job(&cx.who, &v, false)?;
+    may_see(&cx, &v, JobKind::Backup)?;
     let j = job_of(&cx, &v, &id, JobKind::Backup)?;
     if j.status != JobState::Succeeded {
         return Err(PortalError::new(
@@ -310,7 +320,7 @@ pub(crate) async fn restore_status(
 ) -> PageResult {
     let v = nav::vault_name(&vault)?;
     cx.in_vault(&v);
-    cx.st.kh.authorize_vault_job(&cx.who, &v, true)?;
+    may_see(&cx, &v, JobKind::Restore)?;
     let j = job_of(&cx, &v, &id, JobKind::Restore)?;
     let body = match (&j.status, &j.report) {
         (JobState::InProgress, _) => format!(
