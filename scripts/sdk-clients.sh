@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Creates (or reuses) the official Python and JavaScript Azure Key Vault clients, pinned, for the interop tests,
-# and prints the variables those tests read:
+# Creates (or reuses) the official Python and JavaScript Azure Key Vault clients, pinned, for the interop tests
+# (the Python ones beside Playwright, which drives the portal's browser test through the system's Chromium; it
+# downloads no browser), and prints the variables those tests read:
 #
 #   eval "$(scripts/sdk-clients.sh)"    # sets KEYHAVEN_SDK_PYTHON and KEYHAVEN_SDK_NODE_MODULES
 #
