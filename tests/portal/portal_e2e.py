@@ -283,6 +283,19 @@ def main():
         expect(page.get_by_role("status")).to_contain_text("Restored secret 'sdk-made'")
         assert second_client.get_secret("sdk-made").value == "from the sdk"
 
+        step("paging: 25 to a page, then Next page; search across pages")
+        for i in range(27):
+            second_client.set_secret(f"page-{i:02d}", "x")
+        open_kind(page, second, "Secrets")
+        rows = page.get_by_role("region", name="Secrets").locator("tbody tr")
+        expect(rows).to_have_count(25)
+        page.get_by_role("link", name="Next page").click()
+        expect(rows).to_have_count(29 - 25)
+        expect(page.get_by_role("link", name="Next page")).to_have_count(0)
+        page.get_by_label("Search secrets by name").fill("page-2")
+        page.get_by_role("button", name="Search").click()
+        expect(rows).to_have_count(7)  # page-20 … page-26, over both listing pages
+
         step("the whole vault: back up, then a dry run and a restore into another vault")
         page.goto(f"{BASE}/portal/")
         page.get_by_role("link", name=vault, exact=True).click()
