@@ -347,6 +347,9 @@ def main():
         r = page.request.get(f"{BASE}/portal/vaults/{vault}/secrets/objects/recover-me")
         assert r.status == 200, r.status
 
+        r = page.request.get(f"{BASE}/portal/no/such/page")
+        assert r.status == 404 and "There is no such page." in r.text(), r.status
+
         step("phone width")
         page.set_viewport_size({"width": 390, "height": 844})
         page.goto(f"{BASE}/portal/")

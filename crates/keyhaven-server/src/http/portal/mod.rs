@@ -117,6 +117,16 @@ pub(crate) fn router(st: AppState) -> Router<AppState> {
             &format!("{objects}/versions/{{version}}/value"),
             post(object::show_value),
         )
+        // Anything else under /portal/ is the portal's own 404, not the data plane's.
+        .route(
+            "/portal/{*rest}",
+            axum::routing::any(|| async {
+                context::PortalError::new(
+                    axum::http::StatusCode::NOT_FOUND,
+                    "There is no such page.",
+                )
+            }),
+        )
         .layer(middleware::from_fn(context::security_headers))
         .with_state(state)
 }
