@@ -12,7 +12,7 @@ use axum::body::Body;
 use axum::extract::Path;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use keyhaven_core::{Action, ConflictPolicy, ObjectAction, Resource, RestoreOptions};
+use keyhaven_core::{ConflictPolicy, ObjectAction, RestoreOptions};
 use keyhaven_model::VaultName;
 use std::fmt::Write;
 use tokio::io::AsyncWriteExt;
@@ -30,14 +30,12 @@ fn job_of(cx: &Signed, v: &VaultName, id: &str, kind: JobKind) -> Result<JobStat
         })
 }
 
-/// Whether the caller may follow a job of this vault: the right to start one. Decided without reading the vault,
-/// which answers nothing else while a restore runs.
+/// Whether the caller may follow a job of this vault: the right to start one, as the API decides it.
 fn may_see(cx: &Signed, v: &VaultName, kind: JobKind) -> Result<(), PortalError> {
-    let action = match kind {
-        JobKind::Backup => Action::VaultBackup,
-        JobKind::Restore => Action::VaultRestore,
-    };
-    Ok(cx.who.authorize(action, &Resource::vault(v))?)
+    Ok(cx
+        .st
+        .kh
+        .authorize_vault_job(&cx.who, v, kind == JobKind::Restore)?)
 }
 
 fn progress(j: &JobStatus) -> String {
