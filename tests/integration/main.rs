@@ -18,6 +18,7 @@ mod geography;
 mod interop;
 mod many_versions;
 mod portable;
+mod portal;
 mod postgres;
 mod rbac_api;
 mod rbac_matrix;

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use base64::Engine;
 use keyhaven_azure_api::identity::{TokenError as TokenErrorBody, TokenResponse};
-use keyhaven_core::Principal;
+use keyhaven_core::{Authenticated, Principal};
 use serde_json::json;
 use zeroize::Zeroizing;
 
@@ -75,6 +75,31 @@ fn authenticate(
             }
             other => ApiError::from(other),
         })
+}
+
+/// What checking a client's id and secret found.
+pub(crate) enum ClientCheck {
+    Valid(Authenticated),
+    /// Unknown client, wrong or expired secret.
+    Invalid,
+    /// The check itself could not run.
+    Failed,
+}
+
+/// Checks a client's id and secret: the one place both the token endpoint and the portal's sign-in pass, so that
+/// whatever limits sign-in attempts applies to both.
+pub(crate) async fn verify_client(
+    st: &AppState,
+    client_id: &str,
+    secret: Zeroizing<String>,
+) -> ClientCheck {
+    let kh = st.kh.clone();
+    let cid = client_id.to_string();
+    match tokio::task::spawn_blocking(move || kh.authenticate_client(&cid, &secret)).await {
+        Ok(Ok(p)) => ClientCheck::Valid(p),
+        Ok(Err(_)) => ClientCheck::Invalid,
+        Err(_) => ClientCheck::Failed,
+    }
 }
 
 fn oauth_error(status: StatusCode, error: &str, description: impl Into<String>) -> Response {
@@ -170,19 +195,16 @@ pub(crate) async fn token(
             ),
         );
     }
-    let kh = st.kh.clone();
-    let cid = client_id.clone();
-    let who = match tokio::task::spawn_blocking(move || kh.authenticate_client(&cid, &secret)).await
-    {
-        Ok(Ok(p)) => p,
-        Ok(Err(_)) => {
+    let who = match verify_client(&st, &client_id, secret).await {
+        ClientCheck::Valid(p) => p,
+        ClientCheck::Invalid => {
             return oauth_error(
                 StatusCode::UNAUTHORIZED,
                 "invalid_client",
                 "AADSTS7000215: Invalid client secret provided, or the client does not exist.",
             )
         }
-        Err(_) => {
+        ClientCheck::Failed => {
             return oauth_error(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "server_error",
