@@ -21,6 +21,7 @@ mod portable;
 mod postgres;
 mod rbac_matrix;
 mod restore_crash;
+mod rsa1_5;
 mod sdk;
 mod sdk_certificates;
 mod sdk_keys;
