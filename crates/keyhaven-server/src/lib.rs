@@ -15,6 +15,7 @@ mod schedule;
 mod state;
 mod throttle;
 mod tls;
+mod token_limits;
 mod tokens;
 
 pub use bootstrap::AdminCredential;
