@@ -22,9 +22,13 @@ pub const MIN_EXPORT_PASSPHRASE_CHARS: usize = 12;
 /// What an export holds (or an import brought in), without the keys.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GeographyExport {
+    /// The exporting deployment's subscription, which the importing deployment joins.
     pub subscription_id: String,
+    /// The geography whose keys it holds.
     pub geography: String,
+    /// The id (hex) of the key new backups are sealed under.
     pub active_key_id: String,
+    /// The ids (hex) of every key it holds, the active one included.
     pub key_ids: Vec<String>,
 }
 

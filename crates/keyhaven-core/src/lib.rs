@@ -3,6 +3,7 @@
 //!
 //! It knows nothing of HTTP, JSON wire shapes or which storage engine it runs on: handlers call one method of
 //! [`Keyhaven`] and map its [`Error`] to their protocol once.
+#![warn(missing_docs)]
 
 mod access;
 mod actions;
@@ -11,6 +12,7 @@ mod caller_cache;
 mod certificates;
 mod error;
 mod geography;
+#[allow(missing_docs)]
 mod keys;
 mod objects;
 mod paging;
@@ -68,6 +70,7 @@ pub use views::{
     CertificateFacts, DeletedInfo, Detail, KeyFacts, ObjectView, RecoveryLevel, VaultPolicy,
 };
 
+/// The result of a domain operation: its value, or the [`Error`] to map to the caller's protocol.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[cfg(test)]

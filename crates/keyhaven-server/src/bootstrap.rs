@@ -18,13 +18,19 @@ use zeroize::Zeroizing;
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AdminCredential {
+    /// The deployment's tenant, which tokens are requested in.
     pub tenant_id: String,
+    /// The administrator's application (client) id.
     pub client_id: String,
     /// The principal's object id (role assignments name it); absent in credentials of earlier versions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub object_id: Option<String>,
+    /// The administrator's client secret, as issued at first start.
     pub client_secret: String,
+    /// The server's own URL (`https://host[:port]`), which the Azure SDKs take as their authority host; kept
+    /// current at every start.
     pub authority_host: String,
+    /// The URL of the `default` vault, kept current at every start.
     pub vault_url: String,
 }
 

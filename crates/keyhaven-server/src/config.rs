@@ -5,6 +5,7 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// `keyhaven serve` flags (each also read from its `KEYHAVEN_*` variable).
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -45,6 +46,22 @@ pub struct ServeArgs {
         value_name = "NAME"
     )]
     pub tls_names: Vec<String>,
+    /// The server certificate chain (PEM) to serve instead of one from the local CA; reloaded when it changes.
+    #[arg(
+        long,
+        env = "KEYHAVEN_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(
+        long,
+        env = "KEYHAVEN_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    pub tls_key: Option<PathBuf>,
     /// Log filter (e.g. info, keyhaven=debug).
     #[arg(long, env = "KEYHAVEN_LOG", value_name = "FILTER")]
     pub log: Option<String>,
@@ -82,6 +99,20 @@ struct FileConfig {
     audit_hash_names: Option<bool>,
     root_key_passphrase_file: Option<PathBuf>,
     vault_key_rotate_after_seals: Option<u64>,
+    // Connections (ConnectionLimits) and the server certificate.
+    max_connections: Option<u32>,
+    tls_handshake_timeout_secs: Option<u64>,
+    header_read_timeout_secs: Option<u64>,
+    body_read_timeout_secs: Option<u64>,
+    body_total_timeout_secs: Option<u64>,
+    idle_timeout_secs: Option<u64>,
+    http2_max_concurrent_streams: Option<u32>,
+    http2_max_header_list_bytes: Option<u32>,
+    http2_keepalive_interval_secs: Option<u64>,
+    http2_keepalive_timeout_secs: Option<u64>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    tls_leaf_days: Option<u32>,
     token_failure_limit: Option<u32>,
     token_source_failure_limit: Option<u32>,
     token_failure_window_secs: Option<u64>,
@@ -142,12 +173,17 @@ pub struct Config {
     pub audit: crate::audit::AuditSettings,
     /// The file holding the root key's passphrase, if configured (see [`crate::root_key`]).
     pub root_key_passphrase_file: Option<PathBuf>,
+    /// Timeouts and limits of client connections.
+    pub limits: crate::ConnectionLimits,
+    /// The server certificate: the operator's files, or short-lived ones from the local CA.
+    pub tls: crate::TlsSettings,
     /// Failed token requests per client id and source address in a window before that pair is answered 429 until
     /// the window ends (0: no limit).
     pub token_failure_limit: u32,
     /// Failed token requests per source address (any client ids) in a window before the source is answered 429
     /// until the window ends (0: no limit).
     pub token_source_failure_limit: u32,
+    /// The window failed token requests are counted in (and the longest lockout).
     pub token_failure_window_secs: u64,
     /// Client-secret checks (argon2id) running at once (0: one per core).
     pub token_verify_concurrency: usize,
@@ -183,6 +219,8 @@ impl Config {
                 hash_names: false,
             },
             root_key_passphrase_file: None,
+            limits: crate::ConnectionLimits::default(),
+            tls: crate::TlsSettings::default(),
             token_failure_limit: 10,
             token_source_failure_limit: 100,
             token_failure_window_secs: 60,
@@ -288,6 +326,48 @@ impl Config {
         if let Some(w) = args.throttle_window_ms.or(file.throttle_window_ms) {
             c.throttle_window_ms = w.max(1);
         }
+        // Connections and the server certificate.
+        let secs = Duration::from_secs;
+        let l = &mut c.limits;
+        if let Some(n) = file.max_connections {
+            l.max_connections = n;
+        }
+        if let Some(s) = file.tls_handshake_timeout_secs {
+            l.tls_handshake_timeout = secs(s);
+        }
+        if let Some(s) = file.header_read_timeout_secs {
+            l.header_read_timeout = secs(s);
+        }
+        if let Some(s) = file.body_read_timeout_secs {
+            l.body_read_timeout = secs(s);
+        }
+        if let Some(s) = file.body_total_timeout_secs {
+            l.body_total_timeout = (s > 0).then(|| secs(s));
+        }
+        if let Some(s) = file.idle_timeout_secs {
+            l.idle_timeout = secs(s);
+        }
+        if let Some(n) = file.http2_max_concurrent_streams {
+            l.http2_max_concurrent_streams = n;
+        }
+        if let Some(n) = file.http2_max_header_list_bytes {
+            l.http2_max_header_list_bytes = n;
+        }
+        if let Some(s) = file.http2_keepalive_interval_secs {
+            l.http2_keepalive_interval = (s > 0).then(|| secs(s));
+        }
+        if let Some(s) = file.http2_keepalive_timeout_secs {
+            l.http2_keepalive_timeout = secs(s);
+        }
+        // Both files from the same place: flags (or environment) or the configuration file.
+        if args.tls_cert.is_some() || args.tls_key.is_some() {
+            (c.tls.cert, c.tls.key) = (args.tls_cert, args.tls_key);
+        } else {
+            (c.tls.cert, c.tls.key) = (file.tls_cert, file.tls_key);
+        }
+        if let Some(d) = file.tls_leaf_days {
+            c.tls.leaf_days = d;
+        }
         if let Some(n) = file.token_failure_limit {
             c.token_failure_limit = n;
         }
@@ -354,6 +434,9 @@ impl Config {
                 "token-lifetime-secs must be between 60 and 86400".into(),
             ));
         }
+        // Connections and the server certificate.
+        self.limits.validate()?;
+        self.tls.validate()?;
         if !(1..=3600).contains(&self.token_failure_window_secs) {
             return Err(ServerError::Config(
                 "token-failure-window-secs must be between 1 and 3600".into(),
@@ -460,6 +543,88 @@ mod tests {
         ));
         for bad in ["sqlite://x", "postgres://kh@db/vault?nonsense=1"] {
             args.store = Some(bad.into());
+            assert!(Config::load(args.clone()).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn connection_limits_from_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("k.toml");
+        let args = ServeArgs {
+            config: Some(f.clone()),
+            ..Default::default()
+        };
+        std::fs::write(&f, "").unwrap();
+        assert_eq!(
+            Config::load(args.clone()).unwrap().limits,
+            crate::ConnectionLimits::default()
+        );
+        std::fs::write(
+            &f,
+            "max-connections = 64\ntls-handshake-timeout-secs = 5\nheader-read-timeout-secs = 7\n\
+             body-read-timeout-secs = 9\nbody-total-timeout-secs = 0\nidle-timeout-secs = 11\n\
+             http2-max-concurrent-streams = 13\nhttp2-max-header-list-bytes = 8192\n\
+             http2-keepalive-interval-secs = 0\nhttp2-keepalive-timeout-secs = 17\n",
+        )
+        .unwrap();
+        let l = Config::load(args.clone()).unwrap().limits;
+        assert_eq!(l.max_connections, 64);
+        assert_eq!(l.tls_handshake_timeout, Duration::from_secs(5));
+        assert_eq!(l.header_read_timeout, Duration::from_secs(7));
+        assert_eq!(l.body_read_timeout, Duration::from_secs(9));
+        assert_eq!(l.body_total_timeout, None, "0: no limit");
+        assert_eq!(l.idle_timeout, Duration::from_secs(11));
+        assert_eq!(l.http2_max_concurrent_streams, 13);
+        assert_eq!(l.http2_max_header_list_bytes, 8192);
+        assert_eq!(l.http2_keepalive_interval, None, "0: no pings");
+        assert_eq!(l.http2_keepalive_timeout, Duration::from_secs(17));
+        for bad in [
+            "max-connections = 0",
+            "header-read-timeout-secs = 0",
+            "idle-timeout-secs = 0",
+            "body-read-timeout-secs = 0",
+            "http2-max-header-list-bytes = 10",
+        ] {
+            std::fs::write(&f, bad).unwrap();
+            assert!(Config::load(args.clone()).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn certificate_files_from_file_then_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("k.toml");
+        let mut args = ServeArgs {
+            config: Some(f.clone()),
+            ..Default::default()
+        };
+        std::fs::write(&f, "").unwrap();
+        let c = Config::load(args.clone()).unwrap();
+        assert_eq!((c.tls.cert, c.tls.key, c.tls.leaf_days), (None, None, 30));
+        std::fs::write(
+            &f,
+            "tls-cert = \"/etc/kv/cert.pem\"\ntls-key = \"/etc/kv/key.pem\"\ntls-leaf-days = 7\n",
+        )
+        .unwrap();
+        let c = Config::load(args.clone()).unwrap();
+        assert_eq!(c.tls.cert, Some(PathBuf::from("/etc/kv/cert.pem")));
+        assert_eq!(c.tls.key, Some(PathBuf::from("/etc/kv/key.pem")));
+        assert_eq!(c.tls.leaf_days, 7);
+        args.tls_cert = Some("/run/a.pem".into());
+        args.tls_key = Some("/run/b.pem".into());
+        let c = Config::load(args.clone()).unwrap();
+        assert_eq!(c.tls.cert, Some(PathBuf::from("/run/a.pem")));
+        assert_eq!(c.tls.key, Some(PathBuf::from("/run/b.pem")));
+        for bad in [
+            "tls-cert = \"/etc/kv/cert.pem\"",
+            "tls-key = \"/etc/kv/key.pem\"",
+            "tls-leaf-days = 0",
+            "tls-leaf-days = 400",
+        ] {
+            std::fs::write(&f, bad).unwrap();
+            args.tls_cert = None;
+            args.tls_key = None;
             assert!(Config::load(args.clone()).is_err(), "{bad}");
         }
     }

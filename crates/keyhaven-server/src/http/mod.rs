@@ -76,7 +76,9 @@ pub(crate) fn router(st: AppState) -> Router {
         .route("/_keyhaven/roleDefinitions", get(access::list_definitions))
         .route(
             "/_keyhaven/roleDefinitions/{name}",
-            put(access::put_definition).delete(access::delete_definition),
+            put(access::put_definition)
+                .get(access::get_definition)
+                .delete(access::delete_definition),
         )
         .route("/_keyhaven/roleAssignments", get(access::list_assignments))
         .route(
