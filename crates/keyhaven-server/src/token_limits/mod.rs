@@ -143,10 +143,7 @@ impl TokenLimits {
             subject: sh.failures.subject(&client_id, source),
             cache_key: sh.verified.key_of(&client_id, &secret),
         };
-        if let Err(l) = sh.failures.check(&attempt.subject) {
-            count(&sh.counters.locked_out);
-            return Err(Refused::Locked(l));
-        }
+        sh.admit(&attempt)?;
         if let Some(who) = sh.live(kh, &attempt) {
             return Ok(who);
         }
@@ -160,10 +157,11 @@ impl TokenLimits {
                     });
                 }
             };
-        // The same credentials may have been verified while this request waited.
+        // While this request waited, the same credentials may have been verified, or failures locked it out.
         if let Some(who) = sh.live(kh, &attempt) {
             return Ok(who);
         }
+        sh.admit(&attempt)?;
         let (kh, sh) = (kh.clone(), sh.clone());
         tokio::task::spawn_blocking(move || {
             let _turn = permit;
@@ -199,6 +197,14 @@ impl TokenLimits {
 }
 
 impl Ledger {
+    /// Refuses a request from a locked-out pair or source.
+    fn admit(&self, a: &Attempt) -> Result<(), Refused> {
+        self.failures.check(&a.subject).map_err(|l| {
+            count(&self.counters.locked_out);
+            Refused::Locked(l)
+        })
+    }
+
     /// The principal of a lately verified credential, if the principal and the secret are still live (checked as
     /// every request's token is: a removed secret or deleted principal stops working at once on this node).
     fn live(&self, kh: &Keyhaven, a: &Attempt) -> Option<Authenticated> {
