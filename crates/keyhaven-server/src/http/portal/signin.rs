@@ -5,7 +5,8 @@ use super::context::{check_csrf, Fields, PortalError, PortalState, Posted};
 use super::html::{self, esc};
 use super::session::{self, SIGNIN_COOKIE};
 use crate::http::audit::Slot;
-use crate::http::auth::{verify_client, ClientCheck};
+use crate::http::auth::verify_client;
+use crate::token_limits::{Lockout, Refused};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -59,6 +60,7 @@ pub(crate) async fn show(State(st): State<PortalState>, headers: HeaderMap) -> R
 pub(crate) async fn submit(
     State(st): State<PortalState>,
     slot: Option<axum::Extension<Slot>>,
+    peer: Option<axum::Extension<crate::http::Peer>>,
     headers: HeaderMap,
     body: bytes::Bytes,
 ) -> Response {
@@ -93,19 +95,35 @@ pub(crate) async fn submit(
             "Enter the client ID and the client secret.",
         );
     }
-    let who = match verify_client(&st.app, &client_id, secret).await {
-        ClientCheck::Valid(w) => w,
-        ClientCheck::Invalid => {
+    let who = match verify_client(&st.app, &client_id, secret, peer.as_ref().map(|p| &p.0)).await {
+        Ok(w) => w,
+        Err(Refused::Invalid) => {
             return failed(
                 StatusCode::UNAUTHORIZED,
                 "Sign-in failed: the client ID or the client secret is wrong, or the secret has expired.",
             )
         }
-        ClientCheck::Failed => {
+        Err(Refused::Locked(Lockout::Client { retry_after_secs }))
+        | Err(Refused::Locked(Lockout::Source { retry_after_secs })) => {
+            return failed(
+                StatusCode::TOO_MANY_REQUESTS,
+                &format!(
+                    "Too many failed sign-ins from this address. Try again in {retry_after_secs} seconds."
+                ),
+            )
+        }
+        Err(Refused::Busy { retry_after_secs }) => {
+            return failed(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &format!("The server is busy checking sign-ins. Try again in {retry_after_secs} seconds."),
+            )
+        }
+        Err(Refused::Failed(e)) => {
+            tracing::error!(error = %e, "a portal sign-in could not be checked");
             return failed(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "Sign-in could not be checked. Try again.",
-            )
+            );
         }
     };
     if let Some(s) = &slot {
