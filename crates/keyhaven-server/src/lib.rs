@@ -12,7 +12,6 @@ mod connection;
 mod error;
 mod http;
 mod jobs;
-#[allow(missing_docs)]
 mod listener;
 mod private_files;
 pub mod root_key;
