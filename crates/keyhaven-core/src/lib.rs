@@ -11,6 +11,7 @@ mod caller_cache;
 mod certificates;
 mod error;
 mod geography;
+mod heavy;
 mod keys;
 mod objects;
 mod paging;
