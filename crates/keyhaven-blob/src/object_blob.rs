@@ -378,11 +378,14 @@ mod tests {
             seal_object_blob(ObjectKind::Secret, SUB, "local", &key(1), &big).err(),
             Some(BlobError::TooLarge)
         );
-        let at_limit = seal_object_blob(ObjectKind::Secret, SUB, "local", &key(1), &big[..max]).unwrap();
-        let opened = open_object_blob(&at_limit, ObjectKind::Secret, SUB, "local", &[key(1)]).unwrap();
+        let at_limit =
+            seal_object_blob(ObjectKind::Secret, SUB, "local", &key(1), &big[..max]).unwrap();
+        let opened =
+            open_object_blob(&at_limit, ObjectKind::Secret, SUB, "local", &[key(1)]).unwrap();
         assert_eq!(opened.len(), max);
         // A blob sealed elsewhere around a payload one byte over (it deflates to a few KB) is refused on opening.
-        let over = seal_inner(ObjectKind::Secret, SUB, "local", &key(1), &big[..max], None).unwrap();
+        let over =
+            seal_inner(ObjectKind::Secret, SUB, "local", &key(1), &big[..max], None).unwrap();
         let mut enc = DeflateEncoder::new(Vec::new(), Compression::fast());
         enc.write_all(&big).unwrap();
         let compressed = enc.finish().unwrap();

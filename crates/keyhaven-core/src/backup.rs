@@ -241,9 +241,8 @@ fn restorable_objects(
     kind: ObjectKind,
     plain: Zeroizing<Vec<u8>>,
 ) -> Result<Vec<(ObjectKind, ObjectRecord, Vec<VersionRecord>)>> {
-    let mut payload: ObjectPayload = serde_json::from_slice(&plain).map_err(|e| {
-        Error::BadParameter(format!("The backup blob's content is not valid: {e}"))
-    })?;
+    let mut payload: ObjectPayload = serde_json::from_slice(&plain)
+        .map_err(|e| Error::BadParameter(format!("The backup blob's content is not valid: {e}")))?;
     drop(plain);
     if payload.format != PAYLOAD_FORMAT || payload.kind != kind {
         return Err(Error::BadParameter(

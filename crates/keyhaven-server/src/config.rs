@@ -82,6 +82,14 @@ struct FileConfig {
     audit_hash_names: Option<bool>,
     root_key_passphrase_file: Option<PathBuf>,
     vault_key_rotate_after_seals: Option<u64>,
+    // Uploads, jobs, expensive work and cost-class throttling.
+    max_upload_mib: Option<u64>,
+    job_retention_hours: Option<u64>,
+    job_retention_per_vault: Option<usize>,
+    heavy_work_threads: Option<usize>,
+    throttle_create_import_limit: Option<u32>,
+    throttle_key_create_limit: Option<u32>,
+    throttle_hsm_key_create_limit: Option<u32>,
 }
 
 /// Where the store lives.
@@ -136,6 +144,10 @@ pub struct Config {
     pub audit: crate::audit::AuditSettings,
     /// The file holding the root key's passphrase, if configured (see [`crate::root_key`]).
     pub root_key_passphrase_file: Option<PathBuf>,
+    /// Upload size, and how long finished backup and restore jobs and their files are kept.
+    pub jobs: crate::JobLimits,
+    /// The budgets of the expensive request classes (within `throttle_limit`).
+    pub throttle_budgets: crate::ThrottleBudgets,
 }
 
 impl Config {
@@ -164,6 +176,8 @@ impl Config {
                 hash_names: false,
             },
             root_key_passphrase_file: None,
+            jobs: crate::JobLimits::default(),
+            throttle_budgets: crate::ThrottleBudgets::default(),
         }
     }
 
@@ -247,6 +261,36 @@ impl Config {
         if let Some(w) = args.throttle_window_ms.or(file.throttle_window_ms) {
             c.throttle_window_ms = w.max(1);
         }
+        // Uploads, jobs, expensive work and cost-class throttling.
+        if let Some(m) = file.max_upload_mib {
+            c.jobs.max_upload_bytes = m.saturating_mul(1 << 20);
+        }
+        if let Some(h) = file.job_retention_hours {
+            c.jobs.keep_finished_secs = h.saturating_mul(3600);
+        }
+        if let Some(n) = file.job_retention_per_vault {
+            c.jobs.keep_finished_per_vault = n;
+        }
+        if let Some(n) = file.heavy_work_threads {
+            c.domain.heavy_work_threads = n;
+        }
+        let b = &mut c.throttle_budgets;
+        if let Some(n) = file.throttle_create_import_limit {
+            b.create_import = n;
+        }
+        if let Some(n) = file.throttle_key_create_limit {
+            b.key_create = n;
+        }
+        if let Some(n) = file.throttle_hsm_key_create_limit {
+            b.hsm_key_create = n;
+        }
+        // A schedule with no retention of its own keeps what finished jobs keep.
+        for s in &mut c.backup_schedules {
+            if s.keep_last.is_none() && s.max_age_days.is_none() {
+                s.keep_last = Some(c.jobs.keep_finished_per_vault);
+                s.max_age_days = Some(c.jobs.keep_finished_secs.div_ceil(86_400));
+            }
+        }
         c.validate()?;
         Ok(c)
     }
@@ -293,6 +337,17 @@ impl Config {
         if !(60..=86_400).contains(&self.token_lifetime_secs) {
             return Err(ServerError::Config(
                 "token-lifetime-secs must be between 60 and 86400".into(),
+            ));
+        }
+        // Uploads, jobs, expensive work and cost-class throttling.
+        if self.jobs.max_upload_bytes == 0 {
+            return Err(ServerError::Config(
+                "max-upload-mib must be at least 1".into(),
+            ));
+        }
+        if self.jobs.keep_finished_per_vault == 0 {
+            return Err(ServerError::Config(
+                "job-retention-per-vault must be at least 1".into(),
             ));
         }
         Ok(())
@@ -357,6 +412,60 @@ mod tests {
         ));
         for bad in ["sqlite://x", "postgres://kh@db/vault?nonsense=1"] {
             args.store = Some(bad.into());
+            assert!(Config::load(args.clone()).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn job_limits_and_throttle_budgets_from_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("k.toml");
+        let args = ServeArgs {
+            config: Some(f.clone()),
+            ..Default::default()
+        };
+        std::fs::write(
+            &f,
+            "[[backup-schedule]]\nvault = \"default\"\nevery-secs = 60\n",
+        )
+        .unwrap();
+        let c = Config::load(args.clone()).unwrap();
+        assert_eq!(c.jobs, crate::JobLimits::default());
+        assert_eq!(c.throttle_budgets, crate::ThrottleBudgets::default());
+        assert_eq!(c.domain.heavy_work_threads, 0);
+        assert_eq!(c.backup_schedules[0].keep_last, Some(10));
+        assert_eq!(c.backup_schedules[0].max_age_days, Some(1));
+        std::fs::write(
+            &f,
+            "max-upload-mib = 512\njob-retention-hours = 72\njob-retention-per-vault = 3\nheavy-work-threads = 1\n\
+             throttle-create-import-limit = 30\nthrottle-key-create-limit = 2\nthrottle-hsm-key-create-limit = 0\n\
+             [[backup-schedule]]\nvault = \"default\"\nevery-secs = 60\n\
+             [[backup-schedule]]\nvault = \"default\"\nevery-secs = 60\nkeep-last = 48\n",
+        )
+        .unwrap();
+        let c = Config::load(args.clone()).unwrap();
+        assert_eq!(c.jobs.max_upload_bytes, 512 << 20);
+        assert_eq!(c.jobs.keep_finished_secs, 72 * 3600);
+        assert_eq!(c.jobs.keep_finished_per_vault, 3);
+        assert_eq!(c.domain.heavy_work_threads, 1);
+        assert_eq!(
+            c.throttle_budgets,
+            crate::ThrottleBudgets {
+                create_import: 30,
+                key_create: 2,
+                hsm_key_create: 0
+            }
+        );
+        assert_eq!(c.backup_schedules[0].keep_last, Some(3));
+        assert_eq!(c.backup_schedules[0].max_age_days, Some(3));
+        assert_eq!(
+            c.backup_schedules[1].keep_last,
+            Some(48),
+            "its own retention"
+        );
+        assert_eq!(c.backup_schedules[1].max_age_days, None);
+        for bad in ["max-upload-mib = 0", "job-retention-per-vault = 0"] {
+            std::fs::write(&f, bad).unwrap();
             assert!(Config::load(args.clone()).is_err(), "{bad}");
         }
     }

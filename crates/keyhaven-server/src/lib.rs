@@ -20,8 +20,10 @@ mod tokens;
 pub use bootstrap::AdminCredential;
 pub use config::{Config, ServeArgs, StoreLocation};
 pub use error::ServerError;
+pub use jobs::JobLimits;
 pub use listener::{serve, start, RunningServer};
 pub use schedule::BackupSchedule;
+pub use throttle::ThrottleBudgets;
 
 /// Sets up structured logging to standard error with an `EnvFilter` expression (e.g. `info`).
 pub fn init_logging(filter: &str) {

@@ -107,7 +107,8 @@ fn read_bundle(
             .or_else(|_| URL_SAFE_NO_PAD.decode(compact.trim_end_matches('=')))
             .map_err(|_| {
                 Error::BadParameter(
-                    "The certificate ('value') is neither PEM text nor base64-encoded PKCS#12.".into(),
+                    "The certificate ('value') is neither PEM text nor base64-encoded PKCS#12."
+                        .into(),
                 )
             })?,
     );

@@ -274,7 +274,10 @@ fn new_rsa_keys_over_4096_bits_are_refused_stored_ones_still_load() {
     n.extend(std::iter::repeat_n(0xff, 1024));
     jwk.n = Some(n);
     let e = PrivateKey::import_jwk(&jwk).unwrap_err().to_string();
-    assert!(e.contains("over 4096 bits") && e.contains("8192 bits"), "{e}");
+    assert!(
+        e.contains("over 4096 bits") && e.contains("8192 bits"),
+        "{e}"
+    );
     // 4097 bits: one bit over.
     let mut n = vec![0x01];
     n.extend(std::iter::repeat_n(0xff, 512));

@@ -2,8 +2,8 @@
 //! files, DER or BER, are counted right and read.
 
 use super::bundles::{assert_full_bundle, export, files};
-use crate::x509::pkcs12_cost::kdf_iterations;
 use super::*;
+use crate::x509::pkcs12_cost::kdf_iterations;
 
 /// A DER element as a tree: primitive, constructed, or an OCTET STRING that holds DER itself (PKCS#12 nests its
 /// structures in octet strings).
@@ -27,7 +27,10 @@ fn read_der(mut data: &[u8]) -> Option<Vec<Node>> {
                 return None;
             }
             let bytes = data.get(2..2 + n)?;
-            (bytes.iter().fold(0usize, |a, &b| (a << 8) | usize::from(b)), 2 + n)
+            (
+                bytes.iter().fold(0usize, |a, &b| (a << 8) | usize::from(b)),
+                2 + n,
+            )
         };
         let body = data.get(head..head + len)?;
         data = &data[head + len..];
@@ -174,7 +177,10 @@ fn ordinary_files_are_counted_and_read() {
     assert_eq!(kdf_iterations(&ber).unwrap(), 4 * 3001);
     assert_full_bundle(&parse_pkcs12(&ber, "secret").unwrap());
     // A MAC without an iteration count (which then defaults to 1).
-    let pfx = export(&f, &["-passout", "pass:secret", "-iter", "3001", "-nomaciter"]);
+    let pfx = export(
+        &f,
+        &["-passout", "pass:secret", "-iter", "3001", "-nomaciter"],
+    );
     assert_eq!(kdf_iterations(&pfx).unwrap(), 2 * 3001 + 2);
     assert_full_bundle(&parse_pkcs12(&pfx, "secret").unwrap());
     // Without a MAC, and with unencrypted certificates; and that file BER all through.
@@ -214,13 +220,17 @@ fn a_billion_iterations_anywhere_visible_is_refused_before_openssl_runs_them() {
     // The key bag alone: certificates unencrypted, no MAC.
     let pfx = export(
         &f,
-        &["-passout", "pass:", "-nomac", "-certpbe", "NONE", "-iter", "3001"],
+        &[
+            "-passout", "pass:", "-nomac", "-certpbe", "NONE", "-iter", "3001",
+        ],
     );
     refused(&hostile(&pfx, 3001), "");
     // The encrypted certificates alone: the key in a plain key bag, no MAC.
     let pfx = export(
         &f,
-        &["-passout", "pass:", "-nomac", "-keypbe", "NONE", "-iter", "3001"],
+        &[
+            "-passout", "pass:", "-nomac", "-keypbe", "NONE", "-iter", "3001",
+        ],
     );
     refused(&hostile(&pfx, 3001), "");
     // A count too long for 64 bits, or negative.
@@ -263,4 +273,3 @@ fn structures_that_cannot_be_followed_are_refused_as_damaged() {
     assert!(kdf_iterations(&damaged).is_err());
     assert_malformed(parse_pkcs12(&damaged, "secret"), "could not be read");
 }
-
