@@ -89,11 +89,25 @@ fn rows(v: &Value) -> (Vec<String>, Vec<Vec<String>>) {
     (header, rows)
 }
 
+/// Writes a line to standard output. A reader that went away (`keyhaven … | head`) ends the program quietly, as
+/// it does other command-line tools, instead of a panic.
+pub fn emit(line: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = writeln!(out, "{line}") {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: writing to standard output: {e}");
+        std::process::exit(1);
+    }
+}
+
 /// Prints a value in the chosen format.
 pub fn print<T: serde::Serialize>(v: &T) -> Result<()> {
     let v = serde_json::to_value(v)?;
     match format() {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&v)?),
+        Format::Json => emit(&serde_json::to_string_pretty(&v)?),
         _ => {
             let (header, rows) = rows(&v);
             print_rows(&header, &rows);
@@ -126,7 +140,7 @@ pub fn print_columns<T: serde::Serialize>(items: &[T], columns: &[&str]) -> Resu
 fn print_rows(header: &[String], rows: &[Vec<String>]) {
     if format() == Format::Tsv {
         for r in rows {
-            println!("{}", r.join("\t"));
+            emit(&r.join("\t"));
         }
         return;
     }
@@ -151,16 +165,15 @@ fn print_rows(header: &[String], rows: &[Vec<String>]) {
             .trim_end()
             .to_string()
     };
-    println!("{}", line(header));
-    println!(
-        "{}",
-        widths
+    emit(&line(header));
+    emit(
+        &widths
             .iter()
             .map(|w| "-".repeat(*w))
             .collect::<Vec<_>>()
-            .join("  ")
+            .join("  "),
     );
     for r in rows {
-        println!("{}", line(r));
+        emit(&line(r));
     }
 }

@@ -122,10 +122,6 @@ struct Manifest {
     objects: Vec<Entry>,
 }
 
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
 fn bar(total: u64, what: &str) -> ProgressBar {
     let pb = ProgressBar::new(total);
     pb.set_style(
@@ -213,7 +209,7 @@ pub async fn export(vault: &VaultArgs, dir: &Path, concurrency: usize) -> Result
                     .unwrap_or(path)
                     .to_string_lossy()
                     .into_owned(),
-                sha256: hex(&keyhaven_crypto::sha256(&data)),
+                sha256: keyhaven_crypto::hex(&keyhaven_crypto::sha256(&data)),
                 bytes: data.len() as u64,
             });
         }
@@ -322,7 +318,7 @@ fn checked_blobs(dir: &Path, manifest: &Manifest) -> Result<Vec<(Kind, Entry, Ve
         let path =
             confined(dir, &canonical_dir, &e.file).map_err(|err| refuse(format!("{err:#}")))?;
         let data = std::fs::read(&path).with_context(|| format!("reading {}", e.file))?;
-        if hex(&keyhaven_crypto::sha256(&data)) != e.sha256 {
+        if keyhaven_crypto::hex(&keyhaven_crypto::sha256(&data)) != e.sha256 {
             bail!(
                 "{} does not match its checksum in the manifest; nothing was imported",
                 e.file

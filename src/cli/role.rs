@@ -51,8 +51,8 @@ pub enum RoleAssignmentCommand {
         #[command(flatten)]
         at: Scope,
     },
-    /// List role assignments: of a vault at a scope (those above it and inside it too), or without --vault-name
-    /// every assignment of the deployment (--scope / for those at deployment scope only).
+    /// List role assignments: of a vault at a scope (those at the vault's scopes above it and inside it), or
+    /// without --vault-name every assignment of the deployment (--scope / for those at deployment scope only).
     ///
     /// Example: keyhaven role assignment list --vault-name default --assignee 3f2c9a1e-5b7d-4c8e-9f10-2a3b4c5d6e7f -o table
     List {

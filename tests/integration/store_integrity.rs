@@ -255,7 +255,7 @@ async fn a_protected_root_key_needs_its_passphrase_and_key_files_must_be_private
     server.stop().await;
 
     // A key file its group may read is refused, as ssh refuses one.
-    for file in ["root.key", "token-signing-key.pem"] {
+    for file in ["root.key", "token-signing-key.pem", "tls/ca-key.pem"] {
         let path = data.join(file);
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
         let e = start_over(&data, |c| c.root_key_passphrase_file = Some(pass.clone()))

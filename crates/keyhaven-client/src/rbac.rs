@@ -324,8 +324,9 @@ impl VaultClient {
         self.rbac_call(Method::DELETE, &url, None).await
     }
 
-    /// `GET /{scope}/providers/Microsoft.Authorization/roleAssignments`: the assignments at `scope`, above it and
-    /// (unless `filter.at_scope`) inside it.
+    /// `GET /{scope}/providers/Microsoft.Authorization/roleAssignments`: the assignments at `scope`, above it in
+    /// the vault and (unless `filter.at_scope`) inside it; deployment-wide ones are listed by
+    /// [`Client::list_role_assignments`](crate::Client::list_role_assignments).
     pub fn list_role_assignments(
         &self,
         scope: &str,

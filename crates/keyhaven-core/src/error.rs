@@ -12,7 +12,12 @@ pub enum Error {
     BadParameter(String),
     /// The object (or version) does not exist.
     #[error("{message}")]
-    NotFound { kind: ObjectKind, message: String },
+    NotFound {
+        /// The kind looked for, which names the error code (`SecretNotFound`, `KeyNotFound`, …).
+        kind: ObjectKind,
+        /// Azure's wording, naming the object (and version).
+        message: String,
+    },
     /// The vault does not exist.
     #[error("Vault '{0}' was not found.")]
     VaultNotFound(String),
@@ -22,9 +27,13 @@ pub enum Error {
     /// No role assigned to the caller grants this action on this resource.
     #[error("Caller is not authorized to perform action on resource. Action: '{action}'. Resource: '{resource}'.")]
     AccessDenied {
+        /// The action refused.
         action: crate::Action,
+        /// What it was refused on.
         resource: crate::Resource,
+        /// The caller's application (client) id, for the message Azure gives.
         client_id: String,
+        /// The caller's object id, for the message Azure gives.
         object_id: String,
     },
     /// No principal has this client id or object id.
@@ -36,6 +45,9 @@ pub enum Error {
     /// No role assignment has this name at this scope.
     #[error("Role assignment '{0}' was not found.")]
     RoleAssignmentNotFound(String),
+    /// The principal already has this role at this scope (under another assignment name).
+    #[error("The role assignment already exists: {0}")]
+    RoleAssignmentExists(String),
     /// The operation conflicts with the current state (name in use, deleted-but-recoverable, …).
     #[error("{0}")]
     Conflict(String),
@@ -51,9 +63,15 @@ pub enum Error {
         "Vault '{vault}' is being restored from a backup; it serves no requests until the restore has finished \
          or been rolled back. Retry later."
     )]
-    RestoreInProgress { vault: String },
-    /// The deployment serves reads only.
-    #[error("This Keyhaven node is read-only (standby); writes are refused.")]
+    RestoreInProgress {
+        /// The vault being restored.
+        vault: String,
+    },
+    /// The deployment serves reads only: its database is a standby (read-only failover).
+    #[error(
+        "The vault is in read-only failover: its database is a standby. Reads, cryptographic operations and \
+         backups are served; writes are refused until the standby is promoted."
+    )]
     ReadOnly,
     /// Storage failed; the operation may be retried.
     #[error("storage error: {0}")]

@@ -3,6 +3,7 @@
 //!
 //! It knows nothing of HTTP, JSON wire shapes or which storage engine it runs on: handlers call one method of
 //! [`Keyhaven`] and map its [`Error`] to their protocol once.
+#![warn(missing_docs)]
 
 mod access;
 mod actions;
@@ -12,6 +13,7 @@ mod certificates;
 mod error;
 mod geography;
 mod heavy;
+#[allow(missing_docs)]
 mod keys;
 mod objects;
 mod paging;
@@ -42,7 +44,7 @@ pub use certificates::{
     ISSUER_UNKNOWN,
 };
 pub use error::Error;
-pub use geography::GeographyExport;
+pub use geography::{GeographyExport, MIN_EXPORT_PASSPHRASE_CHARS};
 pub use keys::{KeyOperation, KeyProperties, KeySpec, OperationInput, OperationOutput};
 pub use objects::ObjectUpdate;
 pub use paging::{Page, PageRequest, MAX_PAGE_SIZE};
@@ -69,6 +71,7 @@ pub use views::{
     CertificateFacts, DeletedInfo, Detail, KeyFacts, ObjectView, RecoveryLevel, VaultPolicy,
 };
 
+/// The result of a domain operation: its value, or the [`Error`] to map to the caller's protocol.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[cfg(test)]

@@ -420,8 +420,11 @@ pub(crate) fn put_version(
 /// A change to one version's properties.
 #[derive(Debug, Clone, Default)]
 pub struct ObjectUpdate {
+    /// The attributes that change; the rest stay.
     pub attributes: AttributesPatch,
+    /// The version's new tags, replacing all of its tags; none keeps them.
     pub tags: Option<Tags>,
+    /// The version's new content type; none keeps it.
     pub content_type: Option<String>,
     /// Set for changes requested by callers (managed objects refuse them); unset for internal changes.
     pub from_user: bool,

@@ -16,15 +16,20 @@ use std::sync::{Arc, Mutex};
 /// A role assigned to a principal at a scope.
 #[derive(Debug, Clone)]
 pub struct Grant {
+    /// Where the role is assigned; it applies there and to every narrower scope inside.
     pub scope: Resource,
+    /// The role assigned.
     pub role: Arc<RoleDefinition>,
 }
 
 /// What authorization decided for an operation (the first decision of a request, kept for its audit record).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decision {
+    /// The action asked for.
     pub action: Action,
+    /// What it was asked for on (for a listing, the kind in the vault).
     pub resource: Resource,
+    /// Whether it was allowed.
     pub allowed: bool,
 }
 

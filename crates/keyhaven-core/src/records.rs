@@ -8,6 +8,7 @@ use keyhaven_store::keys::{key, prefix, prefix_end};
 use keyhaven_store::{Snapshot, WriteTxn};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use serde_with::base64::Base64;
 
 pub(crate) const DEPLOYMENT_KEY: &[u8] = b"meta\0deployment";
 
@@ -135,6 +136,7 @@ pub(crate) struct DeploymentRecord {
     pub created: i64,
 }
 
+#[serde_with::serde_as]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct VaultRecord {
@@ -145,7 +147,7 @@ pub(crate) struct VaultRecord {
     pub purge_protection: bool,
     pub created: i64,
     /// The vault's first data key (generation 0), wrapped under the root key.
-    #[serde(with = "b64")]
+    #[serde_as(as = "Base64")]
     pub wrapped_key: Vec<u8>,
     /// Its later data keys, oldest first; the last one seals (see [`crate::sealing`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -156,11 +158,12 @@ pub(crate) struct VaultRecord {
 }
 
 /// A later generation of a vault's data key.
+#[serde_with::serde_as]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct VaultKeyRecord {
     pub id: u32,
-    #[serde(with = "b64")]
+    #[serde_as(as = "Base64")]
     pub wrapped: Vec<u8>,
     pub created: i64,
 }
@@ -200,6 +203,7 @@ impl ObjectRecord {
     }
 }
 
+#[serde_with::serde_as]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct VersionRecord {
@@ -212,7 +216,8 @@ pub(crate) struct VersionRecord {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub managed: bool,
     /// Secret material (a secret's value, a key's private part), sealed under the vault key.
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "b64opt")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde_as(as = "Option<Base64>")]
     pub sealed: Option<Vec<u8>>,
     /// The generation of the vault key that sealed `sealed`.
     #[serde(default, skip_serializing_if = "is_zero")]
@@ -280,12 +285,13 @@ pub(crate) fn public_part_required<T: DeserializeOwned>(
         .map_err(|e| Error::corrupt(format!("a stored version does not decode: {e}")))
 }
 
+#[serde_with::serde_as]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct GeographyKeyRecord {
     pub id: String,
     pub created: i64,
-    #[serde(with = "b64")]
+    #[serde_as(as = "Base64")]
     pub wrapped: Vec<u8>,
 }
 
@@ -411,38 +417,6 @@ pub(crate) fn write_txn<T: Serialize>(
     Ok(())
 }
 
-pub(crate) mod b64 {
-    use base64::engine::general_purpose::STANDARD;
-    use base64::Engine;
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&STANDARD.encode(v))
-    }
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
-        let s = String::deserialize(d)?;
-        STANDARD.decode(s).map_err(serde::de::Error::custom)
-    }
-}
-
-pub(crate) mod b64opt {
-    use base64::engine::general_purpose::STANDARD;
-    use base64::Engine;
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(v: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
-        match v {
-            Some(v) => s.serialize_str(&STANDARD.encode(v)),
-            None => s.serialize_none(),
-        }
-    }
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
-        let s = Option::<String>::deserialize(d)?;
-        s.map(|s| STANDARD.decode(s).map_err(serde::de::Error::custom))
-            .transpose()
-    }
-}
-
 /// Deletes every key under `prefix`, in chunks.
 pub(crate) fn delete_range(txn: &mut dyn WriteTxn, prefix: &[u8]) -> Result<(), Error> {
     let end = prefix_end(prefix);
@@ -457,5 +431,27 @@ pub(crate) fn delete_range(txn: &mut dyn WriteTxn, prefix: &[u8]) -> Result<(), 
         for (k, _) in &chunk {
             txn.delete(k)?;
         }
+    }
+}
+
+#[cfg(test)]
+mod format_tests {
+    use super::*;
+
+    /// Binary fields are standard, padded base64 (the stored format; existing stores must keep decoding).
+    #[test]
+    fn binary_fields_keep_their_stored_encoding() -> Result<(), Error> {
+        let json = br#"{"id":2,"wrapped":"AQID","created":5}"#;
+        let k: VaultKeyRecord = decode(json)?;
+        assert_eq!(k.wrapped, vec![1, 2, 3]);
+        assert_eq!(encode(&k)?, json.to_vec());
+        let v: VersionRecord = decode(
+            br#"{"version":"0123456789abcdef0123456789abcdef","attributes":{"enabled":true,"created":1,"updated":1},"sealed":"/+8="}"#,
+        )?;
+        assert_eq!(v.sealed.as_deref(), Some(&[0xff, 0xef][..]));
+        let out = String::from_utf8(encode(&v)?).map_err(|e| Error::Internal(e.to_string()))?;
+        assert!(out.contains(r#""sealed":"/+8=""#), "{out}");
+        assert!(!out.contains("sealedKey"), "generation 0 is not written");
+        Ok(())
     }
 }

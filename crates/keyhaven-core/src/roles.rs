@@ -65,9 +65,13 @@ pub enum RoleType {
 pub struct RoleDefinition {
     /// The role's GUID (its `name` in the RBAC API).
     pub id: String,
+    /// Its display name (`Key Vault Secrets User`, …).
     pub role_name: String,
+    /// What it is for, in a sentence.
     pub description: String,
+    /// Built in or custom.
     pub role_type: RoleType,
+    /// What it grants: an action is granted when any one block grants it.
     pub permissions: Vec<Permission>,
     /// Where it may be assigned, as the RBAC API writes scopes (`/`, `/keys`).
     pub assignable_scopes: Vec<String>,

@@ -10,7 +10,9 @@ use serde::{Deserialize, Serialize};
 /// What a lifetime action does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum LifetimeActionType {
+    /// Makes a new key version with the same parameters.
     Rotate,
+    /// Records a near-expiry event in the log, once per key version.
     Notify,
 }
 
@@ -18,9 +20,12 @@ pub enum LifetimeActionType {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LifetimeAction {
+    /// What to do.
     pub action: LifetimeActionType,
+    /// Due this long after the latest version was created.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time_after_create: Option<String>,
+    /// Due this long before the latest version expires (never, for a version without expiry).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time_before_expiry: Option<String>,
 }
@@ -29,12 +34,15 @@ pub struct LifetimeAction {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RotationPolicy {
+    /// What to do, and when, during each key version's life.
     pub lifetime_actions: Vec<LifetimeAction>,
     /// Expiry given to versions the policy creates (ISO-8601 duration).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expiry_time: Option<String>,
+    /// When the key was first given a policy, in Unix seconds (none for the default policy).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created: Option<i64>,
+    /// When the policy was last set, in Unix seconds (none for the default policy).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub updated: Option<i64>,
     /// The latest version a Notify action has reported (so each version is reported once).
@@ -100,10 +108,13 @@ impl RotationPolicy {
         serde_json::to_value(self).map_err(|e| Error::Internal(e.to_string()))
     }
 
+    /// [`expiry_time`](Self::expiry_time) in seconds; none when unset or not a duration.
     pub fn expiry_secs(&self) -> Option<i64> {
         self.expiry_time.as_deref().and_then(parse_duration)
     }
 
+    /// Refuses a policy with a malformed or non-positive duration, a lifetime action without exactly one trigger,
+    /// or more than one `Rotate` action.
     pub fn validate(&self) -> Result<()> {
         if let Some(e) = &self.expiry_time {
             if parse_duration(e).is_none_or(|s| s <= 0) {

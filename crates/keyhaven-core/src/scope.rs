@@ -7,9 +7,13 @@ use std::fmt;
 /// vault, every object of one kind in a vault, one object.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Resource {
+    /// The whole deployment: every vault, and deployment management.
     Deployment,
+    /// One vault and everything in it.
     Vault(VaultName),
+    /// Every object of one kind in a vault (e.g. all its keys).
     Kind(VaultName, ObjectKind),
+    /// One object, with all its versions. Its name compares case-insensitively, as Azure's do.
     Object(VaultName, ObjectKind, ObjectName),
 }
 
@@ -60,14 +64,17 @@ impl Resource {
         }
     }
 
+    /// The vault `vault`.
     pub fn vault(vault: &VaultName) -> Self {
         Resource::Vault(vault.clone())
     }
 
+    /// Every object of `kind` in `vault`.
     pub fn kind(vault: &VaultName, kind: ObjectKind) -> Self {
         Resource::Kind(vault.clone(), kind)
     }
 
+    /// The object `name` of `kind` in `vault`.
     pub fn object(vault: &VaultName, kind: ObjectKind, name: &ObjectName) -> Self {
         Resource::Object(vault.clone(), kind, name.clone())
     }

@@ -13,9 +13,13 @@ const KIND: ObjectKind = ObjectKind::Secret;
 /// A new secret version.
 #[derive(Debug, Clone)]
 pub struct SetSecret {
+    /// The value, sealed under the vault's key before it is stored.
     pub value: SecretValue,
+    /// What the value is (free text, e.g. `text/plain`), kept for callers.
     pub content_type: Option<String>,
+    /// Attributes other than the defaults (enabled, no `nbf`, no `exp`).
     pub attributes: AttributesPatch,
+    /// The version's tags.
     pub tags: Tags,
 }
 

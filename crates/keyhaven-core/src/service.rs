@@ -47,7 +47,9 @@ impl Default for Settings {
 /// records or `records` records. Bounds what the engine holds uncommitted; see [`Settings`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RestoreBatch {
+    /// Stream bytes after which a batch is written.
     pub bytes: usize,
+    /// Records after which a batch is written.
     pub records: usize,
 }
 
@@ -75,11 +77,15 @@ const CONVERSION_CHUNK: usize = 4096;
 /// The identity of this installation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Deployment {
+    /// A UUID chosen at first start, or the exporter's once a geography export is imported. Backups are bound to
+    /// it, as Azure binds them to a subscription: they restore only into a deployment of the same subscription.
     pub subscription_id: String,
+    /// A UUID chosen at first start: the tenant the server's tokens are issued in.
     pub tenant_id: String,
 }
 
-/// What the store's records are, as the holder of the root key knows (see [`crate::sealing`]).
+/// What the store's records are, as the holder of the root key knows: every one authenticated, or written by a
+/// version that did not authenticate them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StoredRecords {
     /// Every record carries its authentication: one that does not, or whose check fails, is refused.
@@ -195,6 +201,7 @@ impl Keyhaven {
         }
     }
 
+    /// The current time from the domain's clock, in Unix seconds.
     pub fn now(&self) -> i64 {
         self.clock.now()
     }
@@ -210,6 +217,7 @@ impl Keyhaven {
         self.barrier.derived_key(purpose)
     }
 
+    /// The deployment-wide settings the domain was opened with.
     pub fn settings(&self) -> &Settings {
         &self.settings
     }

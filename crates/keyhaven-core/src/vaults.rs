@@ -6,20 +6,32 @@ use keyhaven_store::keys::prefix_end;
 /// A request to create a vault.
 #[derive(Debug, Clone)]
 pub struct NewVault {
+    /// The vault's name, also the first label of its host name (`{name}.{dns suffix}`).
     pub name: VaultName,
+    /// Where it lives (a key of [`Settings::locations`](crate::Settings::locations), any case); the default
+    /// location when none.
     pub location: Option<String>,
+    /// How many days deleted objects stay recoverable (7–90); the deployment's default when none.
     pub retention_days: Option<u32>,
+    /// Whether deleted objects must wait out their retention: no purge before it, and no deleting the vault
+    /// while it holds objects.
     pub purge_protection: bool,
 }
 
 /// A vault as callers see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VaultInfo {
+    /// The vault's name.
     pub name: String,
+    /// Its location, in lower case.
     pub location: String,
+    /// The geography of its location, whose keys seal its backups.
     pub geography: String,
+    /// How many days deleted objects stay recoverable.
     pub retention_days: u32,
+    /// Whether deleted objects must wait out their retention (see [`NewVault::purge_protection`]).
     pub purge_protection: bool,
+    /// When it was created, in Unix seconds.
     pub created: i64,
 }
 
@@ -37,6 +49,7 @@ impl From<&VaultRecord> for VaultInfo {
 }
 
 impl Keyhaven {
+    /// Creates a vault. Refused when the name is taken, the location unknown or the retention outside 7–90 days.
     pub async fn create_vault(&self, who: &Principal, req: NewVault) -> Result<VaultInfo> {
         who.authorize(Action::VaultsWrite, &Resource::Deployment)?;
         let rec = self.new_vault_record(req)?;
@@ -107,6 +120,7 @@ impl Keyhaven {
         })
     }
 
+    /// Every vault of the deployment.
     pub fn list_vaults(&self, who: &Principal) -> Result<Vec<VaultInfo>> {
         who.authorize(Action::VaultsRead, &Resource::Deployment)?;
         let snap = self.snapshot()?;
@@ -118,6 +132,7 @@ impl Keyhaven {
         Ok(out)
     }
 
+    /// One vault's settings.
     pub fn get_vault(&self, who: &Principal, name: &VaultName) -> Result<VaultInfo> {
         who.authorize(Action::VaultsRead, &Resource::vault(name))?;
         Ok(VaultInfo::from(

@@ -41,7 +41,9 @@ impl RecoveryLevel {
 /// How deleted objects of a vault are kept.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VaultPolicy {
+    /// Azure's summary of the retention and purge protection.
     pub recovery_level: RecoveryLevel,
+    /// How many days a deleted object stays recoverable (the vault's retention).
     pub recoverable_days: u32,
 }
 
@@ -63,7 +65,9 @@ impl VaultPolicy {
 /// When an object was deleted and when it will be purged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DeletedInfo {
+    /// When it was deleted, in Unix seconds.
     pub deleted_date: i64,
+    /// When it will be purged automatically (the deletion plus the vault's retention), in Unix seconds.
     pub scheduled_purge_date: i64,
 }
 
@@ -74,6 +78,7 @@ pub struct KeyFacts {
     pub kind: KeyKind,
     /// The public key (private members never present); its `kty` is the type as asked for.
     pub jwk: Jwk,
+    /// The operations the key may be used for.
     pub key_ops: Vec<KeyOp>,
     /// RSA modulus size in bits.
     pub key_size: Option<u32>,
@@ -93,29 +98,41 @@ pub struct CertificateFacts {
 /// What only one kind of object has.
 #[derive(Debug, Clone)]
 pub enum Detail {
+    /// A secret (on its own, or the one a certificate manages).
     Secret {
         /// For a certificate's secret: its key, as `{name}/{version}`.
         key_id: Option<String>,
     },
+    /// A key (on its own, or the one a certificate manages).
     Key(Box<KeyFacts>),
+    /// A certificate.
     Certificate(CertificateFacts),
 }
 
 /// One version of an object as callers see it.
 #[derive(Debug, Clone)]
 pub struct ObjectView {
+    /// Secret, key or certificate.
     pub kind: ObjectKind,
+    /// The object's name, as it was first written.
     pub name: String,
+    /// This version's id.
     pub version: Version,
+    /// This version's lifecycle attributes.
     pub attributes: Attributes,
+    /// This version's tags.
     pub tags: Tags,
+    /// This version's content type, as its writer gave it (for a certificate and its secret: the policy's).
     pub content_type: Option<String>,
     /// Managed by a certificate (its key or its secret).
     pub managed: bool,
+    /// What only its kind has.
     pub detail: Detail,
     /// A secret's value, only where the operation returns it.
     pub value: Option<SecretValue>,
+    /// When it was deleted and will be purged; none for a live object.
     pub deleted: Option<DeletedInfo>,
+    /// How its vault keeps deleted objects.
     pub policy: VaultPolicy,
 }
 

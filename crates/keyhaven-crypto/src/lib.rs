@@ -21,7 +21,10 @@ pub use jwt::TokenSigner;
 pub use mac::{hmac_sha256, MacKey};
 pub use passphrase::{open_with_passphrase, seal_with_passphrase};
 pub use password::{hash_client_secret, verify_client_secret};
-pub use tls::{issue_ca, issue_server_certificate, CertifiedKey};
+pub use tls::{
+    certificate_validity, issue_ca, issue_server_certificate, name_constraints, verify_issued,
+    CertifiedKey, PermittedNames,
+};
 
 use zeroize::Zeroizing;
 

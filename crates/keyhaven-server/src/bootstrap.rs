@@ -1,7 +1,7 @@
 //! First start and every start: the data directory's files, the store, the domain, the admin credential.
 
 use crate::config::{Config, StoreLocation};
-pub(crate) use crate::private_files::{create_private_dir, write_atomic, write_private};
+pub(crate) use crate::private_files::{create_private_dir, write_private};
 use crate::ServerError;
 use keyhaven_core::{Keyhaven, NewVault, StoredRecords};
 use keyhaven_crypto::TokenSigner;
@@ -18,13 +18,19 @@ use zeroize::Zeroizing;
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AdminCredential {
+    /// The deployment's tenant, which tokens are requested in.
     pub tenant_id: String,
+    /// The administrator's application (client) id.
     pub client_id: String,
     /// The principal's object id (role assignments name it); absent in credentials of earlier versions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub object_id: Option<String>,
+    /// The administrator's client secret, as issued at first start.
     pub client_secret: String,
+    /// The server's own URL (`https://host[:port]`), which the Azure SDKs take as their authority host; kept
+    /// current at every start.
     pub authority_host: String,
+    /// The URL of the `default` vault, kept current at every start.
     pub vault_url: String,
 }
 
@@ -47,7 +53,8 @@ impl Drop for AdminCredential {
 pub(crate) struct Prepared {
     pub kh: Arc<Keyhaven>,
     pub store: Arc<Store>,
-    pub signer: TokenSigner,
+    /// The token signing key, with the token endpoint's protections.
+    pub signer: crate::tokens::TokenSetup,
     pub fresh: bool,
 }
 
@@ -91,7 +98,10 @@ pub(crate) fn prepare(config: &Config, clock: Arc<dyn Clock>) -> Result<Prepared
     let signer_pem = load_or_create(&dir.join("token-signing-key.pem"), || {
         Ok(TokenSigner::generate()?.to_pem()?)
     })?;
-    let signer = TokenSigner::from_pem(&signer_pem)?;
+    let signer = crate::tokens::TokenSetup {
+        signer: TokenSigner::from_pem(&signer_pem)?,
+        limits: crate::token_limits::TokenLimits::new(&config.token_limits())?,
+    };
     let earlier = root.records == StoredRecords::Earlier;
     let (kh, fresh) = Keyhaven::open(
         open_engine(config)?,

@@ -5,6 +5,7 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// `keyhaven serve` flags (each also read from its `KEYHAVEN_*` variable).
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -45,6 +46,22 @@ pub struct ServeArgs {
         value_name = "NAME"
     )]
     pub tls_names: Vec<String>,
+    /// The server certificate chain (PEM) to serve instead of one from the local CA; reloaded when it changes.
+    #[arg(
+        long,
+        env = "KEYHAVEN_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(
+        long,
+        env = "KEYHAVEN_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    pub tls_key: Option<PathBuf>,
     /// Log filter (e.g. info, keyhaven=debug).
     #[arg(long, env = "KEYHAVEN_LOG", value_name = "FILTER")]
     pub log: Option<String>,
@@ -82,6 +99,26 @@ struct FileConfig {
     audit_hash_names: Option<bool>,
     root_key_passphrase_file: Option<PathBuf>,
     vault_key_rotate_after_seals: Option<u64>,
+    // Connections (ConnectionLimits) and the server certificate.
+    max_connections: Option<u32>,
+    tls_handshake_timeout_secs: Option<u64>,
+    header_read_timeout_secs: Option<u64>,
+    body_read_timeout_secs: Option<u64>,
+    body_total_timeout_secs: Option<u64>,
+    idle_timeout_secs: Option<u64>,
+    http2_max_concurrent_streams: Option<u32>,
+    http2_max_header_list_bytes: Option<u32>,
+    http2_keepalive_interval_secs: Option<u64>,
+    http2_keepalive_timeout_secs: Option<u64>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    tls_leaf_days: Option<u32>,
+    token_failure_limit: Option<u32>,
+    token_source_failure_limit: Option<u32>,
+    token_failure_window_secs: Option<u64>,
+    token_verify_concurrency: Option<usize>,
+    token_verify_wait_ms: Option<u64>,
+    token_cache_secs: Option<u64>,
     // Uploads, jobs, expensive work and cost-class throttling.
     max_upload_mib: Option<u64>,
     job_retention_hours: Option<u64>,
@@ -144,6 +181,24 @@ pub struct Config {
     pub audit: crate::audit::AuditSettings,
     /// The file holding the root key's passphrase, if configured (see [`crate::root_key`]).
     pub root_key_passphrase_file: Option<PathBuf>,
+    /// Timeouts and limits of client connections.
+    pub limits: crate::ConnectionLimits,
+    /// The server certificate: the operator's files, or short-lived ones from the local CA.
+    pub tls: crate::TlsSettings,
+    /// Failed token requests per client id and source address in a window before that pair is answered 429 until
+    /// the window ends (0: no limit).
+    pub token_failure_limit: u32,
+    /// Failed token requests per source address (any client ids) in a window before the source is answered 429
+    /// until the window ends (0: no limit).
+    pub token_source_failure_limit: u32,
+    /// The window failed token requests are counted in (and the longest lockout).
+    pub token_failure_window_secs: u64,
+    /// Client-secret checks (argon2id) running at once (0: one per core).
+    pub token_verify_concurrency: usize,
+    /// How long a token request waits for a secret check to start before it is answered 503.
+    pub token_verify_wait_ms: u64,
+    /// How long a verified client credential is answered without another check (0: always checked).
+    pub token_cache_secs: u64,
     /// Upload size, and how long finished backup and restore jobs and their files are kept.
     pub jobs: crate::JobLimits,
     /// The budgets of the expensive request classes (within `throttle_limit`).
@@ -176,8 +231,32 @@ impl Config {
                 hash_names: false,
             },
             root_key_passphrase_file: None,
+            limits: crate::ConnectionLimits::default(),
+            tls: crate::TlsSettings::default(),
+            token_failure_limit: 10,
+            token_source_failure_limit: 100,
+            token_failure_window_secs: 60,
+            token_verify_concurrency: 0,
+            token_verify_wait_ms: 5000,
+            token_cache_secs: 60,
             jobs: crate::JobLimits::default(),
             throttle_budgets: crate::ThrottleBudgets::default(),
+        }
+    }
+
+    /// The token endpoint's protections as configured.
+    pub(crate) fn token_limits(&self) -> crate::token_limits::TokenLimitSettings {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        crate::token_limits::TokenLimitSettings {
+            failure_limit: self.token_failure_limit,
+            source_failure_limit: self.token_source_failure_limit,
+            failure_window: std::time::Duration::from_secs(self.token_failure_window_secs),
+            verify_concurrency: match self.token_verify_concurrency {
+                0 => cores,
+                n => n,
+            },
+            verify_wait: std::time::Duration::from_millis(self.token_verify_wait_ms),
+            cache_ttl: std::time::Duration::from_secs(self.token_cache_secs),
         }
     }
 
@@ -261,6 +340,66 @@ impl Config {
         if let Some(w) = args.throttle_window_ms.or(file.throttle_window_ms) {
             c.throttle_window_ms = w.max(1);
         }
+        // Connections and the server certificate.
+        let secs = Duration::from_secs;
+        let l = &mut c.limits;
+        if let Some(n) = file.max_connections {
+            l.max_connections = n;
+        }
+        if let Some(s) = file.tls_handshake_timeout_secs {
+            l.tls_handshake_timeout = secs(s);
+        }
+        if let Some(s) = file.header_read_timeout_secs {
+            l.header_read_timeout = secs(s);
+        }
+        if let Some(s) = file.body_read_timeout_secs {
+            l.body_read_timeout = secs(s);
+        }
+        if let Some(s) = file.body_total_timeout_secs {
+            l.body_total_timeout = (s > 0).then(|| secs(s));
+        }
+        if let Some(s) = file.idle_timeout_secs {
+            l.idle_timeout = secs(s);
+        }
+        if let Some(n) = file.http2_max_concurrent_streams {
+            l.http2_max_concurrent_streams = n;
+        }
+        if let Some(n) = file.http2_max_header_list_bytes {
+            l.http2_max_header_list_bytes = n;
+        }
+        if let Some(s) = file.http2_keepalive_interval_secs {
+            l.http2_keepalive_interval = (s > 0).then(|| secs(s));
+        }
+        if let Some(s) = file.http2_keepalive_timeout_secs {
+            l.http2_keepalive_timeout = secs(s);
+        }
+        // Both files from the same place: flags (or environment) or the configuration file.
+        if args.tls_cert.is_some() || args.tls_key.is_some() {
+            (c.tls.cert, c.tls.key) = (args.tls_cert, args.tls_key);
+        } else {
+            (c.tls.cert, c.tls.key) = (file.tls_cert, file.tls_key);
+        }
+        if let Some(d) = file.tls_leaf_days {
+            c.tls.leaf_days = d;
+        }
+        if let Some(n) = file.token_failure_limit {
+            c.token_failure_limit = n;
+        }
+        if let Some(n) = file.token_source_failure_limit {
+            c.token_source_failure_limit = n;
+        }
+        if let Some(s) = file.token_failure_window_secs {
+            c.token_failure_window_secs = s;
+        }
+        if let Some(n) = file.token_verify_concurrency {
+            c.token_verify_concurrency = n;
+        }
+        if let Some(ms) = file.token_verify_wait_ms {
+            c.token_verify_wait_ms = ms;
+        }
+        if let Some(s) = file.token_cache_secs {
+            c.token_cache_secs = s;
+        }
         // Uploads, jobs, expensive work and cost-class throttling.
         if let Some(m) = file.max_upload_mib {
             c.jobs.max_upload_bytes = m.saturating_mul(1 << 20);
@@ -339,6 +478,24 @@ impl Config {
                 "token-lifetime-secs must be between 60 and 86400".into(),
             ));
         }
+        // Connections and the server certificate.
+        self.limits.validate()?;
+        self.tls.validate()?;
+        if !(1..=3600).contains(&self.token_failure_window_secs) {
+            return Err(ServerError::Config(
+                "token-failure-window-secs must be between 1 and 3600".into(),
+            ));
+        }
+        if self.token_verify_concurrency > 1024 || self.token_verify_wait_ms > 60_000 {
+            return Err(ServerError::Config(
+                "token-verify-concurrency must be at most 1024 and token-verify-wait-ms at most 60000".into(),
+            ));
+        }
+        if self.token_cache_secs > 3600 {
+            return Err(ServerError::Config(
+                "token-cache-secs must be at most 3600".into(),
+            ));
+        }
         // Uploads, jobs, expensive work and cost-class throttling.
         if self.jobs.max_upload_bytes == 0 {
             return Err(ServerError::Config(
@@ -383,6 +540,35 @@ mod tests {
     }
 
     #[test]
+    fn token_endpoint_limits() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("k.toml");
+        let args = ServeArgs {
+            config: Some(f.clone()),
+            ..Default::default()
+        };
+        std::fs::write(&f, "").unwrap();
+        let d = Config::load(args.clone()).unwrap().token_limits();
+        assert_eq!((d.failure_limit, d.source_failure_limit), (10, 100));
+        assert_eq!(d.cache_ttl.as_secs(), 60);
+        assert!(d.verify_concurrency >= 1, "one per core by default");
+        std::fs::write(
+            &f,
+            "token-failure-limit = 3\ntoken-source-failure-limit = 0\ntoken-failure-window-secs = 5\n\
+             token-verify-concurrency = 4\ntoken-verify-wait-ms = 250\ntoken-cache-secs = 0\n",
+        )
+        .unwrap();
+        let t = Config::load(args.clone()).unwrap().token_limits();
+        assert_eq!((t.failure_limit, t.source_failure_limit), (3, 0));
+        assert_eq!(t.failure_window.as_secs(), 5);
+        assert_eq!(t.verify_concurrency, 4);
+        assert_eq!(t.verify_wait.as_millis(), 250);
+        assert!(t.cache_ttl.is_zero());
+        std::fs::write(&f, "token-failure-window-secs = 0\n").unwrap();
+        assert!(Config::load(args).is_err());
+    }
+
+    #[test]
     fn store_from_file_then_flag() {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("k.toml");
@@ -412,6 +598,88 @@ mod tests {
         ));
         for bad in ["sqlite://x", "postgres://kh@db/vault?nonsense=1"] {
             args.store = Some(bad.into());
+            assert!(Config::load(args.clone()).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn connection_limits_from_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("k.toml");
+        let args = ServeArgs {
+            config: Some(f.clone()),
+            ..Default::default()
+        };
+        std::fs::write(&f, "").unwrap();
+        assert_eq!(
+            Config::load(args.clone()).unwrap().limits,
+            crate::ConnectionLimits::default()
+        );
+        std::fs::write(
+            &f,
+            "max-connections = 64\ntls-handshake-timeout-secs = 5\nheader-read-timeout-secs = 7\n\
+             body-read-timeout-secs = 9\nbody-total-timeout-secs = 0\nidle-timeout-secs = 11\n\
+             http2-max-concurrent-streams = 13\nhttp2-max-header-list-bytes = 8192\n\
+             http2-keepalive-interval-secs = 0\nhttp2-keepalive-timeout-secs = 17\n",
+        )
+        .unwrap();
+        let l = Config::load(args.clone()).unwrap().limits;
+        assert_eq!(l.max_connections, 64);
+        assert_eq!(l.tls_handshake_timeout, Duration::from_secs(5));
+        assert_eq!(l.header_read_timeout, Duration::from_secs(7));
+        assert_eq!(l.body_read_timeout, Duration::from_secs(9));
+        assert_eq!(l.body_total_timeout, None, "0: no limit");
+        assert_eq!(l.idle_timeout, Duration::from_secs(11));
+        assert_eq!(l.http2_max_concurrent_streams, 13);
+        assert_eq!(l.http2_max_header_list_bytes, 8192);
+        assert_eq!(l.http2_keepalive_interval, None, "0: no pings");
+        assert_eq!(l.http2_keepalive_timeout, Duration::from_secs(17));
+        for bad in [
+            "max-connections = 0",
+            "header-read-timeout-secs = 0",
+            "idle-timeout-secs = 0",
+            "body-read-timeout-secs = 0",
+            "http2-max-header-list-bytes = 10",
+        ] {
+            std::fs::write(&f, bad).unwrap();
+            assert!(Config::load(args.clone()).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn certificate_files_from_file_then_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("k.toml");
+        let mut args = ServeArgs {
+            config: Some(f.clone()),
+            ..Default::default()
+        };
+        std::fs::write(&f, "").unwrap();
+        let c = Config::load(args.clone()).unwrap();
+        assert_eq!((c.tls.cert, c.tls.key, c.tls.leaf_days), (None, None, 30));
+        std::fs::write(
+            &f,
+            "tls-cert = \"/etc/kv/cert.pem\"\ntls-key = \"/etc/kv/key.pem\"\ntls-leaf-days = 7\n",
+        )
+        .unwrap();
+        let c = Config::load(args.clone()).unwrap();
+        assert_eq!(c.tls.cert, Some(PathBuf::from("/etc/kv/cert.pem")));
+        assert_eq!(c.tls.key, Some(PathBuf::from("/etc/kv/key.pem")));
+        assert_eq!(c.tls.leaf_days, 7);
+        args.tls_cert = Some("/run/a.pem".into());
+        args.tls_key = Some("/run/b.pem".into());
+        let c = Config::load(args.clone()).unwrap();
+        assert_eq!(c.tls.cert, Some(PathBuf::from("/run/a.pem")));
+        assert_eq!(c.tls.key, Some(PathBuf::from("/run/b.pem")));
+        for bad in [
+            "tls-cert = \"/etc/kv/cert.pem\"",
+            "tls-key = \"/etc/kv/key.pem\"",
+            "tls-leaf-days = 0",
+            "tls-leaf-days = 400",
+        ] {
+            std::fs::write(&f, bad).unwrap();
+            args.tls_cert = None;
+            args.tls_key = None;
             assert!(Config::load(args.clone()).is_err(), "{bad}");
         }
     }

@@ -6,24 +6,24 @@ use crate::config::Config;
 use crate::http;
 use crate::state::{AppState, Shared};
 use crate::tokens::TokenService;
+use crate::ConnectionLimits;
 use crate::ServerError;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
-use hyper_util::service::TowerToHyperService;
 use keyhaven_model::{Clock, SystemClock};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinHandle;
 
 /// A server running in this process.
 pub struct RunningServer {
     pub addr: SocketAddr,
-    /// The CA certificate clients must trust.
+    /// The local CA certificate clients must trust (not used when `tls_cert_file` is set).
     pub ca_file: PathBuf,
+    /// The operator's certificate, when one is configured (`tls-cert`).
+    pub tls_cert_file: Option<PathBuf>,
     /// `https://{public host}:{port}`: where clients get tokens.
     pub authority: String,
     /// The URL of the `default` vault.
@@ -62,13 +62,22 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
     let authority = format!("https://{}{port_suffix}", config.public_host);
     let vault_url = format!("https://default.{}{port_suffix}", config.dns_suffix);
 
+    // The certificate first: a TLS configuration error stops the start before the store is opened.
+    let tls_dir = config.data_dir.join("tls");
+    let tls = crate::tls::prepare(
+        &tls_dir,
+        &crate::tls::Names {
+            dns_suffix: &config.dns_suffix,
+            public_host: &config.public_host,
+            extra: &config.tls_names,
+        },
+        &config.tls,
+    )?;
     let cfg = config.clone();
     let c = clock.clone();
     let prepared = tokio::task::spawn_blocking(move || bootstrap::prepare(&cfg, c))
         .await
         .map_err(|e| ServerError::Config(format!("start-up task failed: {e}")))??;
-    let tls_dir = config.data_dir.join("tls");
-    let tls = crate::tls::prepare(&tls_dir, &config.dns_suffix, &config.tls_names)?;
     let admin = bootstrap::admin_credential(
         &config,
         &prepared.kh,
@@ -145,9 +154,11 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
         ));
     }
     let store = prepared.store.clone();
-    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls.config);
+    tokio::spawn(crate::tls::maintain(tls.resolver, rx.clone()));
+    let limits = config.limits.clone();
     let task = tokio::spawn(async move {
-        accept_loop(listener, acceptor, app, rx).await;
+        accept_loop(listener, acceptor, app, limits, rx).await;
         let _ = purge.await;
         let _ = tokio::task::spawn_blocking(move || audit.close()).await;
         let _ = tokio::task::spawn_blocking(move || store.close()).await;
@@ -156,6 +167,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
     Ok(RunningServer {
         addr,
         ca_file: tls_dir.join("ca.pem"),
+        tls_cert_file: config.tls.cert.clone(),
         authority,
         vault_url,
         tenant_id,
@@ -170,10 +182,36 @@ async fn accept_loop(
     listener: TcpListener,
     acceptor: tokio_rustls::TlsAcceptor,
     app: axum::Router,
+    limits: ConnectionLimits,
     mut stop: watch::Receiver<bool>,
 ) {
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let limits = Arc::new(limits);
+    // One permit per open connection. At the cap the loop stops accepting: new connections wait in the
+    // kernel's listen backlog (first come, first served) until one closes, and the timeouts bound how long that
+    // is. Accepting only to close at once would turn a flood into a busy loop, and fail the clients that were
+    // first to wait.
+    let open = Arc::new(Semaphore::new(limits.max_connections as usize));
+    let mut last_full_log: Option<Instant> = None;
     loop {
+        let permit = match open.clone().try_acquire_owned() {
+            Ok(p) => p,
+            Err(_) => {
+                if last_full_log.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+                    last_full_log = Some(Instant::now());
+                    tracing::warn!(
+                        max_connections = limits.max_connections,
+                        "connection limit reached; new connections wait until one closes"
+                    );
+                }
+                tokio::select! {
+                    p = open.clone().acquire_owned() => match p {
+                        Ok(p) => p,
+                        Err(_) => break,
+                    },
+                    _ = stop.changed() => break,
+                }
+            }
+        };
         tokio::select! {
             accepted = listener.accept() => {
                 let (tcp, peer) = match accepted {
@@ -184,36 +222,21 @@ async fn accept_loop(
                         continue;
                     }
                 };
-                let _ = tcp.set_nodelay(true);
-                let acceptor = acceptor.clone();
-                let svc = TowerToHyperService::new(tower::ServiceExt::map_request(
-                    app.clone(),
-                    move |mut req: ::http::Request<hyper::body::Incoming>| {
-                        req.extensions_mut().insert(crate::http::Peer(peer));
-                        req
-                    },
-                ));
-                let watcher = graceful.watcher();
+                let (acceptor, app, limits, stop) =
+                    (acceptor.clone(), app.clone(), limits.clone(), stop.clone());
                 tokio::spawn(async move {
-                    let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
-                        Ok(Ok(s)) => s,
-                        Ok(Err(e)) => {
-                            tracing::debug!(error = %e, "TLS handshake failed");
-                            return;
-                        }
-                        Err(_) => return,
-                    };
-                    let builder = auto::Builder::new(TokioExecutor::new());
-                    let conn = builder.serve_connection(TokioIo::new(tls), svc);
-                    let _ = watcher.watch(conn).await;
+                    crate::connection::serve(tcp, peer, acceptor, app, limits, stop).await;
+                    drop(permit);
                 });
             }
             _ = stop.changed() => break,
         }
     }
     drop(listener);
+    // Every connection has been told to close gracefully; wait for all their permits.
+    let all = limits.max_connections;
     tokio::select! {
-        _ = graceful.shutdown() => {}
+        _ = open.acquire_many(all) => {}
         _ = tokio::time::sleep(Duration::from_secs(10)) => tracing::warn!("connections still open after 10 s; closing"),
     }
 }
@@ -248,6 +271,7 @@ async fn maintenance_loop(
 
 /// Runs the server until SIGTERM or SIGINT, printing how to connect.
 pub async fn serve(config: Config) -> Result<(), ServerError> {
+    let data_dir = config.data_dir.clone();
     let server = start(config, Arc::new(SystemClock)).await?;
     println!("Keyhaven is listening on https://{}", server.addr);
     println!("  default vault:  {}", server.vault_url);
@@ -255,16 +279,14 @@ pub async fn serve(config: Config) -> Result<(), ServerError> {
         "  token authority: {}/{}",
         server.authority, server.tenant_id
     );
-    println!("  trust this CA:  {}", server.ca_file.display());
+    match &server.tls_cert_file {
+        Some(cert) => println!("  certificate:    {}", cert.display()),
+        None => println!("  trust this CA:  {}", server.ca_file.display()),
+    }
     match &server.admin {
         Some(_) => println!(
             "  credential:     {} (tenantId, clientId, clientSecret)",
-            server
-                .ca_file
-                .parent()
-                .and_then(|p| p.parent())
-                .map(|d| d.join("admin-credential.json").display().to_string())
-                .unwrap_or_default()
+            data_dir.join("admin-credential.json").display()
         ),
         None => {
             println!("  credential:     admin-credential.json is missing from the data directory")

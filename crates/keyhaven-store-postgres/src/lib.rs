@@ -7,7 +7,8 @@
 //! - **Snapshots** are `REPEATABLE READ READ ONLY` transactions on a pooled connection held for the snapshot's
 //!   life and rolled back (in the background) when it is dropped. The `BEGIN` is queued without waiting and is
 //!   answered together with the first read: one round trip for a point read (see the `fence` module for why that
-//!   keeps the point in time).
+//!   keeps the point in time for this engine's own commits; another node's commit that lands between `snapshot()`
+//!   and the first read is in the snapshot, whose instant is then that first read).
 //! - **Write transactions** are `READ COMMITTED` and first take one transaction-scoped advisory lock, so write
 //!   transactions are serialized across every node on the database as the store's committer serializes them
 //!   within one process. Writes are buffered (the last write of a key wins) and sent, with one statement for

@@ -19,6 +19,7 @@ use std::time::Instant;
 pub struct RoleAssignment {
     /// The assignment's GUID.
     pub name: String,
+    /// Where the role applies: this scope and every scope inside it.
     pub scope: Resource,
     /// The role definition's GUID.
     pub role_definition_id: String,
@@ -217,9 +218,14 @@ fn related(assigned: &Resource, scope: &Resource, filter: &AssignmentFilter) -> 
 /// A custom role to create or replace.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RoleDefinitionChange {
+    /// The role's display name: 1 to 120 characters, unique among all roles (case-insensitive).
     pub role_name: String,
+    /// What the role is for.
     pub description: String,
+    /// What it grants: at least one block.
     pub permissions: Vec<Permission>,
+    /// Where it may be assigned, as the RBAC API writes scopes; `/` when empty. Kept and returned as given:
+    /// creating an assignment does not check them.
     pub assignable_scopes: Vec<String>,
 }
 
@@ -539,8 +545,8 @@ impl Keyhaven {
                     .iter()
                     .any(|a| a.scope == rec.scope && a.role_definition == rec.role_definition)
                 {
-                    return Err(Error::Conflict(
-                        "The role assignment already exists (same principal, role and scope)."
+                    return Err(Error::RoleAssignmentExists(
+                        "the principal has this role at this scope under another assignment."
                             .into(),
                     ));
                 }

@@ -10,10 +10,13 @@ const MAX_CONTACTS: usize = 64;
 /// One contact (Azure's shape).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Contact {
+    /// E-mail address; required to set contacts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
+    /// Name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// Phone number.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phone: Option<String>,
 }
@@ -26,6 +29,7 @@ fn not_found() -> Error {
 }
 
 impl Keyhaven {
+    /// The vault's contacts. Not found when none are set.
     pub fn get_certificate_contacts(
         &self,
         who: &Principal,

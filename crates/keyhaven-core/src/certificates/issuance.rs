@@ -28,8 +28,11 @@ const KIND: ObjectKind = ObjectKind::Certificate;
 /// A certificate to create.
 #[derive(Debug, Clone, Default)]
 pub struct CreateCertificate {
+    /// The policy to issue under; it replaces the certificate's policy (keeping its creation time).
     pub policy: CertificatePolicy,
+    /// Whether the new version is enabled once it has its certificate (default: enabled).
     pub enabled: Option<bool>,
+    /// The new version's tags.
     pub tags: Tags,
 }
 

@@ -7,16 +7,21 @@ use crate::records;
 use crate::{Action, Error, Keyhaven, Principal, Resource, Result};
 use keyhaven_model::{ObjectKind, ObjectName, SecretValue, VaultName};
 use serde::{Deserialize, Serialize};
+use serde_with::base64::Base64;
 
 /// An administrator of the organization an issuer knows (Azure's shape).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AdministratorDetails {
+    /// First name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_name: Option<String>,
+    /// Last name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_name: Option<String>,
+    /// E-mail address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
+    /// Phone number.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phone: Option<String>,
 }
@@ -24,28 +29,44 @@ pub struct AdministratorDetails {
 /// An issuer as callers see it (no password).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Issuer {
+    /// The issuer's name, as policies name it.
     pub name: String,
+    /// The certificate authority it stands for (e.g. `DigiCert`), as the caller named it.
     pub provider: String,
+    /// The account at the authority.
     pub account_id: Option<String>,
+    /// Whether an account password is set (the password itself is never returned).
     pub has_password: bool,
+    /// The organization's id at the authority.
     pub organization_id: Option<String>,
+    /// The organization's administrators.
     pub admins: Vec<AdministratorDetails>,
+    /// Whether the issuer is enabled (Azure's flag, kept and returned).
     pub enabled: bool,
+    /// When it was first set, in Unix seconds.
     pub created: i64,
+    /// When it last changed, in Unix seconds.
     pub updated: i64,
 }
 
 /// A change to an issuer: set (`PUT`, replacing it; provider required) or update (`PATCH`, what is given).
 #[derive(Debug, Clone, Default)]
 pub struct IssuerChange {
+    /// The certificate authority; required to set an issuer.
     pub provider: Option<String>,
+    /// The account at the authority.
     pub account_id: Option<String>,
+    /// The account password, sealed under the vault's key before it is stored.
     pub password: Option<SecretValue>,
+    /// The organization's id at the authority.
     pub organization_id: Option<String>,
+    /// The organization's administrators, replacing those stored.
     pub admins: Option<Vec<AdministratorDetails>>,
+    /// Whether the issuer is enabled (a new one is).
     pub enabled: Option<bool>,
 }
 
+#[serde_with::serde_as]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct IssuerRecord {
@@ -53,11 +74,8 @@ pub(crate) struct IssuerRecord {
     pub provider: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account_id: Option<String>,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "records::b64opt"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde_as(as = "Option<Base64>")]
     pub sealed_password: Option<Vec<u8>>,
     /// The generation of the vault key that sealed the password.
     #[serde(default, skip_serializing_if = "records::is_zero")]
@@ -106,6 +124,7 @@ fn issuer_name(name: &ObjectName) -> Result<()> {
 }
 
 impl Keyhaven {
+    /// One issuer of the vault, by name (case-insensitive).
     pub fn get_issuer(
         &self,
         who: &Principal,
@@ -120,6 +139,7 @@ impl Keyhaven {
         Ok(Issuer::from(&r))
     }
 
+    /// A page of the vault's issuers.
     pub fn list_issuers(
         &self,
         who: &Principal,
@@ -216,6 +236,8 @@ impl Keyhaven {
             .await
     }
 
+    /// Deletes an issuer, returning it. Policies that name it stay as they are; creating a certificate under
+    /// one is then refused.
     pub async fn delete_issuer(
         &self,
         who: &Principal,

@@ -4,11 +4,11 @@
 //! key (whose private part never leaves the vault).
 
 use super::policy::{CertificatePolicy, IssuerRef};
-use crate::records;
 use crate::Error;
 use keyhaven_model::ObjectName;
 use keyhaven_model::{Tags, Version};
 use serde::{Deserialize, Serialize};
+use serde_with::base64::Base64;
 
 /// Where a certificate's create operation stands (Azure's `status`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -16,8 +16,11 @@ use serde::{Deserialize, Serialize};
 pub enum OperationStatus {
     /// Waiting for the certificate (an outside authority's signature, merged later).
     InProgress,
+    /// The certificate version was made (issued by Keyhaven, or merged).
     Completed,
+    /// The certificate could not be issued; [`CertificateOperation::error`] says why.
     Failed,
+    /// Cancelled while in progress: nothing can be merged into it any more.
     Cancelled,
 }
 
@@ -36,22 +39,22 @@ impl OperationStatus {
 /// An operation's error (Azure's `{code, message}`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OperationError {
+    /// A stable name for the failure (e.g. `IssuerNotAvailable`).
     pub code: String,
+    /// What went wrong and what to do instead.
     pub message: String,
 }
 
 /// What is stored.
+#[serde_with::serde_as]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct OperationRecord {
     pub name: String,
     pub request_id: String,
     pub issuer: IssuerRef,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "records::b64opt"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde_as(as = "Option<Base64>")]
     pub csr: Option<Vec<u8>>,
     pub cancellation_requested: bool,
     pub status: OperationStatus,
@@ -68,11 +71,8 @@ pub(crate) struct OperationRecord {
     pub enabled: Option<bool>,
     #[serde(default, skip_serializing_if = "Tags::is_empty")]
     pub tags: Tags,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "records::b64opt"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde_as(as = "Option<Base64>")]
     pub sealed_key: Option<Vec<u8>>,
     pub created: i64,
 }
@@ -82,13 +82,19 @@ pub(crate) struct OperationRecord {
 pub struct CertificateOperation {
     /// The certificate's name.
     pub name: String,
+    /// The operation's id (a UUID), new for every create.
     pub request_id: String,
+    /// The issuer the policy named when the operation started.
     pub issuer: IssuerRef,
     /// The PKCS#10 request (DER) an outside authority is to sign.
     pub csr: Option<Vec<u8>>,
+    /// Whether a caller asked to cancel it.
     pub cancellation_requested: bool,
+    /// Where it stands.
     pub status: OperationStatus,
+    /// A sentence on where it stands, for people.
     pub status_details: Option<String>,
+    /// Why it failed, when it did.
     pub error: Option<OperationError>,
     /// Set once completed: the certificate now has the version it made.
     pub completed: bool,

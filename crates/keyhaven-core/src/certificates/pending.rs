@@ -32,7 +32,8 @@ impl Keyhaven {
         Ok(CertificateOperation::from(&op))
     }
 
-    /// Asks to cancel an operation in progress: it ends cancelled and its pending key is destroyed.
+    /// Asks to cancel an operation in progress: it ends cancelled, and nothing can be merged into it any more. The
+    /// pending version and its managed key stay, disabled.
     pub async fn cancel_certificate_operation(
         &self,
         who: &Principal,
@@ -62,7 +63,8 @@ impl Keyhaven {
             .await
     }
 
-    /// Deletes the certificate's operation (an operation in progress is abandoned, its pending key destroyed).
+    /// Deletes the certificate's operation (an operation in progress is abandoned: nothing can be merged into it any
+    /// more; its pending version and managed key stay, disabled).
     pub async fn delete_certificate_operation(
         &self,
         who: &Principal,

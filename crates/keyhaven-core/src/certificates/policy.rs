@@ -4,7 +4,9 @@
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 
+/// The managed secret holds the certificate (and key) as PKCS#12: the default.
 pub const CONTENT_TYPE_PKCS12: &str = "application/x-pkcs12";
+/// The managed secret holds the certificate chain (and key) as PEM.
 pub const CONTENT_TYPE_PEM: &str = "application/x-pem-file";
 /// The issuer whose certificates Keyhaven signs itself.
 pub const ISSUER_SELF: &str = "Self";
@@ -23,22 +25,31 @@ const KEY_USAGES: [&str; 9] = [
     "decipherOnly",
 ];
 
+/// How a certificate's key is made.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyProps {
+    /// Whether the managed secret holds the private key along with the certificate (default `true`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exportable: Option<bool>,
+    /// `RSA` (the default), `RSA-HSM`, `EC` or `EC-HSM`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kty: Option<String>,
+    /// RSA: 2048 (the default), 3072 or 4096 bits. EC: optional, and then it must match the curve.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_size: Option<u32>,
+    /// Whether a new version keeps the current key when it still fits the policy (default `false`: a new key
+    /// per version).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reuse_key: Option<bool>,
+    /// EC only: `P-256` (the default), `P-256K`, `P-384` or `P-521`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub crv: Option<String>,
 }
 
+/// How the managed secret encodes the certificate.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SecretProps {
+    /// [`CONTENT_TYPE_PKCS12`] (the default) or [`CONTENT_TYPE_PEM`].
     #[serde(
         rename = "contentType",
         default,
@@ -47,12 +58,16 @@ pub struct SecretProps {
     pub content_type: Option<String>,
 }
 
+/// The subject alternative names a certificate carries.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Sans {
+    /// E-mail addresses.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub emails: Vec<String>,
+    /// DNS names.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dns_names: Vec<String>,
+    /// User principal names.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub upns: Vec<String>,
 }
@@ -63,48 +78,69 @@ impl Sans {
     }
 }
 
+/// What a certificate says.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct X509Props {
+    /// The subject as an X.500 name (`CN=www.contoso.com`); required.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subject: Option<String>,
+    /// Extended key usages as object identifiers (default: server and client authentication).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ekus: Option<Vec<String>>,
+    /// Subject alternative names; an empty set counts as none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sans: Option<Sans>,
+    /// Key usages (`digitalSignature`, `keyEncipherment`, …), which also decide the managed key's permitted
+    /// operations. Default: `digitalSignature` with `keyEncipherment` (RSA) or `keyAgreement` (EC).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_usage: Option<Vec<String>>,
+    /// How long each new certificate is valid: 1–1200 months (default 12).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub validity_months: Option<u32>,
 }
 
+/// When a lifetime action is due: exactly one of the two.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Trigger {
+    /// Once this share (1–99 %) of the certificate's validity has passed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lifetime_percentage: Option<u32>,
+    /// This many days before the certificate expires (at least 1, less than its validity).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub days_before_expiry: Option<u32>,
 }
 
+/// What a lifetime action does.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ActionSpec {
+    /// `AutoRenew` (a new version, for issuer `Self`; for other issuers a near-expiry event, like
+    /// `EmailContacts`) or `EmailContacts` (a near-expiry event naming the vault's contacts, once per version).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub action_type: Option<String>,
 }
 
+/// A lifetime action: what happens to a certificate as it nears expiry, and when.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LifetimeActionSpec {
+    /// When it is due.
     #[serde(default)]
     pub trigger: Trigger,
+    /// What it does.
     #[serde(default)]
     pub action: ActionSpec,
 }
 
+/// Who issues a certificate.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IssuerRef {
+    /// [`ISSUER_SELF`], [`ISSUER_UNKNOWN`] (the default), or an issuer configured in the vault, whose
+    /// certificates stay pending until merged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// The certificate type to ask an authority for (e.g. `OV-SSL`); kept and returned only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cty: Option<String>,
+    /// Whether an authority should log the certificate publicly; kept and returned only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cert_transparency: Option<bool>,
 }
@@ -112,10 +148,13 @@ pub struct IssuerRef {
 /// The policy's own attributes (enabled; created/updated are kept by the server).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PolicyAttributes {
+    /// Whether the policy is enabled (default `true`); kept and returned only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
+    /// When the policy was first set, in Unix seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created: Option<i64>,
+    /// When the policy last changed, in Unix seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub updated: Option<i64>,
 }
@@ -125,16 +164,23 @@ pub struct PolicyAttributes {
 /// wire shape, `keyhaven_azure_api::certificate_policy`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CertificatePolicy {
+    /// How the key is made.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_props: Option<KeyProps>,
+    /// How the managed secret encodes the certificate.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_props: Option<SecretProps>,
+    /// What the certificate says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub x509_props: Option<X509Props>,
+    /// What happens as the certificate nears expiry: at most one action (default: at 80 % of its validity,
+    /// `AutoRenew` for issuer `Self`, `EmailContacts` otherwise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lifetime_actions: Option<Vec<LifetimeActionSpec>>,
+    /// Who issues the certificate.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub issuer: Option<IssuerRef>,
+    /// The policy's own attributes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attributes: Option<PolicyAttributes>,
     /// The version whose near-expiry notice was last given (kept by the server; not part of Azure's shape).
@@ -414,6 +460,7 @@ impl CertificatePolicy {
         out
     }
 
+    /// The issuer's name ([`ISSUER_UNKNOWN`] when the policy names none).
     pub fn issuer_name(&self) -> &str {
         self.issuer
             .as_ref()
@@ -421,6 +468,7 @@ impl CertificatePolicy {
             .unwrap_or(ISSUER_UNKNOWN)
     }
 
+    /// The managed secret's content type ([`CONTENT_TYPE_PKCS12`] when the policy names none).
     pub fn content_type(&self) -> &str {
         self.secret_props
             .as_ref()

@@ -12,15 +12,20 @@ const KIND: ObjectKind = ObjectKind::Certificate;
 /// A certificate version with the policy its certificate is under.
 #[derive(Debug, Clone)]
 pub struct CertificateView {
+    /// The version itself.
     pub object: ObjectView,
+    /// The certificate's policy (every certificate has one; none only if a stored record lacks it).
     pub policy: Option<CertificatePolicy>,
 }
 
 /// A change to a certificate version (and the policy of the certificate).
 #[derive(Debug, Clone, Default)]
 pub struct CertificateChange {
+    /// Enables or disables the version, with its managed key and secret.
     pub enabled: Option<bool>,
+    /// The version's new tags, replacing all of them.
     pub tags: Option<Tags>,
+    /// Sections of the policy to replace; the rest stays.
     pub policy: Option<CertificatePolicy>,
 }
 

@@ -32,13 +32,21 @@ const MANIFEST_FORMAT: &str = "keyhaven.vault-snapshot/1";
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Manifest {
+    /// The backup format and its version (`keyhaven.vault-snapshot/1`).
     pub format: String,
+    /// The vault backed up.
     pub vault: String,
+    /// When the backup was taken, in Unix seconds.
     pub created: i64,
+    /// Secrets in the backup, a certificate's own secret and deleted ones included.
     pub secrets: u64,
+    /// Keys in the backup, a certificate's own key and deleted ones included.
     pub keys: u64,
+    /// Certificates in the backup, deleted ones included.
     pub certificates: u64,
+    /// How many of the objects counted above are soft-deleted.
     pub deleted_objects: u64,
+    /// Versions of all objects together.
     pub versions: u64,
     /// Vault settings and certificate operations in the backup: issuers, contacts, create operations.
     #[serde(default, skip_serializing_if = "is_zero")]
@@ -52,16 +60,20 @@ fn is_zero(n: &u64) -> bool {
 }
 
 impl Manifest {
+    /// Objects of every kind in the backup.
     pub fn objects(&self) -> u64 {
         self.secrets + self.keys + self.certificates
     }
 }
 
-/// Progress of a running backup or restore.
+/// Progress of a running whole-vault backup, reported after each object.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Progress {
+    /// Objects written so far.
     pub objects: u64,
+    /// Versions written so far.
     pub versions: u64,
+    /// Bytes of backup written so far.
     pub bytes: u64,
 }
 
@@ -78,9 +90,12 @@ pub enum ConflictPolicy {
     NewVersion,
 }
 
+/// How to restore a whole-vault backup.
 #[derive(Debug, Clone, Default)]
 pub struct RestoreOptions {
+    /// What to do with objects and settings the target vault already has.
     pub conflict: ConflictPolicy,
+    /// Check the backup and report what a restore would do, writing nothing.
     pub dry_run: bool,
     /// Restore soft-deleted objects of the backup (as deleted, with their purge dates); otherwise they are left out.
     pub include_deleted: bool,
@@ -130,7 +145,12 @@ impl crate::Keyhaven {
             crate::Action::VaultBackup
         };
         who.authorize(action, &crate::Resource::vault(vault))?;
-        self.vault_record(&*self.snapshot()?, vault.as_str())?;
+        // The vault must exist; a restore running in it does not stop its jobs from being asked about.
+        crate::records::read::<crate::records::VaultRecord>(
+            &*self.snapshot()?,
+            &crate::records::vault_key(vault.as_str()),
+        )?
+        .ok_or_else(|| crate::Error::VaultNotFound(vault.as_str().to_string()))?;
         Ok(())
     }
 }

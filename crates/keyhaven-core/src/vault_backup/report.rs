@@ -32,9 +32,13 @@ pub enum ObjectAction {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ObjectOutcome {
+    /// The object's kind.
     pub kind: ObjectKind,
+    /// The object's name.
     pub name: String,
+    /// What the restore does with it.
     pub action: ObjectAction,
+    /// The object's versions in the backup; 1 when only a new version goes on top of an existing object.
     pub versions: u64,
 }
 
@@ -42,13 +46,22 @@ pub struct ObjectOutcome {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RestoreReport {
+    /// The backup's manifest.
     pub manifest: Manifest,
+    /// Whether this was a dry run: nothing was written.
     pub dry_run: bool,
+    /// Objects written (restored, restored as deleted, or given a new version).
     pub restored: u64,
+    /// Objects left out: existing ones under the conflict policy skip, and deleted ones not asked for.
     pub skipped: u64,
+    /// Objects and settings the target already has and the conflict policy does not settle (under fail, every
+    /// one; under new-version, an object deleted on either side). Any refuses the restore; a dry run counts them.
     pub conflicts: u64,
+    /// Versions written, over all restored objects.
     pub versions_written: u64,
+    /// Each object's outcome, in backup order; the first 10,000 only (the counts above are complete).
     pub objects: Vec<ObjectOutcome>,
+    /// Whether `objects` was cut short at its limit.
     pub objects_truncated: bool,
     /// What happened to each vault setting (certificate issuers and contacts); a conflict counts in `conflicts`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -59,10 +72,13 @@ pub struct RestoreReport {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum SettingAction {
+    /// Written: the target did not have it.
     Restored,
     /// The target's replaced by the backup's (conflict policy new-version).
     Replaced,
+    /// The target's left as it is (conflict policy skip).
     Skipped,
+    /// The target has it; under the conflict policy fail, the restore is refused.
     Conflict,
 }
 
@@ -72,6 +88,7 @@ pub enum SettingAction {
 pub struct SettingOutcome {
     /// `contacts` or `issuer NAME`.
     pub setting: String,
+    /// What the restore does with it.
     pub action: SettingAction,
 }
 

@@ -18,7 +18,9 @@ pub enum Outcome {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Caller {
+    /// The application (client) id: the token's, or the one a token request gave.
     pub client_id: String,
+    /// The principal's object id, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub object_id: Option<String>,
 }
@@ -33,26 +35,34 @@ pub struct AuditRecord {
     pub time: String,
     /// The request's id (also its `x-ms-request-id` header).
     pub request_id: String,
+    /// Who made the request, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub principal: Option<Caller>,
     /// The client's address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+    /// The HTTP method.
     pub method: String,
+    /// The vault the request was for, when it was for one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vault: Option<String>,
     /// The action authorization decided on (Azure's data action), or `token` for the token endpoint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub operation: Option<String>,
+    /// The kind of object acted on (`secret`, `key`, `certificate`), when the action was on a kind or an object.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
     /// The object's name (or its keyed hash, `hmac:…`, when so configured).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// The object version the request named, when authorization decided on the request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
+    /// The HTTP status of the answer.
     pub status: u16,
+    /// How the request ended.
     pub result: Outcome,
+    /// How long the request took, in milliseconds (to the microsecond).
     pub duration_ms: f64,
     /// The SHA-256 (hex) of the previous line, or of nothing for the very first line.
     pub prev: String,

@@ -10,8 +10,9 @@ use std::path::{Path, PathBuf};
 pub struct Verified {
     /// Lines checked.
     pub lines: u64,
-    /// Sequence numbers of the first and last line.
+    /// Sequence number of the first line (none for an empty log).
     pub first_seq: Option<u64>,
+    /// Sequence number of the last line (none for an empty log).
     pub last_seq: Option<u64>,
     /// Whether the log starts at its very beginning (else it continues an earlier file not given).
     pub from_start: bool,
@@ -21,9 +22,11 @@ pub struct Verified {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{file}:{line}: {problem}")]
 pub struct Broken {
+    /// The file where it breaks.
     pub file: PathBuf,
     /// 1-based line number in that file.
     pub line: u64,
+    /// What is wrong there.
     pub problem: String,
 }
 

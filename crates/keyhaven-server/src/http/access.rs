@@ -182,6 +182,18 @@ pub(crate) async fn put_definition(
     Ok((StatusCode::CREATED, Json(definition_out(&d))).into_response())
 }
 
+/// `GET /_keyhaven/roleDefinitions/{name}`: a built-in or custom role.
+pub(crate) async fn get_definition(
+    State(st): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(name): Path<String>,
+) -> Result<Response> {
+    let d = st
+        .kh
+        .get_role_definition(&who, &Resource::Deployment, &name)?;
+    Ok(Json(definition_out(&d)).into_response())
+}
+
 /// `DELETE /_keyhaven/roleDefinitions/{name}`.
 pub(crate) async fn delete_definition(
     State(st): State<AppState>,

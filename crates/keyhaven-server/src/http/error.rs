@@ -8,6 +8,8 @@ use keyhaven_model::{Invalid, ObjectKind};
 
 /// `Retry-After` for requests to a vault that is being restored.
 pub(crate) const RESTORE_RETRY_AFTER_SECS: u64 = 10;
+/// What a write refused during read-only failover suggests waiting before retrying.
+pub(crate) const READ_ONLY_RETRY_AFTER_SECS: u64 = 30;
 
 #[derive(Debug)]
 pub(crate) struct ApiError {
@@ -126,9 +128,15 @@ impl From<Error> for ApiError {
             Error::RoleAssignmentNotFound(_) => {
                 ApiError::new(StatusCode::NOT_FOUND, "RoleAssignmentNotFound", msg)
             }
-            Error::Forbidden(_) | Error::ReadOnly => {
-                ApiError::new(StatusCode::FORBIDDEN, "Forbidden", msg)
+            Error::RoleAssignmentExists(_) => {
+                ApiError::new(StatusCode::CONFLICT, "RoleAssignmentExists", msg)
             }
+            Error::Forbidden(_) => ApiError::new(StatusCode::FORBIDDEN, "Forbidden", msg),
+            // As Azure during a regional failover: reads go on, writes are refused until the primary is back.
+            Error::ReadOnly => ApiError {
+                retry_after: Some(READ_ONLY_RETRY_AFTER_SECS),
+                ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", msg)
+            },
             Error::Conflict(_) => ApiError::new(StatusCode::CONFLICT, "Conflict", msg),
             // Like Managed HSM during a full restore: the vault answers nothing until it is done.
             Error::RestoreInProgress { .. } => ApiError {

@@ -11,6 +11,7 @@ mod error;
 mod keys;
 mod management;
 mod objects;
+mod portal;
 mod rbac;
 mod request;
 mod secrets;
@@ -76,7 +77,9 @@ pub(crate) fn router(st: AppState) -> Router {
         .route("/_keyhaven/roleDefinitions", get(access::list_definitions))
         .route(
             "/_keyhaven/roleDefinitions/{name}",
-            put(access::put_definition).delete(access::delete_definition),
+            put(access::put_definition)
+                .get(access::get_definition)
+                .delete(access::delete_definition),
         )
         .route("/_keyhaven/roleAssignments", get(access::list_assignments))
         .route(
@@ -115,6 +118,7 @@ pub(crate) fn router(st: AppState) -> Router {
         .route("/metadata/endpoints", get(management::cloud_metadata))
         .route("//metadata/endpoints", get(management::cloud_metadata))
         .merge(management)
+        .merge(portal::router(st.clone()))
         .fallback(dataplane::handle)
         .layer(axum::extract::DefaultBodyLimit::max(request::MAX_BODY))
         .layer(middleware::from_fn(log_request))

@@ -219,9 +219,12 @@ pub(crate) fn list_assignments(cx: &Ctx, raw_scope: &str) -> Result<Response, Ap
         .st
         .kh
         .list_role_assignments(&cx.who, &scope(cx, raw_scope)?, &f.assignments)?;
+    // As in Managed HSM, a vault's RBAC API knows the vault and what is inside it: deployment-wide assignments,
+    // which it could only show as `/` (the vault's own scope), are listed by the management API.
     ok(ListResult {
         value: list
             .iter()
+            .filter(|a| a.scope != Resource::Deployment)
             .map(|a| assignment_out(a, a.scope.rbac_scope()))
             .collect::<Vec<_>>(),
         next_link: None,

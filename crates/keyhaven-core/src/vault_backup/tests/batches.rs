@@ -149,6 +149,9 @@ async fn requests_to_a_vault_being_restored_are_refused_until_it_commits() {
                     .map(drop),
                 );
                 busy(kh.get_vault(&admin(), &dst).map(drop));
+                // Its jobs may still be asked about (the restore's own status above all).
+                kh.authorize_vault_job(&admin(), &dst, true).unwrap();
+                kh.authorize_vault_job(&admin(), &dst, false).unwrap();
                 busy(
                     kh.backup_vault(&admin(), &dst, false, Vec::new(), &mut |_| {})
                         .map(drop),
