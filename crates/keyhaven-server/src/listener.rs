@@ -121,12 +121,18 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
         authority: authority.clone(),
         management_hosts: crate::state::management_hosts(&config.public_host, &config.tls_names),
         store_name: prepared.store.engine_name(),
-        jobs: crate::jobs::Jobs::new(config.data_dir.join("backups"))?,
+        jobs: crate::jobs::Jobs::new(
+            config.data_dir.join("backups"),
+            config.jobs.clone(),
+            prepared.kh.clock(),
+            Duration::from_secs(config.purge_interval_secs),
+        )?,
         schedules: schedules.clone(),
         audit: audit.clone(),
         throttle: crate::throttle::Throttle::new(
             config.throttle_limit,
             Duration::from_millis(config.throttle_window_ms),
+            config.throttle_budgets.clone(),
         ),
     }));
     let app = http::router(state);
