@@ -21,28 +21,41 @@ const KIND: ObjectKind = ObjectKind::Key;
 /// What to create.
 #[derive(Debug, Clone)]
 pub struct KeySpec {
+    /// The key type (RSA, EC or symmetric `oct`, software or HSM-protected).
     pub kty: KeyKind,
+    /// RSA: the modulus size in bits (absent: 2048); `oct`: the key size in bits (absent: 256).
     pub key_size: Option<u32>,
+    /// RSA: the public exponent. Absent: 65537.
     pub public_exponent: Option<u32>,
+    /// EC: the curve name (`P-256`, `P-384`, `P-521`, `P-256K`). Absent: P-256.
     pub curve: Option<String>,
 }
 
 /// A new key (created or imported) with its properties.
 #[derive(Debug, Clone, Default)]
 pub struct KeyProperties {
+    /// The operations the version permits. Absent: every operation its key type can do.
     pub key_ops: Option<Vec<KeyOp>>,
+    /// The version's attributes (enabled, not before, expires).
     pub attributes: AttributesPatch,
+    /// The key's tags.
     pub tags: Tags,
 }
 
 /// A cryptographic operation on a key version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyOperation {
+    /// Encrypt a plaintext with the public key (RSA) or the symmetric key.
     Encrypt,
+    /// Decrypt a ciphertext with the private key.
     Decrypt,
+    /// Sign a digest with the private key.
     Sign,
+    /// Verify a signature over a digest with the public key.
     Verify,
+    /// Wrap (encrypt) a symmetric key.
     WrapKey,
+    /// Unwrap (decrypt) a wrapped symmetric key.
     UnwrapKey,
 }
 
@@ -71,6 +84,7 @@ impl KeyOperation {
         }
     }
 
+    /// Its name on the wire and in `key_ops` (`encrypt`, `wrapKey`, …).
     pub fn as_str(self) -> &'static str {
         match self {
             KeyOperation::Encrypt => "encrypt",
@@ -86,10 +100,15 @@ impl KeyOperation {
 /// The inputs of an operation (`value` is the plaintext, ciphertext, digest or key, per operation).
 #[derive(Debug, Clone, Default)]
 pub struct OperationInput {
+    /// The algorithm (`RSA-OAEP-256`, `ES256`, …), checked against the key's type.
     pub alg: String,
+    /// The plaintext, ciphertext, digest or key to wrap/unwrap.
     pub value: Vec<u8>,
+    /// Symmetric algorithms: the initialization vector.
     pub iv: Option<Vec<u8>>,
+    /// Authenticated symmetric algorithms: the additional authenticated data.
     pub aad: Option<Vec<u8>>,
+    /// Authenticated symmetric algorithms, on decrypt: the authentication tag.
     pub tag: Option<Vec<u8>>,
     /// For verify: the signature.
     pub signature: Option<Vec<u8>>,
@@ -100,9 +119,13 @@ pub struct OperationInput {
 pub struct OperationOutput {
     /// The version that did the work.
     pub version: Version,
+    /// The result bytes (ciphertext, plaintext, signature, wrapped or unwrapped key); none for verify.
     pub value: Option<Zeroizing<Vec<u8>>>,
+    /// Symmetric algorithms: the initialization vector used.
     pub iv: Option<Vec<u8>>,
+    /// Authenticated symmetric algorithms, on encrypt: the authentication tag.
     pub tag: Option<Vec<u8>>,
+    /// Authenticated symmetric algorithms: the additional authenticated data, echoed.
     pub aad: Option<Vec<u8>>,
     /// For verify.
     pub valid: Option<bool>,

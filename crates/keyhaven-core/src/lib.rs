@@ -13,7 +13,6 @@ mod certificates;
 mod error;
 mod geography;
 mod heavy;
-#[allow(missing_docs)]
 mod keys;
 mod objects;
 mod paging;

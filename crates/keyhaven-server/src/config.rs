@@ -160,20 +160,31 @@ impl StoreLocation {
 /// The resolved configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// The data directory: root key, token signing key, TLS files, the embedded store, audit log, backups.
     pub data_dir: PathBuf,
     /// The store; the data directory still holds the root key, token signing key, TLS files and backups.
     pub store: StoreLocation,
+    /// The address the HTTPS listener binds.
     pub listen: SocketAddr,
+    /// The vault DNS suffix: vault `v` is served at `v.{dns_suffix}`.
     pub dns_suffix: String,
+    /// The host name clients use for the server itself (token endpoint, management API, portal).
     pub public_host: String,
+    /// The port clients use, when it differs from the listener's (behind a proxy). Absent: the listener's.
     pub public_port: Option<u16>,
+    /// Extra names and addresses the generated TLS certificate covers.
     pub tls_names: Vec<String>,
+    /// The log filter (`tracing` env-filter syntax).
     pub log: String,
+    /// The domain layer's settings (retention, rotation, limits).
     pub domain: keyhaven_core::Settings,
+    /// How long an access token lives, in seconds.
     pub token_lifetime_secs: i64,
+    /// Seconds between maintenance runs (purge, lifetime actions, vault key rotation).
     pub purge_interval_secs: u64,
     /// Data-plane requests allowed per vault in each throttle window (0: no throttling).
     pub throttle_limit: u32,
+    /// The throttle window, in milliseconds.
     pub throttle_window_ms: u64,
     /// Periodic whole-vault backups.
     pub backup_schedules: Vec<crate::BackupSchedule>,
@@ -434,6 +445,7 @@ impl Config {
         Ok(c)
     }
 
+    /// Checks the configuration's values against each other; a clear error names the first one that is wrong.
     pub fn validate(&self) -> Result<(), ServerError> {
         if self.dns_suffix.is_empty() || self.dns_suffix.contains(['/', ':', ' ']) {
             return Err(ServerError::Config(format!(

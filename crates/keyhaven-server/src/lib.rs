@@ -3,7 +3,6 @@
 #![warn(missing_docs)]
 
 pub mod audit;
-#[allow(missing_docs)]
 pub mod config;
 
 mod body_timeout;
@@ -15,7 +14,6 @@ mod jobs;
 mod listener;
 mod private_files;
 pub mod root_key;
-#[allow(missing_docs)]
 mod schedule;
 mod state;
 mod throttle;

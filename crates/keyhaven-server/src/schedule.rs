@@ -15,15 +15,21 @@ use tokio::sync::watch;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct BackupSchedule {
+    /// The vault to back up.
     pub vault: String,
+    /// Seconds between backups (the first runs one interval after start).
     pub every_secs: u64,
     /// Where backups go (default: DATA_DIR/scheduled-backups/VAULT).
     #[serde(default)]
     pub dir: Option<PathBuf>,
+    /// Keep at most this many backup files, deleting the oldest. With `max_age_days`, absent: the job retention's
+    /// count.
     #[serde(default)]
     pub keep_last: Option<usize>,
+    /// Delete backup files older than this. With `keep_last`, absent: the job retention's age.
     #[serde(default)]
     pub max_age_days: Option<u64>,
+    /// Whether soft-deleted objects go into the backup too.
     #[serde(default)]
     pub include_deleted: bool,
 }

@@ -19,10 +19,15 @@ use zeroize::Zeroizing;
 /// A certificate to import: a PKCS#12 (base64) or PEM text with the private key and the chain.
 #[derive(Debug, Clone)]
 pub struct ImportCertificate {
+    /// The PKCS#12 file (base64) or the PEM text: the certificate, its private key and its chain.
     pub value: SecretValue,
+    /// The PKCS#12 file's password. Absent: none.
     pub password: Option<SecretValue>,
+    /// The certificate's policy. Absent: one read from the certificate (subject, SANs, key type and size).
     pub policy: Option<CertificatePolicy>,
+    /// Whether the imported version is enabled. Absent: enabled.
     pub enabled: Option<bool>,
+    /// The certificate's tags.
     pub tags: Tags,
 }
 

@@ -7,7 +7,6 @@
 //! lets the key be exported, the private key) in the managed secret, as PKCS#12 or PEM per the policy.
 
 mod contacts;
-#[allow(missing_docs)]
 mod import;
 mod issuance;
 mod issuers;
