@@ -79,21 +79,30 @@ mod tests {
 
     #[test]
     fn waits_for_earlier_tickets_only() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::mpsc;
         let fence = Arc::new(Fence::default());
         let early = fence.enter();
-        let f = fence.clone();
+        let released = Arc::new(AtomicBool::new(false));
+        let (ready, started) = mpsc::channel();
+        let (f, r) = (fence.clone(), released.clone());
         let waiter = std::thread::spawn(move || {
-            let t = Instant::now();
+            let _ = ready.send(());
             f.wait_for_earlier(Duration::from_secs(10));
-            t.elapsed()
+            r.load(Ordering::SeqCst)
         });
-        std::thread::sleep(Duration::from_millis(50));
+        // Whether the waiter returns before the earlier ticket is dropped is decided by a flag, not by timing; the
+        // pause only makes it likely that the waiter's call came before the later ticket, as the test means.
+        let _ = started.recv();
+        std::thread::sleep(Duration::from_millis(100));
         let _late = fence.enter();
+        let t = Instant::now();
+        released.store(true, Ordering::SeqCst);
         drop(early);
-        let waited = waiter.join().unwrap_or_default();
-        assert!(waited >= Duration::from_millis(40), "{waited:?}");
+        let after_release = waiter.join().unwrap_or(false);
+        assert!(after_release, "returned while an earlier ticket was open");
         assert!(
-            waited < Duration::from_secs(5),
+            t.elapsed() < Duration::from_secs(5),
             "a later ticket is not waited for"
         );
     }
