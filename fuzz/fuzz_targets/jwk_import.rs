@@ -1,6 +1,7 @@
 //! JWK key import as the server does it (`serde_json` into `keyhaven_crypto::keys::Jwk`, whose byte fields go
-//! through Keyhaven's lenient base64url reader, then `PrivateKey::from_jwk`: sizes, ranges, curve points, RSA
-//! CRT consistency and the pairwise check) on any input.
+//! through Keyhaven's lenient base64url reader, then `PrivateKey::import_jwk`: the RSA size cap, then sizes,
+//! ranges, curve points, RSA CRT consistency and the pairwise check), and reading an imported key back as stored
+//! keys are read (`PrivateKey::from_jwk`), on any input.
 //!
 //! The first byte picks a mode:
 //! - even: the rest is JSON text;
@@ -72,7 +73,7 @@ fuzz_target!(|data: &[u8]| {
             None => return,
         }
     };
-    let Ok(key) = PrivateKey::from_jwk(&jwk) else {
+    let Ok(key) = PrivateKey::import_jwk(&jwk) else {
         return;
     };
     let out = key.to_private_jwk().expect("an imported key has a JWK");
