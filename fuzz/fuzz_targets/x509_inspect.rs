@@ -83,10 +83,15 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     // What reads well is one certificate: PEM of it reads back to the same DER, with the same contents.
-    let pem = to_pem(None, std::slice::from_ref(&der)).expect("a readable certificate writes as PEM");
+    let pem =
+        to_pem(None, std::slice::from_ref(&der)).expect("a readable certificate writes as PEM");
     let bundle = parse_pem(&pem).expect("PEM written here reads back");
     assert!(bundle.key.is_none());
-    assert_eq!(bundle.chain, vec![der.clone()], "PEM round trip keeps the DER");
+    assert_eq!(
+        bundle.chain,
+        vec![der.clone()],
+        "PEM round trip keeps the DER"
+    );
     assert_eq!(
         inspect(&bundle.chain[0]).expect("reads again"),
         info,
