@@ -13,6 +13,7 @@ mod cli_access;
 mod cli_certificates;
 mod cli_secret_files;
 mod cli_tokens;
+mod compat_fixes;
 mod cost_classes;
 mod crash;
 mod geography;

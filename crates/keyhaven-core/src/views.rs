@@ -134,6 +134,9 @@ pub struct ObjectView {
     pub deleted: Option<DeletedInfo>,
     /// How its vault keeps deleted objects.
     pub policy: VaultPolicy,
+    /// A certificate's policy as stored with it (decoded by [`ObjectView::certificate_policy`]); none for other
+    /// kinds.
+    pub(crate) stored_policy: Option<serde_json::Value>,
 }
 
 impl ObjectView {
@@ -159,6 +162,10 @@ impl ObjectView {
                 scheduled_purge_date: d.scheduled_purge_date,
             }),
             policy: VaultPolicy::of(vault),
+            stored_policy: match kind {
+                ObjectKind::Certificate => obj.policy.clone(),
+                _ => None,
+            },
         })
     }
 

@@ -72,6 +72,11 @@ impl Shape for Certificates {
         bundle(cx, v, None)
     }
 
+    /// Get, delete, get deleted, recover and restore answer with the certificate's policy, as Azure does.
+    fn answer(cx: &Ctx, v: &ObjectView) -> Result<CertificateBundle, ApiError> {
+        Ok(bundle(cx, v, v.certificate_policy()?.as_ref()))
+    }
+
     fn item(cx: &Ctx, v: &ObjectView, id: Id) -> CertificateItem {
         CertificateItem {
             id: object_id(cx, Self::COLLECTION, v, id),
@@ -83,9 +88,9 @@ impl Shape for Certificates {
     }
 }
 
-/// `GET /certificates`: as Azure, certificates still waiting for their certificate (pending) only with
-/// `includePending=true`.
-pub(crate) fn list(cx: &Ctx) -> Result<Response, ApiError> {
+/// `GET /certificates` and `GET /deletedcertificates`: as Azure, certificates still waiting for their certificate
+/// (pending) only with `includePending=true`.
+pub(crate) fn list(cx: &Ctx, deleted: bool) -> Result<Response, ApiError> {
     let include_pending = cx
         .query
         .get("includePending")
@@ -94,7 +99,11 @@ pub(crate) fn list(cx: &Ctx) -> Result<Response, ApiError> {
     let p = cx
         .st
         .kh
-        .list_objects(&cx.who, &cx.vault, ObjectKind::Certificate, false, &page)?;
+        .list_objects(&cx.who, &cx.vault, ObjectKind::Certificate, deleted, &page)?;
+    let collection = match deleted {
+        true => Certificates::DELETED,
+        false => Certificates::COLLECTION,
+    };
     ok(ListResult {
         value: p
             .items
@@ -103,7 +112,7 @@ pub(crate) fn list(cx: &Ctx) -> Result<Response, ApiError> {
             .map(|v| Certificates::item(cx, v, Id::Unversioned))
             .collect(),
         next_link: cx
-            .next_link(Certificates::COLLECTION, p.next, page.max)
+            .next_link(collection, p.next, page.max)
             .map(|l| match include_pending {
                 true => format!("{l}&includePending=true"),
                 false => l,
