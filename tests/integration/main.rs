@@ -20,6 +20,7 @@ mod geography;
 mod health;
 mod interop;
 mod many_versions;
+mod newest_api;
 mod portable;
 mod portal;
 mod portal_signin;

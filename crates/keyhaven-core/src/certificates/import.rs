@@ -171,6 +171,8 @@ pub(super) fn imported_policy(
         emails: info.emails.clone(),
         dns_names: info.dns_names.clone(),
         upns: info.upns.clone(),
+        ip_addresses: info.ip_addresses.clone(),
+        uris: info.uris.clone(),
     };
     xp.sans = Some(sans);
     xp.key_usage = Some(info.key_usage.clone());

@@ -64,6 +64,8 @@ pub(super) fn certificate_request(
         dns_names: sans.dns_names,
         emails: sans.emails,
         upns: sans.upns,
+        ip_addresses: sans.ip_addresses,
+        uris: sans.uris,
         key_usage: x.key_usage.unwrap_or_default(),
         ekus: x.ekus.unwrap_or_default(),
         validity_months: x.validity_months.unwrap_or(12),

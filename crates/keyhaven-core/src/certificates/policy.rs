@@ -70,11 +70,21 @@ pub struct Sans {
     /// User principal names.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub upns: Vec<String>,
+    /// IP addresses, IPv4 or IPv6 (api-version 2025-07-01).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ip_addresses: Vec<String>,
+    /// URIs (api-version 2025-07-01).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub uris: Vec<String>,
 }
 
 impl Sans {
     fn is_empty(&self) -> bool {
-        self.emails.is_empty() && self.dns_names.is_empty() && self.upns.is_empty()
+        self.emails.is_empty()
+            && self.dns_names.is_empty()
+            && self.upns.is_empty()
+            && self.ip_addresses.is_empty()
+            && self.uris.is_empty()
     }
 }
 

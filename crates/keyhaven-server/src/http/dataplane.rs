@@ -130,6 +130,8 @@ async fn dispatch(st: AppState, req: Request<Body>) -> Result<Response, ApiError
         (&Method::GET, ["keys", n]) => objects::properties::<Keys>(&cx, n, None),
         (&Method::GET, ["keys", n, "versions"]) => objects::versions::<Keys>(&cx, n),
         (&Method::GET, ["keys", n, "rotationpolicy"]) => keys::get_policy(&cx, n),
+        (&Method::GET, ["keys", n, "attestation"]) => keys::attestation(&cx, n, None),
+        (&Method::GET, ["keys", n, v, "attestation"]) => keys::attestation(&cx, n, Some(v)),
         (&Method::PUT, ["keys", n, "rotationpolicy"]) => keys::set_policy(&cx, n).await,
         (&Method::POST, ["keys", n, "rotate"]) => keys::rotate(&cx, n).await,
         (&Method::POST, ["keys", n, "backup"]) => objects::backup::<Keys>(&cx, n).await,

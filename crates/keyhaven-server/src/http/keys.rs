@@ -152,6 +152,23 @@ pub(crate) async fn import(cx: &Ctx, n: &str) -> Result<Response, ApiError> {
     ok(Keys::bundle(cx, &v))
 }
 
+/// `GET /keys/{name}/{version}/attestation` (api-version 7.6): an attestation is the statement of a hardware
+/// security module about a key it holds. Keyhaven holds every key in software (`-HSM` types included), so there is
+/// nothing to attest: after the same checks as a get (permission, existence), the request is refused (400).
+pub(crate) fn attestation(cx: &Ctx, n: &str, ver: Option<&&str>) -> Result<Response, ApiError> {
+    cx.st.kh.get_properties(
+        &cx.who,
+        &cx.vault,
+        Keys::KIND,
+        &name(n)?,
+        version(ver)?.as_ref(),
+    )?;
+    Err(ApiError::bad(
+        "Key attestation is not available: this server keeps keys in software, not in a hardware security \
+         module, so there is no attestation to return.",
+    ))
+}
+
 pub(crate) async fn update(cx: &Ctx, n: &str, ver: Option<&&str>) -> Result<Response, ApiError> {
     let n = name(n)?;
     let ver = version(ver)?;

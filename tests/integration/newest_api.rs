@@ -1,0 +1,250 @@
+//! What api-versions 7.6 and 2025-07-01 add, through the official SDK crates (which speak the newest version):
+//! IP-address and URI subject alternative names, key attestation (refused: keys are held in software), and which
+//! api-versions are served.
+
+use crate::bad_input::Raw;
+use crate::sdk::{certificate_client, key_client, status};
+use azure_security_keyvault_certificates::models::{
+    CertificatePolicy, CreateCertificateParameters, IssuerParameters, SubjectAlternativeNames,
+    X509CertificateProperties,
+};
+use azure_security_keyvault_keys::models::{
+    CreateKeyParameters, KeyClientGetKeyAttestationOptions, KeyType,
+};
+use keyhaven_testkit::TestServer;
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+use std::process::Command;
+
+fn policy_with_sans(ips: &[&str], uris: &[&str]) -> CertificatePolicy {
+    let mut sans = SubjectAlternativeNames::default();
+    sans.dns_names = Some(vec!["svc.contoso.test".into()]);
+    sans.ip_addresses = Some(ips.iter().map(|s| s.to_string()).collect());
+    sans.uris = Some(uris.iter().map(|s| s.to_string()).collect());
+    let mut x = X509CertificateProperties::default();
+    x.subject = Some("CN=svc.contoso.test".into());
+    x.subject_alternative_names = Some(sans);
+    let mut i = IssuerParameters::default();
+    i.name = Some("Self".into());
+    let mut p = CertificatePolicy::default();
+    p.x509_certificate_properties = Some(x);
+    p.issuer_parameters = Some(i);
+    p
+}
+
+#[tokio::test]
+async fn certificates_carry_ip_address_and_uri_alternative_names() {
+    let ts = TestServer::start().await;
+    let c = certificate_client(&ts, "default");
+    let mut params = CreateCertificateParameters::default();
+    params.certificate_policy = Some(policy_with_sans(
+        &["192.0.2.7", "2001:db8::7"],
+        &["spiffe://contoso.test/svc", "urn:example:svc"],
+    ));
+    let cert = c
+        .begin_create_certificate("ipcert", params.try_into().unwrap(), None)
+        .unwrap()
+        .await
+        .unwrap()
+        .into_model()
+        .unwrap();
+
+    // The issued certificate says so, as OpenSSL reads it.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("c.der"), cert.cer.unwrap()).unwrap();
+    let out = Command::new("openssl")
+        .args([
+            "x509",
+            "-inform",
+            "DER",
+            "-in",
+            "c.der",
+            "-noout",
+            "-ext",
+            "subjectAltName",
+        ])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    for needle in [
+        "DNS:svc.contoso.test",
+        "IP Address:192.0.2.7",
+        "IP Address:2001:DB8:0:0:0:0:0:7",
+        "URI:spiffe://contoso.test/svc",
+        "URI:urn:example:svc",
+    ] {
+        assert!(text.contains(needle), "missing {needle} in {text}");
+    }
+
+    // The answered policy keeps them.
+    let p = c
+        .get_certificate_policy("ipcert", None)
+        .await
+        .unwrap()
+        .into_model()
+        .unwrap();
+    let sans = p
+        .x509_certificate_properties
+        .unwrap()
+        .subject_alternative_names
+        .unwrap();
+    assert_eq!(
+        sans.ip_addresses.unwrap(),
+        vec!["192.0.2.7".to_string(), "2001:db8::7".to_string()]
+    );
+    assert_eq!(
+        sans.uris.unwrap(),
+        vec![
+            "spiffe://contoso.test/svc".to_string(),
+            "urn:example:svc".to_string()
+        ]
+    );
+
+    // A certificate imported with such names gets a policy that lists them.
+    let raw = Raw::new(&ts).await;
+    let key = dir.path().join("k.pem");
+    let crt = dir.path().join("c.pem");
+    let status_ok = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "30",
+            "-subj",
+            "/CN=imported",
+        ])
+        .args([
+            "-addext",
+            "subjectAltName=IP:198.51.100.9,URI:https://imported.test/x",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&crt)
+        .status()
+        .unwrap();
+    assert!(status_ok.success());
+    let pem = format!(
+        "{}{}",
+        std::fs::read_to_string(&key).unwrap(),
+        std::fs::read_to_string(&crt).unwrap()
+    );
+    let (s, v) = raw
+        .call(
+            Method::POST,
+            "/certificates/imported/import?api-version=2025-07-01",
+            Some(serde_json::to_vec(&json!({ "value": pem })).unwrap()),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        v["policy"]["x509_props"]["sans"]["ipAddresses"],
+        json!(["198.51.100.9"]),
+        "{v}"
+    );
+    assert_eq!(
+        v["policy"]["x509_props"]["sans"]["uris"],
+        json!(["https://imported.test/x"]),
+        "{v}"
+    );
+
+    // Names that are not addresses or URIs are refused, and nothing is made.
+    for (ips, uris) in [(vec!["192.0.2.999"], vec![]), (vec![], vec!["not a uri"])] {
+        let mut params = CreateCertificateParameters::default();
+        params.certificate_policy = Some(policy_with_sans(&ips, &uris));
+        let e = c
+            .begin_create_certificate("badsans", params.try_into().unwrap(), None)
+            .unwrap()
+            .await
+            .err()
+            .expect("refused");
+        assert_eq!(status(&e), 400, "{e}");
+        let (s, _) = raw
+            .call(Method::GET, "/certificates/badsans?api-version=7.6", None)
+            .await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
+    }
+}
+
+#[tokio::test]
+async fn key_attestation_is_refused_for_keys_held_in_software() {
+    let ts = TestServer::start().await;
+    let c = key_client(&ts, "default");
+    for (name, kty) in [("soft", KeyType::Rsa), ("hsm", KeyType::RsaHsm)] {
+        let mut p = CreateKeyParameters::default();
+        p.kty = Some(kty);
+        let k = c
+            .create_key(name, p.try_into().unwrap(), None)
+            .await
+            .unwrap()
+            .into_model()
+            .unwrap();
+        let version = k
+            .key
+            .unwrap()
+            .kid
+            .unwrap()
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .to_string();
+        for v in [None, Some(version)] {
+            let mut o = KeyClientGetKeyAttestationOptions::default();
+            o.key_version = v.clone();
+            let e = c
+                .get_key_attestation(name, Some(o))
+                .await
+                .err()
+                .expect("no attestation is given");
+            assert_eq!(status(&e), 400, "{name} {v:?}: {e}");
+            assert!(e.to_string().contains("attestation"), "{e}");
+        }
+    }
+    // A missing key is a 404, as for a get.
+    let e = c.get_key_attestation("absent", None).await.err().unwrap();
+    assert_eq!(status(&e), 404, "{e}");
+}
+
+#[tokio::test]
+async fn api_versions_from_seven_on_are_served_older_and_malformed_ones_refused() {
+    let ts = TestServer::start().await;
+    let raw = Raw::new(&ts).await;
+    for v in [
+        "7.0",
+        "7.5",
+        "7.6",
+        "7.6-preview.2",
+        "2025-07-01",
+        "2026-03-01-preview",
+    ] {
+        let (s, body) = raw
+            .call(Method::GET, &format!("/secrets?api-version={v}"), None)
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}: {body}");
+    }
+    for v in ["2016-10-01", "2015-06-01", "6.0", "abc", "7.5-beta"] {
+        let (s, body) = raw
+            .put_json(
+                &format!("/secrets/old?api-version={v}"),
+                json!({ "value": "x" }),
+            )
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{v}: {body}");
+        assert_eq!(body["error"]["code"], "BadParameter", "{body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("api-version"),
+            "{body}"
+        );
+    }
+    let (s, _) = raw
+        .call(Method::GET, "/secrets/old?api-version=7.5", None)
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "a refused request wrote nothing");
+}
