@@ -34,6 +34,8 @@ mod sdk_certificates;
 mod sdk_keys;
 mod sdk_secrets;
 mod slow_clients;
+mod spec_conformance;
+mod spec_schema;
 mod store_integrity;
 mod tls;
 mod token_limits;
