@@ -11,6 +11,7 @@ use azure_security_keyvault_certificates::models::{
 use azure_security_keyvault_keys::models::{
     CreateKeyParameters, KeyClientGetKeyAttestationOptions, KeyType,
 };
+use base64::Engine;
 use keyhaven_testkit::TestServer;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
@@ -125,9 +126,13 @@ async fn certificates_carry_ip_address_and_uri_alternative_names() {
         .arg(&key)
         .arg("-out")
         .arg(&crt)
-        .status()
+        .output()
         .unwrap();
-    assert!(status_ok.success());
+    assert!(
+        status_ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status_ok.stderr)
+    );
     let pem = format!(
         "{}{}",
         std::fs::read_to_string(&key).unwrap(),
@@ -247,4 +252,220 @@ async fn api_versions_from_seven_on_are_served_older_and_malformed_ones_refused(
         .call(Method::GET, "/secrets/old?api-version=7.5", None)
         .await;
     assert_eq!(s, StatusCode::NOT_FOUND, "a refused request wrote nothing");
+}
+
+/// A certificate signed by `issuer` (self-signed when None), as a CA when `ca`.
+fn issue(
+    cn: &str,
+    key: &openssl::pkey::PKey<openssl::pkey::Private>,
+    issuer: Option<(
+        &openssl::x509::X509,
+        &openssl::pkey::PKey<openssl::pkey::Private>,
+    )>,
+    ca: bool,
+) -> openssl::x509::X509 {
+    let mut name = openssl::x509::X509Name::builder().unwrap();
+    name.append_entry_by_text("CN", cn).unwrap();
+    let name = name.build();
+    let mut b = openssl::x509::X509::builder().unwrap();
+    b.set_version(2).unwrap();
+    let serial = openssl::bn::BigNum::from_u32(cn.len() as u32 * 7919)
+        .unwrap()
+        .to_asn1_integer()
+        .unwrap();
+    b.set_serial_number(&serial).unwrap();
+    b.set_subject_name(&name).unwrap();
+    b.set_pubkey(key).unwrap();
+    b.set_not_before(&openssl::asn1::Asn1Time::days_from_now(0).unwrap())
+        .unwrap();
+    b.set_not_after(&openssl::asn1::Asn1Time::days_from_now(30).unwrap())
+        .unwrap();
+    if ca {
+        b.append_extension(
+            openssl::x509::extension::BasicConstraints::new()
+                .critical()
+                .ca()
+                .build()
+                .unwrap(),
+        )
+        .unwrap();
+    }
+    let (issuer_name, signer) = match issuer {
+        Some((cert, key)) => (cert.subject_name().to_owned().unwrap(), key),
+        None => (name.to_owned().unwrap(), key),
+    };
+    b.set_issuer_name(&issuer_name).unwrap();
+    b.sign(signer, openssl::hash::MessageDigest::sha256())
+        .unwrap();
+    b.build()
+}
+
+fn new_key() -> openssl::pkey::PKey<openssl::pkey::Private> {
+    openssl::pkey::PKey::from_rsa(openssl::rsa::Rsa::generate(2048).unwrap()).unwrap()
+}
+
+/// The common names of the certificates in PEM text, in order.
+fn pem_order(text: &str) -> Vec<String> {
+    openssl::x509::X509::stack_from_pem(text.as_bytes())
+        .unwrap()
+        .iter()
+        .map(|c| {
+            c.subject_name()
+                .entries()
+                .next()
+                .unwrap()
+                .data()
+                .to_string()
+                .unwrap()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn preserve_cert_order_keeps_an_imported_or_merged_chain_as_given() {
+    use azure_security_keyvault_certificates::models::{
+        ImportCertificateParameters, SecretProperties,
+    };
+    let ts = TestServer::start().await;
+    let c = certificate_client(&ts, "default");
+    let secrets = crate::sdk::secret_client(&ts, "default");
+    let (root_key, mid_key, leaf_key) = (new_key(), new_key(), new_key());
+    let root = issue("root", &root_key, None, true);
+    let mid = issue("intermediate", &mid_key, Some((&root, &root_key)), true);
+    let leaf = issue("leaf", &leaf_key, Some((&mid, &mid_key)), false);
+    let pem = |certs: &[&openssl::x509::X509]| {
+        let mut text = String::from_utf8(leaf_key.private_key_to_pem_pkcs8().unwrap()).unwrap();
+        for cert in certs {
+            text.push_str(std::str::from_utf8(&cert.to_pem().unwrap()).unwrap());
+        }
+        text
+    };
+    // The file lists the root first, then the leaf, then the intermediate.
+    let given = pem(&[&root, &leaf, &mid]);
+    for (name, keep, want) in [
+        ("kept", Some(true), vec!["root", "leaf", "intermediate"]),
+        ("sorted", None, vec!["leaf", "intermediate", "root"]),
+        (
+            "sorted-too",
+            Some(false),
+            vec!["leaf", "intermediate", "root"],
+        ),
+    ] {
+        let mut sp = SecretProperties::default();
+        sp.content_type = Some("application/x-pem-file".into());
+        let mut policy = CertificatePolicy::default();
+        policy.secret_properties = Some(sp);
+        let mut p = ImportCertificateParameters::default();
+        p.base64_encoded_certificate = Some(given.clone());
+        p.certificate_policy = Some(policy);
+        p.preserve_cert_order = keep;
+        let cert = c
+            .import_certificate(name, p.try_into().unwrap(), None)
+            .await
+            .unwrap()
+            .into_model()
+            .unwrap();
+        assert_eq!(cert.preserve_cert_order, keep, "{name}");
+        let got = c
+            .get_certificate(name, None)
+            .await
+            .unwrap()
+            .into_model()
+            .unwrap();
+        assert_eq!(got.preserve_cert_order, keep, "{name}");
+        let secret = secrets
+            .get_secret(name, None)
+            .await
+            .unwrap()
+            .into_model()
+            .unwrap();
+        assert_eq!(pem_order(&secret.value.unwrap()), want, "{name}");
+    }
+
+    // A merge keeps the order of x5c when the create asked for it.
+    let raw = Raw::new(&ts).await;
+    let (s, v) = raw
+        .call(
+            Method::POST,
+            "/certificates/merged/create?api-version=7.6",
+            Some(
+                serde_json::to_vec(&json!({
+                    "policy": {
+                        "x509_props": { "subject": "CN=merged" },
+                        "issuer": { "name": "Unknown" },
+                        "secret_props": { "contentType": "application/x-pem-file" }
+                    },
+                    "preserveCertOrder": true
+                }))
+                .unwrap(),
+            ),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    assert_eq!(v["preserveCertOrder"], true, "{v}");
+    let (_, op) = raw
+        .call(
+            Method::GET,
+            "/certificates/merged/pending?api-version=7.6",
+            None,
+        )
+        .await;
+    assert_eq!(op["preserveCertOrder"], true, "{op}");
+    let csr = openssl::x509::X509Req::from_der(
+        &base64::engine::general_purpose::STANDARD
+            .decode(op["csr"].as_str().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    let mut b = openssl::x509::X509::builder().unwrap();
+    b.set_version(2).unwrap();
+    b.set_serial_number(
+        &openssl::bn::BigNum::from_u32(77)
+            .unwrap()
+            .to_asn1_integer()
+            .unwrap(),
+    )
+    .unwrap();
+    b.set_subject_name(csr.subject_name()).unwrap();
+    b.set_issuer_name(mid.subject_name()).unwrap();
+    b.set_pubkey(&csr.public_key().unwrap()).unwrap();
+    b.set_not_before(&openssl::asn1::Asn1Time::days_from_now(0).unwrap())
+        .unwrap();
+    b.set_not_after(&openssl::asn1::Asn1Time::days_from_now(30).unwrap())
+        .unwrap();
+    b.sign(&mid_key, openssl::hash::MessageDigest::sha256())
+        .unwrap();
+    let signed = b.build();
+    let b64 = |c: &openssl::x509::X509| {
+        base64::engine::general_purpose::STANDARD.encode(c.to_der().unwrap())
+    };
+    let (s, v) = raw
+        .call(
+            Method::POST,
+            "/certificates/merged/pending/merge?api-version=7.6",
+            Some(serde_json::to_vec(&json!({ "x5c": [b64(&mid), b64(&signed)] })).unwrap()),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    assert_eq!(v["preserveCertOrder"], true, "{v}");
+    let secret = secrets
+        .get_secret("merged", None)
+        .await
+        .unwrap()
+        .into_model()
+        .unwrap();
+    assert_eq!(
+        pem_order(&secret.value.unwrap()),
+        ["intermediate", "merged"]
+    );
+
+    // It is chosen on create or import; an update that names it is refused.
+    let (s, v) = raw
+        .call(
+            Method::PATCH,
+            "/certificates/merged?api-version=7.6",
+            Some(serde_json::to_vec(&json!({ "preserveCertOrder": false })).unwrap()),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
 }

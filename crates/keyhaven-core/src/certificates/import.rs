@@ -72,6 +72,7 @@ impl Keyhaven {
                 Material {
                     key: Arc::new(key),
                     chain: bundle.chain,
+                    as_given: policy.keeps_chain_order().then_some(bundle.as_given),
                 },
                 req.enabled,
                 req.tags,

@@ -200,6 +200,15 @@ pub struct CertificatePolicy {
         skip_serializing_if = "Option::is_none"
     )]
     pub notified_version: Option<String>,
+    /// Whether the managed secret keeps a merged or imported chain in the order it was given (Azure's
+    /// `preserveCertOrder`, api-version 7.6, asked on create or import; kept by the server and answered on the
+    /// certificate, not part of the policy's shape). Otherwise the leaf comes first.
+    #[serde(
+        rename = "keyhavenPreserveCertOrder",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub preserve_cert_order: Option<bool>,
 }
 
 /// What a lifetime action does.
@@ -468,6 +477,11 @@ impl CertificatePolicy {
             over(&mut a.enabled, p.enabled);
         }
         out
+    }
+
+    /// Whether chains are kept in the order given (see [`CertificatePolicy::preserve_cert_order`]).
+    pub(crate) fn keeps_chain_order(&self) -> bool {
+        self.preserve_cert_order == Some(true)
     }
 
     /// The issuer's name ([`ISSUER_UNKNOWN`] when the policy names none).

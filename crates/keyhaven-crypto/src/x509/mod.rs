@@ -25,8 +25,8 @@ mod validity;
 
 pub use inspect::{inspect, matches_key};
 pub use issue::{self_signed, signing_request};
-pub use pem::{parse_pem, to_pem};
-pub use pkcs12::{parse_pkcs12, to_pkcs12};
+pub use pem::{parse_pem, to_pem, to_pem_as_given};
+pub use pkcs12::{parse_pkcs12, to_pkcs12, to_pkcs12_as_given};
 pub use pkcs12_cost::MAX_KDF_ITERATIONS as MAX_PKCS12_KDF_ITERATIONS;
 
 use crate::keys::{Curve, KeyType, PrivateKey};
@@ -113,4 +113,6 @@ pub struct CertificateBundle {
     pub key: Option<PrivateKey>,
     /// DER certificates, leaf first (the certificate of `key`), then its issuers, then any others.
     pub chain: Vec<Vec<u8>>,
+    /// The same certificates in the order the file listed them (for Azure's `preserveCertOrder`).
+    pub as_given: Vec<Vec<u8>>,
 }

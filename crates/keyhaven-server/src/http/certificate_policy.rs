@@ -55,6 +55,7 @@ pub(crate) fn policy_in(p: wire::CertificatePolicy) -> Result<CertificatePolicy,
             updated: a.updated,
         }),
         notified_version: None,
+        preserve_cert_order: None,
     })
 }
 

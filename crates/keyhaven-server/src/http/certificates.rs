@@ -49,6 +49,7 @@ fn bundle(cx: &Ctx, v: &ObjectView, policy: Option<&CertificatePolicy>) -> Certi
         attributes: attributes_out(v),
         tags: v.tags.as_map().clone(),
         policy: policy.map(|p| policy_out(cx, &v.name, p)),
+        preserve_cert_order: policy.and_then(|p| p.preserve_cert_order),
         deleted: deleted_fields(cx, Certificates::DELETED, v),
     }
 }
@@ -140,6 +141,7 @@ fn operation_out(cx: &Ctx, op: &CertificateOperation) -> CertificateOperationDto
             .completed
             .then(|| format!("{}/certificates/{}", cx.base, op.name)),
         request_id: op.request_id.clone(),
+        preserve_cert_order: op.preserve_cert_order,
     }
 }
 
@@ -150,9 +152,10 @@ fn tags(t: Option<std::collections::BTreeMap<String, String>>) -> Result<Tags, A
 pub(crate) async fn create(cx: &Ctx, n: &str) -> Result<Response, ApiError> {
     let n = name(n)?;
     let p: CertificateCreateParameters = cx.json()?;
-    let policy = policy_in(p.policy)?.ok_or_else(|| {
+    let mut policy = policy_in(p.policy)?.ok_or_else(|| {
         ApiError::bad("A certificate policy ('policy') is required to create a certificate.")
     })?;
+    policy.preserve_cert_order = p.preserve_cert_order;
     let req = CreateCertificate {
         policy,
         enabled: p.attributes.and_then(|a| a.enabled),
@@ -245,10 +248,16 @@ pub(crate) async fn merge(cx: &Ctx, n: &str) -> Result<Response, ApiError> {
 pub(crate) async fn import(cx: &Ctx, n: &str) -> Result<Response, ApiError> {
     let n = name(n)?;
     let p: CertificateImportParameters = cx.json()?;
+    let mut policy = policy_in(p.policy)?;
+    if let Some(keep) = p.preserve_cert_order {
+        policy
+            .get_or_insert_with(Default::default)
+            .preserve_cert_order = Some(keep);
+    }
     let req = ImportCertificate {
         value: SecretValue::new(p.value)?,
         password: p.pwd.map(SecretValue::new).transpose()?,
-        policy: policy_in(p.policy)?,
+        policy,
         enabled: p.attributes.and_then(|a| a.enabled),
         tags: tags(p.tags)?,
     };
@@ -272,6 +281,11 @@ pub(crate) async fn update(cx: &Ctx, n: &str, ver: Option<&&str>) -> Result<Resp
     let n = name(n)?;
     let ver = version(ver)?;
     let p: CertificateCreateParameters = cx.json()?;
+    if p.preserve_cert_order.is_some() {
+        return Err(ApiError::bad(
+            "preserveCertOrder is chosen when a certificate is created or imported; an update cannot change it.",
+        ));
+    }
     let change = CertificateChange {
         enabled: p.attributes.and_then(|a| a.enabled),
         tags: p.tags.map(Tags::new).transpose()?,
