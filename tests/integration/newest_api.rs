@@ -469,3 +469,94 @@ async fn preserve_cert_order_keeps_an_imported_or_merged_chain_as_given() {
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
 }
+
+#[tokio::test]
+async fn a_certificates_pkcs12_secret_can_be_read_as_pem() {
+    use azure_security_keyvault_secrets::models::{
+        ContentType, SecretClientGetSecretOptions, SetSecretParameters,
+    };
+    let ts = TestServer::start().await;
+    let c = certificate_client(&ts, "default");
+    let secrets = crate::sdk::secret_client(&ts, "default");
+    let mut params = CreateCertificateParameters::default();
+    params.certificate_policy = Some(policy_with_sans(&[], &[]));
+    let cert = c
+        .begin_create_certificate("pfx", params.try_into().unwrap(), None)
+        .unwrap()
+        .await
+        .unwrap()
+        .into_model()
+        .unwrap();
+    let version = cert.id.unwrap().rsplit('/').next().unwrap().to_string();
+    let get = |format: Option<ContentType>, version: Option<String>| {
+        let secrets = &secrets;
+        async move {
+            let mut o = SecretClientGetSecretOptions::default();
+            o.out_content_type = format;
+            o.secret_version = version;
+            secrets.get_secret("pfx", Some(o)).await
+        }
+    };
+
+    // As stored: PKCS#12, base64.
+    let stored = get(None, None).await.unwrap().into_model().unwrap();
+    assert_eq!(stored.content_type.as_deref(), Some("application/x-pkcs12"));
+    // Asked as PEM: the key and the certificate, the same key as the PKCS#12 holds.
+    for v in [None, Some(version)] {
+        let pem = get(Some(ContentType::Pem), v.clone())
+            .await
+            .unwrap()
+            .into_model()
+            .unwrap();
+        assert_eq!(
+            pem.content_type.as_deref(),
+            Some("application/x-pem-file"),
+            "{v:?}"
+        );
+        let text = pem.value.unwrap();
+        assert!(text.starts_with("-----BEGIN PRIVATE KEY-----"), "{v:?}");
+        let key = openssl::pkey::PKey::private_key_from_pem(text.as_bytes()).unwrap();
+        let leaf = openssl::x509::X509::from_pem(
+            &text.as_bytes()[text.find("-----BEGIN CERTIFICATE-----").unwrap()..],
+        )
+        .unwrap();
+        assert!(leaf.public_key().unwrap().public_eq(&key));
+        let pfx = openssl::pkcs12::Pkcs12::from_der(
+            &base64::engine::general_purpose::STANDARD
+                .decode(stored.value.as_deref().unwrap())
+                .unwrap(),
+        )
+        .unwrap()
+        .parse2("")
+        .unwrap();
+        assert!(pfx.pkey.unwrap().public_eq(&key));
+    }
+    // Asked as what it is: unchanged.
+    let same = get(Some(ContentType::Pfx), None)
+        .await
+        .unwrap()
+        .into_model()
+        .unwrap();
+    assert_eq!(same.value, stored.value);
+
+    // A plain secret has nothing to convert; an unknown form is refused.
+    let mut p = SetSecretParameters::default();
+    p.value = Some("plain".into());
+    secrets
+        .set_secret("plain", p.try_into().unwrap(), None)
+        .await
+        .unwrap();
+    let mut o = SecretClientGetSecretOptions::default();
+    o.out_content_type = Some(ContentType::Pem);
+    let e = secrets.get_secret("plain", Some(o)).await.err().unwrap();
+    assert_eq!(status(&e), 400, "{e}");
+    let raw = Raw::new(&ts).await;
+    let (s, v) = raw
+        .call(
+            Method::GET,
+            "/secrets/pfx?api-version=2025-07-01&outContentType=text/plain",
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+}
