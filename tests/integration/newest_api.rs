@@ -560,3 +560,45 @@ async fn a_certificates_pkcs12_secret_can_be_read_as_pem() {
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
 }
+
+#[tokio::test]
+async fn oct_keys_wrap_with_the_ckm_algorithms() {
+    let ts = TestServer::start().await;
+    let raw = Raw::new(&ts).await;
+    let (s, v) = raw
+        .call(
+            Method::POST,
+            "/keys/aes/create?api-version=7.6",
+            Some(serde_json::to_vec(&json!({ "kty": "oct", "key_size": 256 })).unwrap()),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+    for (alg, len, wrapped_len) in [
+        ("CKM_AES_KEY_WRAP", 32, 40),
+        ("CKM_AES_KEY_WRAP_PAD", 20, 32),
+    ] {
+        let cek: Vec<u8> = (0..len).map(|i| i as u8 * 3).collect();
+        let (s, w) = raw
+            .call(
+                Method::POST,
+                "/keys/aes/wrapkey?api-version=7.6",
+                Some(serde_json::to_vec(&json!({ "alg": alg, "value": b64(&cek) })).unwrap()),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{alg}: {w}");
+        let wrapped = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(w["value"].as_str().unwrap())
+            .unwrap();
+        assert_eq!(wrapped.len(), wrapped_len, "{alg}");
+        let (s, u) = raw
+            .call(
+                Method::POST,
+                "/keys/aes/unwrapkey?api-version=7.6",
+                Some(serde_json::to_vec(&json!({ "alg": alg, "value": w["value"] })).unwrap()),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{alg}: {u}");
+        assert_eq!(u["value"], b64(&cek), "{alg}");
+    }
+}
