@@ -165,8 +165,7 @@ async fn certificates_carry_ip_address_and_uri_alternative_names() {
             .begin_create_certificate("badsans", params.try_into().unwrap(), None)
             .unwrap()
             .await
-            .err()
-            .expect("refused");
+            .expect_err("refused");
         assert_eq!(status(&e), 400, "{e}");
         let (s, _) = raw
             .call(Method::GET, "/certificates/badsans?api-version=7.6", None)
@@ -203,8 +202,7 @@ async fn key_attestation_is_refused_for_keys_held_in_software() {
             let e = c
                 .get_key_attestation(name, Some(o))
                 .await
-                .err()
-                .expect("no attestation is given");
+                .expect_err("no attestation is given");
             assert_eq!(status(&e), 400, "{name} {v:?}: {e}");
             assert!(e.to_string().contains("attestation"), "{e}");
         }
