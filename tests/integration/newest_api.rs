@@ -600,3 +600,65 @@ async fn oct_keys_wrap_with_the_ckm_algorithms() {
         assert_eq!(u["value"], b64(&cek), "{alg}");
     }
 }
+
+#[tokio::test]
+async fn a_certificates_secret_names_the_previous_version() {
+    use azure_security_keyvault_secrets::models::{
+        SecretClientGetSecretOptions, SetSecretParameters,
+    };
+    let ts = TestServer::start().await;
+    let c = certificate_client(&ts, "default");
+    let secrets = crate::sdk::secret_client(&ts, "default");
+    let mut versions = Vec::new();
+    for _ in 0..3 {
+        let mut params = CreateCertificateParameters::default();
+        params.certificate_policy = Some(policy_with_sans(&[], &[]));
+        let cert = c
+            .begin_create_certificate("rolling", params.try_into().unwrap(), None)
+            .unwrap()
+            .await
+            .unwrap()
+            .into_model()
+            .unwrap();
+        versions.push(cert.id.unwrap().rsplit('/').next().unwrap().to_string());
+        // Creation times count in seconds (within one second, versions are ordered by id): a second apart.
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    }
+    let previous = |v: Option<String>| {
+        let secrets = &secrets;
+        async move {
+            let mut o = SecretClientGetSecretOptions::default();
+            o.secret_version = v;
+            secrets
+                .get_secret("rolling", Some(o))
+                .await
+                .unwrap()
+                .into_model()
+                .unwrap()
+                .previous_version
+        }
+    };
+    assert_eq!(previous(None).await.as_deref(), Some(versions[1].as_str()));
+    assert_eq!(
+        previous(Some(versions[1].clone())).await.as_deref(),
+        Some(versions[0].as_str())
+    );
+    assert_eq!(previous(Some(versions[0].clone())).await, None);
+
+    // Secrets of one's own have none.
+    for _ in 0..2 {
+        let mut p = SetSecretParameters::default();
+        p.value = Some("v".into());
+        secrets
+            .set_secret("own", p.try_into().unwrap(), None)
+            .await
+            .unwrap();
+    }
+    let own = secrets
+        .get_secret("own", None)
+        .await
+        .unwrap()
+        .into_model()
+        .unwrap();
+    assert_eq!(own.previous_version, None);
+}

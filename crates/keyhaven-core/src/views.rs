@@ -137,6 +137,9 @@ pub struct ObjectView {
     /// A certificate's policy as stored with it (decoded by [`ObjectView::certificate_policy`]); none for other
     /// kinds.
     pub(crate) stored_policy: Option<serde_json::Value>,
+    /// For a get of a certificate's secret: the version made before this one (api-version 2025-07-01's
+    /// `previousVersion`); none elsewhere.
+    pub previous_version: Option<Version>,
 }
 
 impl ObjectView {
@@ -166,6 +169,7 @@ impl ObjectView {
                 ObjectKind::Certificate => obj.policy.clone(),
                 _ => None,
             },
+            previous_version: None,
         })
     }
 

@@ -24,6 +24,7 @@ fn secret_bundle(cx: &Ctx, v: &ObjectView, id: Id) -> SecretBundle {
             _ => None,
         },
         managed: v.managed.then_some(true),
+        previous_version: v.previous_version.as_ref().map(|p| p.as_str().to_string()),
         deleted: deleted_fields(cx, Secrets::DELETED, v),
     }
 }
