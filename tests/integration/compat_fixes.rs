@@ -206,6 +206,40 @@ async fn key_release_is_refused_not_ignored() {
         .call(Method::GET, "/keys/k2?api-version=7.5", None)
         .await;
     assert_eq!(v["attributes"]["enabled"], true, "{v}");
+
+    // The release operation itself answers why, for an existing key; a missing key is a 404 as for a get.
+    let version = v["key"]["kid"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap();
+    let body = json!({ "target": "eyJhbGciOiJSUzI1NiJ9.e30.c2ln" });
+    for path in [
+        format!("/keys/k2/{version}/release"),
+        "/keys/k2/release".to_string(),
+    ] {
+        let (s, v) = raw
+            .call(
+                Method::POST,
+                &format!("{path}?api-version=7.6"),
+                Some(serde_json::to_vec(&body).unwrap()),
+            )
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{path}: {v}");
+        assert!(
+            v["error"]["message"].as_str().unwrap().contains("release"),
+            "{v}"
+        );
+    }
+    let (s, _) = raw
+        .call(
+            Method::POST,
+            "/keys/absent/release?api-version=7.6",
+            Some(serde_json::to_vec(&body).unwrap()),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
 }
 
 fn self_signed_policy(issuer: &str) -> CertificatePolicy {

@@ -131,6 +131,8 @@ async fn dispatch(st: AppState, req: Request<Body>) -> Result<Response, ApiError
         (&Method::GET, ["keys", n, "versions"]) => objects::versions::<Keys>(&cx, n),
         (&Method::GET, ["keys", n, "rotationpolicy"]) => keys::get_policy(&cx, n),
         (&Method::GET, ["keys", n, "attestation"]) => keys::attestation(&cx, n, None),
+        (&Method::POST, ["keys", n, "release"]) => keys::release(&cx, n, None),
+        (&Method::POST, ["keys", n, v, "release"]) => keys::release(&cx, n, Some(v)),
         (&Method::GET, ["keys", n, v, "attestation"]) => keys::attestation(&cx, n, Some(v)),
         (&Method::PUT, ["keys", n, "rotationpolicy"]) => keys::set_policy(&cx, n).await,
         (&Method::POST, ["keys", n, "rotate"]) => keys::rotate(&cx, n).await,

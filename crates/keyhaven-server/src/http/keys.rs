@@ -169,6 +169,21 @@ pub(crate) fn attestation(cx: &Ctx, n: &str, ver: Option<&&str>) -> Result<Respo
     ))
 }
 
+/// `POST /keys/{name}[/{version}]/release`: secure key release is not offered (no key is exportable), so after
+/// the same checks as a get the request is refused (400) with the reason, rather than answered as an unknown path.
+pub(crate) fn release(cx: &Ctx, n: &str, ver: Option<&&str>) -> Result<Response, ApiError> {
+    cx.st.kh.get_properties(
+        &cx.who,
+        &cx.vault,
+        Keys::KIND,
+        &name(n)?,
+        version(ver)?.as_ref(),
+    )?;
+    Err(ApiError::bad(
+        "Secure key release is not supported by this server: no key is exportable, so none can be released.",
+    ))
+}
+
 pub(crate) async fn update(cx: &Ctx, n: &str, ver: Option<&&str>) -> Result<Response, ApiError> {
     let n = name(n)?;
     let ver = version(ver)?;
