@@ -267,6 +267,7 @@ pub async fn run(cmd: CertificateCommand) -> Result<()> {
                     ..Default::default()
                 }),
                 tags: tags(&t)?,
+                preserve_cert_order: None,
             };
             let (v, name, _) = object.open(C).await?;
             v.create_certificate(&name, &params).await?;
@@ -327,6 +328,7 @@ pub async fn run(cmd: CertificateCommand) -> Result<()> {
                 policy,
                 attributes: None,
                 tags: tags(&t)?,
+                preserve_cert_order: None,
             };
             let imported = match object.open(C).await {
                 Ok((v, name, _)) => v

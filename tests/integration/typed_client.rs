@@ -315,6 +315,7 @@ async fn certificates_pending_operations_contacts_and_issuers() {
         ),
         attributes: None,
         tags: None,
+        preserve_cert_order: None,
     };
     let op = v
         .create_certificate("self", &create("Self", "CN=self"))

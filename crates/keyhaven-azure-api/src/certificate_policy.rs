@@ -42,10 +42,10 @@ pub struct SubjectAlternativeNames {
     /// User principal names.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub upns: Vec<String>,
-    /// IP addresses (api-version 7.6 and later). Keyhaven refuses a policy that names any.
+    /// IP addresses, IPv4 or IPv6 (api-version 2025-07-01).
     #[serde(rename = "ipAddresses", default, skip_serializing_if = "Vec::is_empty")]
     pub ip_addresses: Vec<String>,
-    /// URIs (api-version 7.6 and later). Keyhaven refuses a policy that names any.
+    /// URIs (api-version 2025-07-01).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub uris: Vec<String>,
 }

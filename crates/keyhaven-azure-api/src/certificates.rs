@@ -30,9 +30,11 @@ pub struct CertificateBundle {
     /// The version's tags; left out when there are none.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub tags: BTreeMap<String, String>,
-    /// The certificate's policy, in the answers about the certificate itself (get, import, merge, update);
-    /// absent from lifecycle answers (delete, recover, deleted certificates).
+    /// The certificate's policy.
     pub policy: Option<crate::certificate_policy::CertificatePolicy>,
+    /// Whether the managed secret keeps an imported or merged chain in the order given (api-version 7.6); absent
+    /// unless the certificate's create or import said.
+    pub preserve_cert_order: Option<bool>,
     /// The deleted-object fields, present only for a deleted certificate.
     #[serde(flatten)]
     pub deleted: DeletedFields,
@@ -69,6 +71,10 @@ pub struct CertificateCreateParameters {
     pub attributes: Option<AttributesIn>,
     /// The tags (limits as for secrets). Absent: none (on update: unchanged).
     pub tags: Option<BTreeMap<String, String>>,
+    /// Create only (api-version 7.6): whether the managed secret keeps the chain a later merge gives in that
+    /// order; by default the leaf comes first.
+    #[serde(rename = "preserveCertOrder")]
+    pub preserve_cert_order: Option<bool>,
 }
 
 /// `POST /certificates/{name}/import`.
@@ -86,6 +92,10 @@ pub struct CertificateImportParameters {
     pub attributes: Option<AttributesIn>,
     /// The tags, at most 15 (names 1–512, values up to 256 characters). Absent: none.
     pub tags: Option<BTreeMap<String, String>>,
+    /// Whether the managed secret keeps the chain in the order the file gives it (api-version 7.6); by default
+    /// the leaf comes first.
+    #[serde(rename = "preserveCertOrder")]
+    pub preserve_cert_order: Option<bool>,
 }
 
 /// `POST /certificates/{name}/pending/merge`.
@@ -142,6 +152,9 @@ pub struct CertificateOperationDto {
     pub target: Option<String>,
     /// A UUID naming this operation.
     pub request_id: String,
+    /// Whether the merged chain keeps its order (api-version 7.6); absent unless the create said.
+    #[serde(rename = "preserveCertOrder")]
+    pub preserve_cert_order: Option<bool>,
 }
 
 /// A vault's certificate contacts.

@@ -22,13 +22,25 @@ pub struct KeyCreateParameters {
     /// unwrapKey).
     pub key_ops: Option<Vec<String>>,
     /// The first version's attributes. Absent: enabled, without `nbf` or `exp`.
-    pub attributes: Option<AttributesIn>,
+    pub attributes: Option<KeyAttributesIn>,
     /// The tags, at most 15 (names 1–512, values up to 256 characters). Absent: none.
     pub tags: Option<BTreeMap<String, String>>,
     /// EC: the curve, `P-256` (the default), `P-384`, `P-521` or `P-256K`. Ignored for other types.
     pub crv: Option<String>,
-    /// Accepted and ignored (secure key release is not offered).
+    /// Secure key release is not offered: a request that sets it is refused (400).
     pub release_policy: Option<Value>,
+}
+
+/// A key's attributes as a write sends them: the common ones and `exportable`.
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct KeyAttributesIn {
+    /// `enabled`, `nbf`, `exp`.
+    #[serde(flatten)]
+    pub common: AttributesIn,
+    /// Whether the private key may be exported by secure key release. Keyhaven never exports keys: `false` is
+    /// accepted, `true` refused (400).
+    pub exportable: Option<bool>,
 }
 
 /// `PUT /keys/{name}`: import.
@@ -42,10 +54,10 @@ pub struct KeyImportParameters {
     /// A JSON Web Key with its private parts.
     pub key: Value,
     /// The imported version's attributes. Absent: enabled, without `nbf` or `exp`.
-    pub attributes: Option<AttributesIn>,
+    pub attributes: Option<KeyAttributesIn>,
     /// The tags, at most 15 (names 1–512, values up to 256 characters). Absent: none.
     pub tags: Option<BTreeMap<String, String>>,
-    /// Accepted and ignored (secure key release is not offered).
+    /// Secure key release is not offered: a request that sets it is refused (400).
     pub release_policy: Option<Value>,
 }
 
@@ -56,10 +68,10 @@ pub struct KeyUpdateParameters {
     /// The operations the version permits from now on, replacing the current list. Absent: unchanged.
     pub key_ops: Option<Vec<String>>,
     /// Attribute changes. Absent: unchanged.
-    pub attributes: Option<AttributesIn>,
+    pub attributes: Option<KeyAttributesIn>,
     /// The new tags, replacing all the current ones. Absent: unchanged.
     pub tags: Option<BTreeMap<String, String>>,
-    /// Accepted and ignored (secure key release is not offered).
+    /// Secure key release is not offered: a request that sets it is refused (400).
     pub release_policy: Option<Value>,
 }
 

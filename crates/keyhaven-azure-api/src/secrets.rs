@@ -54,6 +54,9 @@ pub struct SecretBundle {
     pub kid: Option<String>,
     /// `true` for the secret a certificate manages (it refuses direct changes); absent for other secrets.
     pub managed: Option<bool>,
+    /// In a get of a certificate's secret: the version of the certificate before this one (api-version
+    /// 2025-07-01); absent for the first and for other secrets.
+    pub previous_version: Option<String>,
     /// The deleted-object fields, present only for a deleted secret.
     #[serde(flatten)]
     pub deleted: crate::DeletedFields,
@@ -93,6 +96,7 @@ mod tests {
             tags: [("env".to_string(), "test".to_string())].into(),
             kid: Some("https://v.vault.localhost/keys/a/0123".into()),
             managed: Some(true),
+            previous_version: None,
             deleted: DeletedFields {
                 recovery_id: Some("https://v.vault.localhost/deletedsecrets/a".into()),
                 deleted_date: Some(1_700_000_002),
@@ -123,6 +127,7 @@ mod tests {
             tags: Default::default(),
             kid: None,
             managed: None,
+            previous_version: None,
             deleted: DeletedFields::default(),
         };
         let expected = concat!(

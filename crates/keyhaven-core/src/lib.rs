@@ -39,8 +39,8 @@ pub use certificates::{
     ActionSpec, AdministratorDetails, CertificateChange, CertificateOperation, CertificatePolicy,
     CertificateView, Contact, CreateCertificate, ImportCertificate, Issuer, IssuerChange,
     IssuerRef, KeyProps, LifetimeActionSpec, OperationError, OperationStatus, PolicyAttributes,
-    Sans, SecretProps, Trigger, X509Props, CONTENT_TYPE_PEM, CONTENT_TYPE_PKCS12, ISSUER_SELF,
-    ISSUER_UNKNOWN,
+    Sans, SecretFormat, SecretProps, Trigger, X509Props, CONTENT_TYPE_PEM, CONTENT_TYPE_PKCS12,
+    ISSUER_SELF, ISSUER_UNKNOWN,
 };
 pub use error::Error;
 pub use geography::{GeographyExport, MIN_EXPORT_PASSPHRASE_CHARS};

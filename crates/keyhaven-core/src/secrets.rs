@@ -1,12 +1,13 @@
 //! Secrets: the operations specific to them (set, read the value). Lifecycle is shared, in `objects`.
 
 use crate::objects::State;
-use crate::records::{VaultRecord, VersionRecord};
+use crate::records::{self, VaultRecord, VersionRecord};
 use crate::views::ObjectView;
 use crate::{Action, Error, Keyhaven, Principal, Resource, Result};
 use keyhaven_model::{
     Attributes, AttributesPatch, ObjectKind, ObjectName, SecretValue, Tags, VaultName, Version,
 };
+use keyhaven_store::Snapshot;
 
 const KIND: ObjectKind = ObjectKind::Secret;
 
@@ -117,7 +118,8 @@ impl Keyhaven {
             Action::SecretsGetSecret,
             &Resource::object(vault, KIND, name),
         )?;
-        let f = self.find(&*self.snapshot()?, vault, KIND, name, version, State::Live)?;
+        let snap = self.snapshot()?;
+        let f = self.find(&*snap, vault, KIND, name, version, State::Live)?;
         if let Some(reason) = f.version.attributes.unusable_reason(self.now()) {
             return Err(Error::Forbidden(match reason {
                 "disabled" => "Operation get is not allowed on a disabled secret.".to_string(),
@@ -125,8 +127,13 @@ impl Keyhaven {
             }));
         }
         let value = self.open_value(&f.vault, KIND, name, &f.version)?;
+        let previous = match f.version.managed {
+            true => previous_version(&*snap, &f.vault, name, &f.version)?,
+            false => None,
+        };
         let mut view = ObjectView::new(KIND, &f.vault, &f.object, f.version)?;
         view.value = Some(value);
+        view.previous_version = previous;
         Ok(view)
     }
 
@@ -151,4 +158,28 @@ impl Keyhaven {
         )?;
         Ok(SecretValue::from_stored(plain)?)
     }
+}
+
+/// The version of a secret made just before `ver` (by creation time, then version id): a certificate's previous
+/// certificate, for `previousVersion`. Reads every version's record, so it is only asked for certificates' secrets,
+/// which have a version per issued certificate.
+fn previous_version(
+    snap: &dyn Snapshot,
+    vault: &VaultRecord,
+    name: &ObjectName,
+    ver: &VersionRecord,
+) -> Result<Option<Version>> {
+    let this = (ver.attributes.created, ver.version.as_str().to_string());
+    let mut best: Option<(i64, String)> = None;
+    let prefix = records::versions_prefix(&vault.name, KIND, &name.key());
+    records::for_each_under(snap, &prefix, 1024, &mut |_, bytes| {
+        let other: VersionRecord = records::decode(&bytes)?;
+        let key = (other.attributes.created, other.version.as_str().to_string());
+        if key < this && best.as_ref().is_none_or(|b| key > *b) {
+            best = Some(key);
+        }
+        Ok(())
+    })?;
+    best.map(|(_, v)| Version::parse(&v).map_err(Error::from))
+        .transpose()
 }

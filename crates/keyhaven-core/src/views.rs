@@ -134,6 +134,12 @@ pub struct ObjectView {
     pub deleted: Option<DeletedInfo>,
     /// How its vault keeps deleted objects.
     pub policy: VaultPolicy,
+    /// A certificate's policy as stored with it (decoded by [`ObjectView::certificate_policy`]); none for other
+    /// kinds.
+    pub(crate) stored_policy: Option<serde_json::Value>,
+    /// For a get of a certificate's secret: the version made before this one (api-version 2025-07-01's
+    /// `previousVersion`); none elsewhere.
+    pub previous_version: Option<Version>,
 }
 
 impl ObjectView {
@@ -159,6 +165,11 @@ impl ObjectView {
                 scheduled_purge_date: d.scheduled_purge_date,
             }),
             policy: VaultPolicy::of(vault),
+            stored_policy: match kind {
+                ObjectKind::Certificate => obj.policy.clone(),
+                _ => None,
+            },
+            previous_version: None,
         })
     }
 

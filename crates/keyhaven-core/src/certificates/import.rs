@@ -77,6 +77,7 @@ impl Keyhaven {
                 Material {
                     key: Arc::new(key),
                     chain: bundle.chain,
+                    as_given: policy.keeps_chain_order().then_some(bundle.as_given),
                 },
                 req.enabled,
                 req.tags,
@@ -176,6 +177,8 @@ pub(super) fn imported_policy(
         emails: info.emails.clone(),
         dns_names: info.dns_names.clone(),
         upns: info.upns.clone(),
+        ip_addresses: info.ip_addresses.clone(),
+        uris: info.uris.clone(),
     };
     xp.sans = Some(sans);
     xp.key_usage = Some(info.key_usage.clone());

@@ -40,6 +40,8 @@ pub struct CreateCertificate {
 pub(super) struct Material {
     pub(super) key: Arc<PrivateKey>,
     pub(super) chain: Vec<Vec<u8>>,
+    /// The chain in the order it was given, when the policy keeps that order for the managed secret.
+    pub(super) as_given: Option<Vec<Vec<u8>>>,
 }
 
 /// What else a new certificate version must do when it is stored.
@@ -64,6 +66,8 @@ pub(super) fn certificate_request(
         dns_names: sans.dns_names,
         emails: sans.emails,
         upns: sans.upns,
+        ip_addresses: sans.ip_addresses,
+        uris: sans.uris,
         key_usage: x.key_usage.unwrap_or_default(),
         ekus: x.ekus.unwrap_or_default(),
         validity_months: x.validity_months.unwrap_or(12),
@@ -163,6 +167,7 @@ impl Keyhaven {
             Material {
                 key,
                 chain: vec![cert],
+                as_given: None,
             },
             None,
             f.version.tags.clone(),
@@ -247,6 +252,7 @@ impl Keyhaven {
                     Material {
                         key,
                         chain: vec![cert],
+                        as_given: None,
                     },
                     req.enabled,
                     req.tags,
@@ -460,12 +466,18 @@ impl Keyhaven {
         )?;
         let exportable = policy.key().exportable != Some(false);
         let with_key = exportable.then_some(&*material.key);
-        let secret_text: Zeroizing<String> = if content_type == CONTENT_TYPE_PEM {
-            x509::to_pem(with_key, &material.chain)?
-        } else {
-            let der = x509::to_pkcs12(with_key, &material.chain)?;
-            Zeroizing::new(STANDARD.encode(&*der))
-        };
+        let secret_text: Zeroizing<String> =
+            match (content_type == CONTENT_TYPE_PEM, &material.as_given) {
+                (true, None) => x509::to_pem(with_key, &material.chain)?,
+                (true, Some(order)) => x509::to_pem_as_given(with_key, order)?,
+                (false, order) => {
+                    let der = match order {
+                        None => x509::to_pkcs12(with_key, &material.chain)?,
+                        Some(order) => x509::to_pkcs12_as_given(with_key, order)?,
+                    };
+                    Zeroizing::new(STANDARD.encode(&*der))
+                }
+            };
         let (sealed_secret, sealed_key) = self.barrier.vault_key(v)?.seal_value(
             ObjectKind::Secret,
             name,

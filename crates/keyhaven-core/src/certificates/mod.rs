@@ -15,6 +15,7 @@ mod operation;
 mod pending;
 mod policy;
 mod properties;
+mod secret_format;
 
 pub use contacts::Contact;
 pub(crate) use issuers::IssuerRecord;
@@ -30,3 +31,4 @@ pub use policy::{
 pub use import::ImportCertificate;
 pub use issuance::CreateCertificate;
 pub use properties::{CertificateChange, CertificateView};
+pub use secret_format::SecretFormat;

@@ -98,6 +98,8 @@ pub struct CertificateOperation {
     pub error: Option<OperationError>,
     /// Set once completed: the certificate now has the version it made.
     pub completed: bool,
+    /// Whether a merged chain keeps the order given (`preserveCertOrder`, as asked on create).
+    pub preserve_cert_order: Option<bool>,
 }
 
 impl From<&OperationRecord> for CertificateOperation {
@@ -112,6 +114,7 @@ impl From<&OperationRecord> for CertificateOperation {
             status_details: r.status_details.clone(),
             error: r.error.clone(),
             completed: r.status == OperationStatus::Completed,
+            preserve_cert_order: r.policy.preserve_cert_order,
         }
     }
 }

@@ -147,17 +147,22 @@ impl Keyhaven {
                  the operation is unchanged."
             )));
         };
+        let policy = op.policy.clone();
+        let as_given = policy.keeps_chain_order().then(|| x5c.clone());
         let mut chain = x5c;
         let leaf_der = chain.remove(leaf);
         chain.insert(0, leaf_der);
         let request = op.request_id.clone();
-        let policy = op.policy.clone();
         let view = self
             .store_certificate(
                 &v,
                 name,
                 &policy,
-                Material { key, chain },
+                Material {
+                    key,
+                    chain,
+                    as_given,
+                },
                 enabled.or(op.enabled),
                 tags.unwrap_or_else(|| op.tags.clone()),
                 Completion {

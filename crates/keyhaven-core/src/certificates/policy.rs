@@ -70,11 +70,21 @@ pub struct Sans {
     /// User principal names.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub upns: Vec<String>,
+    /// IP addresses, IPv4 or IPv6 (api-version 2025-07-01).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ip_addresses: Vec<String>,
+    /// URIs (api-version 2025-07-01).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub uris: Vec<String>,
 }
 
 impl Sans {
     fn is_empty(&self) -> bool {
-        self.emails.is_empty() && self.dns_names.is_empty() && self.upns.is_empty()
+        self.emails.is_empty()
+            && self.dns_names.is_empty()
+            && self.upns.is_empty()
+            && self.ip_addresses.is_empty()
+            && self.uris.is_empty()
     }
 }
 
@@ -190,6 +200,15 @@ pub struct CertificatePolicy {
         skip_serializing_if = "Option::is_none"
     )]
     pub notified_version: Option<String>,
+    /// Whether the managed secret keeps a merged or imported chain in the order it was given (Azure's
+    /// `preserveCertOrder`, api-version 7.6, asked on create or import; kept by the server and answered on the
+    /// certificate, not part of the policy's shape). Otherwise the leaf comes first.
+    #[serde(
+        rename = "keyhavenPreserveCertOrder",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub preserve_cert_order: Option<bool>,
 }
 
 /// What a lifetime action does.
@@ -458,6 +477,11 @@ impl CertificatePolicy {
             over(&mut a.enabled, p.enabled);
         }
         out
+    }
+
+    /// Whether chains are kept in the order given (see [`CertificatePolicy::preserve_cert_order`]).
+    pub(crate) fn keeps_chain_order(&self) -> bool {
+        self.preserve_cert_order == Some(true)
     }
 
     /// The issuer's name ([`ISSUER_UNKNOWN`] when the policy names none).

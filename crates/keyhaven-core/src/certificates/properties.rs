@@ -29,6 +29,16 @@ pub struct CertificateChange {
     pub policy: Option<CertificatePolicy>,
 }
 
+impl ObjectView {
+    /// The policy of the certificate this version belongs to, as stored with it; none for keys and secrets.
+    pub fn certificate_policy(&self) -> Result<Option<CertificatePolicy>> {
+        self.stored_policy
+            .as_ref()
+            .map(CertificatePolicy::from_value)
+            .transpose()
+    }
+}
+
 impl Keyhaven {
     /// A certificate version (the latest when `version` is None) with the certificate's policy.
     pub fn get_certificate(

@@ -216,6 +216,10 @@ pub(super) enum WrapAlg {
     Rsa(RsaPad),
     /// RFC 3394 AES key wrap with a key-encryption key of this many bytes.
     AesKw(usize),
+    /// RFC 3394 AES key wrap with a key-encryption key of any AES size (`CKM_AES_KEY_WRAP`, api-version 7.6).
+    AesKwAnySize,
+    /// RFC 5649 AES key wrap with padding, any AES size (`CKM_AES_KEY_WRAP_PAD`, api-version 7.6).
+    AesKwPad,
 }
 
 impl WrapAlg {
@@ -227,10 +231,12 @@ impl WrapAlg {
             "A128KW" => WrapAlg::AesKw(16),
             "A192KW" => WrapAlg::AesKw(24),
             "A256KW" => WrapAlg::AesKw(32),
+            "CKM_AES_KEY_WRAP" => WrapAlg::AesKwAnySize,
+            "CKM_AES_KEY_WRAP_PAD" => WrapAlg::AesKwPad,
             other => {
                 return Err(CryptoError::Malformed(format!(
                     "unknown key-wrapping algorithm {}; supported: RSA-OAEP, RSA-OAEP-256, RSA1_5, A128KW, A192KW, \
-                     A256KW",
+                     A256KW, CKM_AES_KEY_WRAP, CKM_AES_KEY_WRAP_PAD",
                     shown(other)
                 )))
             }

@@ -340,8 +340,8 @@ impl PrivateKey {
         }
     }
 
-    /// Wraps a key. RSA: RSA-OAEP, RSA-OAEP-256, RSA1_5. oct: A128KW/A192KW/A256KW (RFC 3394; the key to wrap is a
-    /// multiple of 8 bytes, at least 16).
+    /// Wraps a key. RSA: RSA-OAEP, RSA-OAEP-256, RSA1_5. oct: A128KW/A192KW/A256KW and CKM_AES_KEY_WRAP (RFC 3394;
+    /// the key to wrap is a multiple of 8 bytes, at least 16), CKM_AES_KEY_WRAP_PAD (RFC 5649; any length from 1).
     pub fn wrap_key(&self, alg: &str, key: &[u8]) -> Result<Vec<u8>, CryptoError> {
         match (&self.inner, WrapAlg::parse(alg)?) {
             (Inner::Rsa(k), WrapAlg::Rsa(pad)) => {
@@ -351,8 +351,11 @@ impl PrivateKey {
                 rsa::encrypt(k, pad, key, "wraps")
             }
             (Inner::Oct(k), WrapAlg::AesKw(len)) => oct::wrap(k, len, key),
+            (Inner::Oct(k), WrapAlg::AesKwAnySize) => oct::wrap(k, k.len(), key),
+            (Inner::Oct(k), WrapAlg::AesKwPad) => oct::wrap_pad(k, key),
             (_, WrapAlg::Rsa(pad)) => Err(needs(pad.name(), "an RSA key")),
             (_, WrapAlg::AesKw(len)) => Err(kw_needs(len)),
+            (_, WrapAlg::AesKwAnySize | WrapAlg::AesKwPad) => Err(needs(alg, "an oct (AES) key")),
         }
     }
 
@@ -368,8 +371,11 @@ impl PrivateKey {
         match (&self.inner, WrapAlg::parse(alg)?) {
             (Inner::Rsa(k), WrapAlg::Rsa(pad)) => rsa::decrypt(k, pad, wrapped),
             (Inner::Oct(k), WrapAlg::AesKw(len)) => oct::unwrap(k, len, wrapped),
+            (Inner::Oct(k), WrapAlg::AesKwAnySize) => oct::unwrap(k, k.len(), wrapped),
+            (Inner::Oct(k), WrapAlg::AesKwPad) => oct::unwrap_pad(k, wrapped),
             (_, WrapAlg::Rsa(pad)) => Err(needs(pad.name(), "an RSA key")),
             (_, WrapAlg::AesKw(len)) => Err(kw_needs(len)),
+            (_, WrapAlg::AesKwAnySize | WrapAlg::AesKwPad) => Err(needs(alg, "an oct (AES) key")),
         }
     }
 }

@@ -333,6 +333,70 @@ pub(super) fn unwrap(
     Ok(out)
 }
 
+/// RFC 5649 AES key wrap with padding (`CKM_AES_KEY_WRAP_PAD`) under an AES key of any size: `data` of any length
+/// from 1 byte, the result 8 bytes longer than `data` rounded up to 8.
+pub(super) fn wrap_pad(key: &[u8], data: &[u8]) -> Result<Vec<u8>, CryptoError> {
+    check_size("key to wrap", data)?;
+    if data.is_empty() {
+        return Err(CryptoError::Malformed("the key to wrap is empty".into()));
+    }
+    let mut ctx = CipherCtx::new().map_err(CryptoError::openssl)?;
+    ctx.set_flags(CipherCtxFlags::FLAG_WRAP_ALLOW);
+    ctx.encrypt_init(Some(wrap_pad_cipher(key.len())?), Some(key), None)
+        .map_err(CryptoError::openssl)?;
+    let mut out = Vec::with_capacity(data.len() + 3 * BLOCK);
+    ctx.cipher_update_vec(data, &mut out)
+        .map_err(CryptoError::openssl)?;
+    ctx.cipher_final_vec(&mut out)
+        .map_err(CryptoError::openssl)?;
+    if out.len() != data.len().div_ceil(8) * 8 + 8 {
+        return Err(CryptoError::Library(format!(
+            "CKM_AES_KEY_WRAP_PAD produced {} bytes for a {}-byte key",
+            out.len(),
+            data.len()
+        )));
+    }
+    Ok(out)
+}
+
+/// Undoes [`wrap_pad`]. A failed integrity check is [`CryptoError::Unauthentic`].
+pub(super) fn unwrap_pad(key: &[u8], wrapped: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+    check_size("wrapped key", wrapped)?;
+    if wrapped.len() < 16 || !wrapped.len().is_multiple_of(8) {
+        return Err(CryptoError::Malformed(format!(
+            "a key wrapped with CKM_AES_KEY_WRAP_PAD is a multiple of 8 bytes, at least 16; {} bytes were given",
+            wrapped.len()
+        )));
+    }
+    let mut ctx = CipherCtx::new().map_err(CryptoError::openssl)?;
+    ctx.set_flags(CipherCtxFlags::FLAG_WRAP_ALLOW);
+    ctx.decrypt_init(Some(wrap_pad_cipher(key.len())?), Some(key), None)
+        .map_err(CryptoError::openssl)?;
+    let mut out = Zeroizing::new(Vec::with_capacity(wrapped.len() + 2 * BLOCK));
+    ctx.cipher_update_vec(wrapped, &mut out)
+        .map_err(|_| CryptoError::Unauthentic)?;
+    ctx.cipher_final_vec(&mut out)
+        .map_err(|_| CryptoError::Unauthentic)?;
+    if out.is_empty() || out.len().div_ceil(8) * 8 + 8 != wrapped.len() {
+        return Err(CryptoError::Unauthentic);
+    }
+    Ok(out)
+}
+
+fn wrap_pad_cipher(key_len: usize) -> Result<&'static CipherRef, CryptoError> {
+    Ok(match key_len {
+        16 => Cipher::aes_128_wrap_pad(),
+        24 => Cipher::aes_192_wrap_pad(),
+        32 => Cipher::aes_256_wrap_pad(),
+        _ => {
+            return Err(CryptoError::Malformed(format!(
+                "CKM_AES_KEY_WRAP_PAD needs a 128-, 192- or 256-bit key; this key is {} bits",
+                key_len * 8
+            )))
+        }
+    })
+}
+
 fn kw_name(kek_len: usize) -> String {
     format!("A{}KW", kek_len * 8)
 }

@@ -46,6 +46,7 @@ pub(super) fn assemble(
             })
             .unwrap_or(0),
     };
+    let as_given: Vec<Vec<u8>> = unique.iter().map(|(_, der)| der.clone()).collect();
     let mut used = vec![false; unique.len()];
     let mut order = vec![leaf];
     used[leaf] = true;
@@ -63,23 +64,43 @@ pub(super) fn assemble(
         .into_iter()
         .filter_map(|i| slots.get_mut(i).and_then(Option::take))
         .collect();
-    Ok(CertificateBundle { key, chain })
+    Ok(CertificateBundle {
+        key,
+        chain,
+        as_given,
+    })
 }
 
-/// Reads DER certificates for writing out, checking that the key (if any) belongs to the first one.
+/// Where the key's certificate is in a chain to write out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Leaf {
+    /// First, as Azure writes a chain by default.
+    First,
+    /// Anywhere: the chain is written in the order given (Azure's `preserveCertOrder`).
+    Anywhere,
+}
+
+/// Reads DER certificates for writing out, checking that the key (if any) belongs to the first one (or, with
+/// [`Leaf::Anywhere`], to one of them); returns them with the index of the key's certificate (0 without a key).
 pub(super) fn certificates_for(
     key: Option<&PrivateKey>,
     chain: &[Vec<u8>],
-) -> Result<Vec<X509>, CryptoError> {
+    leaf: Leaf,
+) -> Result<(Vec<X509>, usize), CryptoError> {
     let certs = chain
         .iter()
         .map(|der| super::inspect::read_certificate(der))
         .collect::<Result<Vec<_>, _>>()?;
-    if let (Some(key), Some(leaf)) = (key, certs.first()) {
-        let pkey = key.to_pkey()?;
-        if !matches(leaf, &pkey) {
-            return Err(CryptoError::Malformed(KEY_MISMATCH.into()));
-        }
+    let Some(key) = key.filter(|_| !certs.is_empty()) else {
+        return Ok((certs, 0));
+    };
+    let pkey = key.to_pkey()?;
+    let at = match leaf {
+        Leaf::First => certs.first().filter(|c| matches(c, &pkey)).map(|_| 0),
+        Leaf::Anywhere => certs.iter().position(|c| matches(c, &pkey)),
+    };
+    match at {
+        Some(at) => Ok((certs, at)),
+        None => Err(CryptoError::Malformed(KEY_MISMATCH.into())),
     }
-    Ok(certs)
 }

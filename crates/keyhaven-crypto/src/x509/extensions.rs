@@ -7,6 +7,7 @@ use crate::CryptoError;
 use openssl::asn1::Asn1Object;
 use openssl::x509::extension::{ExtendedKeyUsage, KeyUsage, SubjectAlternativeName};
 use openssl::x509::{X509Extension, X509v3Context};
+use std::net::IpAddr;
 
 /// The otherName type of a user principal name (Microsoft's `szOID_NT_PRINCIPAL_NAME`).
 pub(super) const UPN_OID: &str = "1.3.6.1.4.1.311.20.2.3";
@@ -18,10 +19,13 @@ const KU_OID_DER: &[u8] = &[0x55, 0x1d, 0x0f];
 /// id-ce-extKeyUsage (2.5.29.37).
 const EKU_OID_DER: &[u8] = &[0x55, 0x1d, 0x25];
 
-/// GeneralName tags: `[0]` otherName (constructed), `[1]` rfc822Name, `[2]` dNSName.
+/// GeneralName tags: `[0]` otherName (constructed), `[1]` rfc822Name, `[2]` dNSName,
+/// `[6]` uniformResourceIdentifier, `[7]` iPAddress.
 const GN_OTHER_NAME: u8 = 0xa0;
 const GN_EMAIL: u8 = 0x81;
 const GN_DNS: u8 = 0x82;
+const GN_URI: u8 = 0x86;
+const GN_IP: u8 = 0x87;
 /// `[0] EXPLICIT` around an otherName's value.
 const EXPLICIT_0: u8 = 0xa0;
 
@@ -42,6 +46,7 @@ pub(super) const KEY_USAGES: [&str; 9] = [
 const MAX_DNS_LEN: usize = 253;
 const MAX_EMAIL_LEN: usize = 254;
 const MAX_UPN_LEN: usize = 1024;
+const MAX_URI_LEN: usize = 2048;
 
 /// Checks the request's names, key usages and EKUs; returns the key usage bits asked for.
 pub(super) fn check(req: &CertificateRequest) -> Result<Vec<usize>, CryptoError> {
@@ -70,6 +75,22 @@ pub(super) fn check(req: &CertificateRequest) -> Result<Vec<usize>, CryptoError>
         if u.is_empty() || u.len() > MAX_UPN_LEN || u.chars().any(char::is_control) {
             return Err(CryptoError::Malformed(format!(
                 "'{}' is not a valid user principal name (UPN)",
+                u.escape_default()
+            )));
+        }
+    }
+    for ip in &req.ip_addresses {
+        if ip.parse::<IpAddr>().is_err() {
+            return Err(CryptoError::Malformed(format!(
+                "'{}' is not an IP address (IPv4 such as 192.0.2.1 or IPv6 such as 2001:db8::1)",
+                ip.escape_default()
+            )));
+        }
+    }
+    for u in &req.uris {
+        if !is_uri(u) {
+            return Err(CryptoError::Malformed(format!(
+                "'{}' is not a URI (scheme:rest in printable ASCII without spaces, at most {MAX_URI_LEN} characters)",
                 u.escape_default()
             )));
         }
@@ -152,6 +173,12 @@ pub(super) fn build(
             let oid = Asn1Object::from_str(UPN_OID).map_err(e)?;
             san.other_name2(oid, &der::utf8_string(u));
         }
+        for ip in &req.ip_addresses {
+            san.ip(ip);
+        }
+        for u in &req.uris {
+            san.uri(u);
+        }
         out.push(san.build(ctx).map_err(e)?);
     }
     Ok(out)
@@ -159,7 +186,28 @@ pub(super) fn build(
 
 /// Whether the request asks for any subject alternative name.
 pub(super) fn has_alt_names(req: &CertificateRequest) -> bool {
-    !(req.dns_names.is_empty() && req.emails.is_empty() && req.upns.is_empty())
+    !(req.dns_names.is_empty()
+        && req.emails.is_empty()
+        && req.upns.is_empty()
+        && req.ip_addresses.is_empty()
+        && req.uris.is_empty())
+}
+
+/// A URI as RFC 3986 starts one: a scheme (a letter, then letters, digits, `+`, `-`, `.`) and `:`, all in
+/// printable ASCII.
+fn is_uri(u: &str) -> bool {
+    let Some((scheme, _)) = u.split_once(':') else {
+        return false;
+    };
+    u.len() <= MAX_URI_LEN
+        && u.bytes().all(|b| b.is_ascii_graphic())
+        && scheme
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphabetic())
+        && scheme
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
 }
 
 /// What a certificate's extensions say about its names and usages.
@@ -168,11 +216,13 @@ pub(super) struct Found {
     pub(super) dns_names: Vec<String>,
     pub(super) emails: Vec<String>,
     pub(super) upns: Vec<String>,
+    pub(super) ip_addresses: Vec<String>,
+    pub(super) uris: Vec<String>,
     pub(super) key_usage: Vec<String>,
     pub(super) ekus: Vec<String>,
 }
 
-/// Reads the subject alternative names (DNS, e-mail, UPN; others are skipped), key usage and extended key usage
+/// Reads the subject alternative names (DNS, e-mail, UPN, IP address, URI; others are skipped), key usage and extended key usage
 /// of a DER certificate.
 pub(super) fn read(cert: &[u8]) -> Result<Found, CryptoError> {
     let invalid = |what: &str| {
@@ -201,6 +251,8 @@ fn read_alt_names(value: &[u8], found: &mut Found) -> Result<(), Invalid> {
         match tag {
             GN_DNS => found.dns_names.push(ascii(content)?),
             GN_EMAIL => found.emails.push(ascii(content)?),
+            GN_URI => found.uris.push(ascii(content)?),
+            GN_IP => found.ip_addresses.push(ip_address(content)?),
             GN_OTHER_NAME => {
                 let mut other = Der::new(content);
                 let oid = other.expect(der::OID)?;
@@ -224,6 +276,16 @@ fn ascii(bytes: &[u8]) -> Result<String, Invalid> {
     } else {
         Err(Invalid)
     }
+}
+
+/// An iPAddress: 4 octets (IPv4) or 16 (IPv6). (Name constraints use 8 or 32, address and mask; not here.)
+fn ip_address(bytes: &[u8]) -> Result<String, Invalid> {
+    let ip = match bytes.len() {
+        4 => IpAddr::from(<[u8; 4]>::try_from(bytes).map_err(|_| Invalid)?),
+        16 => IpAddr::from(<[u8; 16]>::try_from(bytes).map_err(|_| Invalid)?),
+        _ => return Err(Invalid),
+    };
+    Ok(ip.to_string())
 }
 
 fn read_key_usage(value: &[u8]) -> Result<Vec<String>, Invalid> {

@@ -65,6 +65,8 @@ pub fn inspect(der: &[u8]) -> Result<CertificateInfo, CryptoError> {
         dns_names: found.dns_names,
         emails: found.emails,
         upns: found.upns,
+        ip_addresses: found.ip_addresses,
+        uris: found.uris,
         key_usage: found.key_usage,
         ekus: found.ekus,
         key_type,

@@ -25,8 +25,8 @@ mod validity;
 
 pub use inspect::{inspect, matches_key};
 pub use issue::{self_signed, signing_request};
-pub use pem::{parse_pem, to_pem};
-pub use pkcs12::{parse_pkcs12, to_pkcs12};
+pub use pem::{parse_pem, to_pem, to_pem_as_given};
+pub use pkcs12::{parse_pkcs12, to_pkcs12, to_pkcs12_as_given};
 pub use pkcs12_cost::MAX_KDF_ITERATIONS as MAX_PKCS12_KDF_ITERATIONS;
 
 use crate::keys::{Curve, KeyType, PrivateKey};
@@ -51,6 +51,10 @@ pub struct CertificateRequest {
     /// User principal names for the subject alternative names: otherName `1.3.6.1.4.1.311.20.2.3` holding a
     /// UTF8String.
     pub upns: Vec<String>,
+    /// IP addresses (IPv4 dotted or IPv6 text form) for the subject alternative names (iPAddress).
+    pub ip_addresses: Vec<String>,
+    /// URIs (`scheme:…`, ASCII) for the subject alternative names (uniformResourceIdentifier).
+    pub uris: Vec<String>,
     /// Key usages by Azure's names (case-insensitive): digitalSignature, nonRepudiation, keyEncipherment,
     /// dataEncipherment, keyAgreement, keyCertSign, cRLSign, encipherOnly, decipherOnly. The extension is critical;
     /// none means no extension.
@@ -86,6 +90,10 @@ pub struct CertificateInfo {
     pub emails: Vec<String>,
     /// User principal names (otherName `1.3.6.1.4.1.311.20.2.3`) among the subject alternative names.
     pub upns: Vec<String>,
+    /// IP addresses among the subject alternative names, in their text form (`192.0.2.1`, `2001:db8::1`).
+    pub ip_addresses: Vec<String>,
+    /// URIs among the subject alternative names.
+    pub uris: Vec<String>,
     /// Key usages by Azure's names, in bit order; empty when the certificate has no key usage extension.
     pub key_usage: Vec<String>,
     /// Extended key usages as dotted OIDs, in the certificate's order.
@@ -105,4 +113,6 @@ pub struct CertificateBundle {
     pub key: Option<PrivateKey>,
     /// DER certificates, leaf first (the certificate of `key`), then its issuers, then any others.
     pub chain: Vec<Vec<u8>>,
+    /// The same certificates in the order the file listed them (for Azure's `preserveCertOrder`).
+    pub as_given: Vec<Vec<u8>>,
 }

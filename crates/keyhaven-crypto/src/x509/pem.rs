@@ -1,6 +1,6 @@
 //! PEM text: a private key and certificates, as Azure imports and exports them (`application/x-pem-file`).
 
-use super::bundle::{assemble, certificates_for};
+use super::bundle::{assemble, certificates_for, Leaf};
 use super::CertificateBundle;
 use crate::keys::PrivateKey;
 use crate::CryptoError;
@@ -82,7 +82,24 @@ pub fn to_pem(
     key: Option<&PrivateKey>,
     chain: &[Vec<u8>],
 ) -> Result<Zeroizing<String>, CryptoError> {
-    let certs = certificates_for(key, chain)?;
+    write_pem(key, chain, Leaf::First)
+}
+
+/// As [`to_pem`], with the certificates in the order given: the key's certificate may be anywhere among them
+/// (Azure's `preserveCertOrder`).
+pub fn to_pem_as_given(
+    key: Option<&PrivateKey>,
+    chain: &[Vec<u8>],
+) -> Result<Zeroizing<String>, CryptoError> {
+    write_pem(key, chain, Leaf::Anywhere)
+}
+
+fn write_pem(
+    key: Option<&PrivateKey>,
+    chain: &[Vec<u8>],
+    leaf: Leaf,
+) -> Result<Zeroizing<String>, CryptoError> {
+    let (certs, _) = certificates_for(key, chain, leaf)?;
     let e = CryptoError::openssl;
     let key_pem = match key {
         Some(key) => Zeroizing::new(key.to_pkey()?.private_key_to_pem_pkcs8().map_err(e)?),

@@ -1,6 +1,6 @@
 //! PKCS#12 (PFX) files: reading them with their password, and writing them without one.
 
-use super::bundle::{assemble, certificates_for};
+use super::bundle::{assemble, certificates_for, Leaf};
 use super::pkcs12_cost::{kdf_iterations, MAX_KDF_ITERATIONS};
 use super::CertificateBundle;
 use crate::keys::PrivateKey;
@@ -85,7 +85,28 @@ pub fn to_pkcs12(
     key: Option<&PrivateKey>,
     chain: &[Vec<u8>],
 ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
-    let certs = certificates_for(key, chain)?;
+    write_pkcs12(key, chain, Leaf::First)
+}
+
+/// As [`to_pkcs12`] for a chain in the order given, the key's certificate anywhere in it (Azure's
+/// `preserveCertOrder`): that certificate is the file's own, the others follow in their order.
+pub fn to_pkcs12_as_given(
+    key: Option<&PrivateKey>,
+    chain: &[Vec<u8>],
+) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+    write_pkcs12(key, chain, Leaf::Anywhere)
+}
+
+fn write_pkcs12(
+    key: Option<&PrivateKey>,
+    chain: &[Vec<u8>],
+    leaf: Leaf,
+) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+    let (mut certs, at) = certificates_for(key, chain, leaf)?;
+    if at < certs.len() {
+        let own = certs.remove(at);
+        certs.insert(0, own);
+    }
     if key.is_none() && certs.is_empty() {
         return Err(CryptoError::Malformed(
             "a PKCS#12 (PFX) file needs a key or a certificate".into(),

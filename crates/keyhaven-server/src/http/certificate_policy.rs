@@ -13,7 +13,7 @@ pub(crate) fn policy_in(p: wire::CertificatePolicy) -> Result<CertificatePolicy,
         Some(x) => Some(X509Props {
             subject: x.subject,
             ekus: x.ekus,
-            sans: x.sans.map(sans_in).transpose()?,
+            sans: x.sans.map(sans_in),
             key_usage: x.key_usage,
             validity_months: x.validity_months,
         }),
@@ -55,21 +55,18 @@ pub(crate) fn policy_in(p: wire::CertificatePolicy) -> Result<CertificatePolicy,
             updated: a.updated,
         }),
         notified_version: None,
+        preserve_cert_order: None,
     })
 }
 
-fn sans_in(s: wire::SubjectAlternativeNames) -> Result<Sans, ApiError> {
-    if !s.ip_addresses.is_empty() || !s.uris.is_empty() {
-        return Err(ApiError::bad(
-            "Subject alternative names of type ipAddresses and uris are not supported by this server yet; use \
-             dns_names, emails or upns.",
-        ));
-    }
-    Ok(Sans {
+fn sans_in(s: wire::SubjectAlternativeNames) -> Sans {
+    Sans {
         emails: s.emails,
         dns_names: s.dns_names,
         upns: s.upns,
-    })
+        ip_addresses: s.ip_addresses,
+        uris: s.uris,
+    }
 }
 
 /// A policy as responses carry it, with its `id`.
@@ -96,8 +93,8 @@ pub(crate) fn policy_out(id: String, p: &CertificatePolicy) -> wire::Certificate
                     emails: s.emails.clone(),
                     dns_names: s.dns_names.clone(),
                     upns: s.upns.clone(),
-                    ip_addresses: Vec::new(),
-                    uris: Vec::new(),
+                    ip_addresses: s.ip_addresses.clone(),
+                    uris: s.uris.clone(),
                 }),
                 key_usage: x.key_usage.clone(),
                 validity_months: x.validity_months,

@@ -49,6 +49,7 @@ fn bundle(cx: &Ctx, v: &ObjectView, policy: Option<&CertificatePolicy>) -> Certi
         attributes: attributes_out(v),
         tags: v.tags.as_map().clone(),
         policy: policy.map(|p| policy_out(cx, &v.name, p)),
+        preserve_cert_order: policy.and_then(|p| p.preserve_cert_order),
         deleted: deleted_fields(cx, Certificates::DELETED, v),
     }
 }
@@ -72,6 +73,11 @@ impl Shape for Certificates {
         bundle(cx, v, None)
     }
 
+    /// Get, delete, get deleted, recover and restore answer with the certificate's policy, as Azure does.
+    fn answer(cx: &Ctx, v: &ObjectView) -> Result<CertificateBundle, ApiError> {
+        Ok(bundle(cx, v, v.certificate_policy()?.as_ref()))
+    }
+
     fn item(cx: &Ctx, v: &ObjectView, id: Id) -> CertificateItem {
         CertificateItem {
             id: object_id(cx, Self::COLLECTION, v, id),
@@ -83,9 +89,9 @@ impl Shape for Certificates {
     }
 }
 
-/// `GET /certificates`: as Azure, certificates still waiting for their certificate (pending) only with
-/// `includePending=true`.
-pub(crate) fn list(cx: &Ctx) -> Result<Response, ApiError> {
+/// `GET /certificates` and `GET /deletedcertificates`: as Azure, certificates still waiting for their certificate
+/// (pending) only with `includePending=true`.
+pub(crate) fn list(cx: &Ctx, deleted: bool) -> Result<Response, ApiError> {
     let include_pending = cx
         .query
         .get("includePending")
@@ -94,7 +100,11 @@ pub(crate) fn list(cx: &Ctx) -> Result<Response, ApiError> {
     let p = cx
         .st
         .kh
-        .list_objects(&cx.who, &cx.vault, ObjectKind::Certificate, false, &page)?;
+        .list_objects(&cx.who, &cx.vault, ObjectKind::Certificate, deleted, &page)?;
+    let collection = match deleted {
+        true => Certificates::DELETED,
+        false => Certificates::COLLECTION,
+    };
     ok(ListResult {
         value: p
             .items
@@ -103,7 +113,7 @@ pub(crate) fn list(cx: &Ctx) -> Result<Response, ApiError> {
             .map(|v| Certificates::item(cx, v, Id::Unversioned))
             .collect(),
         next_link: cx
-            .next_link(Certificates::COLLECTION, p.next, page.max)
+            .next_link(collection, p.next, page.max)
             .map(|l| match include_pending {
                 true => format!("{l}&includePending=true"),
                 false => l,
@@ -131,6 +141,7 @@ fn operation_out(cx: &Ctx, op: &CertificateOperation) -> CertificateOperationDto
             .completed
             .then(|| format!("{}/certificates/{}", cx.base, op.name)),
         request_id: op.request_id.clone(),
+        preserve_cert_order: op.preserve_cert_order,
     }
 }
 
@@ -141,9 +152,10 @@ fn tags(t: Option<std::collections::BTreeMap<String, String>>) -> Result<Tags, A
 pub(crate) async fn create(cx: &Ctx, n: &str) -> Result<Response, ApiError> {
     let n = name(n)?;
     let p: CertificateCreateParameters = cx.json()?;
-    let policy = policy_in(p.policy)?.ok_or_else(|| {
+    let mut policy = policy_in(p.policy)?.ok_or_else(|| {
         ApiError::bad("A certificate policy ('policy') is required to create a certificate.")
     })?;
+    policy.preserve_cert_order = p.preserve_cert_order;
     let req = CreateCertificate {
         policy,
         enabled: p.attributes.and_then(|a| a.enabled),
@@ -236,10 +248,16 @@ pub(crate) async fn merge(cx: &Ctx, n: &str) -> Result<Response, ApiError> {
 pub(crate) async fn import(cx: &Ctx, n: &str) -> Result<Response, ApiError> {
     let n = name(n)?;
     let p: CertificateImportParameters = cx.json()?;
+    let mut policy = policy_in(p.policy)?;
+    if let Some(keep) = p.preserve_cert_order {
+        policy
+            .get_or_insert_with(Default::default)
+            .preserve_cert_order = Some(keep);
+    }
     let req = ImportCertificate {
         value: SecretValue::new(p.value)?,
         password: p.pwd.map(SecretValue::new).transpose()?,
-        policy: policy_in(p.policy)?,
+        policy,
         enabled: p.attributes.and_then(|a| a.enabled),
         tags: tags(p.tags)?,
     };
@@ -263,6 +281,11 @@ pub(crate) async fn update(cx: &Ctx, n: &str, ver: Option<&&str>) -> Result<Resp
     let n = name(n)?;
     let ver = version(ver)?;
     let p: CertificateCreateParameters = cx.json()?;
+    if p.preserve_cert_order.is_some() {
+        return Err(ApiError::bad(
+            "preserveCertOrder is chosen when a certificate is created or imported; an update cannot change it.",
+        ));
+    }
     let change = CertificateChange {
         enabled: p.attributes.and_then(|a| a.enabled),
         tags: p.tags.map(Tags::new).transpose()?,

@@ -18,7 +18,7 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::Method;
 use axum::response::{IntoResponse, Response};
-use keyhaven_model::ObjectKind;
+use keyhaven_model::{ObjectKind, ObjectName};
 
 pub(crate) async fn handle(State(st): State<AppState>, req: Request) -> Response {
     match dispatch(st, req).await {
@@ -70,20 +70,7 @@ async fn dispatch(st: AppState, req: Request<Body>) -> Result<Response, ApiError
         return rbac_route(&cx, m, &scope, &segs[at + 2..], &path).await;
     }
     // A vault restore takes its backup as a streamed body of any size.
-    if m == Method::PUT && segs.last() == Some(&"restore") {
-        let only = match segs.as_slice() {
-            ["restore"] => None,
-            [collection, n, "restore"] => {
-                let kind = match *collection {
-                    "secrets" => ObjectKind::Secret,
-                    "keys" => ObjectKind::Key,
-                    "certificates" => ObjectKind::Certificate,
-                    _ => return Err(ApiError::no_route(m.as_str(), &path)),
-                };
-                Some((kind, objects::name(n)?))
-            }
-            _ => return Err(ApiError::no_route(m.as_str(), &path)),
-        };
+    if let Some(only) = vault_restore_target(m, &segs)? {
         admit(&[])?;
         let declared = request::content_length(&parts.headers);
         let cx = Ctx {
@@ -96,7 +83,7 @@ async fn dispatch(st: AppState, req: Request<Body>) -> Result<Response, ApiError
         };
         return vault_backup::start_restore(&cx, body, declared, only).await;
     }
-    let limit = if segs.last() == Some(&"restore") {
+    let limit = if is_object_restore(m, &segs) {
         request::MAX_RESTORE_BODY
     } else {
         request::MAX_BODY
@@ -143,6 +130,10 @@ async fn dispatch(st: AppState, req: Request<Body>) -> Result<Response, ApiError
         (&Method::GET, ["keys", n]) => objects::properties::<Keys>(&cx, n, None),
         (&Method::GET, ["keys", n, "versions"]) => objects::versions::<Keys>(&cx, n),
         (&Method::GET, ["keys", n, "rotationpolicy"]) => keys::get_policy(&cx, n),
+        (&Method::GET, ["keys", n, "attestation"]) => keys::attestation(&cx, n, None),
+        (&Method::POST, ["keys", n, "release"]) => keys::release(&cx, n, None),
+        (&Method::POST, ["keys", n, v, "release"]) => keys::release(&cx, n, Some(v)),
+        (&Method::GET, ["keys", n, v, "attestation"]) => keys::attestation(&cx, n, Some(v)),
         (&Method::PUT, ["keys", n, "rotationpolicy"]) => keys::set_policy(&cx, n).await,
         (&Method::POST, ["keys", n, "rotate"]) => keys::rotate(&cx, n).await,
         (&Method::POST, ["keys", n, "backup"]) => objects::backup::<Keys>(&cx, n).await,
@@ -180,7 +171,7 @@ async fn dispatch(st: AppState, req: Request<Body>) -> Result<Response, ApiError
         (&Method::DELETE, ["certificates", "issuers", n]) => {
             certificates::delete_issuer(&cx, n).await
         }
-        (&Method::GET, ["certificates"]) => certificates::list(&cx),
+        (&Method::GET, ["certificates"]) => certificates::list(&cx, false),
         (&Method::POST, ["certificates", "restore"]) => objects::restore::<Certificates>(&cx).await,
         (&Method::POST, ["certificates", n, "create"]) => certificates::create(&cx, n).await,
         (&Method::POST, ["certificates", n, "import"]) => certificates::import(&cx, n).await,
@@ -209,7 +200,7 @@ async fn dispatch(st: AppState, req: Request<Body>) -> Result<Response, ApiError
         (&Method::PATCH, ["certificates", n]) => certificates::update(&cx, n, None).await,
         (&Method::PATCH, ["certificates", n, v]) => certificates::update(&cx, n, Some(v)).await,
         (&Method::DELETE, ["certificates", n]) => objects::delete::<Certificates>(&cx, n).await,
-        (&Method::GET, ["deletedcertificates"]) => objects::list_deleted::<Certificates>(&cx),
+        (&Method::GET, ["deletedcertificates"]) => certificates::list(&cx, true),
         (&Method::GET, ["deletedcertificates", n]) => objects::get_deleted::<Certificates>(&cx, n),
         (&Method::DELETE, ["deletedcertificates", n]) => {
             objects::purge::<Certificates>(&cx, n).await
@@ -218,6 +209,42 @@ async fn dispatch(st: AppState, req: Request<Body>) -> Result<Response, ApiError
             objects::recover::<Certificates>(&cx, n).await
         }
         _ => Err(ApiError::no_route(m.as_str(), &path)),
+    }
+}
+
+/// What a streamed whole-vault restore restores, recognised by its exact shape: `PUT /restore` (everything) or
+/// `PUT /{secrets|keys|certificates}/{name}/restore` (one object). Any other path ending in `restore` is an
+/// ordinary request: `PUT /secrets/restore` sets the secret named `restore`, `PUT /keys/restore` imports the key
+/// named `restore`.
+#[allow(clippy::type_complexity)]
+fn vault_restore_target(
+    m: &Method,
+    segs: &[&str],
+) -> Result<Option<Option<(ObjectKind, ObjectName)>>, ApiError> {
+    if m != Method::PUT {
+        return Ok(None);
+    }
+    Ok(match segs {
+        ["restore"] => Some(None),
+        [collection, n, "restore"] => match collection_kind(collection) {
+            Some(kind) => Some(Some((kind, objects::name(n)?))),
+            None => None,
+        },
+        _ => None,
+    })
+}
+
+/// `POST /{secrets|keys|certificates}/restore`: a per-object restore, whose body (a backup blob) may be large.
+fn is_object_restore(m: &Method, segs: &[&str]) -> bool {
+    m == Method::POST && matches!(segs, [c, "restore"] if collection_kind(c).is_some())
+}
+
+fn collection_kind(collection: &str) -> Option<ObjectKind> {
+    match collection {
+        "secrets" => Some(ObjectKind::Secret),
+        "keys" => Some(ObjectKind::Key),
+        "certificates" => Some(ObjectKind::Certificate),
+        _ => None,
     }
 }
 

@@ -8,11 +8,11 @@ use super::objects::{
 use axum::response::Response;
 use keyhaven_azure_api::b64url;
 use keyhaven_azure_api::keys::{
-    GetRandomBytesRequest, JsonWebKey, KeyBundle, KeyCreateParameters, KeyImportParameters,
-    KeyItem, KeyOperationResult, KeyOperationsParameters, KeyRotationPolicy, KeySignParameters,
-    KeyUpdateParameters, KeyVerifyParameters, KeyVerifyResult, LifetimeAction as LifetimeActionDto,
-    LifetimeActionTrigger, LifetimeActionType as ActionTypeDto, RandomBytes,
-    RotationPolicyAttributes,
+    GetRandomBytesRequest, JsonWebKey, KeyAttributesIn, KeyBundle, KeyCreateParameters,
+    KeyImportParameters, KeyItem, KeyOperationResult, KeyOperationsParameters, KeyRotationPolicy,
+    KeySignParameters, KeyUpdateParameters, KeyVerifyParameters, KeyVerifyResult,
+    LifetimeAction as LifetimeActionDto, LifetimeActionTrigger,
+    LifetimeActionType as ActionTypeDto, RandomBytes, RotationPolicyAttributes,
 };
 use keyhaven_core::{
     Detail, KeyOperation, KeyProperties, KeySpec, LifetimeAction, LifetimeActionType, ObjectUpdate,
@@ -71,6 +71,26 @@ fn json_web_key(kid: String, v: &ObjectView) -> JsonWebKey {
     }
 }
 
+/// Secure key release is not offered: a request that asks for a release policy or an exportable key is refused,
+/// never carried out without them. `exportable: false` is what every key here is, and is accepted.
+fn refuse_key_release(
+    release_policy: &Option<serde_json::Value>,
+    attributes: &Option<KeyAttributesIn>,
+) -> Result<(), ApiError> {
+    let exportable = attributes.as_ref().and_then(|a| a.exportable) == Some(true);
+    if release_policy.is_some() || exportable {
+        return Err(ApiError::bad(
+            "Secure key release is not supported by this server: keys cannot be made exportable and take no \
+             release policy. Remove 'release_policy' and 'attributes.exportable' from the request.",
+        ));
+    }
+    Ok(())
+}
+
+fn key_attributes(a: Option<KeyAttributesIn>) -> keyhaven_model::AttributesPatch {
+    attributes_patch(a.map(|a| a.common))
+}
+
 fn bytes(field: &str, v: &str) -> Result<Vec<u8>, ApiError> {
     b64url::decode(v).ok_or_else(|| ApiError::bad(format!("'{field}' is not valid base64url.")))
 }
@@ -82,6 +102,7 @@ fn opt_bytes(field: &str, v: &Option<String>) -> Result<Option<Vec<u8>>, ApiErro
 pub(crate) async fn create(cx: &Ctx, n: &str) -> Result<Response, ApiError> {
     let n = name(n)?;
     let p: KeyCreateParameters = cx.json()?;
+    refuse_key_release(&p.release_policy, &p.attributes)?;
     let spec = KeySpec {
         kty: p.kty.parse()?,
         key_size: p.key_size,
@@ -90,7 +111,7 @@ pub(crate) async fn create(cx: &Ctx, n: &str) -> Result<Response, ApiError> {
     };
     let props = KeyProperties {
         key_ops: p.key_ops.as_deref().map(KeyOp::parse_list).transpose()?,
-        attributes: attributes_patch(p.attributes),
+        attributes: key_attributes(p.attributes),
         tags: Tags::new(p.tags.unwrap_or_default())?,
     };
     // Generation runs on the domain's bounded pool for expensive work, not on the request threads.
@@ -105,6 +126,7 @@ pub(crate) async fn create(cx: &Ctx, n: &str) -> Result<Response, ApiError> {
 pub(crate) async fn import(cx: &Ctx, n: &str) -> Result<Response, ApiError> {
     let n = name(n)?;
     let p: KeyImportParameters = cx.json()?;
+    refuse_key_release(&p.release_policy, &p.attributes)?;
     // The JWK's own key_ops say what the key may be used for.
     let key_ops = match p.key.get("key_ops") {
         None | Some(serde_json::Value::Null) => None,
@@ -119,7 +141,7 @@ pub(crate) async fn import(cx: &Ctx, n: &str) -> Result<Response, ApiError> {
     })?;
     let props = KeyProperties {
         key_ops,
-        attributes: attributes_patch(p.attributes),
+        attributes: key_attributes(p.attributes),
         tags: Tags::new(p.tags.unwrap_or_default())?,
     };
     let v = cx
@@ -130,12 +152,45 @@ pub(crate) async fn import(cx: &Ctx, n: &str) -> Result<Response, ApiError> {
     ok(Keys::bundle(cx, &v))
 }
 
+/// `GET /keys/{name}/{version}/attestation` (api-version 7.6): an attestation is the statement of a hardware
+/// security module about a key it holds. Keyhaven holds every key in software (`-HSM` types included), so there is
+/// nothing to attest: after the same checks as a get (permission, existence), the request is refused (400).
+pub(crate) fn attestation(cx: &Ctx, n: &str, ver: Option<&&str>) -> Result<Response, ApiError> {
+    cx.st.kh.get_properties(
+        &cx.who,
+        &cx.vault,
+        Keys::KIND,
+        &name(n)?,
+        version(ver)?.as_ref(),
+    )?;
+    Err(ApiError::bad(
+        "Key attestation is not available: this server keeps keys in software, not in a hardware security \
+         module, so there is no attestation to return.",
+    ))
+}
+
+/// `POST /keys/{name}[/{version}]/release`: secure key release is not offered (no key is exportable), so after
+/// the same checks as a get the request is refused (400) with the reason, rather than answered as an unknown path.
+pub(crate) fn release(cx: &Ctx, n: &str, ver: Option<&&str>) -> Result<Response, ApiError> {
+    cx.st.kh.get_properties(
+        &cx.who,
+        &cx.vault,
+        Keys::KIND,
+        &name(n)?,
+        version(ver)?.as_ref(),
+    )?;
+    Err(ApiError::bad(
+        "Secure key release is not supported by this server: no key is exportable, so none can be released.",
+    ))
+}
+
 pub(crate) async fn update(cx: &Ctx, n: &str, ver: Option<&&str>) -> Result<Response, ApiError> {
     let n = name(n)?;
     let ver = version(ver)?;
     let p: KeyUpdateParameters = cx.json()?;
+    refuse_key_release(&p.release_policy, &p.attributes)?;
     let change = ObjectUpdate {
-        attributes: attributes_patch(p.attributes),
+        attributes: key_attributes(p.attributes),
         tags: p.tags.map(Tags::new).transpose()?,
         content_type: None,
         from_user: true,

@@ -1,6 +1,7 @@
 //! The HTTP edge: routes, authentication, request reading and the error envelope.
 
 mod access;
+mod api_version;
 mod audit;
 mod auth;
 mod certificate_policy;

@@ -30,6 +30,11 @@ pub(crate) trait Shape {
     type Bundle: Serialize;
     type Item: Serialize;
     fn bundle(cx: &Ctx, v: &ObjectView) -> Self::Bundle;
+    /// The answer about one version in the lifecycle operations (get, delete, get deleted, recover, restore): its
+    /// bundle, with whatever else the kind's answers carry (a certificate's policy).
+    fn answer(cx: &Ctx, v: &ObjectView) -> Result<Self::Bundle, ApiError> {
+        Ok(Self::bundle(cx, v))
+    }
     fn item(cx: &Ctx, v: &ObjectView, id: Id) -> Self::Item;
 }
 
@@ -129,7 +134,7 @@ pub(crate) fn properties<S: Shape>(
         &name(n)?,
         version(ver)?.as_ref(),
     )?;
-    ok(S::bundle(cx, &v))
+    ok(S::answer(cx, &v)?)
 }
 
 pub(crate) async fn delete<S: Shape>(cx: &Ctx, n: &str) -> Result<Response, ApiError> {
@@ -138,7 +143,7 @@ pub(crate) async fn delete<S: Shape>(cx: &Ctx, n: &str) -> Result<Response, ApiE
         .kh
         .delete_object(&cx.who, &cx.vault, S::KIND, &name(n)?)
         .await?;
-    ok(S::bundle(cx, &v))
+    ok(S::answer(cx, &v)?)
 }
 
 pub(crate) fn list_deleted<S: Shape>(cx: &Ctx) -> Result<Response, ApiError> {
@@ -162,7 +167,7 @@ pub(crate) fn get_deleted<S: Shape>(cx: &Ctx, n: &str) -> Result<Response, ApiEr
         .st
         .kh
         .get_deleted(&cx.who, &cx.vault, S::KIND, &name(n)?)?;
-    ok(S::bundle(cx, &v))
+    ok(S::answer(cx, &v)?)
 }
 
 pub(crate) async fn recover<S: Shape>(cx: &Ctx, n: &str) -> Result<Response, ApiError> {
@@ -171,7 +176,7 @@ pub(crate) async fn recover<S: Shape>(cx: &Ctx, n: &str) -> Result<Response, Api
         .kh
         .recover_deleted(&cx.who, &cx.vault, S::KIND, &name(n)?)
         .await?;
-    ok(S::bundle(cx, &v))
+    ok(S::answer(cx, &v)?)
 }
 
 pub(crate) async fn purge<S: Shape>(cx: &Ctx, n: &str) -> Result<Response, ApiError> {
@@ -208,5 +213,5 @@ pub(crate) async fn restore<S: Shape>(cx: &Ctx) -> Result<Response, ApiError> {
         .kh
         .restore_object(&cx.who, &cx.vault, S::KIND, blob)
         .await?;
-    ok(S::bundle(cx, &v))
+    ok(S::answer(cx, &v)?)
 }

@@ -50,10 +50,15 @@ impl Query {
             .map(|(_, v)| v.as_str())
     }
 
-    /// The api-version, which every data-plane request must carry (any value is accepted).
+    /// The api-version, which every data-plane request must carry: 7.0 onwards, or a date-named version from
+    /// 2025 on (see [`super::api_version`]).
     pub fn api_version(&self) -> Result<&str, ApiError> {
         match self.get("api-version") {
-            Some(v) if !v.is_empty() => Ok(v),
+            Some(v) if super::api_version::is_supported(v) => Ok(v),
+            Some(v) if !v.is_empty() => Err(ApiError::bad(format!(
+                "The api-version '{}' is not supported. Use 7.0 to 7.6 or a date-named version such as 2025-07-01.",
+                v.chars().take(40).collect::<String>().escape_default()
+            ))),
             _ => Err(ApiError::bad(
                 "The 'api-version' query parameter is required (for example api-version=7.5).",
             )),

@@ -7,7 +7,7 @@ use super::objects::{
 };
 use axum::response::Response;
 use keyhaven_azure_api::secrets::{SecretBundle, SecretSetParameters, SecretUpdateParameters};
-use keyhaven_core::{Detail, ObjectUpdate, ObjectView, SetSecret};
+use keyhaven_core::{Detail, ObjectUpdate, ObjectView, SecretFormat, SetSecret};
 use keyhaven_model::{ObjectKind, SecretValue, Tags};
 
 pub(crate) struct Secrets;
@@ -24,6 +24,7 @@ fn secret_bundle(cx: &Ctx, v: &ObjectView, id: Id) -> SecretBundle {
             _ => None,
         },
         managed: v.managed.then_some(true),
+        previous_version: v.previous_version.as_ref().map(|p| p.as_str().to_string()),
         deleted: deleted_fields(cx, Secrets::DELETED, v),
     }
 }
@@ -57,11 +58,19 @@ pub(crate) async fn set(cx: &Ctx, n: &str) -> Result<Response, ApiError> {
     ok(Secrets::bundle(cx, &v))
 }
 
+/// `GET /secrets/{name}[/{version}]`; with `outContentType` (api-version 2025-07-01), in that form.
 pub(crate) fn get(cx: &Ctx, n: &str, ver: Option<&&str>) -> Result<Response, ApiError> {
-    let v = cx
-        .st
-        .kh
-        .get_secret(&cx.who, &cx.vault, &name(n)?, version(ver)?.as_ref())?;
+    let (n, ver) = (name(n)?, version(ver)?);
+    let v = match cx.query.get("outContentType").filter(|f| !f.is_empty()) {
+        None => cx.st.kh.get_secret(&cx.who, &cx.vault, &n, ver.as_ref())?,
+        Some(f) => cx.st.kh.get_secret_as(
+            &cx.who,
+            &cx.vault,
+            &n,
+            ver.as_ref(),
+            SecretFormat::parse(f)?,
+        )?,
+    };
     ok(Secrets::bundle(cx, &v))
 }
 

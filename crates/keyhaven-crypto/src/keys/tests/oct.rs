@@ -337,3 +337,57 @@ fn unknown_algorithms_are_malformed() {
         other => panic!("{other:?}"),
     }
 }
+
+/// An AES key from its bytes.
+fn aes_key_from(bytes: &[u8]) -> PrivateKey {
+    let mut jwk = Jwk::of_type("oct");
+    jwk.k = Some(bytes.to_vec());
+    PrivateKey::from_jwk(&jwk).unwrap()
+}
+
+#[test]
+fn ckm_key_wrap_matches_the_rfc_vectors() {
+    // RFC 3394 §4.1: CKM_AES_KEY_WRAP is AES key wrap under a key of any AES size.
+    let kek = aes_key_from(&hex("000102030405060708090A0B0C0D0E0F"));
+    let data = hex("00112233445566778899AABBCCDDEEFF");
+    let wrapped = kek.wrap_key("CKM_AES_KEY_WRAP", &data).unwrap();
+    assert_eq!(
+        wrapped,
+        hex("1FA68B0A8112B447AEF34BD8FB5A7B829D3E862371D2CFE5")
+    );
+    assert_eq!(wrapped, kek.wrap_key("A128KW", &data).unwrap());
+    assert_eq!(
+        &kek.unwrap_key("CKM_AES_KEY_WRAP", &wrapped).unwrap()[..],
+        &data[..]
+    );
+
+    // RFC 5649 §6: with padding, keys of any length.
+    let kek = aes_key_from(&hex("5840df6e29b02af1ab493b705bf16ea1ae8338f4dcc176a8"));
+    for (data, want) in [
+        (
+            "c37b7e6492584340bed12207808941155068f738",
+            "138bdeaa9b8fa7fc61f97742e72248ee5ae6ae5360d1ae6a5f54f373fa543b6a",
+        ),
+        ("466f7250617369", "afbeb0f07dfbf5419200f2ccb50bb24f"),
+    ] {
+        let wrapped = kek.wrap_key("CKM_AES_KEY_WRAP_PAD", &hex(data)).unwrap();
+        assert_eq!(wrapped, hex(want));
+        assert_eq!(
+            &kek.unwrap_key("CKM_AES_KEY_WRAP_PAD", &wrapped).unwrap()[..],
+            &hex(data)[..]
+        );
+        let mut bad = wrapped.clone();
+        bad[3] ^= 1;
+        assert_unauthentic(kek.unwrap_key("CKM_AES_KEY_WRAP_PAD", &bad));
+    }
+    assert_malformed(kek.wrap_key("CKM_AES_KEY_WRAP_PAD", &[]), "empty");
+    assert_malformed(
+        kek.unwrap_key("CKM_AES_KEY_WRAP_PAD", &[0; 12]),
+        "at least 16",
+    );
+    // RSA keys do not take them.
+    let rsa = PrivateKey::generate_rsa(2048, None).unwrap();
+    for alg in ["CKM_AES_KEY_WRAP", "CKM_AES_KEY_WRAP_PAD"] {
+        assert_malformed(rsa.wrap_key(alg, &[0; 16]), "needs an oct (AES) key");
+    }
+}

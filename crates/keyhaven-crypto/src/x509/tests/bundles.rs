@@ -476,3 +476,35 @@ fn pem_written_here_reads_in_openssl() {
         "not a valid X.509 certificate",
     );
 }
+
+#[test]
+fn chains_written_as_given_keep_their_order() {
+    let c = chain();
+    let order = vec![c.root.clone(), c.leaf.clone(), c.intermediate.clone()];
+    let pem = to_pem_as_given(Some(rsa_key()), &order).unwrap();
+    let read = parse_pem(&pem).unwrap();
+    assert_eq!(read.as_given, order);
+    assert_eq!(read.chain, c.ders(), "reading still puts the leaf first");
+    // PKCS#12 holds the key's certificate apart: it comes first, the others keep their order.
+    let pfx = to_pkcs12_as_given(Some(rsa_key()), &order).unwrap();
+    let read = parse_pkcs12(&pfx, "").unwrap();
+    assert_eq!(read.as_given[0], c.leaf);
+    assert_eq!(read.chain, c.ders());
+    // Without the key, the order is as given too; a key that matches none of them is refused.
+    assert_eq!(
+        parse_pem(&to_pem_as_given(None, &order).unwrap())
+            .unwrap()
+            .as_given,
+        order
+    );
+    assert_malformed(
+        to_pem_as_given(Some(other_rsa_key()), &order),
+        KEY_MISMATCH_TEXT,
+    );
+    assert_malformed(
+        to_pkcs12_as_given(Some(other_rsa_key()), &order),
+        KEY_MISMATCH_TEXT,
+    );
+}
+
+const KEY_MISMATCH_TEXT: &str = "does not match";

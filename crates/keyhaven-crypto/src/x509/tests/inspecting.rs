@@ -13,6 +13,8 @@ fn inspect_round_trips_a_request() {
     assert_eq!(info.dns_names, req.dns_names);
     assert_eq!(info.emails, req.emails);
     assert_eq!(info.upns, req.upns);
+    assert_eq!(info.ip_addresses, ["192.0.2.10", "2001:db8::5"]);
+    assert_eq!(info.uris, req.uris);
     assert_eq!(info.key_usage, req.key_usage);
     assert_eq!(info.ekus, req.ekus);
     assert_eq!(info.not_before, JAN_31_2024);

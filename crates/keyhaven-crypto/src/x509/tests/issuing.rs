@@ -232,6 +232,7 @@ fn signing_request_reads_back_in_openssl() {
         "X509v3 Key Usage: critical\n                    Digital Signature, Key Encipherment",
         "TLS Web Server Authentication, TLS Web Client Authentication",
         "DNS:www.contoso.com, DNS:*.contoso.com, email:admin@contoso.com, othername: UPN::user@contoso.com",
+        "IP Address:192.0.2.10, IP Address:2001:DB8:0:0:0:0:0:5, URI:spiffe://contoso.com/web",
     ] {
         assert!(text.contains(needle), "missing {needle:?} in\n{text}");
     }
@@ -273,6 +274,8 @@ fn a_certificate_issued_from_the_request_matches_the_key() {
     assert_eq!(info.subject, full_request().subject);
     assert_eq!(info.dns_names, full_request().dns_names);
     assert_eq!(info.upns, full_request().upns);
+    assert_eq!(info.ip_addresses, full_request().ip_addresses);
+    assert_eq!(info.uris, full_request().uris);
     assert_eq!(info.ekus, full_request().ekus);
     assert_malformed(
         matches_key(b"junk", rsa_key()),
@@ -330,6 +333,22 @@ fn bad_requests_are_refused() {
         (
             Box::new(|r| r.upns.push("".into())),
             "not a valid user principal name",
+        ),
+        (
+            Box::new(|r| r.ip_addresses.push("192.0.2.300".into())),
+            "is not an IP address",
+        ),
+        (
+            Box::new(|r| r.ip_addresses.push("db8::1/64".into())),
+            "is not an IP address",
+        ),
+        (
+            Box::new(|r| r.uris.push("no scheme".into())),
+            "is not a URI",
+        ),
+        (
+            Box::new(|r| r.uris.push("1http://x".into())),
+            "is not a URI",
         ),
     ];
     for (change, needle) in cases {

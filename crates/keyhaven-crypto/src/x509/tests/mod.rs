@@ -35,6 +35,8 @@ fn full_request() -> CertificateRequest {
         dns_names: vec!["www.contoso.com".into(), "*.contoso.com".into()],
         emails: vec!["admin@contoso.com".into()],
         upns: vec!["user@contoso.com".into()],
+        ip_addresses: vec!["192.0.2.10".into(), "2001:db8::5".into()],
+        uris: vec!["spiffe://contoso.com/web".into()],
         key_usage: vec!["digitalSignature".into(), "keyEncipherment".into()],
         ekus: vec!["1.3.6.1.5.5.7.3.1".into(), "1.3.6.1.5.5.7.3.2".into()],
         validity_months: 12,
