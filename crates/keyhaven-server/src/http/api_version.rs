@@ -1,6 +1,7 @@
 //! Which data-plane api-versions are served: 7.0 onwards (`7.5`, `7.6`, `7.6-preview.2`, …) and the date-named
-//! versions that followed 7.6 (`2025-07-01`, `2026-03-01-preview`, …). The pre-7.0 versions (`2015-06-01`,
-//! `2016-10-01`) and anything that is not a version are refused. Newer versions than the specs Keyhaven follows
+//! versions that followed 7.6 (`2025-07-01`, `2026-03-01-preview`, …), and the two generally available versions
+//! before 7.0 (`2015-06-01`, `2016-10-01`) that older SDKs still send and Azure still answers (their shapes are
+//! subsets of today's). Other dated versions before 2025 and anything that is not a version are refused. Newer versions than the specs Keyhaven follows
 //! (7.5, 7.6, 2025-07-01) are served as the newest of them: their new fields are added to requests, and a request
 //! field Keyhaven does not know is ignored only where it cannot change what the request means.
 
@@ -19,8 +20,11 @@ pub(crate) fn is_supported(v: &str) -> bool {
             .strip_prefix('.')
             .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())),
     };
-    preview_ok && (numbered(base) || dated(base))
+    preview_ok && (numbered(base) || dated(base) || (preview.is_none() && EARLY.contains(&base)))
 }
+
+/// The generally available versions before 7.0.
+const EARLY: [&str; 2] = ["2015-06-01", "2016-10-01"];
 
 /// `7.0` … `7.6` and later minors, or a later major (`8.0`).
 fn numbered(v: &str) -> bool {
@@ -66,6 +70,8 @@ mod tests {
             "2025-07-01",
             "2026-03-01-preview",
             "2026-04-01",
+            "2016-10-01",
+            "2015-06-01",
         ] {
             assert!(is_supported(v), "{v}");
         }
@@ -74,8 +80,9 @@ mod tests {
     #[test]
     fn older_and_malformed_versions_are_refused() {
         for v in [
-            "2016-10-01",
-            "2015-06-01",
+            "2016-10-01-preview",
+            "2016-09-01",
+            "2024-12-31",
             "6.0",
             "1",
             "7",
