@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Creates (or reuses) the official Python and JavaScript Azure Key Vault clients, pinned, for the interop tests,
-# and prints the variables those tests read:
+# Creates (or reuses) the official Python and JavaScript Azure Key Vault clients, pinned, for the interop tests
+# (the Python ones beside Playwright, which drives the portal's browser test through the system's Chromium; it
+# downloads no browser), and prints the variables those tests read:
 #
 #   eval "$(scripts/sdk-clients.sh)"    # sets KEYHAVEN_SDK_PYTHON and KEYHAVEN_SDK_NODE_MODULES
 #
@@ -9,7 +10,7 @@
 # (about a minute), then this returns at once.
 set -euo pipefail
 
-PY_PINS="azure-identity==1.27.0 azure-keyvault-secrets==4.12.0 azure-keyvault-keys==4.11.3 azure-keyvault-certificates==4.12.0 azure-keyvault-administration==4.7.2 cryptography==50.0.2"
+PY_PINS="azure-identity==1.27.0 azure-keyvault-secrets==4.12.0 azure-keyvault-keys==4.11.3 azure-keyvault-certificates==4.12.0 azure-keyvault-administration==4.7.2 cryptography==50.0.2 playwright==1.65.3"
 JS_PINS="@azure/identity@4.13.1 @azure/keyvault-secrets@4.11.2 @azure/keyvault-certificates@4.10.3"
 
 ROOT="${KEYHAVEN_SDK_ROOT:-${XDG_CACHE_HOME:-${HOME:?HOME is not set; set KEYHAVEN_SDK_ROOT}/.cache}/keyhaven}"
@@ -24,7 +25,7 @@ if [ ! -f "$PY_DIR/.complete" ]; then
   python3 -m venv "$PY_DIR"
   # shellcheck disable=SC2086
   "$PY_DIR/bin/pip" install -q --disable-pip-version-check $PY_PINS >&2
-  "$PY_DIR/bin/python" -c 'import azure.keyvault.certificates, azure.keyvault.administration, azure.identity, cryptography' >&2
+  "$PY_DIR/bin/python" -c 'import azure.keyvault.certificates, azure.keyvault.administration, azure.identity, cryptography, playwright.sync_api' >&2
   touch "$PY_DIR/.complete"
 fi
 

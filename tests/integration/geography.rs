@@ -117,3 +117,34 @@ fn keyhaven_azure_api_b64(b: &[u8]) -> String {
     use base64::Engine;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
 }
+
+/// The server refuses to seal an export under a passphrase shorter than 12 characters, whatever the client checks.
+#[tokio::test]
+async fn export_passphrases_are_at_least_twelve_characters() {
+    let ts = TestServer::start().await;
+    let token = ts.management_token().await;
+    let export = |pass: &'static str| {
+        ts.http(&[])
+            .post(format!(
+                "{}/_keyhaven/geographies/local/export",
+                ts.authority()
+            ))
+            .bearer_auth(token.clone())
+            .json(&json!({ "passphrase": pass }))
+            .send()
+    };
+    for short in ["", "short", "eleven char"] {
+        let r = export(short).await.unwrap();
+        assert_eq!(r.status(), 400, "{short:?}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "BadParameter");
+        assert!(body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("at least 12 characters"));
+    }
+    let r = export("twelve chars").await.unwrap();
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    assert!(body["value"].as_str().is_some_and(|v| !v.is_empty()));
+}

@@ -18,7 +18,17 @@ pub fn client_options(ts: &TestServer, vault: &str) -> ClientOptions {
 }
 
 pub fn credential(ts: &TestServer, vault: &str) -> Arc<ClientSecretCredential> {
-    let mut co = client_options(ts, vault);
+    credential_with_transport(ts, ts.http(&[vault]))
+}
+
+/// The admin's credential, getting its tokens through `http`.
+pub fn credential_with_transport(
+    ts: &TestServer,
+    http: reqwest::Client,
+) -> Arc<ClientSecretCredential> {
+    let mut co = ClientOptions::default();
+    co.transport = Some(Transport::new(Arc::new(http)));
+    co.retry = RetryOptions::none();
     let mut cc = CustomConfiguration::default();
     cc.authority_host = ts.authority();
     co.cloud = Some(Arc::new(CloudConfiguration::from(cc)));

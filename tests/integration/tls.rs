@@ -263,6 +263,12 @@ fn write_old_ca(data_dir: &Path) -> Vec<u8> {
         key.private_key_to_pem_pkcs8().unwrap(),
     )
     .unwrap();
+    // Earlier versions wrote the key readable by its owner only (the server refuses one others may read).
+    std::fs::set_permissions(
+        dir.join("ca-key.pem"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
     pem
 }
 

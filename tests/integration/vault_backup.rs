@@ -269,11 +269,13 @@ async fn scheduled_backups_are_written_and_pruned() {
         v.sort();
         v
     };
-    // Wait for the first scheduled backup, then long enough for several more.
+    // Wait for the first scheduled backup, then long enough for several more (health details need a token).
+    let mtoken = ts.management_token().await;
     for _ in 0..100 {
         let health: Value = ts
             .http(&[])
             .get(format!("{}/healthz", ts.authority()))
+            .bearer_auth(&mtoken)
             .send()
             .await
             .unwrap()

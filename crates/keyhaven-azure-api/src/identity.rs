@@ -20,8 +20,12 @@ pub struct TokenResponse {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TokenError {
     /// The RFC 6749 error code (`invalid_client`, `invalid_request`, `invalid_scope`,
-    /// `unsupported_grant_type`, `server_error`).
+    /// `unsupported_grant_type`, `server_error`, `temporarily_unavailable`).
     pub error: String,
     /// A message for people.
     pub error_description: String,
+    /// Entra ID's numeric error codes (the `AADSTS` number the description starts with), which the Azure identity
+    /// libraries report as the error code.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub error_codes: Vec<u32>,
 }

@@ -1,9 +1,8 @@
-use flate2::read::DeflateDecoder;
 use flate2::write::DeflateEncoder;
 use flate2::Compression;
 use keyhaven_crypto::{CryptoError, SealingKey, NONCE_LEN, TAG_LEN};
 use keyhaven_model::ObjectKind;
-use std::io::{Read, Write};
+use std::io::Write;
 use zeroize::Zeroizing;
 
 /// The four bytes every object backup blob starts with.
@@ -257,14 +256,49 @@ pub fn open_object_blob(
             found: header.kind.as_str(),
         });
     }
-    let mut out = Zeroizing::new(Vec::new());
-    let mut dec = DeflateDecoder::new(&compressed[..]).take(MAX_PAYLOAD_BYTES + 1);
-    dec.read_to_end(&mut out)
-        .map_err(|_| BlobError::Unauthentic)?;
-    if out.len() as u64 > MAX_PAYLOAD_BYTES {
-        return Err(BlobError::TooLarge);
+    inflate(&compressed, MAX_PAYLOAD_BYTES)
+}
+
+/// Inflates a raw deflate stream of at most `limit` bytes. The output buffer is the decompressor's only window
+/// (no internal copy of the plaintext), and it grows by moving into a larger zeroizing buffer, so every copy of the
+/// plaintext is wiped when it is freed.
+fn inflate(compressed: &[u8], limit: u64) -> Result<Zeroizing<Vec<u8>>, BlobError> {
+    use miniz_oxide::inflate::core::{decompress, inflate_flags, DecompressorOxide};
+    use miniz_oxide::inflate::TINFLStatus;
+    // One byte past the limit tells "exactly the limit" from "more".
+    let cap = usize::try_from(limit.saturating_add(1)).unwrap_or(usize::MAX);
+    let first = compressed.len().saturating_mul(4).max(4096).min(cap);
+    let mut out = Zeroizing::new(vec![0u8; first]);
+    let mut state = Box::<DecompressorOxide>::default();
+    let (mut in_pos, mut out_pos) = (0usize, 0usize);
+    loop {
+        let input = compressed.get(in_pos..).unwrap_or_default();
+        let (status, read, written) = decompress(
+            &mut state,
+            input,
+            &mut out[..],
+            out_pos,
+            inflate_flags::TINFL_FLAG_USING_NON_WRAPPING_OUTPUT_BUF,
+        );
+        in_pos = in_pos.saturating_add(read);
+        out_pos = out_pos.saturating_add(written);
+        match status {
+            TINFLStatus::Done if out_pos as u64 <= limit => {
+                out.truncate(out_pos);
+                return Ok(out);
+            }
+            TINFLStatus::Done => return Err(BlobError::TooLarge),
+            TINFLStatus::HasMoreOutput if out.len() >= cap => return Err(BlobError::TooLarge),
+            TINFLStatus::HasMoreOutput => {
+                let mut grown = Zeroizing::new(vec![0u8; out.len().saturating_mul(2).min(cap)]);
+                if let (Some(dst), Some(src)) = (grown.get_mut(..out_pos), out.get(..out_pos)) {
+                    dst.copy_from_slice(src);
+                }
+                out = grown;
+            }
+            _ => return Err(BlobError::Unauthentic),
+        }
     }
-    Ok(out)
 }
 
 #[cfg(test)]
@@ -364,6 +398,34 @@ mod tests {
         b.push(0);
         assert_eq!(
             open_object_blob(&b, ObjectKind::Secret, SUB, "local", &[key(1)]).err(),
+            Some(BlobError::Unauthentic)
+        );
+    }
+
+    fn deflate(data: &[u8]) -> Vec<u8> {
+        let mut enc = DeflateEncoder::new(Vec::new(), Compression::fast());
+        enc.write_all(data).unwrap();
+        enc.finish().unwrap()
+    }
+
+    #[test]
+    fn inflate_grows_its_buffer_and_keeps_to_the_limit() {
+        let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        let z = deflate(&data);
+        assert!(
+            z.len() * 4 < data.len(),
+            "the output outgrows the first buffer"
+        );
+        assert_eq!(&inflate(&z, 300_000).unwrap()[..], &data[..]);
+        assert_eq!(inflate(&z, 299_999).err(), Some(BlobError::TooLarge));
+        assert_eq!(inflate(&z, 4096).err(), Some(BlobError::TooLarge));
+        assert_eq!(inflate(&deflate(b""), 0).unwrap().len(), 0);
+        assert_eq!(
+            inflate(&z[..z.len() / 2], 1 << 20).err(),
+            Some(BlobError::Unauthentic)
+        );
+        assert_eq!(
+            inflate(&[0xff; 64], 1 << 20).err(),
             Some(BlobError::Unauthentic)
         );
     }

@@ -16,6 +16,8 @@ use zeroize::Zeroizing;
 
 const EXPORT_CONTEXT: &[u8] = b"keyhaven/geography-export/v1";
 const EXPORT_FORMAT: &str = "keyhaven.geography-export/1";
+/// The shortest passphrase an export is sealed under: it guards every backup of the geography, offline.
+pub const MIN_EXPORT_PASSPHRASE_CHARS: usize = 12;
 
 /// What an export holds (or an import brought in), without the keys.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -157,7 +159,8 @@ impl Keyhaven {
         Ok(id)
     }
 
-    /// Exports a geography's keys, sealed under a passphrase.
+    /// Exports a geography's keys, sealed under a passphrase of at least [`MIN_EXPORT_PASSPHRASE_CHARS`]
+    /// characters.
     pub fn export_geography(
         &self,
         who: &Principal,
@@ -165,6 +168,12 @@ impl Keyhaven {
         passphrase: &str,
     ) -> Result<Vec<u8>> {
         who.authorize(Action::GeographiesManage, &Resource::Deployment)?;
+        if passphrase.chars().count() < MIN_EXPORT_PASSPHRASE_CHARS {
+            return Err(Error::BadParameter(format!(
+                "The passphrase is too short: an export is sealed under a passphrase of at least \
+                 {MIN_EXPORT_PASSPHRASE_CHARS} characters (it guards every backup of the geography)."
+            )));
+        }
         let snap = self.snapshot()?;
         if records::read::<GeographyRecord>(&*snap, &records::geography_key(geo))?.is_none() {
             return Err(Error::BadParameter(format!("Unknown geography '{geo}'.")));

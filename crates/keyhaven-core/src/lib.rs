@@ -43,7 +43,7 @@ pub use certificates::{
     ISSUER_UNKNOWN,
 };
 pub use error::Error;
-pub use geography::GeographyExport;
+pub use geography::{GeographyExport, MIN_EXPORT_PASSPHRASE_CHARS};
 pub use keys::{KeyOperation, KeyProperties, KeySpec, OperationInput, OperationOutput};
 pub use objects::ObjectUpdate;
 pub use paging::{Page, PageRequest, MAX_PAGE_SIZE};

@@ -53,7 +53,8 @@ impl Drop for AdminCredential {
 pub(crate) struct Prepared {
     pub kh: Arc<Keyhaven>,
     pub store: Arc<Store>,
-    pub signer: TokenSigner,
+    /// The token signing key, with the token endpoint's protections.
+    pub signer: crate::tokens::TokenSetup,
     pub fresh: bool,
 }
 
@@ -97,7 +98,10 @@ pub(crate) fn prepare(config: &Config, clock: Arc<dyn Clock>) -> Result<Prepared
     let signer_pem = load_or_create(&dir.join("token-signing-key.pem"), || {
         Ok(TokenSigner::generate()?.to_pem()?)
     })?;
-    let signer = TokenSigner::from_pem(&signer_pem)?;
+    let signer = crate::tokens::TokenSetup {
+        signer: TokenSigner::from_pem(&signer_pem)?,
+        limits: crate::token_limits::TokenLimits::new(&config.token_limits())?,
+    };
     let earlier = root.records == StoredRecords::Earlier;
     let (kh, fresh) = Keyhaven::open(
         open_engine(config)?,

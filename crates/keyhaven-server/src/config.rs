@@ -113,6 +113,12 @@ struct FileConfig {
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     tls_leaf_days: Option<u32>,
+    token_failure_limit: Option<u32>,
+    token_source_failure_limit: Option<u32>,
+    token_failure_window_secs: Option<u64>,
+    token_verify_concurrency: Option<usize>,
+    token_verify_wait_ms: Option<u64>,
+    token_cache_secs: Option<u64>,
 }
 
 /// Where the store lives.
@@ -171,6 +177,20 @@ pub struct Config {
     pub limits: crate::ConnectionLimits,
     /// The server certificate: the operator's files, or short-lived ones from the local CA.
     pub tls: crate::TlsSettings,
+    /// Failed token requests per client id and source address in a window before that pair is answered 429 until
+    /// the window ends (0: no limit).
+    pub token_failure_limit: u32,
+    /// Failed token requests per source address (any client ids) in a window before the source is answered 429
+    /// until the window ends (0: no limit).
+    pub token_source_failure_limit: u32,
+    /// The window failed token requests are counted in (and the longest lockout).
+    pub token_failure_window_secs: u64,
+    /// Client-secret checks (argon2id) running at once (0: one per core).
+    pub token_verify_concurrency: usize,
+    /// How long a token request waits for a secret check to start before it is answered 503.
+    pub token_verify_wait_ms: u64,
+    /// How long a verified client credential is answered without another check (0: always checked).
+    pub token_cache_secs: u64,
 }
 
 impl Config {
@@ -201,6 +221,28 @@ impl Config {
             root_key_passphrase_file: None,
             limits: crate::ConnectionLimits::default(),
             tls: crate::TlsSettings::default(),
+            token_failure_limit: 10,
+            token_source_failure_limit: 100,
+            token_failure_window_secs: 60,
+            token_verify_concurrency: 0,
+            token_verify_wait_ms: 5000,
+            token_cache_secs: 60,
+        }
+    }
+
+    /// The token endpoint's protections as configured.
+    pub(crate) fn token_limits(&self) -> crate::token_limits::TokenLimitSettings {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        crate::token_limits::TokenLimitSettings {
+            failure_limit: self.token_failure_limit,
+            source_failure_limit: self.token_source_failure_limit,
+            failure_window: std::time::Duration::from_secs(self.token_failure_window_secs),
+            verify_concurrency: match self.token_verify_concurrency {
+                0 => cores,
+                n => n,
+            },
+            verify_wait: std::time::Duration::from_millis(self.token_verify_wait_ms),
+            cache_ttl: std::time::Duration::from_secs(self.token_cache_secs),
         }
     }
 
@@ -326,6 +368,24 @@ impl Config {
         if let Some(d) = file.tls_leaf_days {
             c.tls.leaf_days = d;
         }
+        if let Some(n) = file.token_failure_limit {
+            c.token_failure_limit = n;
+        }
+        if let Some(n) = file.token_source_failure_limit {
+            c.token_source_failure_limit = n;
+        }
+        if let Some(s) = file.token_failure_window_secs {
+            c.token_failure_window_secs = s;
+        }
+        if let Some(n) = file.token_verify_concurrency {
+            c.token_verify_concurrency = n;
+        }
+        if let Some(ms) = file.token_verify_wait_ms {
+            c.token_verify_wait_ms = ms;
+        }
+        if let Some(s) = file.token_cache_secs {
+            c.token_cache_secs = s;
+        }
         c.validate()?;
         Ok(c)
     }
@@ -377,6 +437,21 @@ impl Config {
         // Connections and the server certificate.
         self.limits.validate()?;
         self.tls.validate()?;
+        if !(1..=3600).contains(&self.token_failure_window_secs) {
+            return Err(ServerError::Config(
+                "token-failure-window-secs must be between 1 and 3600".into(),
+            ));
+        }
+        if self.token_verify_concurrency > 1024 || self.token_verify_wait_ms > 60_000 {
+            return Err(ServerError::Config(
+                "token-verify-concurrency must be at most 1024 and token-verify-wait-ms at most 60000".into(),
+            ));
+        }
+        if self.token_cache_secs > 3600 {
+            return Err(ServerError::Config(
+                "token-cache-secs must be at most 3600".into(),
+            ));
+        }
         Ok(())
     }
 }
@@ -407,6 +482,35 @@ mod tests {
         assert_eq!(Config::load(args.clone()).unwrap().listen.port(), 1234);
         std::fs::write(&f, "nonsense = 1\n").unwrap();
         assert!(Config::load(args).is_err(), "unknown keys are refused");
+    }
+
+    #[test]
+    fn token_endpoint_limits() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("k.toml");
+        let args = ServeArgs {
+            config: Some(f.clone()),
+            ..Default::default()
+        };
+        std::fs::write(&f, "").unwrap();
+        let d = Config::load(args.clone()).unwrap().token_limits();
+        assert_eq!((d.failure_limit, d.source_failure_limit), (10, 100));
+        assert_eq!(d.cache_ttl.as_secs(), 60);
+        assert!(d.verify_concurrency >= 1, "one per core by default");
+        std::fs::write(
+            &f,
+            "token-failure-limit = 3\ntoken-source-failure-limit = 0\ntoken-failure-window-secs = 5\n\
+             token-verify-concurrency = 4\ntoken-verify-wait-ms = 250\ntoken-cache-secs = 0\n",
+        )
+        .unwrap();
+        let t = Config::load(args.clone()).unwrap().token_limits();
+        assert_eq!((t.failure_limit, t.source_failure_limit), (3, 0));
+        assert_eq!(t.failure_window.as_secs(), 5);
+        assert_eq!(t.verify_concurrency, 4);
+        assert_eq!(t.verify_wait.as_millis(), 250);
+        assert!(t.cache_ttl.is_zero());
+        std::fs::write(&f, "token-failure-window-secs = 0\n").unwrap();
+        assert!(Config::load(args).is_err());
     }
 
     #[test]

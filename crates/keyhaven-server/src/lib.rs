@@ -21,6 +21,7 @@ mod schedule;
 mod state;
 mod throttle;
 mod tls;
+mod token_limits;
 mod tokens;
 
 pub use bootstrap::AdminCredential;

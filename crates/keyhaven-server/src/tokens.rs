@@ -1,6 +1,7 @@
 //! Access tokens: RS256 JWTs the server issues at its OAuth2 token endpoint and checks on every request.
 //! Checked tokens are remembered (by SHA-256) until they expire, so the signature is verified once per token.
 
+use crate::token_limits::TokenLimits;
 use keyhaven_core::Authenticated;
 use keyhaven_crypto::TokenSigner;
 use keyhaven_model::Clock;
@@ -61,8 +62,16 @@ struct Checked {
     audience: String,
 }
 
+/// What a [`TokenService`] is made of that start-up prepares: the signing key, and the token endpoint's
+/// protections (made from the configuration).
+pub(crate) struct TokenSetup {
+    pub signer: TokenSigner,
+    pub limits: TokenLimits,
+}
+
 pub struct TokenService {
     signer: TokenSigner,
+    limits: TokenLimits,
     clock: Arc<dyn Clock>,
     tenant: String,
     lifetime: i64,
@@ -70,14 +79,25 @@ pub struct TokenService {
 }
 
 impl TokenService {
-    pub fn new(signer: TokenSigner, clock: Arc<dyn Clock>, tenant: String, lifetime: i64) -> Self {
+    pub(crate) fn new(
+        setup: TokenSetup,
+        clock: Arc<dyn Clock>,
+        tenant: String,
+        lifetime: i64,
+    ) -> Self {
         TokenService {
-            signer,
+            signer: setup.signer,
+            limits: setup.limits,
             clock,
             tenant,
             lifetime,
             cache: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The token endpoint's protections (failure limits, verified credentials, bounded secret checks).
+    pub(crate) fn limits(&self) -> &TokenLimits {
+        &self.limits
     }
 
     pub fn tenant(&self) -> &str {
@@ -183,15 +203,18 @@ mod tests {
     use super::*;
     use keyhaven_model::ManualClock;
 
+    fn setup() -> TokenSetup {
+        TokenSetup {
+            signer: TokenSigner::generate().unwrap(),
+            limits: TokenLimits::new(&crate::Config::with_data_dir("/x".as_ref()).token_limits())
+                .unwrap(),
+        }
+    }
+
     #[test]
     fn expiry_audience_and_forgery() {
         let clock = Arc::new(ManualClock::new(1_000_000));
-        let svc = TokenService::new(
-            TokenSigner::generate().unwrap(),
-            clock.clone(),
-            "t".into(),
-            3599,
-        );
+        let svc = TokenService::new(setup(), clock.clone(), "t".into(), 3599);
         let p = Authenticated {
             client_id: "c".into(),
             object_id: "o".into(),
@@ -218,12 +241,7 @@ mod tests {
             Err(TokenError::WrongAudience)
         );
         assert_eq!(svc.validate("a.b.c", vault_aud), Err(TokenError::Invalid));
-        let other = TokenService::new(
-            TokenSigner::generate().unwrap(),
-            clock.clone(),
-            "t".into(),
-            3599,
-        );
+        let other = TokenService::new(setup(), clock.clone(), "t".into(), 3599);
         assert_eq!(other.validate(&tok, vault_aud), Err(TokenError::Invalid));
         clock.advance(3600);
         assert_eq!(svc.validate(&tok, vault_aud), Err(TokenError::Expired));

@@ -7,6 +7,7 @@
 
 mod alg;
 mod ec;
+mod implicit_rejection;
 mod jwk;
 mod oct;
 mod pkey;

@@ -292,8 +292,9 @@ pub(super) fn encrypt(
     Ok(out)
 }
 
-/// Decrypts with the private key. A ciphertext that is not the modulus length is malformed; one that does not
-/// decrypt is [`CryptoError::Unauthentic`].
+/// Decrypts with the private key. A ciphertext that is not the modulus length is malformed. With OAEP, one that does
+/// not decrypt is [`CryptoError::Unauthentic`]; with PKCS#1 v1.5 it decrypts to a synthetic message instead (implicit
+/// rejection, see [`super::implicit_rejection`]), so that no answer tells a padding failure from success.
 pub(super) fn decrypt(
     pkey: &PKey<Private>,
     pad: RsaPad,
@@ -306,6 +307,9 @@ pub(super) fn decrypt(
             pad.name(),
             ciphertext.len()
         )));
+    }
+    if pad == RsaPad::Pkcs1 {
+        return super::implicit_rejection::decrypt(pkey, ciphertext);
     }
     let mut ctx = PkeyCtx::new(pkey).map_err(CryptoError::openssl)?;
     ctx.decrypt_init().map_err(CryptoError::openssl)?;

@@ -3,6 +3,7 @@
 
 use super::error::ApiError;
 use crate::state::{AppState, Shared};
+use crate::token_limits::{Lockout, Refused, Source};
 use crate::tokens::TokenError;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -10,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use base64::Engine;
 use keyhaven_azure_api::identity::{TokenError as TokenErrorBody, TokenResponse};
-use keyhaven_core::Principal;
+use keyhaven_core::{Authenticated, Principal};
 use serde_json::json;
 use zeroize::Zeroizing;
 
@@ -77,12 +78,34 @@ fn authenticate(
         })
 }
 
+/// Checks a client's id and secret from `peer`, under the token endpoint's protections (lockouts, the cache of
+/// verified credentials, bounded secret checks): the one place both the token endpoint and the portal's sign-in
+/// pass, so that the same limits apply to both.
+pub(crate) async fn verify_client(
+    st: &AppState,
+    client_id: &str,
+    secret: Zeroizing<String>,
+    peer: Option<&super::Peer>,
+) -> Result<Authenticated, Refused> {
+    let source = Source::of(peer.map(|p| p.0.ip()));
+    st.tokens
+        .limits()
+        .authenticate(&st.kh, client_id.to_string(), secret, source)
+        .await
+}
+
 fn oauth_error(status: StatusCode, error: &str, description: impl Into<String>) -> Response {
+    let description = description.into();
+    let code = description
+        .strip_prefix("AADSTS")
+        .and_then(|rest| rest.split(':').next())
+        .and_then(|n| n.parse().ok());
     (
         status,
         Json(TokenErrorBody {
             error: error.into(),
-            error_description: description.into(),
+            error_description: description,
+            error_codes: code.into_iter().collect(),
         }),
     )
         .into_response()
@@ -93,6 +116,7 @@ pub(crate) async fn token(
     State(st): State<AppState>,
     Path(tenant): Path<String>,
     slot: Option<axum::Extension<super::audit::Slot>>,
+    peer: Option<axum::Extension<super::Peer>>,
     headers: HeaderMap,
     body: bytes::Bytes,
 ) -> Response {
@@ -170,25 +194,9 @@ pub(crate) async fn token(
             ),
         );
     }
-    let kh = st.kh.clone();
-    let cid = client_id.clone();
-    let who = match tokio::task::spawn_blocking(move || kh.authenticate_client(&cid, &secret)).await
-    {
-        Ok(Ok(p)) => p,
-        Ok(Err(_)) => {
-            return oauth_error(
-                StatusCode::UNAUTHORIZED,
-                "invalid_client",
-                "AADSTS7000215: Invalid client secret provided, or the client does not exist.",
-            )
-        }
-        Err(_) => {
-            return oauth_error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "server_error",
-                "The token could not be issued.",
-            )
-        }
+    let who = match verify_client(&st, &client_id, secret, peer.as_ref().map(|p| &p.0)).await {
+        Ok(p) => p,
+        Err(refused) => return refusal(refused, &client_id),
     };
     if let Some(s) = &slot {
         s.update(|f| f.object_id = Some(who.object_id.clone()));
@@ -220,6 +228,61 @@ pub(crate) async fn token(
             )
         }
     }
+}
+
+/// The OAuth2 answer to a token request that gets no token. A lockout and a busy server say when to retry.
+fn refusal(refused: Refused, client_id: &str) -> Response {
+    let (status, error, description, retry_after) = match refused {
+        Refused::Invalid => (
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "AADSTS7000215: Invalid client secret provided, or the client does not exist.".to_string(),
+            None,
+        ),
+        Refused::Locked(Lockout::Client { retry_after_secs }) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "temporarily_unavailable",
+            format!(
+                "AADSTS50053: Too many failed attempts to authenticate client '{}' from this address. Retry \
+                 after {retry_after_secs} seconds.",
+                client_id.chars().take(64).collect::<String>()
+            ),
+            Some(retry_after_secs),
+        ),
+        Refused::Locked(Lockout::Source { retry_after_secs }) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "temporarily_unavailable",
+            format!(
+                "AADSTS50053: Too many failed token requests from this address. Retry after \
+                 {retry_after_secs} seconds."
+            ),
+            Some(retry_after_secs),
+        ),
+        Refused::Busy { retry_after_secs } => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "temporarily_unavailable",
+            format!(
+                "AADSTS90033: Too many token requests are being checked at once. Retry after \
+                 {retry_after_secs} seconds."
+            ),
+            Some(retry_after_secs),
+        ),
+        Refused::Failed(e) => {
+            tracing::error!(error = %e, "a client secret could not be checked");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "server_error",
+                "The token could not be issued.".to_string(),
+                None,
+            )
+        }
+    };
+    let mut resp = oauth_error(status, error, description);
+    if let Some(secs) = retry_after {
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
+    }
+    resp
 }
 
 fn basic_credentials(headers: &HeaderMap) -> Option<(String, Zeroizing<String>)> {

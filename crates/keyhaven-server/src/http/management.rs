@@ -5,7 +5,7 @@ use super::error::ApiError;
 use super::request;
 use crate::state::AppState;
 use axum::extract::{Path, Request, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
@@ -16,6 +16,7 @@ use keyhaven_azure_api::management::{
 use keyhaven_azure_api::{b64url, BackupBlob};
 use keyhaven_core::{NewVault, Principal, VaultInfo, VaultKeyInfo, VerifyTarget};
 use keyhaven_model::VaultName;
+use keyhaven_store::EngineMode;
 use serde_json::json;
 
 /// Middleware: management calls need a valid token (any audience this server issued).
@@ -241,10 +242,40 @@ pub(crate) async fn cloud_metadata(State(st): State<AppState>) -> Result<Json<Cl
     }))
 }
 
-/// `GET /healthz`: liveness and which store serves.
-pub(crate) async fn health(State(st): State<AppState>) -> Json<serde_json::Value> {
-    let schedules = st.schedules.lock().map(|s| s.clone()).unwrap_or_default();
-    Json(json!({ "status": "ok", "store": st.kh_store_name(), "backupSchedules": schedules }))
+/// `GET /healthz`: `{"status":"healthy"}` (200) when the store can be read and the audit log written, otherwise
+/// `{"status":"unhealthy"}` (503) — all that anyone is told. A caller with a valid management token also learns
+/// which store serves and in which mode, the version, the backup schedules and the token endpoint's counters.
+pub(crate) async fn health(State(st): State<AppState>, headers: HeaderMap) -> Response {
+    let kh = st.kh.clone();
+    let store_readable = tokio::task::spawn_blocking(move || kh.store().snapshot().is_ok())
+        .await
+        .unwrap_or(false);
+    let audit_writable = !st.audit.enabled() || st.audit.healthy();
+    let (code, status) = if store_readable && audit_writable {
+        (StatusCode::OK, "healthy")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "unhealthy")
+    };
+    let body = if super::auth::authenticate_management(&st, &headers).is_ok() {
+        let schedules = st.schedules.lock().map(|s| s.clone()).unwrap_or_default();
+        let mode = match st.kh.store().engine_mode() {
+            EngineMode::ReadOnly => "readOnly",
+            _ => "readWrite",
+        };
+        json!({
+            "status": status,
+            "version": env!("CARGO_PKG_VERSION"),
+            "store": st.kh_store_name(),
+            "storeMode": mode,
+            "storeReadable": store_readable,
+            "auditWritable": audit_writable,
+            "backupSchedules": schedules,
+            "tokenEndpoint": st.tokens.limits().stats(),
+        })
+    } else {
+        json!({ "status": status })
+    };
+    (code, Json(body)).into_response()
 }
 
 /// `POST /_keyhaven/backups/verify[?vault=V|?geography=G]`: checks a whole-vault backup (sent as the body) end to

@@ -11,6 +11,7 @@ mod error;
 mod keys;
 mod management;
 mod objects;
+mod portal;
 mod rbac;
 mod request;
 mod secrets;
@@ -117,6 +118,7 @@ pub(crate) fn router(st: AppState) -> Router {
         .route("/metadata/endpoints", get(management::cloud_metadata))
         .route("//metadata/endpoints", get(management::cloud_metadata))
         .merge(management)
+        .merge(portal::router(st.clone()))
         .fallback(dataplane::handle)
         .layer(axum::extract::DefaultBodyLimit::max(request::MAX_BODY))
         .layer(middleware::from_fn(log_request))

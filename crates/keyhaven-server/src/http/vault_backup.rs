@@ -8,13 +8,14 @@ use super::context::Ctx;
 use super::error::ApiError;
 use super::objects::ok;
 use crate::jobs::{JobError, JobKind, JobState, JobStatus};
+use crate::state::AppState;
 use axum::body::Body;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use http_body_util::BodyExt;
-use keyhaven_core::{ConflictPolicy, RestoreOptions};
-use keyhaven_model::{ObjectKind, ObjectName};
+use keyhaven_core::{ConflictPolicy, Principal, RestoreOptions};
+use keyhaven_model::{ObjectKind, ObjectName, VaultName};
 use std::path::{Path, PathBuf};
 use tokio::io::AsyncWriteExt;
 
@@ -83,12 +84,24 @@ pub(crate) async fn start_backup(cx: &Ctx) -> Result<Response, ApiError> {
     };
     let include_deleted =
         flag(cx, "includeDeleted")? || body["includeDeleted"].as_bool().unwrap_or(false);
-    cx.st.kh.authorize_vault_job(&cx.who, &cx.vault, false)?;
-    let id = cx
-        .st
+    let id = spawn_backup(&cx.st, &cx.who, &cx.vault, include_deleted)?;
+    let status = job(cx, &id, JobKind::Backup)?;
+    Ok(accepted(cx, status))
+}
+
+/// Starts a whole-vault backup job (authorized first) and returns its id: the API's `POST /backup` and the
+/// portal's Back up vault both start one here.
+pub(crate) fn spawn_backup(
+    st: &AppState,
+    who: &Principal,
+    vault: &VaultName,
+    include_deleted: bool,
+) -> Result<String, ApiError> {
+    st.kh.authorize_vault_job(who, vault, false)?;
+    let id = st
         .jobs
-        .start(JobKind::Backup, cx.vault.as_str(), cx.st.kh.now())?;
-    let (st, who, vault, job_id) = (cx.st.clone(), cx.who.clone(), cx.vault.clone(), id.clone());
+        .start(JobKind::Backup, vault.as_str(), st.kh.now())?;
+    let (st, who, vault, job_id) = (st.clone(), who.clone(), vault.clone(), id.clone());
     tokio::task::spawn_blocking(move || {
         let final_path = st.jobs.backup_file(&job_id);
         let tmp = final_path.with_extension("khvs.tmp");
@@ -130,8 +143,7 @@ pub(crate) async fn start_backup(cx: &Ctx) -> Result<Response, ApiError> {
             }
         });
     });
-    let status = job(cx, &id, JobKind::Backup)?;
-    Ok(accepted(cx, status))
+    Ok(id)
 }
 
 fn sync_dir(dir: &Path) {
@@ -290,7 +302,23 @@ pub(crate) async fn start_restore(
             }
         }
     };
-    let (st, who, vault, job_id) = (cx.st.clone(), cx.who.clone(), cx.vault.clone(), id.clone());
+    spawn_restore(&cx.st, &cx.who, &cx.vault, &id, path, uploaded, options);
+    let status = job(cx, &id, JobKind::Restore)?;
+    Ok(accepted(cx, status))
+}
+
+/// Runs restore job `id` (already started and authorized) from the backup at `path`, removed afterwards when
+/// `uploaded`: the API's `PUT /restore` and the portal's Restore vault both run one here.
+pub(crate) fn spawn_restore(
+    st: &AppState,
+    who: &Principal,
+    vault: &VaultName,
+    id: &str,
+    path: PathBuf,
+    uploaded: bool,
+    options: RestoreOptions,
+) {
+    let (st, who, vault, job_id) = (st.clone(), who.clone(), vault.clone(), id.to_string());
     // A restore reads and writes for as long as the backup is large: on a blocking thread, so that the runtime's
     // workers keep serving (other vaults, job status, and the 503s of the vault being restored).
     tokio::task::spawn_blocking(move || {
@@ -329,6 +357,4 @@ pub(crate) async fn start_restore(
             }
         });
     });
-    let status = job(cx, &id, JobKind::Restore)?;
-    Ok(accepted(cx, status))
 }

@@ -5,6 +5,7 @@ mod interop;
 mod oct;
 mod refusals;
 mod roundtrip;
+mod rsa1_5;
 mod vectors;
 
 use super::*;

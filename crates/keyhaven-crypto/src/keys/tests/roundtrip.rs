@@ -179,8 +179,18 @@ fn rsa_encrypt_decrypt_every_algorithm() {
         let a = key.encrypt(alg, b"same", None, None).unwrap();
         let b = key.encrypt(alg, b"same", None, None).unwrap();
         assert_ne!(a.ciphertext, b.ciphertext);
-        // Zero decrypts to zero, which no padding accepts.
-        assert_unauthentic(key.decrypt(alg, &[0u8; 256], None, None, None));
+        // Zero decrypts to zero, which no padding accepts: OAEP refuses it, RSA1_5 answers a synthetic message
+        // (implicit rejection, see rsa1_5.rs).
+        if alg == "RSA1_5" {
+            assert!(
+                key.decrypt(alg, &[0u8; 256], None, None, None)
+                    .unwrap()
+                    .len()
+                    <= 245
+            );
+        } else {
+            assert_unauthentic(key.decrypt(alg, &[0u8; 256], None, None, None));
+        }
         assert_malformed(
             key.decrypt(alg, &a.ciphertext[1..], None, None, None),
             "256 bytes",
@@ -220,7 +230,11 @@ fn rsa_wrap_unwrap_every_algorithm() {
                 "{alg}"
             );
         }
-        assert_unauthentic(key.unwrap_key(alg, &[0u8; 256]));
+        if alg == "RSA1_5" {
+            assert!(key.unwrap_key(alg, &[0u8; 256]).unwrap().len() <= 245);
+        } else {
+            assert_unauthentic(key.unwrap_key(alg, &[0u8; 256]));
+        }
         assert_malformed(key.wrap_key(alg, b""), "empty");
         assert_malformed(key.unwrap_key(alg, &[1u8; 255]), "256 bytes");
     }
