@@ -74,7 +74,10 @@ async fn failed_portal_sign_ins_lock_out_the_client_like_the_token_endpoint() {
             ("grant_type", "client_credentials"),
             ("client_id", id.as_str()),
             ("client_secret", secret.as_str()),
-            ("scope", &format!("https://vault.localhost:{}/.default", ts.port())),
+            (
+                "scope",
+                &format!("https://vault.localhost:{}/.default", ts.port()),
+            ),
         ])
         .send()
         .await

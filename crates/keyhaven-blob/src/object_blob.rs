@@ -9,8 +9,17 @@ use zeroize::Zeroizing;
 pub const BLOB_MAGIC: &[u8; 4] = b"KHOB";
 /// The blob format version this crate writes and the only one it reads.
 pub const BLOB_FORMAT_VERSION: u8 = 1;
-/// The largest payload a blob may expand to; a larger one is refused rather than inflated.
-pub const MAX_PAYLOAD_BYTES: u64 = 1 << 30;
+/// The largest payload a blob may hold: a larger one is neither sealed nor inflated, so that a restore holds at
+/// most this much (plus its parsed form) in memory.
+///
+/// 64 MiB, the same as a vault snapshot's largest record. Sized for Azure's 500 versions of its largest secrets
+/// with room to spare: a version of a 25,600-byte secret (Azure's limit) takes at most 51,200 bytes as a JSON
+/// string when every character needs escaping as `\"` or `\\` (about 26 KB for ordinary text), plus at most
+/// 15 tags of 512 + 256 characters (23,040 bytes escaped the same way) and under 1 KB of version id, attributes and
+/// content type: at most about 75 KB, so 500 versions take at most 37.5 MB and 64 MiB holds 890 such versions,
+/// or about 2,400 versions of ordinary 25 KB text secrets. Certificate and key versions are smaller. Objects
+/// larger than this back up with the whole-vault backup, which has no such limit.
+pub const MAX_PAYLOAD_BYTES: u64 = 64 << 20;
 const COMPRESSION_DEFLATE: u8 = 1;
 const MAX_GEOGRAPHY_LEN: usize = 64;
 
@@ -195,6 +204,9 @@ fn seal_inner(
     payload: &[u8],
     fixed_nonce: Option<[u8; NONCE_LEN]>,
 ) -> Result<Vec<u8>, BlobError> {
+    if payload.len() as u64 > MAX_PAYLOAD_BYTES {
+        return Err(BlobError::TooLarge);
+    }
     let header = encode_header(&BlobHeader {
         format_version: BLOB_FORMAT_VERSION,
         kind,
@@ -390,6 +402,35 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn payloads_over_the_limit_are_neither_sealed_nor_inflated() {
+        let max = MAX_PAYLOAD_BYTES as usize;
+        let big = vec![b'a'; max + 1];
+        assert_eq!(
+            seal_object_blob(ObjectKind::Secret, SUB, "local", &key(1), &big).err(),
+            Some(BlobError::TooLarge)
+        );
+        let at_limit =
+            seal_object_blob(ObjectKind::Secret, SUB, "local", &key(1), &big[..max]).unwrap();
+        let opened =
+            open_object_blob(&at_limit, ObjectKind::Secret, SUB, "local", &[key(1)]).unwrap();
+        assert_eq!(opened.len(), max);
+        // A blob sealed elsewhere around a payload one byte over (it deflates to a few KB) is refused on opening.
+        let over =
+            seal_inner(ObjectKind::Secret, SUB, "local", &key(1), &big[..max], None).unwrap();
+        let mut enc = DeflateEncoder::new(Vec::new(), Compression::fast());
+        enc.write_all(&big).unwrap();
+        let compressed = enc.finish().unwrap();
+        let (_, header_len) = peek_header(&over).unwrap();
+        let mut forged = over[..header_len].to_vec();
+        forged.extend(key(1).key.seal(&over[..header_len], &compressed).unwrap());
+        assert!(forged.len() < 1 << 20);
+        assert_eq!(
+            open_object_blob(&forged, ObjectKind::Secret, SUB, "local", &[key(1)]).err(),
+            Some(BlobError::TooLarge)
+        );
     }
 
     #[test]

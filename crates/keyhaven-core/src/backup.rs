@@ -114,6 +114,15 @@ impl Keyhaven {
         let bytes = Zeroizing::new(
             serde_json::to_vec(&payload).map_err(|e| Error::Internal(e.to_string()))?,
         );
+        if bytes.len() as u64 > keyhaven_blob::MAX_PAYLOAD_BYTES {
+            return Err(Error::BadParameter(format!(
+                "{} {name} with all its versions takes {} MiB, more than a per-object backup holds ({} MiB); \
+                 back it up with the whole-vault backup (keyhaven vault backup), which has no size limit.",
+                kind.title(),
+                bytes.len() >> 20,
+                keyhaven_blob::MAX_PAYLOAD_BYTES >> 20
+            )));
+        }
         let (active, _) = self.geography_keys(&*snap, &f.vault.geography)?;
         let sub = subscription_bytes(&self.deployment()?.subscription_id)?;
         Ok(keyhaven_blob::seal_object_blob(
@@ -160,40 +169,26 @@ impl Keyhaven {
         who: &Principal,
         vault: &VaultName,
         kind: ObjectKind,
-        blob: &[u8],
+        blob: Vec<u8>,
     ) -> Result<ObjectView> {
         who.authorize(Action::restore(kind), &Resource::kind(vault, kind))?;
         let snap = self.snapshot()?;
         let v = self.vault_record(&*snap, vault.as_str())?;
         let (_, keys) = self.geography_keys(&*snap, &v.geography)?;
         let sub = subscription_bytes(&self.deployment()?.subscription_id)?;
-        let plain = keyhaven_blob::open_object_blob(blob, kind, sub, &v.geography, &keys)?;
-        let mut payload: ObjectPayload = serde_json::from_slice(&plain).map_err(|e| {
-            Error::BadParameter(format!("The backup blob's content is not valid: {e}"))
-        })?;
-        drop(plain);
-        if payload.format != PAYLOAD_FORMAT || payload.kind != kind {
-            return Err(Error::BadParameter(
-                "The backup blob's content is not a backup of this kind of object.".into(),
-            ));
-        }
-        let companions = std::mem::take(&mut payload.companions);
-        let fits = |c: &ObjectPayload| {
-            kind == ObjectKind::Certificate
-                && kind.managed_kinds().contains(&c.kind)
-                && c.name.key() == payload.name.key()
-                && c.companions.is_empty()
-        };
-        if !companions.iter().all(fits) {
-            return Err(Error::BadParameter(
-                "The backup blob's content holds objects that do not belong to its object.".into(),
-            ));
-        }
+        drop(snap);
         let key = self.barrier.vault_key(&v)?;
-        let mut objects = vec![restorable(&key, payload)?];
-        for c in companions {
-            objects.push(restorable(&key, c)?);
-        }
+        let geography = v.geography.clone();
+        // Inflating, parsing and re-sealing every version takes time in proportion to the blob: off the async
+        // threads.
+        let objects = self
+            .heavy
+            .run(move || {
+                let plain = keyhaven_blob::open_object_blob(&blob, kind, sub, &geography, &keys)?;
+                drop(blob);
+                restorable_objects(&key, kind, plain)
+            })
+            .await?;
         let wrapped = v.wrapped_key.clone();
         self.store
             .write(move |txn| {
@@ -237,6 +232,40 @@ impl Keyhaven {
             })
             .await
     }
+}
+
+/// The objects a blob's payload holds (a certificate with its managed key and secret), checked and sealed for the
+/// target vault.
+fn restorable_objects(
+    key: &VaultKey,
+    kind: ObjectKind,
+    plain: Zeroizing<Vec<u8>>,
+) -> Result<Vec<(ObjectKind, ObjectRecord, Vec<VersionRecord>)>> {
+    let mut payload: ObjectPayload = serde_json::from_slice(&plain)
+        .map_err(|e| Error::BadParameter(format!("The backup blob's content is not valid: {e}")))?;
+    drop(plain);
+    if payload.format != PAYLOAD_FORMAT || payload.kind != kind {
+        return Err(Error::BadParameter(
+            "The backup blob's content is not a backup of this kind of object.".into(),
+        ));
+    }
+    let companions = std::mem::take(&mut payload.companions);
+    let fits = |c: &ObjectPayload| {
+        kind == ObjectKind::Certificate
+            && kind.managed_kinds().contains(&c.kind)
+            && c.name.key() == payload.name.key()
+            && c.companions.is_empty()
+    };
+    if !companions.iter().all(fits) {
+        return Err(Error::BadParameter(
+            "The backup blob's content holds objects that do not belong to its object.".into(),
+        ));
+    }
+    let mut objects = vec![restorable(key, payload)?];
+    for c in companions {
+        objects.push(restorable(key, c)?);
+    }
+    Ok(objects)
 }
 
 /// An object from a backup as it will be stored: its record and its versions sealed for the target vault.

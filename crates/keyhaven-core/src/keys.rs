@@ -228,9 +228,10 @@ impl Keyhaven {
         props: KeyProperties,
     ) -> Result<ObjectView> {
         who.authorize(Action::KeysCreate, &Resource::object(vault, KIND, name))?;
-        let key = generate(&spec)?;
+        let kty = spec.kty;
+        let key = self.generate_key(spec).await?;
         let v = self.vault_record(&*self.snapshot()?, vault.as_str())?;
-        let ver = self.new_key_version(&v, name, &key, spec.kty, props, None)?;
+        let ver = self.new_key_version(&v, name, &key, kty, props, None)?;
         self.add_version(&v.name, KIND, name, ver).await
     }
 
@@ -251,7 +252,11 @@ impl Keyhaven {
                 "The imported JWK has no private key material (d or k).".into(),
             ));
         }
-        let key = PrivateKey::from_jwk(&jwk)?;
+        // RSA import checks the key's parts against each other with RSA operations: off the async threads.
+        let key = self
+            .heavy
+            .run(move || Ok(PrivateKey::import_jwk(&jwk)?))
+            .await?;
         let kind = asked.with_hsm(hsm || asked.hsm());
         let v = self.vault_record(&*self.snapshot()?, vault.as_str())?;
         let ver = self.new_key_version(&v, name, &key, kind, props, None)?;
@@ -301,6 +306,7 @@ impl Keyhaven {
     ) -> Result<ObjectView> {
         let snap = self.snapshot()?;
         let f = self.find(&*snap, vault, KIND, name, None, State::Live)?;
+        drop(snap);
         let public: KeyPublic = records::public_part_required(&f.version.public)?;
         let spec = KeySpec {
             kty: public
@@ -312,14 +318,15 @@ impl Keyhaven {
             public_exponent: None,
             curve: public.jwk.crv.clone(),
         };
-        let key = generate(&spec)?;
+        let kty = spec.kty;
+        let key = self.generate_key(spec).await?;
         let expiry = RotationPolicy::from_record(&f.object).and_then(|p| p.expiry_secs());
         let props = KeyProperties {
             key_ops: Some(public.key_ops.clone()),
             attributes: AttributesPatch::default(),
             tags: f.version.tags.clone(),
         };
-        let ver = self.new_key_version(&f.vault, name, &key, spec.kty, props, expiry)?;
+        let ver = self.new_key_version(&f.vault, name, &key, kty, props, expiry)?;
         self.add_version(&f.vault.name, KIND, name, ver).await
     }
 
@@ -472,7 +479,15 @@ impl Keyhaven {
     }
 }
 
-pub(crate) fn generate(spec: &KeySpec) -> Result<PrivateKey> {
+impl Keyhaven {
+    /// New key material for `spec`, generated on the pool for expensive work (an RSA-4096 key takes up to
+    /// seconds of one core).
+    pub(crate) async fn generate_key(&self, spec: KeySpec) -> Result<PrivateKey> {
+        self.heavy.run(move || generate(&spec)).await
+    }
+}
+
+fn generate(spec: &KeySpec) -> Result<PrivateKey> {
     let key = match key_type(spec.kty) {
         KeyType::Rsa => {
             PrivateKey::generate_rsa(spec.key_size.unwrap_or(2048), spec.public_exponent)

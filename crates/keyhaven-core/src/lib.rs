@@ -12,6 +12,7 @@ mod caller_cache;
 mod certificates;
 mod error;
 mod geography;
+mod heavy;
 #[allow(missing_docs)]
 mod keys;
 mod objects;

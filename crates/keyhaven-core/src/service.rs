@@ -21,6 +21,9 @@ pub struct Settings {
     pub restore_batch: RestoreBatch,
     /// Seals after which a vault's data key is rotated automatically.
     pub vault_key_rotate_after: u64,
+    /// How many expensive steps (RSA key generation and import, PKCS#12 parsing, opening a per-object backup) run
+    /// at once, on blocking threads; more wait their turn. 0: one per available core.
+    pub heavy_work_threads: usize,
 }
 
 /// The default of [`Settings::vault_key_rotate_after`]: 2^30 seals, a quarter of the 2^32 that NIST SP 800-38D
@@ -35,6 +38,7 @@ impl Default for Settings {
             default_retention_days: 90,
             restore_batch: RestoreBatch::default(),
             vault_key_rotate_after: VAULT_KEY_ROTATE_AFTER,
+            heavy_work_threads: 0,
         }
     }
 }
@@ -102,6 +106,8 @@ pub struct Keyhaven {
     deployment: RwLock<Option<Deployment>>,
     /// Principals' roles and secrets, as requests need them.
     pub(crate) access: crate::caller_cache::AccessCache,
+    /// Where expensive steps run (see [`crate::heavy`]).
+    pub(crate) heavy: crate::heavy::HeavyWork,
 }
 
 impl Keyhaven {
@@ -137,6 +143,7 @@ impl Keyhaven {
             store,
             clock,
             barrier,
+            heavy: crate::heavy::HeavyWork::new(settings.heavy_work_threads),
             settings,
             deployment: RwLock::new(None),
             access: Default::default(),
@@ -199,6 +206,11 @@ impl Keyhaven {
         self.clock.now()
     }
 
+    /// The clock the domain runs on (for work beside it that must agree on the time, such as job retention).
+    pub fn clock(&self) -> Arc<dyn Clock> {
+        self.clock.clone()
+    }
+
     /// A 256-bit key for `purpose` (e.g. keyed hashes of names in audit records), derived from the root key: the
     /// same on every node of the deployment.
     pub fn derived_key(&self, purpose: &str) -> Result<zeroize::Zeroizing<[u8; 32]>> {
@@ -217,6 +229,7 @@ impl Keyhaven {
             store: self.store.clone(),
             clock: self.clock.clone(),
             barrier: self.barrier.clone(),
+            heavy: crate::heavy::HeavyWork::new(settings.heavy_work_threads),
             settings,
             deployment: RwLock::new(None),
             access: Default::default(),

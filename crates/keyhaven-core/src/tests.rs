@@ -113,7 +113,7 @@ async fn restore_is_all_or_nothing_and_keeps_versions() {
         .backup_object(&who, &vault, ObjectKind::Secret, &name)
         .unwrap();
     assert!(matches!(
-        kh.restore_object(&who, &vault, ObjectKind::Secret, &blob)
+        kh.restore_object(&who, &vault, ObjectKind::Secret, blob.clone())
             .await,
         Err(Error::Conflict(_))
     ));
@@ -136,7 +136,7 @@ async fn restore_is_all_or_nothing_and_keeps_versions() {
         .await
         .unwrap();
     let restored = kh
-        .restore_object(&who, &vault, ObjectKind::Secret, &blob)
+        .restore_object(&who, &vault, ObjectKind::Secret, blob.clone())
         .await
         .unwrap();
     assert_eq!(

@@ -119,6 +119,14 @@ struct FileConfig {
     token_verify_concurrency: Option<usize>,
     token_verify_wait_ms: Option<u64>,
     token_cache_secs: Option<u64>,
+    // Uploads, jobs, expensive work and cost-class throttling.
+    max_upload_mib: Option<u64>,
+    job_retention_hours: Option<u64>,
+    job_retention_per_vault: Option<usize>,
+    heavy_work_threads: Option<usize>,
+    throttle_create_import_limit: Option<u32>,
+    throttle_key_create_limit: Option<u32>,
+    throttle_hsm_key_create_limit: Option<u32>,
 }
 
 /// Where the store lives.
@@ -191,6 +199,10 @@ pub struct Config {
     pub token_verify_wait_ms: u64,
     /// How long a verified client credential is answered without another check (0: always checked).
     pub token_cache_secs: u64,
+    /// Upload size, and how long finished backup and restore jobs and their files are kept.
+    pub jobs: crate::JobLimits,
+    /// The budgets of the expensive request classes (within `throttle_limit`).
+    pub throttle_budgets: crate::ThrottleBudgets,
 }
 
 impl Config {
@@ -227,6 +239,8 @@ impl Config {
             token_verify_concurrency: 0,
             token_verify_wait_ms: 5000,
             token_cache_secs: 60,
+            jobs: crate::JobLimits::default(),
+            throttle_budgets: crate::ThrottleBudgets::default(),
         }
     }
 
@@ -386,6 +400,36 @@ impl Config {
         if let Some(s) = file.token_cache_secs {
             c.token_cache_secs = s;
         }
+        // Uploads, jobs, expensive work and cost-class throttling.
+        if let Some(m) = file.max_upload_mib {
+            c.jobs.max_upload_bytes = m.saturating_mul(1 << 20);
+        }
+        if let Some(h) = file.job_retention_hours {
+            c.jobs.keep_finished_secs = h.saturating_mul(3600);
+        }
+        if let Some(n) = file.job_retention_per_vault {
+            c.jobs.keep_finished_per_vault = n;
+        }
+        if let Some(n) = file.heavy_work_threads {
+            c.domain.heavy_work_threads = n;
+        }
+        let b = &mut c.throttle_budgets;
+        if let Some(n) = file.throttle_create_import_limit {
+            b.create_import = n;
+        }
+        if let Some(n) = file.throttle_key_create_limit {
+            b.key_create = n;
+        }
+        if let Some(n) = file.throttle_hsm_key_create_limit {
+            b.hsm_key_create = n;
+        }
+        // A schedule with no retention of its own keeps what finished jobs keep.
+        for s in &mut c.backup_schedules {
+            if s.keep_last.is_none() && s.max_age_days.is_none() {
+                s.keep_last = Some(c.jobs.keep_finished_per_vault);
+                s.max_age_days = Some(c.jobs.keep_finished_secs.div_ceil(86_400));
+            }
+        }
         c.validate()?;
         Ok(c)
     }
@@ -450,6 +494,17 @@ impl Config {
         if self.token_cache_secs > 3600 {
             return Err(ServerError::Config(
                 "token-cache-secs must be at most 3600".into(),
+            ));
+        }
+        // Uploads, jobs, expensive work and cost-class throttling.
+        if self.jobs.max_upload_bytes == 0 {
+            return Err(ServerError::Config(
+                "max-upload-mib must be at least 1".into(),
+            ));
+        }
+        if self.jobs.keep_finished_per_vault == 0 {
+            return Err(ServerError::Config(
+                "job-retention-per-vault must be at least 1".into(),
             ));
         }
         Ok(())
@@ -625,6 +680,60 @@ mod tests {
             std::fs::write(&f, bad).unwrap();
             args.tls_cert = None;
             args.tls_key = None;
+            assert!(Config::load(args.clone()).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn job_limits_and_throttle_budgets_from_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("k.toml");
+        let args = ServeArgs {
+            config: Some(f.clone()),
+            ..Default::default()
+        };
+        std::fs::write(
+            &f,
+            "[[backup-schedule]]\nvault = \"default\"\nevery-secs = 60\n",
+        )
+        .unwrap();
+        let c = Config::load(args.clone()).unwrap();
+        assert_eq!(c.jobs, crate::JobLimits::default());
+        assert_eq!(c.throttle_budgets, crate::ThrottleBudgets::default());
+        assert_eq!(c.domain.heavy_work_threads, 0);
+        assert_eq!(c.backup_schedules[0].keep_last, Some(10));
+        assert_eq!(c.backup_schedules[0].max_age_days, Some(1));
+        std::fs::write(
+            &f,
+            "max-upload-mib = 512\njob-retention-hours = 72\njob-retention-per-vault = 3\nheavy-work-threads = 1\n\
+             throttle-create-import-limit = 30\nthrottle-key-create-limit = 2\nthrottle-hsm-key-create-limit = 0\n\
+             [[backup-schedule]]\nvault = \"default\"\nevery-secs = 60\n\
+             [[backup-schedule]]\nvault = \"default\"\nevery-secs = 60\nkeep-last = 48\n",
+        )
+        .unwrap();
+        let c = Config::load(args.clone()).unwrap();
+        assert_eq!(c.jobs.max_upload_bytes, 512 << 20);
+        assert_eq!(c.jobs.keep_finished_secs, 72 * 3600);
+        assert_eq!(c.jobs.keep_finished_per_vault, 3);
+        assert_eq!(c.domain.heavy_work_threads, 1);
+        assert_eq!(
+            c.throttle_budgets,
+            crate::ThrottleBudgets {
+                create_import: 30,
+                key_create: 2,
+                hsm_key_create: 0
+            }
+        );
+        assert_eq!(c.backup_schedules[0].keep_last, Some(3));
+        assert_eq!(c.backup_schedules[0].max_age_days, Some(3));
+        assert_eq!(
+            c.backup_schedules[1].keep_last,
+            Some(48),
+            "its own retention"
+        );
+        assert_eq!(c.backup_schedules[1].max_age_days, None);
+        for bad in ["max-upload-mib = 0", "job-retention-per-vault = 0"] {
+            std::fs::write(&f, bad).unwrap();
             assert!(Config::load(args.clone()).is_err(), "{bad}");
         }
     }

@@ -12,7 +12,6 @@ mod connection;
 mod error;
 mod http;
 mod jobs;
-#[allow(missing_docs)]
 mod listener;
 mod private_files;
 pub mod root_key;
@@ -28,8 +27,10 @@ pub use bootstrap::AdminCredential;
 pub use config::{Config, ServeArgs, StoreLocation};
 pub use connection::ConnectionLimits;
 pub use error::ServerError;
+pub use jobs::JobLimits;
 pub use listener::{serve, start, RunningServer};
 pub use schedule::BackupSchedule;
+pub use throttle::ThrottleBudgets;
 pub use tls::TlsSettings;
 
 /// Sets up structured logging to standard error with an `EnvFilter` expression (e.g. `info`).

@@ -19,6 +19,7 @@ use tokio::task::JoinHandle;
 
 /// A server running in this process.
 pub struct RunningServer {
+    /// The address the server listens on (the one actually bound, when port 0 was asked for).
     pub addr: SocketAddr,
     /// The local CA certificate clients must trust (not used when `tls_cert_file` is set).
     pub ca_file: PathBuf,
@@ -28,9 +29,11 @@ pub struct RunningServer {
     pub authority: String,
     /// The URL of the `default` vault.
     pub vault_url: String,
+    /// The deployment's tenant, which tokens are issued in.
     pub tenant_id: String,
     /// The administrator's credential, when the data directory holds it.
     pub admin: Option<AdminCredential>,
+    /// Whether this start created the deployment (and with it the admin credential).
     pub first_start: bool,
     shutdown: watch::Sender<bool>,
     task: JoinHandle<()>,
@@ -118,12 +121,18 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
         authority: authority.clone(),
         management_hosts: crate::state::management_hosts(&config.public_host, &config.tls_names),
         store_name: prepared.store.engine_name(),
-        jobs: crate::jobs::Jobs::new(config.data_dir.join("backups"))?,
+        jobs: crate::jobs::Jobs::new(
+            config.data_dir.join("backups"),
+            config.jobs.clone(),
+            prepared.kh.clock(),
+            Duration::from_secs(config.purge_interval_secs),
+        )?,
         schedules: schedules.clone(),
         audit: audit.clone(),
         throttle: crate::throttle::Throttle::new(
             config.throttle_limit,
             Duration::from_millis(config.throttle_window_ms),
+            config.throttle_budgets.clone(),
         ),
     }));
     let app = http::router(state);

@@ -1,6 +1,7 @@
 //! Scheduled whole-vault backups: every `every-secs`, a backup of the vault is written to its directory (temporary
 //! name, fsync, rename, fsync of the directory), then old backups beyond `keep-last` or older than
-//! `max-age-days` are removed. The last success and failure are logged and shown by `/healthz`.
+//! `max-age-days` are removed (a schedule with neither keeps what finished backup jobs keep: see
+//! [`JobLimits`](crate::JobLimits)). The last success and failure are logged and shown by `/healthz`.
 
 use keyhaven_core::{Keyhaven, Principal};
 use keyhaven_model::VaultName;
@@ -73,6 +74,20 @@ fn run_once(kh: &Keyhaven, s: &BackupSchedule, dir: &Path) -> Result<(PathBuf, u
     Ok((file, manifest.objects()))
 }
 
+/// How many backups a schedule keeps, and for how long (seconds): its own `keep-last` and `max-age-days`, or,
+/// when it sets neither (the configuration file fills them in from the job retention), the default job retention.
+fn retention(s: &BackupSchedule) -> (Option<usize>, Option<i64>) {
+    let days = |d: u64| i64::try_from(d.saturating_mul(86_400)).unwrap_or(i64::MAX);
+    if s.keep_last.is_none() && s.max_age_days.is_none() {
+        let d = crate::JobLimits::default();
+        return (
+            Some(d.keep_finished_per_vault),
+            Some(i64::try_from(d.keep_finished_secs).unwrap_or(i64::MAX)),
+        );
+    }
+    (s.keep_last, s.max_age_days.map(days))
+}
+
 /// Removes backups of `vault` in `dir` beyond `keep_last` (newest kept) or older than `max_age_days`.
 fn prune(dir: &Path, vault: &str, s: &BackupSchedule, now: i64) {
     let prefix = format!("{vault}-");
@@ -91,14 +106,12 @@ fn prune(dir: &Path, vault: &str, s: &BackupSchedule, now: i64) {
         })
         .collect();
     files.sort();
-    let keep_from = s
-        .keep_last
+    let (keep_last, max_age_secs) = retention(s);
+    let keep_from = keep_last
         .map(|k| files.len().saturating_sub(k.max(1)))
         .unwrap_or(0);
     for (i, (stamp, path)) in files.iter().enumerate() {
-        let too_old = s
-            .max_age_days
-            .is_some_and(|d| now - stamp > (d as i64) * 86_400);
+        let too_old = max_age_secs.is_some_and(|max| now.saturating_sub(*stamp) > max);
         if i < keep_from || (too_old && i + 1 < files.len()) {
             if let Err(e) = std::fs::remove_file(path) {
                 tracing::warn!(file = %path.display(), error = %e, "could not remove an old scheduled backup");
@@ -142,5 +155,67 @@ pub(crate) async fn schedule_loop(
             }
             _ = stop.changed() => return,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn schedule(keep_last: Option<usize>, max_age_days: Option<u64>) -> BackupSchedule {
+        BackupSchedule {
+            vault: "v".into(),
+            every_secs: 60,
+            dir: None,
+            keep_last,
+            max_age_days,
+            include_deleted: false,
+        }
+    }
+
+    fn stamps(dir: &Path) -> Vec<i64> {
+        let mut v: Vec<i64> = std::fs::read_dir(dir)
+            .unwrap()
+            .flatten()
+            .filter_map(|e| {
+                e.file_name()
+                    .to_str()?
+                    .strip_prefix("v-")?
+                    .strip_suffix(".khvs")?
+                    .parse()
+                    .ok()
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn a_schedule_without_retention_of_its_own_keeps_what_jobs_keep() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = 1_000_000;
+        for i in 0..15 {
+            std::fs::write(
+                dir.path().join(format!("v-{:012}.khvs", now - i * 60)),
+                b"x",
+            )
+            .unwrap();
+        }
+        std::fs::write(
+            dir.path().join(format!("v-{:012}.khvs", now - 3 * 86_400)),
+            b"x",
+        )
+        .unwrap();
+        // Its own keep-last: that many, whatever their age.
+        prune(dir.path(), "v", &schedule(Some(12), None), now);
+        assert_eq!(stamps(dir.path()).len(), 12);
+        // None of its own: the job retention (10 per vault, a day).
+        prune(dir.path(), "v", &schedule(None, None), now);
+        let kept = stamps(dir.path());
+        assert_eq!(kept.len(), 10);
+        assert_eq!(*kept.last().unwrap(), now);
+        // An age of its own.
+        prune(dir.path(), "v", &schedule(None, Some(1)), now + 86_400 + 1);
+        assert_eq!(stamps(dir.path()), vec![now], "the newest is always kept");
     }
 }

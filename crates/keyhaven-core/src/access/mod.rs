@@ -2,7 +2,6 @@
 //! (the model of who may do what is in `principal`, `roles` and `scope`).
 
 mod assignments;
-#[allow(missing_docs)]
 mod principals;
 #[cfg(test)]
 mod tests;

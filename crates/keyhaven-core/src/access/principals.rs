@@ -14,8 +14,11 @@ const MAX_SECRETS: usize = 16;
 
 /// A client secret just made: the only time it is known.
 pub struct NewSecret {
+    /// The secret's id, which is also its first part (`{id}.{random}`); the secret is listed and removed by it.
     pub secret_id: String,
+    /// The secret itself: shown this once, stored only as a hash.
     pub client_secret: Zeroizing<String>,
+    /// When it expires, in Unix seconds; none means never.
     pub expires: Option<i64>,
 }
 
@@ -28,27 +31,39 @@ impl std::fmt::Debug for NewSecret {
 /// A principal just created, with its first secret.
 #[derive(Debug)]
 pub struct NewPrincipal {
+    /// The application (client) id it requests tokens with (a UUID).
     pub client_id: String,
+    /// The id role assignments name it by (a UUID).
     pub object_id: String,
+    /// Its display name.
     pub display_name: String,
+    /// Its first client secret.
     pub secret: NewSecret,
 }
 
 /// A client secret as listed (never the secret itself).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SecretInfo {
+    /// The secret's id.
     pub id: String,
+    /// When it was made, in Unix seconds.
     pub created: i64,
+    /// When it expires, in Unix seconds; none means never.
     pub expires: Option<i64>,
 }
 
 /// A principal as listed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PrincipalInfo {
+    /// The application (client) id it requests tokens with.
     pub client_id: String,
+    /// The id role assignments name it by.
     pub object_id: String,
+    /// Its display name.
     pub display_name: String,
+    /// When it was created, in Unix seconds.
     pub created: i64,
+    /// Its client secrets (ids and dates only).
     pub secrets: Vec<SecretInfo>,
 }
 
@@ -75,7 +90,9 @@ impl From<&PrincipalRecord> for PrincipalInfo {
 /// Who a valid client secret belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Authenticated {
+    /// The principal's application (client) id.
     pub client_id: String,
+    /// The principal's object id.
     pub object_id: String,
     /// The secret used (tokens carry it, so that removing it revokes them).
     pub secret_id: String,

@@ -40,34 +40,12 @@ impl Keyhaven {
             Action::CertificatesImport,
             &Resource::object(vault, keyhaven_model::ObjectKind::Certificate, name),
         )?;
-        let text = req.value.expose().trim();
-        let (bundle, detected) = if text.starts_with("-----BEGIN") {
-            (x509::parse_pem(text)?, CONTENT_TYPE_PEM)
-        } else {
-            let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
-            let der = Zeroizing::new(
-                STANDARD
-                    .decode(&compact)
-                    .or_else(|_| URL_SAFE_NO_PAD.decode(compact.trim_end_matches('=')))
-                    .map_err(|_| {
-                        Error::BadParameter(
-                            "The certificate ('value') is neither PEM text nor base64-encoded PKCS#12.".into(),
-                        )
-                    })?,
-            );
-            // SDKs send PEM base64-encoded too.
-            let pem = std::str::from_utf8(&der)
-                .ok()
-                .map(str::trim_start)
-                .filter(|t| t.starts_with("-----BEGIN"));
-            match pem {
-                Some(text) => (x509::parse_pem(text)?, CONTENT_TYPE_PEM),
-                None => {
-                    let password = req.password.as_ref().map(|p| p.expose()).unwrap_or("");
-                    (x509::parse_pkcs12(&der, password)?, CONTENT_TYPE_PKCS12)
-                }
-            }
-        };
+        // Parsing checks the key (RSA primes, EC point) and runs the file's key derivations: off the async threads.
+        let (value, password) = (req.value.clone(), req.password.clone());
+        let (bundle, detected) = self
+            .heavy
+            .run(move || read_bundle(&value, password.as_ref()))
+            .await?;
         let key = bundle.key.ok_or_else(|| {
             Error::BadParameter(
                 "The imported certificate has no private key; import a PKCS#12 or PEM file that holds the key \
@@ -109,6 +87,43 @@ impl Keyhaven {
             policy: Some(policy),
         })
     }
+}
+
+/// The key and chain of an import: PEM text (or base64 of it), or base64 PKCS#12 with its password; with the
+/// content type the format implies.
+fn read_bundle(
+    value: &SecretValue,
+    password: Option<&SecretValue>,
+) -> Result<(x509::CertificateBundle, &'static str)> {
+    let text = value.expose().trim();
+    if text.starts_with("-----BEGIN") {
+        return Ok((x509::parse_pem(text)?, CONTENT_TYPE_PEM));
+    }
+    let compact: Zeroizing<String> =
+        Zeroizing::new(text.chars().filter(|c| !c.is_whitespace()).collect());
+    let der = Zeroizing::new(
+        STANDARD
+            .decode(&compact)
+            .or_else(|_| URL_SAFE_NO_PAD.decode(compact.trim_end_matches('=')))
+            .map_err(|_| {
+                Error::BadParameter(
+                    "The certificate ('value') is neither PEM text nor base64-encoded PKCS#12."
+                        .into(),
+                )
+            })?,
+    );
+    // SDKs send PEM base64-encoded too.
+    let pem = std::str::from_utf8(&der)
+        .ok()
+        .map(str::trim_start)
+        .filter(|t| t.starts_with("-----BEGIN"));
+    Ok(match pem {
+        Some(text) => (x509::parse_pem(text)?, CONTENT_TYPE_PEM),
+        None => {
+            let password = password.map(|p| p.expose()).unwrap_or("");
+            (x509::parse_pkcs12(&der, password)?, CONTENT_TYPE_PKCS12)
+        }
+    })
 }
 
 /// The policy of an imported certificate: what the caller gave, completed from the certificate and its key.

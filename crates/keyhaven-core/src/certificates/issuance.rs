@@ -6,7 +6,6 @@ use super::operation::{
     in_progress, CertificateOperation, OperationError, OperationRecord, OperationStatus,
 };
 use super::policy::{CertificatePolicy, CONTENT_TYPE_PEM, ISSUER_SELF, ISSUER_UNKNOWN};
-use crate::keys::generate;
 use crate::objects::{put_version, State};
 use crate::records::{
     self, CertificatePublic, ManagedSecretPublic, ObjectRecord, VaultRecord, VersionRecord,
@@ -154,7 +153,8 @@ impl Keyhaven {
             .map(CertificatePolicy::from_value)
             .transpose()?
             .ok_or_else(|| Error::corrupt(format!("certificate '{name}' has no policy")))?;
-        let key = self.key_for(&*snap, &f.vault, name, &policy)?;
+        let reuse = self.reusable_key(&*snap, &f.vault, name, &policy)?;
+        let key = self.key_for(reuse, &policy).await?;
         let cert = x509::self_signed(&key, &certificate_request(&policy, now))?;
         self.store_certificate(
             &f.vault,
@@ -235,7 +235,8 @@ impl Keyhaven {
         };
         match policy.issuer_name() {
             ISSUER_SELF => {
-                let key = self.key_for(&*snap, &v, name, &policy)?;
+                let reuse = self.reusable_key(&*snap, &v, name, &policy)?;
+                let key = self.key_for(reuse, &policy).await?;
                 let cert = x509::self_signed(&key, &certificate_request(&policy, now))?;
                 op.status_details =
                     Some("The certificate was issued by Keyhaven (issuer Self).".into());
@@ -260,7 +261,8 @@ impl Keyhaven {
                 Ok(CertificateOperation::from(&op))
             }
             ISSUER_UNKNOWN => {
-                let key = self.key_for(&*snap, &v, name, &policy)?;
+                let reuse = self.reusable_key(&*snap, &v, name, &policy)?;
+                let key = self.key_for(reuse, &policy).await?;
                 op.csr = Some(x509::signing_request(
                     &key,
                     &certificate_request(&policy, now),
@@ -297,7 +299,8 @@ impl Keyhaven {
                         issuer.name, issuer.provider
                     ),
                 });
-                let key = self.key_for(&*snap, &v, name, &policy)?;
+                let reuse = self.reusable_key(&*snap, &v, name, &policy)?;
+                let key = self.key_for(reuse, &policy).await?;
                 self.store_pending(&v, name, &policy, &key, req.tags, &mut op)
                     .await?;
                 Ok(CertificateOperation::from(&op))
@@ -305,26 +308,40 @@ impl Keyhaven {
         }
     }
 
-    /// The key for a new version: the current one when the policy reuses keys and it fits, else a new one.
-    pub(super) fn key_for(
+    /// The key for a new version: `reusable` (see [`Self::reusable_key`]) if there is one, else a new one made on
+    /// the pool for expensive work. (No snapshot is held while waiting for the pool.)
+    pub(super) async fn key_for(
+        &self,
+        reusable: Option<Arc<PrivateKey>>,
+        policy: &CertificatePolicy,
+    ) -> Result<Arc<PrivateKey>> {
+        if let Some(key) = reusable {
+            return Ok(key);
+        }
+        let spec = key_spec(policy)?;
+        Ok(Arc::new(self.generate_key(spec).await?))
+    }
+
+    /// The current key, when the policy reuses keys and it fits.
+    pub(super) fn reusable_key(
         &self,
         snap: &dyn Snapshot,
         v: &VaultRecord,
         name: &ObjectName,
         policy: &CertificatePolicy,
-    ) -> Result<Arc<PrivateKey>> {
+    ) -> Result<Option<Arc<PrivateKey>>> {
         if policy.key().reuse_key == Some(true) {
             let vault = VaultName::parse(&v.name)?;
             if let Ok(f) = self.find(snap, &vault, ObjectKind::Key, name, None, State::Live) {
                 if f.version.managed {
                     let key = self.private_key(&f.vault, name, &f.version)?;
                     if key_fits(&key, policy) {
-                        return Ok(key);
+                        return Ok(Some(key));
                     }
                 }
             }
         }
-        Ok(Arc::new(generate(&key_spec(policy)?)?))
+        Ok(None)
     }
 
     /// Stores the version an operation will complete, as Azure shows it meanwhile: the certificate version disabled

@@ -24,6 +24,10 @@ use openssl::ec::EcKey;
 use openssl::pkey::{PKey, Private};
 use zeroize::Zeroizing;
 
+/// The largest RSA modulus Keyhaven takes in as a new key, generated or imported (JWK, PKCS#12, PEM): Azure Key
+/// Vault's own limit. Keys stored before this limit (up to 16384 bits) still load, sign and decrypt.
+pub const MAX_NEW_RSA_BITS: u32 = 4096;
+
 /// Key types as Azure names them (the `-HSM` variants are handled by the caller and map to these).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyType {
@@ -97,6 +101,25 @@ enum Inner {
     Oct(Zeroizing<Vec<u8>>),
 }
 
+/// Refuses an RSA modulus of `bits` as a new key when it is over [`MAX_NEW_RSA_BITS`].
+pub(crate) fn check_new_rsa_bits(bits: u32) -> Result<(), CryptoError> {
+    if bits > MAX_NEW_RSA_BITS {
+        return Err(CryptoError::Malformed(format!(
+            "RSA keys over {MAX_NEW_RSA_BITS} bits are not supported (as in Azure Key Vault); this one is {bits} bits"
+        )));
+    }
+    Ok(())
+}
+
+/// The bit length of a big-endian unsigned number (leading zero bytes allowed).
+fn bit_length(be: &[u8]) -> u32 {
+    let significant = be.iter().skip_while(|&&b| b == 0).count();
+    match be.iter().find(|&&b| b != 0) {
+        Some(first) => (significant as u32 - 1) * 8 + (8 - first.leading_zeros()),
+        None => 0,
+    }
+}
+
 impl std::fmt::Debug for PrivateKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "PrivateKey({:?}, <redacted>)", self.key_type())
@@ -149,6 +172,17 @@ impl PrivateKey {
             }
         };
         Ok(PrivateKey { inner })
+    }
+
+    /// Imports a JWK as a new key: [`PrivateKey::from_jwk`], after refusing an RSA modulus over
+    /// [`MAX_NEW_RSA_BITS`] from its length alone, before any arithmetic on it.
+    pub fn import_jwk(jwk: &Jwk) -> Result<Self, CryptoError> {
+        if matches!(jwk.kty.as_str(), "RSA" | "RSA-HSM") {
+            if let Some(n) = jwk.n.as_deref() {
+                check_new_rsa_bits(bit_length(n))?;
+            }
+        }
+        Self::from_jwk(jwk)
     }
 
     /// The key's family.

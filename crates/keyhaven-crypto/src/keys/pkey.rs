@@ -8,8 +8,6 @@ use openssl::pkey::{Id, PKey, Private};
 
 /// Smallest RSA modulus accepted from a PKCS#12 or PEM file (the same floor as JWK import).
 const MIN_RSA_BITS: u32 = 2048;
-/// Largest RSA modulus accepted (OpenSSL's own limit for RSA operations).
-const MAX_RSA_BITS: u32 = 16384;
 
 impl PrivateKey {
     /// The key as an OpenSSL `PKey` (RSA or EC). Oct keys have no such form and give [`CryptoError::Malformed`].
@@ -26,7 +24,9 @@ impl PrivateKey {
         }
     }
 
-    /// Takes an OpenSSL key read from a file (PKCS#12, PEM): RSA of 2048 to 16384 bits, or EC on P-256, P-256K
+    /// Takes an OpenSSL key read from a file (PKCS#12, PEM) as a new key: RSA of 2048 to
+    /// [`MAX_NEW_RSA_BITS`](super::MAX_NEW_RSA_BITS) bits (refused before the consistency check, which tests the
+    /// primes), or EC on P-256, P-256K
     /// (secp256k1), P-384 or P-521. The key must pass OpenSSL's consistency check. Anything else gives
     /// [`CryptoError::Malformed`].
     pub(crate) fn from_pkey(pkey: PKey<Private>) -> Result<PrivateKey, CryptoError> {
@@ -39,11 +39,7 @@ impl PrivateKey {
                         "RSA keys must be at least {MIN_RSA_BITS} bits; this one is {bits} bits"
                     )));
                 }
-                if bits > MAX_RSA_BITS {
-                    return Err(CryptoError::Malformed(format!(
-                        "RSA keys over {MAX_RSA_BITS} bits are not supported; this one is {bits} bits"
-                    )));
-                }
+                super::check_new_rsa_bits(bits)?;
                 if !rsa.check_key().unwrap_or(false) {
                     let _ = openssl::error::ErrorStack::get();
                     return Err(CryptoError::Malformed(

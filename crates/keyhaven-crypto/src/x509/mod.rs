@@ -18,6 +18,7 @@ mod issue;
 mod name;
 mod pem;
 mod pkcs12;
+mod pkcs12_cost;
 #[cfg(test)]
 mod tests;
 mod validity;
@@ -26,6 +27,7 @@ pub use inspect::{inspect, matches_key};
 pub use issue::{self_signed, signing_request};
 pub use pem::{parse_pem, to_pem};
 pub use pkcs12::{parse_pkcs12, to_pkcs12};
+pub use pkcs12_cost::MAX_KDF_ITERATIONS as MAX_PKCS12_KDF_ITERATIONS;
 
 use crate::keys::{Curve, KeyType, PrivateKey};
 #[cfg(doc)]

@@ -1,6 +1,7 @@
 //! PKCS#12 (PFX) files: reading them with their password, and writing them without one.
 
 use super::bundle::{assemble, certificates_for};
+use super::pkcs12_cost::{kdf_iterations, MAX_KDF_ITERATIONS};
 use super::CertificateBundle;
 use crate::keys::PrivateKey;
 use crate::CryptoError;
@@ -25,7 +26,7 @@ const DAMAGED: &str =
 /// Reads a PKCS#12 (PFX) file with its password (`""` for a file without one).
 ///
 /// The bundle's chain starts with the certificate that holds the key's public part, followed by its issuers
-/// (as far as present) and then any other certificates. Only RSA (2048 bits or more) and EC (P-256, P-256K, P-384,
+/// (as far as present) and then any other certificates. Only RSA (2048 to 4096 bits) and EC (P-256, P-256K, P-384,
 /// P-521) keys are accepted.
 ///
 /// Failures are [`CryptoError::Malformed`] with distinct messages for data that is not PKCS#12, a wrong password
@@ -33,6 +34,9 @@ const DAMAGED: &str =
 /// a file that does not decrypt, an unsupported algorithm, a key that matches no
 /// certificate, and a file without certificates. Files that use legacy algorithms (RC2, as OpenSSL 1.x exported by
 /// default) are read when OpenSSL's legacy provider is installed: it is loaded on first need.
+///
+/// A file whose key derivations (its MAC's and its encrypted parts' iteration counts) add up to more than
+/// [`MAX_PKCS12_KDF_ITERATIONS`](super::MAX_PKCS12_KDF_ITERATIONS) is refused before OpenSSL runs any of them.
 pub fn parse_pkcs12(der: &[u8], password: &str) -> Result<CertificateBundle, CryptoError> {
     if password.contains('\0') {
         return Err(CryptoError::Malformed(
@@ -40,6 +44,19 @@ pub fn parse_pkcs12(der: &[u8], password: &str) -> Result<CertificateBundle, Cry
         ));
     }
     let p12 = Pkcs12::from_der(der).map_err(|_| CryptoError::Malformed(NOT_PKCS12.into()))?;
+    // OpenSSL runs whatever key derivations the file names, with no upper bound: count them first.
+    let iterations = kdf_iterations(der).map_err(|_| Failure::Damaged.error())?;
+    if iterations > MAX_KDF_ITERATIONS {
+        return Err(CryptoError::Malformed(format!(
+            "the PKCS#12 (PFX) file asks for {} key-derivation iterations in total; at most {MAX_KDF_ITERATIONS} \
+             are accepted (export it again with the usual iteration counts)",
+            if iterations == u64::MAX {
+                "more than 18446744073709551614".to_string()
+            } else {
+                iterations.to_string()
+            }
+        )));
+    }
     let parsed = match p12.parse2(password) {
         Ok(parsed) => parsed,
         Err(stack) => match failure(&stack) {

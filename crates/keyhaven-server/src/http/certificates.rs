@@ -149,17 +149,12 @@ pub(crate) async fn create(cx: &Ctx, n: &str) -> Result<Response, ApiError> {
         enabled: p.attributes.and_then(|a| a.enabled),
         tags: tags(p.tags)?,
     };
-    let (kh, who, vault, name) = (
-        cx.st.kh.clone(),
-        cx.who.clone(),
-        cx.vault.clone(),
-        n.clone(),
-    );
-    // Key generation and signing take long enough to keep them off the request threads.
-    let op =
-        tokio::task::spawn(async move { kh.create_certificate(&who, &vault, &name, req).await })
-            .await
-            .map_err(|_| ApiError::bad("certificate creation failed"))??;
+    // Key generation runs on the domain's bounded pool for expensive work, not on the request threads.
+    let op = cx
+        .st
+        .kh
+        .create_certificate(&cx.who, &cx.vault, &n, req)
+        .await?;
     // Azure always answers a create with the operation in progress, and some SDKs rely on it: Python's poller,
     // given a finished operation in the first response, returns no certificate. So the first response shows the
     // operation as it began; `GET …/pending` (which every poller asks next) shows it completed at once.

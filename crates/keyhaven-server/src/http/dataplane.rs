@@ -13,6 +13,7 @@ use super::request::{self, Query};
 use super::secrets::{self, Secrets};
 use super::vault_backup;
 use crate::state::AppState;
+use crate::throttle::cost_class;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::Method;
@@ -35,11 +36,13 @@ async fn dispatch(st: AppState, req: Request<Body>) -> Result<Response, ApiError
     audit::note_caller(slot.as_ref(), &who, Some(vault.as_str()));
     let query = Query::parse(parts.uri.query());
     query.api_version()?;
-    if let Err(retry_after) = st.throttle.admit(vault.as_str()) {
-        return Err(ApiError::throttled(retry_after));
-    }
     let path = parts.uri.path().to_string();
     let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let admit = |body: &[u8]| {
+        st.throttle
+            .admit(vault.as_str(), cost_class(&parts.method, &segs, body))
+            .map_err(ApiError::throttled)
+    };
     if let (Some(slot), [collection, _, v, ..]) = (&slot, segs.as_slice()) {
         if matches!(*collection, "secrets" | "keys" | "certificates")
             && keyhaven_model::Version::parse(v).is_ok()
@@ -55,6 +58,7 @@ async fn dispatch(st: AppState, req: Request<Body>) -> Result<Response, ApiError
     }) {
         let scope = segs[..at].join("/");
         let body = request::read_body(&parts, body, request::MAX_BODY).await?;
+        admit(&body)?;
         let cx = Ctx {
             st,
             who,
@@ -80,6 +84,8 @@ async fn dispatch(st: AppState, req: Request<Body>) -> Result<Response, ApiError
             }
             _ => return Err(ApiError::no_route(m.as_str(), &path)),
         };
+        admit(&[])?;
+        let declared = request::content_length(&parts.headers);
         let cx = Ctx {
             st,
             who,
@@ -88,7 +94,7 @@ async fn dispatch(st: AppState, req: Request<Body>) -> Result<Response, ApiError
             query,
             body: bytes::Bytes::new(),
         };
-        return vault_backup::start_restore(&cx, body, only).await;
+        return vault_backup::start_restore(&cx, body, declared, only).await;
     }
     let limit = if segs.last() == Some(&"restore") {
         request::MAX_RESTORE_BODY
@@ -96,6 +102,8 @@ async fn dispatch(st: AppState, req: Request<Body>) -> Result<Response, ApiError
         request::MAX_BODY
     };
     let body = request::read_body(&parts, body, limit).await?;
+    // The class of a key or certificate creation depends on the key type its body asks for.
+    admit(&body)?;
     let cx = Ctx {
         st,
         who,

@@ -93,11 +93,12 @@ pub(crate) async fn create(cx: &Ctx, n: &str) -> Result<Response, ApiError> {
         attributes: attributes_patch(p.attributes),
         tags: Tags::new(p.tags.unwrap_or_default())?,
     };
-    let (kh, who, vault) = (cx.st.kh.clone(), cx.who.clone(), cx.vault.clone());
-    // RSA generation takes long enough to keep it off the request threads.
-    let v = tokio::task::spawn(async move { kh.create_key(&who, &vault, &n, spec, props).await })
-        .await
-        .map_err(|_| ApiError::bad("key creation failed"))??;
+    // Generation runs on the domain's bounded pool for expensive work, not on the request threads.
+    let v = cx
+        .st
+        .kh
+        .create_key(&cx.who, &cx.vault, &n, spec, props)
+        .await?;
     ok(Keys::bundle(cx, &v))
 }
 

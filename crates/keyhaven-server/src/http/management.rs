@@ -285,8 +285,11 @@ pub(crate) async fn verify_backup(
     State(st): State<AppState>,
     Extension(who): Extension<Principal>,
     axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
+    headers: axum::http::HeaderMap,
     body: axum::body::Body,
 ) -> Result<Json<keyhaven_core::Manifest>> {
+    let limit = st.jobs.limits().max_upload_bytes;
+    super::vault_backup::refuse_declared_oversize(super::request::content_length(&headers), limit)?;
     let settings = st.kh.settings();
     let target = match (q.get("vault"), q.get("geography")) {
         (Some(v), _) => VerifyTarget::Vault(vault_name(v)?),
@@ -304,7 +307,7 @@ pub(crate) async fn verify_backup(
         "verify-{}.khvs.tmp",
         keyhaven_crypto::random_uuid().map_err(keyhaven_core::Error::from)?
     ));
-    let stored = super::vault_backup::body_to_file(body, &path).await;
+    let stored = super::vault_backup::body_to_file(body, &path, limit).await;
     let kh = st.kh.clone();
     let p = path.clone();
     let result = match stored {

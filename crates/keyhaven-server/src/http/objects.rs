@@ -206,7 +206,7 @@ pub(crate) async fn restore<S: Shape>(cx: &Ctx) -> Result<Response, ApiError> {
     let v = cx
         .st
         .kh
-        .restore_object(&cx.who, &cx.vault, S::KIND, &blob)
+        .restore_object(&cx.who, &cx.vault, S::KIND, blob)
         .await?;
     ok(S::bundle(cx, &v))
 }

@@ -14,6 +14,17 @@ pub(crate) const MAX_BODY: usize = 1 << 20;
 /// The largest restore body (a backup of an object with many versions).
 pub(crate) const MAX_RESTORE_BODY: usize = 64 << 20;
 
+/// The body length a request declares (`Content-Length`), if it declares one that parses.
+pub(crate) fn content_length(headers: &axum::http::HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
 /// The query string, percent-decoded (parameter names too: `api%2Dversion` is `api-version`).
 #[derive(Debug, Default)]
 pub(crate) struct Query {

@@ -1,8 +1,9 @@
 //! Whole-vault backup and restore over HTTP, shaped after Managed HSM's full backup: `POST /backup` and
 //! `PUT /restore` (or `PUT /{kind}/{name}/restore` for one object) start a job and answer 202 with an
 //! `Azure-AsyncOperation` URL; `GET /{backup|restore}/{job}/pending` reports its status; `GET /backup/{job}/content`
-//! streams the finished backup. A restore takes the backup as the request body (streamed to disk, any size) or
-//! names a server-side backup with `backupId`.
+//! streams the finished backup. A restore takes the backup as the request body (streamed to disk, up to the
+//! configured [`max_upload_bytes`](crate::JobLimits::max_upload_bytes)) or names a server-side backup with
+//! `backupId`. A vault runs one backup or restore at a time (409 for a second).
 
 use super::context::Ctx;
 use super::error::ApiError;
@@ -146,6 +147,15 @@ pub(crate) fn spawn_backup(
     Ok(id)
 }
 
+/// Marks a job that did not get going as failed (and finished, so that retention deletes it).
+fn fail_now(cx: &Ctx, id: &str) {
+    let now = cx.st.kh.now();
+    cx.st.jobs.update(id, |s| {
+        s.status = JobState::Failed;
+        s.end_time = Some(now);
+    });
+}
+
 fn sync_dir(dir: &Path) {
     if let Ok(d) = std::fs::File::open(dir) {
         let _ = d.sync_all();
@@ -209,8 +219,28 @@ pub(crate) async fn backup_content(cx: &Ctx, id: &str) -> Result<Response, ApiEr
     Ok(resp)
 }
 
-/// Streams a request body to a new file (constant memory), fsync'd.
-pub(crate) async fn body_to_file(body: Body, path: &Path) -> Result<u64, ApiError> {
+/// 413 for a body over `limit` bytes.
+fn too_large(limit: u64) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "RequestEntityTooLarge",
+        format!(
+            "The backup is larger than this server accepts ({limit} bytes; max-upload-mib in its configuration)."
+        ),
+    )
+}
+
+/// Refuses an upload whose declared length (`Content-Length`) is over the limit, before any of it is read.
+pub(crate) fn refuse_declared_oversize(declared: Option<u64>, limit: u64) -> Result<(), ApiError> {
+    match declared {
+        Some(n) if n > limit => Err(too_large(limit)),
+        _ => Ok(()),
+    }
+}
+
+/// Streams a request body to a new file (constant memory), fsync'd. A body that passes `limit` bytes is refused
+/// with 413 as soon as it does, without reading the rest; the partial file is deleted.
+pub(crate) async fn body_to_file(body: Body, path: &Path, limit: u64) -> Result<u64, ApiError> {
     let fail =
         |m: String| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", m);
     let mut file = tokio::fs::File::create(path)
@@ -218,19 +248,32 @@ pub(crate) async fn body_to_file(body: Body, path: &Path) -> Result<u64, ApiErro
         .map_err(|e| fail(format!("storing the upload: {e}")))?;
     let mut body = body;
     let mut n = 0u64;
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|_| ApiError::bad("The request body could not be read."))?;
-        if let Ok(data) = frame.into_data() {
-            n += data.len() as u64;
-            file.write_all(&data)
-                .await
-                .map_err(|e| fail(format!("storing the upload: {e}")))?;
+    let result = async {
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|_| ApiError::bad("The request body could not be read."))?;
+            if let Ok(data) = frame.into_data() {
+                n += data.len() as u64;
+                if n > limit {
+                    return Err(too_large(limit));
+                }
+                file.write_all(&data)
+                    .await
+                    .map_err(|e| fail(format!("storing the upload: {e}")))?;
+            }
+        }
+        file.sync_all()
+            .await
+            .map_err(|e| fail(format!("storing the upload: {e}")))
+    }
+    .await;
+    match result {
+        Ok(()) => Ok(n),
+        Err(e) => {
+            drop(file);
+            let _ = tokio::fs::remove_file(path).await;
+            Err(e)
         }
     }
-    file.sync_all()
-        .await
-        .map_err(|e| fail(format!("storing the upload: {e}")))?;
-    Ok(n)
 }
 
 fn restore_options(
@@ -256,47 +299,61 @@ fn restore_options(
     })
 }
 
-/// `PUT /restore` and `PUT /{secrets|keys|certificates}/{name}/restore`.
+/// `PUT /restore` and `PUT /{secrets|keys|certificates}/{name}/restore`; `declared` is the body's
+/// `Content-Length`, if given.
 pub(crate) async fn start_restore(
     cx: &Ctx,
     body: Body,
+    declared: Option<u64>,
     only: Option<(ObjectKind, ObjectName)>,
 ) -> Result<Response, ApiError> {
     cx.st.kh.authorize_vault_job(&cx.who, &cx.vault, true)?;
     let options = restore_options(cx, only)?;
+    let source = cx.query.get("backupId").filter(|b| !b.is_empty()).map(|b| {
+        (
+            b,
+            b.chars()
+                .filter(|c| c.is_ascii_hexdigit())
+                .collect::<String>(),
+        )
+    });
+    let limit = cx.st.jobs.limits().max_upload_bytes;
+    if source.is_none() {
+        refuse_declared_oversize(declared, limit)?;
+    }
     let id = cx
         .st
         .jobs
         .start(JobKind::Restore, cx.vault.as_str(), cx.st.kh.now())?;
-    let (path, uploaded): (PathBuf, bool) = match cx.query.get("backupId") {
-        Some(b) if !b.is_empty() => {
-            let p = cx.st.jobs.backup_file(
-                &b.chars()
-                    .filter(|c| c.is_ascii_hexdigit())
-                    .collect::<String>(),
-            );
+    let (path, uploaded): (PathBuf, bool) = match source {
+        Some((b, backup)) => {
+            cx.st.jobs.update(&id, |s| s.source = Some(backup.clone()));
+            let p = cx.st.jobs.backup_file(&backup);
             if !p.exists() {
-                cx.st.jobs.update(&id, |s| s.status = JobState::Failed);
+                fail_now(cx, &id);
                 return Err(ApiError::new(
                     StatusCode::NOT_FOUND,
                     "NotFound",
-                    format!("No server-side backup '{b}'."),
+                    format!(
+                        "No server-side backup '{}'.",
+                        b.chars().take(64).collect::<String>()
+                    ),
                 ));
             }
             (p, false)
         }
-        _ => {
+        None => {
             let p = cx.st.jobs.dir().join(format!("upload-{id}.khvs.tmp"));
-            match body_to_file(body, &p).await {
+            match body_to_file(body, &p, limit).await {
                 Ok(0) => {
                     let _ = std::fs::remove_file(&p);
-                    cx.st.jobs.update(&id, |s| s.status = JobState::Failed);
+                    fail_now(cx, &id);
                     return Err(ApiError::bad("Send the vault backup as the request body, or name a server-side backup with backupId."));
                 }
                 Ok(_) => (p, true),
                 Err(e) => {
                     let _ = std::fs::remove_file(&p);
-                    cx.st.jobs.update(&id, |s| s.status = JobState::Failed);
+                    fail_now(cx, &id);
                     return Err(e);
                 }
             }

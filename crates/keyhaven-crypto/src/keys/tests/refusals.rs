@@ -265,3 +265,32 @@ fn bad_base64_in_json_is_refused_by_serde() {
     assert_eq!(j.k.as_deref(), Some(&(0u8..16).collect::<Vec<_>>()[..]));
     assert!(PrivateKey::from_jwk(&j).is_ok());
 }
+
+#[test]
+fn new_rsa_keys_over_4096_bits_are_refused_stored_ones_still_load() {
+    // Only the modulus length is looked at: a 8192-bit n with nothing else right is refused for its size.
+    let mut jwk = rsa_jwk();
+    let mut n = vec![0u8; 3];
+    n.extend(std::iter::repeat_n(0xff, 1024));
+    jwk.n = Some(n);
+    let e = PrivateKey::import_jwk(&jwk).unwrap_err().to_string();
+    assert!(
+        e.contains("over 4096 bits") && e.contains("8192 bits"),
+        "{e}"
+    );
+    // 4097 bits: one bit over.
+    let mut n = vec![0x01];
+    n.extend(std::iter::repeat_n(0xff, 512));
+    jwk.n = Some(n);
+    let e = PrivateKey::import_jwk(&jwk).unwrap_err().to_string();
+    assert!(e.contains("this one is 4097 bits"), "{e}");
+    // A 4096-bit key imports; loading (from_jwk, as for stored keys) keeps the wider limit.
+    let big = PrivateKey::generate_rsa(4096, None).unwrap();
+    PrivateKey::import_jwk(&big.to_private_jwk().unwrap()).unwrap();
+    let big = PrivateKey {
+        inner: Inner::Rsa(openssl::pkey::PKey::from_rsa(Rsa::generate(4608).unwrap()).unwrap()),
+    };
+    let jwk = big.to_private_jwk().unwrap();
+    assert!(PrivateKey::import_jwk(&jwk).is_err());
+    PrivateKey::from_jwk(&jwk).unwrap();
+}

@@ -5,14 +5,14 @@ use super::*;
 
 /// Files for [`chain`] and [`rsa_key`]: the key (PKCS#8 PEM), the leaf, and the CA certificates root first (the
 /// reverse of the chain order, to show that the order is rebuilt).
-struct Files {
-    dir: Scratch,
-    key: String,
-    leaf: String,
-    cas: String,
+pub(super) struct Files {
+    pub(super) dir: Scratch,
+    pub(super) key: String,
+    pub(super) leaf: String,
+    pub(super) cas: String,
 }
 
-fn files(name: &str) -> Files {
+pub(super) fn files(name: &str) -> Files {
     let dir = Scratch::new(name);
     let c = chain();
     let key_pem = to_pem(Some(rsa_key()), &[]).unwrap();
@@ -30,7 +30,7 @@ fn files(name: &str) -> Files {
 }
 
 /// `openssl pkcs12 -export` of the key, leaf and CAs with `extra` options; the file's bytes.
-fn export(f: &Files, extra: &[&str]) -> Vec<u8> {
+pub(super) fn export(f: &Files, extra: &[&str]) -> Vec<u8> {
     let out = f.dir.path("out.pfx");
     let mut args = vec![
         "pkcs12",
@@ -51,7 +51,7 @@ fn export(f: &Files, extra: &[&str]) -> Vec<u8> {
 
 /// Asserts that a bundle holds [`rsa_key`] and the chain in order.
 #[track_caller]
-fn assert_full_bundle(b: &CertificateBundle) {
+pub(super) fn assert_full_bundle(b: &CertificateBundle) {
     let key = b.key.as_ref().expect("a key");
     assert_eq!(key.public_jwk().unwrap(), rsa_key().public_jwk().unwrap());
     assert_eq!(b.chain, chain().ders());

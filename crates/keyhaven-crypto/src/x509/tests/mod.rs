@@ -4,6 +4,7 @@
 mod bundles;
 mod inspecting;
 mod issuing;
+mod pkcs12_cost;
 
 use super::*;
 use crate::CryptoError;

@@ -111,7 +111,7 @@ pub(crate) async fn submit(
             .cx
             .st
             .kh
-            .restore_object(&up.cx.who, &v, kind, &blob_of(&file))
+            .restore_object(&up.cx.who, &v, kind, blob_of(&file))
             .await
             .map_err(PortalError::from),
         Err(e) => Err(e),

@@ -203,7 +203,8 @@ pub(crate) async fn restore_form(cx: Signed, Path(vault): Path<String>) -> PageR
     Ok(restore_form_page(&cx, &v, None))
 }
 
-/// What the form asked for, with the upload stored at `path`; the file's size.
+/// What the form asked for, with the upload stored at `path`; the file's size. A file over the configured upload
+/// limit is refused (413) as soon as its bytes pass it.
 async fn receive(
     up: &mut Upload,
     path: &std::path::Path,
@@ -214,6 +215,7 @@ async fn receive(
             format!("storing the upload: {e}"),
         )
     };
+    let limit = up.cx.st.jobs.limits().max_upload_bytes;
     let mut size = 0u64;
     let mut conflict = ConflictPolicy::Fail;
     let (mut dry_run, mut include_deleted) = (false, false);
@@ -231,6 +233,15 @@ async fn receive(
                     match field.chunk().await {
                         Ok(Some(c)) => {
                             size += c.len() as u64;
+                            if size > limit {
+                                return Err(PortalError::new(
+                                    StatusCode::PAYLOAD_TOO_LARGE,
+                                    format!(
+                                        "the file is larger than this server accepts ({limit} bytes; \
+                                         max-upload-mib in its configuration)."
+                                    ),
+                                ));
+                            }
                             file.write_all(&c).await.map_err(fail)?;
                         }
                         Ok(None) => break,
