@@ -23,6 +23,7 @@ mod portable;
 mod portal;
 mod portal_signin;
 mod postgres;
+mod postgres_failover;
 mod postgres_nodes;
 mod rbac_api;
 mod rbac_matrix;
