@@ -25,6 +25,7 @@ mod portal_signin;
 mod postgres;
 mod postgres_failover;
 mod postgres_nodes;
+mod postgres_sdk;
 mod rbac_api;
 mod rbac_matrix;
 mod restore_crash;

@@ -72,7 +72,11 @@ async fn self_signed(c: &CertificateClient, name: &str, p: CertificatePolicy) ->
 
 #[tokio::test]
 async fn self_signed_certificates_are_what_the_policy_says() {
-    let ts = TestServer::start().await;
+    self_signed_certificates(&TestServer::start().await).await;
+}
+
+/// The flow of [`self_signed_certificates_are_what_the_policy_says`] on the server `ts` (run on PostgreSQL too: `postgres_sdk`).
+pub async fn self_signed_certificates(ts: &TestServer) {
     let c = certificate_client(&ts, "default");
     let dir = tempfile::tempdir().unwrap();
     let cer = self_signed(
@@ -792,7 +796,11 @@ async fn imported_pkcs12_and_pem_come_back_with_their_key_and_chain() {
 
 #[tokio::test]
 async fn backup_and_restore_carry_the_key_and_secret() {
-    let ts = TestServer::start().await;
+    certificate_backup_and_restore(&TestServer::start().await).await;
+}
+
+/// The flow of [`backup_and_restore_carry_the_key_and_secret`] on the server `ts` (run on PostgreSQL too: `postgres_sdk`).
+pub async fn certificate_backup_and_restore(ts: &TestServer) {
     ts.create_vault("second").await;
     let a = certificate_client(&ts, "default");
     let b = certificate_client(&ts, "second");
