@@ -85,7 +85,7 @@ async fn key_management_and_every_operation_through_the_sdk() {
 
 /// The flow of [`key_management_and_every_operation_through_the_sdk`] on the server `ts` (run on PostgreSQL too: `postgres_sdk`).
 pub async fn key_operations(ts: &TestServer) {
-    let c = key_client(&ts, "default");
+    let c = key_client(ts, "default");
 
     // RSA: create, public parts only, sign/verify, encrypt/decrypt, wrap/unwrap.
     let rsa = create(&c, "rsa", KeyType::Rsa, Some(2048), None).await;

@@ -44,7 +44,7 @@ async fn every_secret_operation_through_the_sdk() {
 
 /// The flow of [`every_secret_operation_through_the_sdk`] on the server `ts` (run on PostgreSQL too: `postgres_sdk`).
 pub async fn secret_operations(ts: &TestServer) {
-    let c = secret_client(&ts, "default");
+    let c = secret_client(ts, "default");
 
     // Set, with content type and tags; ids are Azure-shaped.
     let mut p = SetSecretParameters::default();
@@ -265,8 +265,8 @@ async fn restore_into_another_vault_and_refuse_tampered_blobs() {
 /// The flow of [`restore_into_another_vault_and_refuse_tampered_blobs`] on the server `ts` (run on PostgreSQL too: `postgres_sdk`).
 pub async fn secret_restore_across_vaults(ts: &TestServer) {
     ts.create_vault("second").await;
-    let a = secret_client(&ts, "default");
-    let b = secret_client(&ts, "second");
+    let a = secret_client(ts, "default");
+    let b = secret_client(ts, "second");
     set(&a, "api-key", "s3cr3t").await;
     let blob = a
         .backup_secret("api-key", None)

@@ -32,17 +32,13 @@ const RENEW: &str = "UPDATE keyhaven_leases \
      WHERE name = $1 AND holder = $2";
 const RELEASE: &str = "DELETE FROM keyhaven_leases WHERE name = $1 AND holder = $2";
 
-/// The connection lease statements use, with the host choice it was opened under.
-#[derive(Default)]
-pub(crate) struct LeaseConn(tokio::sync::Mutex<Option<(u64, Arc<Client>)>>);
-
 /// A connection to the current server for lease statements; `ReadOnly` on a standby.
 async fn client(shared: &Shared) -> Result<Arc<Client>, StoreError> {
     let choice = shared.target.current();
     if choice.role == Role::Standby {
         return Err(StoreError::ReadOnly);
     }
-    let mut slot = shared.leases.0.lock().await;
+    let mut slot = shared.leases.lock().await;
     if let Some((generation, c)) = slot.as_ref() {
         if *generation == choice.generation && !c.is_closed() {
             return Ok(c.clone());

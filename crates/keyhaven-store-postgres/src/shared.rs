@@ -21,8 +21,8 @@ pub(crate) struct Shared {
     pub(crate) readers: Arc<Pool>,
     pub(crate) writers: Arc<Pool>,
     pub(crate) fence: Arc<Fence>,
-    /// The connection of lease statements (see [`crate::lease`]).
-    pub(crate) leases: crate::lease::LeaseConn,
+    /// The connection lease statements use (see `lease`), with the host choice's generation it was opened under.
+    pub(crate) leases: tokio::sync::Mutex<Option<(u64, Arc<tokio_postgres::Client>)>>,
     /// This process as lease holders name it, and the number of the next lease it takes.
     pub(crate) node: String,
     pub(crate) lease_seq: std::sync::atomic::AtomicU64,
