@@ -15,6 +15,11 @@ pub fn free_port() -> u16 {
 }
 
 pub fn spawn(dir: &std::path::Path, port: u16) -> Child {
+    spawn_on(dir, port, "embedded")
+}
+
+/// `keyhaven serve` on `port` with its data directory and the store `store` (`embedded` or a PostgreSQL URL).
+pub fn spawn_on(dir: &std::path::Path, port: u16, store: &str) -> Child {
     Command::new(env!("CARGO_BIN_EXE_keyhaven"))
         .args([
             "serve",
@@ -22,6 +27,8 @@ pub fn spawn(dir: &std::path::Path, port: u16) -> Child {
             dir.to_str().unwrap(),
             "--listen",
             &format!("127.0.0.1:{port}"),
+            "--store",
+            store,
         ])
         .env("KEYHAVEN_LOG", "warn")
         .env("KEYHAVEN_THROTTLE_LIMIT", "0")
@@ -85,7 +92,17 @@ pub async fn start_process(
     port: u16,
     vaults: &[&str],
 ) -> (Child, reqwest::Client, Value) {
-    let child = spawn(data, port);
+    start_process_on(data, port, vaults, "embedded").await
+}
+
+/// [`start_process`] with the store `store` (`embedded` or a PostgreSQL URL).
+pub async fn start_process_on(
+    data: &std::path::Path,
+    port: u16,
+    vaults: &[&str],
+    store: &str,
+) -> (Child, reqwest::Client, Value) {
+    let child = spawn_on(data, port, store);
     let started = Instant::now();
     while !data.join("admin-credential.json").exists()
         && started.elapsed() < Duration::from_secs(60)
@@ -114,33 +131,36 @@ async fn every_acknowledged_write_survives_kill_9() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let port = free_port();
-    let mut child = spawn(&data, port);
-    // The CA appears at start-up; build a client that trusts it.
-    let started = Instant::now();
-    while !data.join("admin-credential.json").exists()
-        && started.elapsed() < Duration::from_secs(60)
-    {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let ca =
-        reqwest::Certificate::from_pem(&std::fs::read(data.join("tls/ca.pem")).unwrap()).unwrap();
-    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let http = reqwest::Client::builder()
-        .add_root_certificate(ca)
-        .resolve("localhost", addr)
-        .build()
-        .unwrap();
-    wait_ready(&http, port).await;
-    let cred: Value =
-        serde_json::from_slice(&std::fs::read(data.join("admin-credential.json")).unwrap())
-            .unwrap();
+    let (child, http, cred) = start_process(&data, port, &[]).await;
     let tok = token(&http, port, &cred).await;
+    let acked = kill_under_write_load(child, &http, port, &tok).await;
+    assert!(!files_under(&data).is_empty());
 
-    // 16 writers; each records the versions the server acknowledged.
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(String, String, String)>();
+    // Restart on the same data: every acknowledged version holds its value.
+    let mut child = spawn(&data, port);
+    wait_ready(&http, port).await;
+    let tok = token(&http, port, &cred).await;
+    assert_acknowledged(&http, port, &tok, &acked).await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+/// A write acknowledged by the server: the secret, the version it was given, its value.
+pub type Acknowledged = (String, String, String);
+
+/// 16 writers set secrets through the server on `port` as fast as it answers, each recording the versions it
+/// acknowledged; once at least 300 are, the server is killed (SIGKILL) in the middle of the loop. Returns every
+/// acknowledged write.
+pub async fn kill_under_write_load(
+    mut child: Child,
+    http: &reqwest::Client,
+    port: u16,
+    tok: &str,
+) -> Vec<Acknowledged> {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Acknowledged>();
     let mut writers = Vec::new();
     for w in 0..16 {
-        let (http, tok, tx) = (http.clone(), tok.clone(), tx.clone());
+        let (http, tok, tx) = (http.clone(), tok.to_string(), tx.clone());
         writers.push(tokio::spawn(async move {
             for i in 0.. {
                 let name = format!("w{w}");
@@ -194,18 +214,22 @@ async fn every_acknowledged_write_survives_kill_9() {
         acked.len() >= 300,
         "writes were acknowledged before the kill"
     );
-    assert!(!files_under(&data).is_empty());
+    acked
+}
 
-    // Restart on the same data: every acknowledged version holds its value.
-    let mut child = spawn(&data, port);
-    wait_ready(&http, port).await;
-    let tok = token(&http, port, &cred).await;
-    for (name, version, value) in &acked {
+/// Every acknowledged version holds its value on the server on `port`.
+pub async fn assert_acknowledged(
+    http: &reqwest::Client,
+    port: u16,
+    tok: &str,
+    acked: &[Acknowledged],
+) {
+    for (name, version, value) in acked {
         let v: Value = http
             .get(format!(
                 "https://localhost:{port}/secrets/{name}/{version}?api-version=7.5"
             ))
-            .bearer_auth(&tok)
+            .bearer_auth(tok)
             .send()
             .await
             .unwrap()
@@ -218,6 +242,4 @@ async fn every_acknowledged_write_survives_kill_9() {
             "acknowledged write {name}/{version} lost: {v}"
         );
     }
-    child.kill().unwrap();
-    child.wait().unwrap();
 }

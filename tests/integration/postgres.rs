@@ -46,3 +46,31 @@ async fn secrets_set_and_get_on_a_postgres_store() {
     );
     ts.stop().await;
 }
+
+/// kill -9 of a real `keyhaven serve` process on PostgreSQL under write load: every write it acknowledged was
+/// committed in the database before the answer, so a node started again on the same database reads it back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_acknowledged_write_survives_kill_9_of_a_node() {
+    use crate::crash::{
+        assert_acknowledged, free_port, kill_under_write_load, spawn_on, start_process_on, token,
+        wait_ready,
+    };
+    let pg = TestPostgres::start();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let port = free_port();
+    let (child, http, cred) = start_process_on(&data, port, &[], &pg.url()).await;
+    let tok = token(&http, port, &cred).await;
+    let acked = kill_under_write_load(child, &http, port, &tok).await;
+    assert!(
+        !data.join("keyhaven.redb").exists(),
+        "the store is PostgreSQL"
+    );
+
+    let mut child = spawn_on(&data, port, &pg.url());
+    wait_ready(&http, port).await;
+    let tok = token(&http, port, &cred).await;
+    assert_acknowledged(&http, port, &tok, &acked).await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

@@ -72,8 +72,12 @@ async fn self_signed(c: &CertificateClient, name: &str, p: CertificatePolicy) ->
 
 #[tokio::test]
 async fn self_signed_certificates_are_what_the_policy_says() {
-    let ts = TestServer::start().await;
-    let c = certificate_client(&ts, "default");
+    self_signed_certificates(&TestServer::start().await).await;
+}
+
+/// The flow of [`self_signed_certificates_are_what_the_policy_says`] on the server `ts` (run on PostgreSQL too: `postgres_sdk`).
+pub async fn self_signed_certificates(ts: &TestServer) {
+    let c = certificate_client(ts, "default");
     let dir = tempfile::tempdir().unwrap();
     let cer = self_signed(
         &c,
@@ -165,7 +169,7 @@ async fn self_signed_certificates_are_what_the_policy_says() {
     );
 
     // The managed secret holds a PKCS#12 with the key and this certificate; the managed key is the same key.
-    let sc = secret_client(&ts, "default");
+    let sc = secret_client(ts, "default");
     let secret = sc
         .get_secret("web", None)
         .await
@@ -195,7 +199,7 @@ async fn self_signed_certificates_are_what_the_policy_says() {
         dir.path(),
     );
     assert_eq!(cert_modulus, key_modulus);
-    let kc = key_client(&ts, "default");
+    let kc = key_client(ts, "default");
     let key = kc.get_key("web", None).await.unwrap().into_model().unwrap();
     assert_eq!(key.managed, Some(true));
     let n = key.key.unwrap().n.unwrap();
@@ -792,10 +796,14 @@ async fn imported_pkcs12_and_pem_come_back_with_their_key_and_chain() {
 
 #[tokio::test]
 async fn backup_and_restore_carry_the_key_and_secret() {
-    let ts = TestServer::start().await;
+    certificate_backup_and_restore(&TestServer::start().await).await;
+}
+
+/// The flow of [`backup_and_restore_carry_the_key_and_secret`] on the server `ts` (run on PostgreSQL too: `postgres_sdk`).
+pub async fn certificate_backup_and_restore(ts: &TestServer) {
     ts.create_vault("second").await;
-    let a = certificate_client(&ts, "default");
-    let b = certificate_client(&ts, "second");
+    let a = certificate_client(ts, "default");
+    let b = certificate_client(ts, "second");
     let first = self_signed(&a, "svc", policy("Self", "CN=svc")).await;
     let second = self_signed(&a, "svc", policy("Self", "CN=svc")).await;
     let blob = a
@@ -825,14 +833,14 @@ async fn backup_and_restore_carry_the_key_and_secret() {
     assert_eq!(versions.len(), 2);
     assert_ne!(first, second);
     // Key and secret came along, and the key still signs for the certificate.
-    let secret = secret_client(&ts, "second")
+    let secret = secret_client(ts, "second")
         .get_secret("svc", None)
         .await
         .unwrap()
         .into_model()
         .unwrap();
     assert_eq!(secret.managed, Some(true));
-    assert!(key_client(&ts, "second").get_key("svc", None).await.is_ok());
+    assert!(key_client(ts, "second").get_key("svc", None).await.is_ok());
     // Restoring again conflicts.
     let e = b
         .restore_certificate(r.try_into().unwrap(), None)

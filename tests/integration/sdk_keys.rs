@@ -80,8 +80,12 @@ fn op_params(alg: EncryptionAlgorithm, value: Vec<u8>) -> KeyOperationParameters
 
 #[tokio::test]
 async fn key_management_and_every_operation_through_the_sdk() {
-    let ts = TestServer::start().await;
-    let c = key_client(&ts, "default");
+    key_operations(&TestServer::start().await).await;
+}
+
+/// The flow of [`key_management_and_every_operation_through_the_sdk`] on the server `ts` (run on PostgreSQL too: `postgres_sdk`).
+pub async fn key_operations(ts: &TestServer) {
+    let c = key_client(ts, "default");
 
     // RSA: create, public parts only, sign/verify, encrypt/decrypt, wrap/unwrap.
     let rsa = create(&c, "rsa", KeyType::Rsa, Some(2048), None).await;

@@ -39,8 +39,12 @@ fn restore_params(blob: Vec<u8>) -> azure_core::http::RequestContent<RestoreSecr
 
 #[tokio::test]
 async fn every_secret_operation_through_the_sdk() {
-    let ts = TestServer::start().await;
-    let c = secret_client(&ts, "default");
+    secret_operations(&TestServer::start().await).await;
+}
+
+/// The flow of [`every_secret_operation_through_the_sdk`] on the server `ts` (run on PostgreSQL too: `postgres_sdk`).
+pub async fn secret_operations(ts: &TestServer) {
+    let c = secret_client(ts, "default");
 
     // Set, with content type and tags; ids are Azure-shaped.
     let mut p = SetSecretParameters::default();
@@ -255,10 +259,14 @@ async fn every_secret_operation_through_the_sdk() {
 
 #[tokio::test]
 async fn restore_into_another_vault_and_refuse_tampered_blobs() {
-    let ts = TestServer::start().await;
+    secret_restore_across_vaults(&TestServer::start().await).await;
+}
+
+/// The flow of [`restore_into_another_vault_and_refuse_tampered_blobs`] on the server `ts` (run on PostgreSQL too: `postgres_sdk`).
+pub async fn secret_restore_across_vaults(ts: &TestServer) {
     ts.create_vault("second").await;
-    let a = secret_client(&ts, "default");
-    let b = secret_client(&ts, "second");
+    let a = secret_client(ts, "default");
+    let b = secret_client(ts, "second");
     set(&a, "api-key", "s3cr3t").await;
     let blob = a
         .backup_secret("api-key", None)

@@ -35,6 +35,21 @@ pub struct Vault {
     pub created: i64,
     /// The vault's data-plane URL, `https://{name}.{dns suffix}[:port]/`.
     pub vault_uri: String,
+    /// Whether the vault takes writes now (absent from servers of earlier versions: read-write).
+    #[serde(default)]
+    pub mode: VaultMode,
+}
+
+/// Whether a vault takes writes: read-only during a read-only failover (its database is a hot standby), as an
+/// Azure vault during a failover to its paired region.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum VaultMode {
+    /// Reads and writes.
+    #[default]
+    ReadWrite,
+    /// Reads, cryptographic operations and backups; writes are refused (503) until the standby is promoted.
+    ReadOnly,
 }
 
 /// `GET /_keyhaven/vaults/{name}/data-key` and `POST …/data-key/rotate`: the vault's active data key (never the

@@ -8,14 +8,29 @@
 //!
 //! Every domain read or write of a vault goes through [`Keyhaven::vault_record`] (snapshots) or
 //! [`vault_in_txn`] (write transactions), which both refuse a marked vault via [`refuse_if_restoring`].
+//!
+//! Several nodes may share the store: a restore holds the lease [`lease_name`] of its job (see
+//! `keyhaven_store::lease`) from before its mark is written until its journal is gone, and the mark names that
+//! lease. Recovery (at start-up and periodically) rolls back only restores whose lease it can take — whose node
+//! died or stopped mid-restore — and leaves a restore another live node is running alone.
 
 use crate::records::{self, VaultRecord};
 use crate::{Error, Keyhaven, Result};
 use keyhaven_store::keys::{key, prefix, prefix_end};
-use keyhaven_store::{Snapshot, StepLimits, UndoJournal, WriteTxn};
+use keyhaven_store::{Lease, Snapshot, StepLimits, StoreError, UndoJournal, WriteTxn};
 use serde::{Deserialize, Serialize};
+use std::time::Duration;
 
 const MARK_FORMAT: u32 = 1;
+
+/// How long the lease of a restore outlives a node that died running it: after that, another node's recovery
+/// rolls the restore back.
+pub(crate) const LEASE_TTL: Duration = Duration::from_secs(30);
+
+/// The lease a restore job holds while it runs.
+pub(crate) fn lease_name(job: &str) -> String {
+    format!("restore/{job}")
+}
 
 pub(crate) fn mark_key(vault: &str) -> Vec<u8> {
     key(&[b"restore", b"mark", vault.as_bytes()])
@@ -48,6 +63,17 @@ pub(crate) struct MarkRecord {
     /// the restore empties the vault again.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub empty_target: bool,
+    /// The lease the restoring node holds while it runs (absent in marks of earlier versions, which ran on one
+    /// node: [`lease_name`] of the job).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease: Option<String>,
+}
+
+impl MarkRecord {
+    /// The lease whose holder owns the restore.
+    fn owner_lease(&self) -> String {
+        self.lease.clone().unwrap_or_else(|| lease_name(&self.job))
+    }
 }
 
 /// The one check: a vault carrying a restore mark serves nothing.
@@ -76,8 +102,9 @@ pub(crate) fn vault_in_txn(txn: &mut dyn WriteTxn, vault: &str) -> Result<VaultR
     Ok(v)
 }
 
-/// Puts the mark on `vault` for `job` (refused if another restore holds it).
-/// Returns whether the vault was empty (then the restore's writes need no undo entries: see [`MarkRecord`]).
+/// Puts the mark on `vault` for `job` (refused if another restore holds it); the job's node holds
+/// [`lease_name`]`(job)`. Returns whether the vault was empty (then the restore's writes need no undo entries: see
+/// [`MarkRecord`]).
 pub(crate) fn begin(txn: &mut dyn WriteTxn, vault: &str, job: &str, now: i64) -> Result<bool> {
     check_txn(txn, vault)?;
     let mut empty_target = true;
@@ -92,6 +119,7 @@ pub(crate) fn begin(txn: &mut dyn WriteTxn, vault: &str, job: &str, now: i64) ->
         job: job.to_string(),
         started: now,
         empty_target,
+        lease: Some(lease_name(job)),
     };
     records::write_txn(txn, &mark_key(vault), &mark)?;
     Ok(empty_target)
@@ -106,6 +134,18 @@ pub(crate) fn check_owner(txn: &mut dyn WriteTxn, vault: &str, job: &str) -> Res
             "the restore mark of vault '{vault}' is not job {job}'s"
         ))),
     }
+}
+
+/// Whether a restore mark names `job` (its restore is running or must be rolled back: its journal stays).
+fn job_has_mark(txn: &mut dyn WriteTxn, job: &str) -> Result<bool> {
+    let p = marks_prefix();
+    for (_, bytes) in txn.scan(&p, &prefix_end(&p), usize::MAX)? {
+        let m: MarkRecord = records::decode(&bytes)?;
+        if m.job == job {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// Removes the mark of `job` from `vault` (the restore's commit point, or the end of its rollback).
@@ -150,6 +190,8 @@ impl Keyhaven {
         loop {
             let (j, v, id) = (journal.clone(), vault.to_string(), job.to_string());
             let done = self.store.write_exclusive_blocking(move |txn| {
+                // Only while the mark is this job's: a journal without a mark is a committed restore's.
+                check_owner(txn, &v, &id)?;
                 let done = j.undo_step(txn, StepLimits::default())?;
                 if done {
                     end(txn, &v, &id)?;
@@ -171,21 +213,29 @@ impl Keyhaven {
                 entries: 8192,
                 ..StepLimits::default()
             };
-            if self
-                .store
-                .write_exclusive_blocking(move |txn| j.discard_step(txn, limits))?
-            {
+            let id = job.to_string();
+            if self.store.write_exclusive_blocking(move |txn| {
+                // The journal of a restore still marked is needed to roll it back (or by its running node).
+                if job_has_mark(txn, &id)? {
+                    return Ok::<_, Error>(true);
+                }
+                Ok(j.discard_step(txn, limits)?)
+            })? {
                 return Ok(());
             }
         }
     }
 
-    /// At start-up: rolls back every restore a crash interrupted (a mark is still there), then removes journals
-    /// that restores which did succeed had not finished removing. Returns how many restores were rolled back.
-    pub(crate) fn recover_interrupted_restores(&self) -> Result<usize> {
+    /// Rolls back every restore whose node is gone — a mark whose lease no node holds (a crash, or a stop in the
+    /// middle of a restore) — and removes the journals that restores which did commit had not finished removing.
+    /// A restore another live node is running is left alone, and so is everything during read-only failover.
+    /// Run at start-up and periodically (several nodes). Returns how many restores were rolled back. Blocking.
+    pub fn recover_interrupted_restores(&self) -> Result<usize> {
         let snap = self.snapshot()?;
         let marks = marks_prefix();
         let found = snap.scan(&marks, &prefix_end(&marks), usize::MAX)?;
+        drop(snap);
+        let mut rolled_back = 0;
         for (_, bytes) in &found {
             let m: MarkRecord = records::decode(bytes)?;
             if m.format != MARK_FORMAT || !is_job_id(&m.job) {
@@ -194,16 +244,21 @@ impl Keyhaven {
                     m.vault, m.format
                 )));
             }
-            tracing::warn!(vault = %m.vault, job = %m.job, "rolling back a vault restore interrupted by a crash");
+            let Some(_owner) = self.take_abandoned(&m)? else {
+                continue;
+            };
+            tracing::warn!(vault = %m.vault, job = %m.job, "rolling back a vault restore whose node stopped or crashed");
             self.roll_back_restore(&m.vault, &m.job)?;
             tracing::info!(vault = %m.vault, job = %m.job, "interrupted vault restore rolled back");
+            rolled_back += 1;
         }
-        // Whatever journal is left belongs to a job without a mark: one that committed.
+        // A journal whose job has no mark belongs to a restore that committed (one with a mark is skipped).
         let journals = journals_prefix();
+        let mut from = journals.clone();
         loop {
             let snap = self.snapshot()?;
             let Some((k, _)) = snap
-                .scan(&journals, &prefix_end(&journals), 1)?
+                .scan(&from, &prefix_end(&journals), 1)?
                 .into_iter()
                 .next()
             else {
@@ -217,9 +272,35 @@ impl Keyhaven {
             if !is_job_id(&job) {
                 return Err(Error::corrupt("a restore journal entry names no job"));
             }
-            self.discard_restore_journal(&job)?;
+            match self.discard_restore_journal(&job) {
+                Ok(()) => {}
+                Err(Error::ReadOnly) => break,
+                Err(e) => return Err(e),
+            }
+            from = prefix_end(&prefix(&[b"restore", b"journal", job.as_bytes()]));
         }
-        Ok(found.len())
+        Ok(rolled_back)
+    }
+
+    /// The lease of an interrupted restore, taken: `None` while its node (or another recovering node) holds it,
+    /// during read-only failover, or when the mark went away meanwhile.
+    fn take_abandoned(&self, m: &MarkRecord) -> Result<Option<Lease>> {
+        let lease = match self.store.try_lease(&m.owner_lease(), LEASE_TTL) {
+            Ok(Some(l)) => l,
+            Ok(None) => {
+                tracing::debug!(vault = %m.vault, job = %m.job, "a vault restore is running on a live node; left alone");
+                return Ok(None);
+            }
+            Err(StoreError::ReadOnly) => {
+                tracing::warn!(vault = %m.vault, job = %m.job,
+                    "an interrupted vault restore waits for read-write access to be rolled back");
+                return Ok(None);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        // Under the lease, the mark is what it was: its node finished (or rolled back) just before, or not.
+        let now: Option<MarkRecord> = records::read(&*self.snapshot()?, &mark_key(&m.vault))?;
+        Ok(now.filter(|n| n.job == m.job).map(|_| lease))
     }
 }
 

@@ -4,7 +4,7 @@ use crate::sealing::Barrier;
 use crate::{Error, Result};
 use keyhaven_crypto::SealingKey;
 use keyhaven_model::Clock;
-use keyhaven_store::{Engine, Snapshot, Store};
+use keyhaven_store::{Engine, Lease, Snapshot, Store};
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
@@ -234,6 +234,14 @@ impl Keyhaven {
             deployment: RwLock::new(None),
             access: Default::default(),
         }
+    }
+
+    /// Takes the deployment-wide lease `name` unless another holder has it — in this process or on another node
+    /// over the same store (see `keyhaven_store::lease`): for work that must run on one node at a time. `ttl`:
+    /// how long it outlives a node that dies holding it. Refused with [`Error::ReadOnly`] during read-only
+    /// failover. A blocking call.
+    pub fn try_lease(&self, name: &str, ttl: std::time::Duration) -> Result<Option<Lease>> {
+        Ok(self.store.try_lease(name, ttl)?)
     }
 
     /// The store under the domain (to close it at shutdown, and for its engine's name and mode).

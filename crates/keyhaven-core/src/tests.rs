@@ -8,6 +8,8 @@ use keyhaven_model::{
 use keyhaven_store::MemoryEngine;
 use std::sync::Arc;
 
+mod nodes;
+
 fn admin() -> Principal {
     Principal::system("admin")
 }

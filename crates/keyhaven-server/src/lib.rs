@@ -11,6 +11,7 @@ mod connection;
 mod error;
 mod http;
 mod jobs;
+mod leader;
 mod listener;
 mod private_files;
 pub mod root_key;

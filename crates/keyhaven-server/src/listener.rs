@@ -244,17 +244,28 @@ async fn accept_loop(
     }
 }
 
-/// Background work on the injected clock: purge deleted objects past their date, run key lifetime actions,
-/// rotate vault data keys that reached their number of seals.
+/// Background work on the injected clock. On every node: add the seals this node made to its vaults' counts and
+/// rotate vault data keys that reached their number of seals (the counts are per node; adding them is a
+/// serialized read-modify-write, so several nodes add up and rotate once). On one node at a time (the holder of
+/// the `maintenance` lease, see `leader`): purge deleted objects past their date, run key and certificate
+/// lifetime actions, roll back vault restores whose node died.
 async fn maintenance_loop(
     kh: Arc<keyhaven_core::Keyhaven>,
     every: u64,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut tick = tokio::time::interval(Duration::from_secs(every.max(1)));
+    let mut leader = crate::leader::Leadership::new("maintenance");
     loop {
         tokio::select! {
             _ = tick.tick() => {
+                match kh.rotate_worn_vault_keys().await {
+                    Ok(_) | Err(keyhaven_core::Error::ReadOnly) => {}
+                    Err(e) => tracing::warn!(error = %e, "counting seals and rotating worn vault keys failed"),
+                }
+                if !leader.is_mine(&kh).await {
+                    continue;
+                }
                 match kh.purge_expired().await {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(purged = n, "purged deleted objects past their scheduled purge date"),
@@ -263,8 +274,11 @@ async fn maintenance_loop(
                 if let Err(e) = kh.run_lifetime_actions().await {
                     tracing::warn!(error = %e, "running key lifetime actions failed");
                 }
-                if let Err(e) = kh.rotate_worn_vault_keys().await {
-                    tracing::warn!(error = %e, "counting seals and rotating worn vault keys failed");
+                let k = kh.clone();
+                match tokio::task::spawn_blocking(move || k.recover_interrupted_restores()).await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => tracing::warn!(error = %e, "rolling back abandoned vault restores failed"),
+                    Err(e) => tracing::warn!(error = %e, "rolling back abandoned vault restores failed"),
                 }
             }
             _ = stop.changed() => return,

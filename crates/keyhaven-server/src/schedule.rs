@@ -135,10 +135,15 @@ pub(crate) async fn schedule_loop(
     mut stop: watch::Receiver<bool>,
 ) {
     let mut tick = tokio::time::interval(Duration::from_secs(s.every_secs.max(1)));
+    // With several nodes on one database, the node holding this schedule's lease runs it (see `leader`).
+    let mut leader = crate::leader::Leadership::new(format!("backup-schedule/{index}/{}", s.vault));
     tick.tick().await;
     loop {
         tokio::select! {
             _ = tick.tick() => {
+                if !leader.is_mine(&kh).await {
+                    continue;
+                }
                 let (k, sc, d) = (kh.clone(), s.clone(), dir.clone());
                 let r = tokio::task::spawn_blocking(move || run_once(&k, &sc, &d)).await.unwrap_or_else(|e| Err(e.to_string()));
                 let now = kh.now();

@@ -9,8 +9,8 @@ use crate::shared::{Inner, Shared};
 use crate::target::Target;
 use crate::url::PostgresUrl;
 use crate::PostgresError;
-use crate::{failover, schema, snapshot, txn};
-use keyhaven_store::{Engine, EngineMode, EngineTxn, Snapshot, StoreError};
+use crate::{failover, lease, schema, snapshot, txn};
+use keyhaven_store::{Engine, EngineMode, EngineTxn, Lease, Snapshot, StoreError};
 use std::sync::Arc;
 
 /// The store in a PostgreSQL database. See the crate documentation.
@@ -48,6 +48,9 @@ impl PostgresEngine {
             writers: Pool::new("write", options.write_connections),
             target: Target::new(host, role),
             fence: Arc::new(Fence::default()),
+            leases: Default::default(),
+            node: lease::node_name(),
+            lease_seq: Default::default(),
             url,
             options,
         });
@@ -122,5 +125,9 @@ impl Engine for PostgresEngine {
             Role::Primary => EngineMode::ReadWrite,
             Role::Standby => EngineMode::ReadOnly,
         }
+    }
+
+    fn try_lease(&self, name: &str, ttl: std::time::Duration) -> Result<Option<Lease>, StoreError> {
+        lease::try_take(&self.inner, name, ttl)
     }
 }

@@ -18,6 +18,9 @@
 //!   [`StoreError::ReadOnly`](keyhaven_store::StoreError::ReadOnly)) and moves back to read-write as soon as a
 //!   server is promoted.
 //!
+//! - **Leases** (see the `lease` module): rows of `keyhaven_leases`, kept alive by the holder, lapsing after their
+//!   time to live when a node dies, so that background work runs on one node at a time.
+//!
 //! Storage is outside the trust boundary: the engine only sees opaque keys and values.
 #![warn(missing_docs)]
 
@@ -27,6 +30,7 @@ mod engine;
 mod error;
 mod failover;
 mod fence;
+mod lease;
 mod options;
 mod pool;
 mod schema;

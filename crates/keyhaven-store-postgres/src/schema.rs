@@ -11,7 +11,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::Client;
 
 /// The schema version this build reads and writes.
-pub const SCHEMA_VERSION: i32 = 1;
+pub const SCHEMA_VERSION: i32 = 2;
 
 /// The transaction-scoped advisory lock every write transaction takes first, so that write transactions are
 /// serialized across every Keyhaven node on the database (see docs/postgres.md). "keyhaven" in ASCII.
@@ -23,6 +23,13 @@ const MIGRATIONS: &[&str] = &[
     // ciphertext, which does not compress: stored out of line without trying.
     "CREATE TABLE keyhaven_kv (k bytea PRIMARY KEY, v bytea NOT NULL);
      ALTER TABLE keyhaven_kv ALTER COLUMN v SET STORAGE EXTERNAL;",
+    // 2: leases, so that background work runs on one node at a time (see the `lease` module). Logged, so that
+    // a promoted standby knows who holds what.
+    "CREATE TABLE keyhaven_leases (
+         name text PRIMARY KEY,
+         holder text NOT NULL,
+         expires_at timestamptz NOT NULL
+     );",
 ];
 
 fn db(e: tokio_postgres::Error) -> PostgresError {

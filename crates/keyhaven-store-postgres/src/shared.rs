@@ -21,6 +21,11 @@ pub(crate) struct Shared {
     pub(crate) readers: Arc<Pool>,
     pub(crate) writers: Arc<Pool>,
     pub(crate) fence: Arc<Fence>,
+    /// The connection lease statements use (see `lease`), with the host choice's generation it was opened under.
+    pub(crate) leases: tokio::sync::Mutex<Option<(u64, Arc<tokio_postgres::Client>)>>,
+    /// This process as lease holders name it, and the number of the next lease it takes.
+    pub(crate) node: String,
+    pub(crate) lease_seq: std::sync::atomic::AtomicU64,
 }
 
 /// The engine proper, held by the engine value and by its open snapshots and transactions. It owns the runtime,

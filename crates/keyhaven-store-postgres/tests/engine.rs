@@ -2,7 +2,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use keyhaven_store::{Engine, EngineMode, Store, StoreError, WriteTxn};
-use keyhaven_store_postgres::{PostgresEngine, PostgresError, PostgresOptions, PostgresUrl};
+use keyhaven_store_postgres::{
+    PostgresEngine, PostgresError, PostgresOptions, PostgresUrl, SCHEMA_VERSION,
+};
 use keyhaven_testkit::TestPostgres;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -152,7 +154,10 @@ fn a_snapshot_is_one_instant_across_nodes() {
 fn a_newer_schema_is_refused() {
     let pg = TestPostgres::start();
     drop(open(&pg.url()));
-    assert_eq!(pg.psql("SELECT version FROM keyhaven_schema"), "1");
+    assert_eq!(
+        pg.psql("SELECT version FROM keyhaven_schema"),
+        SCHEMA_VERSION.to_string()
+    );
     // Opening again is a no-op migration.
     drop(open(&pg.url()));
     pg.psql("UPDATE keyhaven_schema SET version = 99");
@@ -166,6 +171,81 @@ fn a_newer_schema_is_refused() {
         Err(e) => panic!("unexpected error: {e}"),
         Ok(_) => panic!("a newer schema must be refused"),
     }
+}
+
+/// A database of schema 1 (before leases) is brought to the current version when a node opens it.
+#[test]
+fn an_older_schema_is_migrated() {
+    let pg = TestPostgres::start();
+    drop(open(&pg.url()));
+    pg.psql("DROP TABLE keyhaven_leases; UPDATE keyhaven_schema SET version = 1");
+    let store = Store::new(Arc::new(open(&pg.url()))).unwrap();
+    assert_eq!(
+        pg.psql("SELECT version FROM keyhaven_schema"),
+        SCHEMA_VERSION.to_string()
+    );
+    let lease = store
+        .try_lease("maintenance", Duration::from_secs(30))
+        .unwrap();
+    assert!(lease.is_some_and(|l| l.is_held()));
+}
+
+/// Leases exclude across two nodes (two engines on one database), and a released lease's row is gone.
+#[test]
+fn leases_exclude_across_nodes() {
+    let pg = TestPostgres::start();
+    keyhaven_store::conformance::leases_exclude_across_nodes(
+        Arc::new(open(&pg.url())),
+        Arc::new(open(&pg.url())),
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while pg.psql("SELECT count(*) FROM keyhaven_leases") != "0" {
+        assert!(
+            Instant::now() < deadline,
+            "dropped leases release their rows"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A node that dies holding a lease (its engine gone without releasing it) keeps it only for its time to live:
+/// another node is refused until then and granted after; a lease is kept alive well beyond its time to live
+/// while its holder lives.
+#[test]
+fn a_dead_nodes_lease_lapses_after_its_time_to_live() {
+    let pg = TestPostgres::start();
+    let ttl = Duration::from_secs(2);
+    let alive = Store::new(Arc::new(open(&pg.url()))).unwrap();
+    let kept = alive.try_lease("kept", ttl).unwrap().unwrap();
+
+    let dying = Arc::new(open(&pg.url()));
+    let orphan = dying.try_lease("orphan", ttl).unwrap().unwrap();
+    let taken_at = Instant::now();
+    // The node dies: its runtime is gone, nothing releases or renews the row.
+    drop(dying);
+    assert!(
+        alive.try_lease("orphan", ttl).unwrap().is_none(),
+        "refused while the dead holder's time to live runs"
+    );
+    let other = loop {
+        if let Some(l) = alive.try_lease("orphan", ttl).unwrap() {
+            break l;
+        }
+        assert!(taken_at.elapsed() < Duration::from_secs(10), "never lapsed");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(
+        taken_at.elapsed() >= ttl,
+        "not before the time to live ran out ({:?})",
+        taken_at.elapsed()
+    );
+    assert!(other.is_held());
+    assert!(!orphan.is_held(), "the dead holder's lease reads as lost");
+
+    // Meanwhile the living holder renewed its lease: no one else can take it.
+    let other_node = Store::new(Arc::new(open(&pg.url()))).unwrap();
+    assert!(kept.is_held());
+    assert!(other_node.try_lease("kept", ttl).unwrap().is_none());
 }
 
 #[test]
@@ -254,6 +334,11 @@ fn fails_over_to_a_standby_read_only_then_back_to_read_write_on_promotion() {
             }
         }
     }
+    // Nothing can be leased on a standby (nothing that needs a lease could write there).
+    assert!(matches!(
+        store.try_lease("maintenance", Duration::from_secs(5)),
+        Err(StoreError::ReadOnly)
+    ));
     // A snapshot taken before the failover was on the dead primary: it fails, as unavailability.
     assert!(matches!(
         long_snapshot.get(b"f0001"),
@@ -264,6 +349,10 @@ fn fails_over_to_a_standby_read_only_then_back_to_read_write_on_promotion() {
     let back = wait_for_mode(&engine, EngineMode::ReadWrite, Duration::from_secs(10));
     println!("read-write {back:?} after the promotion");
     write_keys(&store, 50, 80).unwrap();
+    assert!(store
+        .try_lease("maintenance", Duration::from_secs(5))
+        .unwrap()
+        .is_some());
     let all = store.snapshot().unwrap().scan(b"f", b"g", 1000).unwrap();
     assert_eq!(
         all.len(),

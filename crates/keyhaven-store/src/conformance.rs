@@ -18,6 +18,7 @@ pub fn run_all(new_engine: &dyn Fn() -> Arc<dyn Engine>) {
     put_many_is_puts_in_order(new_engine());
     deferred_commits_are_visible_in_order(new_engine());
     undo_journal_spans_transactions(new_engine());
+    leases_have_one_holder_per_store(new_engine());
     differential_against_memory_model(new_engine(), 300);
 }
 
@@ -343,6 +344,62 @@ pub fn deferred_commits_are_visible_in_order(e: Arc<dyn Engine>) {
     );
 }
 
+/// Through one store, a lease has one holder at a time: taken again while held it is refused, released when
+/// dropped; names are independent. What every engine must allow (an engine only one process opens grants every
+/// lease; the store excludes holders within the process).
+pub fn leases_have_one_holder_per_store(e: Arc<dyn Engine>) {
+    let s = store(e);
+    let ttl = std::time::Duration::from_secs(30);
+    let a = s
+        .try_lease("maintenance", ttl)
+        .unwrap()
+        .expect("a free lease is granted");
+    assert_eq!(a.name(), "maintenance");
+    assert!(a.is_held());
+    assert!(
+        s.try_lease("maintenance", ttl).unwrap().is_none(),
+        "a held lease is refused to another holder"
+    );
+    let b = s
+        .try_lease("restore/1", ttl)
+        .unwrap()
+        .expect("names are independent");
+    drop(a);
+    let again = s.try_lease("maintenance", ttl).unwrap();
+    assert!(again.is_some(), "a dropped lease is released");
+    assert!(b.is_held());
+}
+
+/// Two handles on the same data (two nodes over one database: an engine opened twice, or one engine shared by
+/// two stores) exclude each other's leases: one holder at a time across them, released when dropped.
+pub fn leases_exclude_across_nodes(a: Arc<dyn Engine>, b: Arc<dyn Engine>) {
+    let (a, b) = (store(a), store(b));
+    let ttl = std::time::Duration::from_secs(30);
+    let held = a
+        .try_lease("maintenance", ttl)
+        .unwrap()
+        .expect("granted to the first");
+    assert!(
+        b.try_lease("maintenance", ttl).unwrap().is_none(),
+        "the other node is refused while the first holds it"
+    );
+    let other = b
+        .try_lease("schedule/x", ttl)
+        .unwrap()
+        .expect("other names are free");
+    assert!(
+        a.try_lease("schedule/x", ttl).unwrap().is_none(),
+        "both ways"
+    );
+    drop(held);
+    let taken = b
+        .try_lease("maintenance", ttl)
+        .unwrap()
+        .expect("released by the first, granted to the other");
+    assert!(taken.is_held() && other.is_held());
+    assert!(a.try_lease("maintenance", ttl).unwrap().is_none());
+}
+
 /// Everything in the store, for before/after comparisons.
 pub fn everything(s: &Store) -> Vec<(Vec<u8>, Vec<u8>)> {
     s.snapshot()
@@ -511,5 +568,7 @@ mod tests {
     #[test]
     fn memory_engine_conforms() {
         super::run_all(&|| std::sync::Arc::new(crate::MemoryEngine::new()));
+        let shared = std::sync::Arc::new(crate::MemoryEngine::new());
+        super::leases_exclude_across_nodes(shared.clone(), shared);
     }
 }

@@ -1,4 +1,5 @@
-use crate::StoreError;
+use crate::{Lease, StoreError};
+use std::time::Duration;
 
 /// A key and its value.
 pub type Entry = (Vec<u8>, Vec<u8>);
@@ -65,6 +66,16 @@ pub trait Engine: Send + Sync + 'static {
     /// whatever this said before it). Engines that never lose write access keep the default.
     fn mode(&self) -> EngineMode {
         EngineMode::ReadWrite
+    }
+    /// Takes the lease `name` (see [`crate::lease`]) if no other holder, in any process over the same data, has
+    /// it: `Ok(None)` while one does. The lease is kept alive while the returned value lives and released when it
+    /// is dropped; if its holder vanishes without releasing it (a crashed process), it lapses after `ttl`.
+    /// Engines that only one process can open keep the default, which grants every lease (exclusion within the
+    /// process is [`Store::try_lease`](crate::Store::try_lease)'s). Fails with [`StoreError::ReadOnly`] where the
+    /// engine cannot record a lease (a hot standby): nothing that needs one can run there.
+    fn try_lease(&self, name: &str, ttl: Duration) -> Result<Option<Lease>, StoreError> {
+        let _ = ttl;
+        Ok(Some(Lease::granted(name)))
     }
 }
 

@@ -16,10 +16,12 @@ mod store;
 
 pub mod conformance;
 pub mod keys;
+pub mod lease;
 pub mod undo;
 
 pub use engine::{Engine, EngineMode, EngineTxn, Entry, Snapshot, WriteTxn};
 pub use error::StoreError;
+pub use lease::{Lease, LeaseHold, LocalLeases};
 pub use memory::MemoryEngine;
 pub use store::Store;
 pub use undo::{Journaled, StepLimits, UndoJournal};

@@ -1,4 +1,4 @@
-use crate::{Engine, EngineTxn, Entry, Snapshot, StoreError};
+use crate::{Engine, EngineTxn, Entry, Lease, LocalLeases, Snapshot, StoreError};
 use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -7,10 +7,12 @@ type Map = BTreeMap<Vec<u8>, Vec<u8>>;
 
 /// An in-memory engine: the reference model for the differential tests and a store for unit tests.
 /// Snapshots share the map copy-on-write; a transaction works on a private copy and swaps it in on commit.
+/// Several stores over one engine act as several nodes over one database (leases exclude across them).
 #[derive(Default)]
 pub struct MemoryEngine {
     data: Mutex<Arc<Map>>,
     writer: Mutex<()>,
+    leases: LocalLeases,
 }
 
 impl MemoryEngine {
@@ -100,5 +102,17 @@ impl Engine for MemoryEngine {
 
     fn name(&self) -> &'static str {
         "memory"
+    }
+
+    fn try_lease(
+        &self,
+        name: &str,
+        _ttl: std::time::Duration,
+    ) -> Result<Option<Lease>, StoreError> {
+        // A holder cannot vanish without dropping its hold: nothing lapses.
+        Ok(self
+            .leases
+            .try_take(name)
+            .map(|hold| Lease::new(name, hold)))
     }
 }

@@ -1,5 +1,5 @@
 use crate::overlay::Overlay;
-use crate::{Engine, Entry, Snapshot, StoreError, WriteTxn};
+use crate::{Engine, Entry, Lease, LocalLeases, Snapshot, StoreError, WriteTxn};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
@@ -48,6 +48,8 @@ pub struct Store {
     engine: Arc<dyn Engine>,
     jobs: Mutex<Option<mpsc::Sender<Work>>>,
     committer: Mutex<Option<JoinHandle<()>>>,
+    /// Leases held through this store (exclusion within the process; the engine's across processes).
+    leases: LocalLeases,
 }
 
 impl Store {
@@ -64,6 +66,7 @@ impl Store {
             engine,
             jobs: Mutex::new(Some(tx)),
             committer: Mutex::new(Some(handle)),
+            leases: LocalLeases::default(),
         })
     }
 
@@ -75,6 +78,23 @@ impl Store {
     /// Whether the engine accepts writes now (see [`Engine::mode`]).
     pub fn engine_mode(&self) -> crate::EngineMode {
         self.engine.mode()
+    }
+
+    /// Takes the lease `name` (see [`crate::lease`]) unless another holder has it, in this process or, through
+    /// the engine ([`Engine::try_lease`]), in any other over the same data. `ttl`: how long the lease outlives a
+    /// holder that vanished without releasing it. A blocking call (the engine may ask a server).
+    pub fn try_lease(
+        &self,
+        name: &str,
+        ttl: std::time::Duration,
+    ) -> Result<Option<Lease>, StoreError> {
+        let Some(local) = self.leases.try_take(name) else {
+            return Ok(None);
+        };
+        Ok(self
+            .engine
+            .try_lease(name, ttl)?
+            .map(|lease| lease.also(local)))
     }
 
     /// A consistent point-in-time view.

@@ -45,7 +45,44 @@ impl TestServer {
         adjust: impl FnOnce(&mut Config),
         clock: Option<Arc<ManualClock>>,
     ) -> TestServer {
+        Self::start_in(tempfile::tempdir().expect("temp dir"), adjust, clock).await
+    }
+
+    /// A server (wall clock, test defaults) whose store is the `keyhaven` database of `pg`.
+    pub async fn start_on_postgres(pg: &TestPostgres) -> TestServer {
+        let url = pg.url();
+        Self::start_with(move |c| c.store = postgres_store(&url), None).await
+    }
+
+    /// Another node of this server's deployment, as docs/postgres.md says to start one: a data directory of its
+    /// own holding copies of this server's deployment keys (`root.key`, `token-signing-key.pem`), its admin
+    /// credential and its TLS files (clients trust one CA), with the test defaults, `adjust` (which names the
+    /// store: this server's PostgreSQL database) and `clock`. Panics if it does not start.
+    pub async fn start_node(
+        &self,
+        adjust: impl FnOnce(&mut Config),
+        clock: Option<Arc<ManualClock>>,
+    ) -> TestServer {
         let dir = tempfile::tempdir().expect("temp dir");
+        let (from, to) = (self.data_dir(), dir.path().join("data"));
+        private_dir_like(&from, &to);
+        for f in ["root.key", "token-signing-key.pem", "admin-credential.json"] {
+            std::fs::copy(from.join(f), to.join(f)).unwrap_or_else(|e| panic!("copying {f}: {e}"));
+        }
+        private_dir_like(&from.join("tls"), &to.join("tls"));
+        for f in files_under(&from.join("tls")) {
+            let rel = f.strip_prefix(&from).unwrap();
+            std::fs::copy(&f, to.join(rel))
+                .unwrap_or_else(|e| panic!("copying {}: {e}", rel.display()));
+        }
+        Self::start_in(dir, adjust, clock).await
+    }
+
+    async fn start_in(
+        dir: tempfile::TempDir,
+        adjust: impl FnOnce(&mut Config),
+        clock: Option<Arc<ManualClock>>,
+    ) -> TestServer {
         let mut config = Config::with_data_dir(&dir.path().join("data"));
         config.listen = "127.0.0.1:0".parse().unwrap();
         config.log = "warn".into();
@@ -63,7 +100,7 @@ impl TestServer {
         let admin = server
             .admin
             .clone()
-            .expect("first start makes an admin credential");
+            .expect("the first start makes an admin credential (another node copies it)");
         TestServer {
             addr: server.addr,
             server: Some(server),
@@ -201,6 +238,23 @@ impl TestServer {
                 .expect("server restarts"),
         );
     }
+}
+
+/// The store setting for a PostgreSQL URL.
+pub fn postgres_store(url: &str) -> keyhaven_server::StoreLocation {
+    keyhaven_server::StoreLocation::parse(url).expect("a PostgreSQL URL")
+}
+
+/// Creates the directory `to` (readable by its owner only, as the server makes its data directory) for a copy of
+/// the directory `from`.
+fn private_dir_like(from: &Path, to: &Path) {
+    use std::os::unix::fs::DirBuilderExt;
+    assert!(from.is_dir(), "{} is a directory", from.display());
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(to)
+        .unwrap_or_else(|e| panic!("creating {}: {e}", to.display()));
 }
 
 /// Every file under `dir`, recursively.

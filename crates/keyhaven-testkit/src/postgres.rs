@@ -152,6 +152,22 @@ impl TestPostgres {
         standby
     }
 
+    /// A hot standby of this server (see [`TestPostgres::start_standby`]) made synchronous: once it streams, the
+    /// primary waits for it to apply every commit before acknowledging it (`synchronous_standby_names = '*'`,
+    /// `synchronous_commit = remote_apply`), so every acknowledged write is on the standby and visible there.
+    pub fn start_synchronous_standby(&self) -> TestPostgres {
+        let standby = self.start_standby();
+        self.wait_for_standby();
+        self.set("synchronous_standby_names", "*");
+        self.set("synchronous_commit", "remote_apply");
+        self.wait_until(
+            "the standby to be synchronous",
+            "SELECT count(*) > 0 FROM pg_stat_replication WHERE sync_state = 'sync'",
+            "t",
+        );
+        standby
+    }
+
     /// `postgres://postgres@127.0.0.1:{port}/keyhaven`.
     pub fn url(&self) -> String {
         format!("postgres://{SUPERUSER}@127.0.0.1:{}/{DATABASE}", self.port)

@@ -11,7 +11,7 @@
 use super::record_mac::{self, Signer};
 use super::{Barrier, VaultKey};
 use crate::records::{self, VaultRecord};
-use keyhaven_store::{Engine, EngineMode, EngineTxn, Entry, Snapshot, StoreError};
+use keyhaven_store::{Engine, EngineMode, EngineTxn, Entry, Lease, Snapshot, StoreError};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -55,6 +55,11 @@ impl Engine for AuthenticatedEngine {
 
     fn mode(&self) -> EngineMode {
         self.inner.mode()
+    }
+
+    fn try_lease(&self, name: &str, ttl: std::time::Duration) -> Result<Option<Lease>, StoreError> {
+        // Leases are no records: nothing to authenticate.
+        self.inner.try_lease(name, ttl)
     }
 }
 

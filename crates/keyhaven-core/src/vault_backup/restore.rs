@@ -163,6 +163,15 @@ impl Keyhaven {
             now: self.now(),
             empty_target: false,
         });
+        // The job's lease first (other nodes leave a restore alone while its lease is held; see
+        // `restore_journal`), held until the journal is gone or the rollback done.
+        let lease = self
+            .store
+            .try_lease(
+                &restore_journal::lease_name(&job),
+                restore_journal::LEASE_TTL,
+            )?
+            .ok_or_else(|| Error::Internal(format!("the lease of restore job {job} is taken")))?;
         // The mark goes on first, alone: from its commit on, no other writer touches the vault, so the batches
         // build on exactly the state they find (their own writes included).
         let empty_target = {
@@ -184,7 +193,17 @@ impl Keyhaven {
             ..Arc::unwrap_or_clone(ctx)
         });
         tracing::info!(vault = %v.name, job = %job, single_pass = single.is_some(), "vault restore: writing");
-        match self.apply_stream(&ctx, open, sub, &v.geography, keys, progress, single) {
+        // Before each batch: a restore whose lease lapsed (its node could not keep it alive) stops, since another
+        // node may be rolling it back.
+        let mut guarded = |p: RestoreProgress| {
+            if !lease.is_held() {
+                return Err(Error::Store(keyhaven_store::StoreError::unavailable(
+                    "the restore lost its lease (the database could not be reached in time)",
+                )));
+            }
+            progress(p)
+        };
+        match self.apply_stream(&ctx, open, sub, &v.geography, keys, &mut guarded, single) {
             Ok((batches, manifest)) => {
                 tracing::info!(vault = %v.name, job = %job, batches, "vault restore committed");
                 if let Err(e) = self.discard_restore_journal(&job) {
@@ -194,10 +213,27 @@ impl Keyhaven {
                 Ok(Some(manifest))
             }
             Err(e) => {
+                // Whoever holds the lease rolls back: this node, or (once it lapsed) the node that took it over.
+                let lease = if lease.is_held() {
+                    Some(lease)
+                } else {
+                    drop(lease);
+                    self.store
+                        .try_lease(
+                            &restore_journal::lease_name(&job),
+                            restore_journal::LEASE_TTL,
+                        )
+                        .ok()
+                        .flatten()
+                };
+                if lease.is_none() {
+                    tracing::warn!(vault = %v.name, job = %job, error = %e, "vault restore failed; the node holding its lease rolls it back");
+                    return Err(e);
+                }
                 tracing::warn!(vault = %v.name, job = %job, error = %e, "vault restore failed; rolling back");
                 if let Err(r) = self.roll_back_restore(&v.name, &job) {
                     tracing::error!(vault = %v.name, job = %job, error = %r,
-                        "rolling back a failed restore failed; the vault stays unavailable until a restart rolls it back");
+                        "rolling back a failed restore failed; the vault stays unavailable until recovery rolls it back");
                 }
                 Err(e)
             }

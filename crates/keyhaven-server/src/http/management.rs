@@ -12,6 +12,7 @@ use axum::{Extension, Json};
 use keyhaven_azure_api::management::{
     CloudAuthentication, CloudMetadata, CloudSuffixes, DeploymentInfo, GeographyExportRequest,
     GeographyImportRequest, GeographyImportResult, Vault, VaultCreate, VaultDataKey, VaultList,
+    VaultMode,
 };
 use keyhaven_azure_api::{b64url, BackupBlob};
 use keyhaven_core::{NewVault, Principal, VaultInfo, VaultKeyInfo, VerifyTarget};
@@ -46,6 +47,16 @@ fn vault_dto(st: &AppState, v: VaultInfo) -> Vault {
         retention_days: v.retention_days,
         purge_protection: v.purge_protection,
         created: v.created,
+        mode: vault_mode(st),
+    }
+}
+
+/// Whether the vaults take writes now: read-only while the store is (a PostgreSQL hot standby, during a read-only
+/// failover).
+fn vault_mode(st: &AppState) -> VaultMode {
+    match st.kh.store().engine_mode() {
+        EngineMode::ReadOnly => VaultMode::ReadOnly,
+        _ => VaultMode::ReadWrite,
     }
 }
 
@@ -258,15 +269,11 @@ pub(crate) async fn health(State(st): State<AppState>, headers: HeaderMap) -> Re
     };
     let body = if super::auth::authenticate_management(&st, &headers).is_ok() {
         let schedules = st.schedules.lock().map(|s| s.clone()).unwrap_or_default();
-        let mode = match st.kh.store().engine_mode() {
-            EngineMode::ReadOnly => "readOnly",
-            _ => "readWrite",
-        };
         json!({
             "status": status,
             "version": env!("CARGO_PKG_VERSION"),
             "store": st.kh_store_name(),
-            "storeMode": mode,
+            "storeMode": vault_mode(&st),
             "storeReadable": store_readable,
             "auditWritable": audit_writable,
             "backupSchedules": schedules,
