@@ -6,6 +6,7 @@
 mod at_rest;
 mod audit;
 mod az;
+mod azurite;
 mod bad_certificates;
 mod bad_input;
 mod cli;

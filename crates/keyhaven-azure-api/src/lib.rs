@@ -12,6 +12,7 @@ pub mod management;
 pub mod principals;
 pub mod rbac;
 pub mod secrets;
+pub mod storage_backup;
 pub mod vault_backup;
 
 pub use error::{ErrorBody, ErrorDetail, InnerError};

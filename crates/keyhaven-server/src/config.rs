@@ -127,6 +127,7 @@ struct FileConfig {
     throttle_create_import_limit: Option<u32>,
     throttle_key_create_limit: Option<u32>,
     throttle_hsm_key_create_limit: Option<u32>,
+    storage_ca_file: Option<PathBuf>,
 }
 
 /// Where the store lives.
@@ -203,6 +204,8 @@ pub struct Config {
     pub jobs: crate::JobLimits,
     /// The budgets of the expensive request classes (within `throttle_limit`).
     pub throttle_budgets: crate::ThrottleBudgets,
+    /// Extra CA certificates (PEM) to trust for Azure Blob Storage endpoints, besides the system's.
+    pub storage_ca_file: Option<PathBuf>,
 }
 
 impl Config {
@@ -241,6 +244,7 @@ impl Config {
             token_cache_secs: 60,
             jobs: crate::JobLimits::default(),
             throttle_budgets: crate::ThrottleBudgets::default(),
+            storage_ca_file: None,
         }
     }
 
@@ -430,6 +434,7 @@ impl Config {
                 s.max_age_days = Some(c.jobs.keep_finished_secs.div_ceil(86_400));
             }
         }
+        c.storage_ca_file = file.storage_ca_file;
         c.validate()?;
         Ok(c)
     }

@@ -3,6 +3,7 @@
 #![warn(missing_docs)]
 
 pub mod audit;
+mod blob_storage;
 #[allow(missing_docs)]
 pub mod config;
 

@@ -128,6 +128,9 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
             Duration::from_secs(config.purge_interval_secs),
         )?,
         schedules: schedules.clone(),
+        storage: crate::blob_storage::StorageBackups::new(crate::blob_storage::StorageClient::new(
+            config.storage_ca_file.as_deref(),
+        )?),
         audit: audit.clone(),
         throttle: crate::throttle::Throttle::new(
             config.throttle_limit,

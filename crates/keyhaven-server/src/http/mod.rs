@@ -15,6 +15,7 @@ mod portal;
 mod rbac;
 mod request;
 mod secrets;
+mod storage_backup;
 mod vault_backup;
 
 use crate::state::AppState;
