@@ -71,8 +71,9 @@ async fn dispatch(st: AppState, req: Request<Body>) -> Result<Response, ApiError
         return rbac_route(&cx, m, &scope, &segs[at + 2..], &path).await;
     }
     // Azure's full and selective restore name a backup in Blob Storage (a JSON body).
-    if storage_backup::is_storage_restore(m, &segs, &parts.headers) {
+    if storage_backup::is_storage_restore(m, &segs, &parts.headers, &query) {
         let body = request::read_body(&parts, body, request::MAX_BODY).await?;
+        admit(&body)?;
         let cx = Ctx {
             st,
             who,

@@ -16,6 +16,7 @@
 
 use super::context::Ctx;
 use super::error::ApiError;
+use super::request::Query;
 use super::vault_backup::{job_error, restore_options, spawn_restore};
 use crate::blob_storage::{
     BlockWriter, Container, Folder, StorageError, StorageJob, StorageOperation, BACKUP_BLOB,
@@ -44,8 +45,17 @@ pub(crate) fn names_container(body: &[u8]) -> bool {
 }
 
 /// Whether a `PUT …/restore` is Azure's form (a JSON body naming a folder in Blob Storage) rather than Keyhaven's
-/// streamed backup: `PUT /restore` or `PUT /keys/{name}/restore` with a JSON content type.
-pub(crate) fn is_storage_restore(method: &Method, segs: &[&str], headers: &HeaderMap) -> bool {
+/// (a streamed backup body, or `backupId` naming a server-side one): `PUT /restore` or `PUT /keys/{name}/restore`
+/// with a JSON content type and no `backupId`.
+pub(crate) fn is_storage_restore(
+    method: &Method,
+    segs: &[&str],
+    headers: &HeaderMap,
+    query: &Query,
+) -> bool {
+    if query.get("backupId").is_some() {
+        return false;
+    }
     let json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
