@@ -263,6 +263,11 @@ async fn maintenance_loop(
                     Ok(n) => tracing::info!(purged = n, "purged deleted objects past their scheduled purge date"),
                     Err(e) => tracing::warn!(error = %e, "purging expired objects failed"),
                 }
+                match kh.purge_expired_vaults().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(purged = n, "purged deleted vaults past their retention"),
+                    Err(e) => tracing::warn!(error = %e, "purging expired deleted vaults failed"),
+                }
                 if let Err(e) = kh.run_lifetime_actions().await {
                     tracing::warn!(error = %e, "running key lifetime actions failed");
                 }
