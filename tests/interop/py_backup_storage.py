@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Azure's own full-backup client (KeyVaultBackupClient, azure-keyvault-administration) against Keyhaven, with
-Blob Storage served by Azurite: a vault's secrets and keys (several versions each) are backed up into a container
+Blob Storage served by Azurite: a vault's secrets and keys (several versions each, and enough data for a blob of
+several blocks) are backed up into a container
 through a SAS token, deleted and purged, restored from the folder URL the backup reported — every object and version
 back, as it was — and one key is restored alone (selective key restore). Storage named over plain HTTP off loopback
 is refused.
@@ -8,8 +9,10 @@ is refused.
   python py_backup_storage.py CREDENTIAL_JSON CA_PEM AZURITE_BLOB_ENDPOINT
 Exit code 0 = every step passed.
 """
+import base64
 import datetime
 import json
+import os
 import socket
 import sys
 import uuid
@@ -104,6 +107,10 @@ def main():
     kc.create_rsa_key(keys[0], size=2048)
     kc.create_rsa_key(keys[0], size=2048)
     kc.create_ec_key(keys[1], curve="P-256")
+    # Enough data for the backup to span several 4 MiB blocks of its blob.
+    bulk = {f"bk-bulk-{i:03}-{sfx}": base64.b64encode(os.urandom(18000)).decode() for i in range(240)}
+    for n, v in bulk.items():
+        sc.set_secret(n, v)
     secrets_before, keys_before = secret_state(sc, secrets), key_state(kc, keys)
     assert all(len(v) == 2 for v in secrets_before.values()), secrets_before
     assert len(keys_before[keys[0]]) == 2, keys_before
@@ -118,16 +125,19 @@ def main():
     folder = folder_url[len(container_url) + 1:]
     blobs = [b.name for b in container.list_blobs()]
     assert blobs and all(b.startswith(folder + "/") for b in blobs), blobs
-    assert sum(b.size for b in container.list_blobs()) > 0
+    assert sum(b.size for b in container.list_blobs()) > 5_000_000
+    committed, _ = container.get_blob_client(blobs[0]).get_block_list("committed")
+    assert len(committed) >= 2, f"{len(committed)} blocks"
     print("backup ok:", folder, blobs)
 
     # Everything gone, then the whole vault back from the folder.
-    wipe(sc, kc, secrets, keys)
+    wipe(sc, kc, secrets + list(bulk), keys)
     assert not any(p.name in secrets for p in sc.list_properties_of_secrets())
     backup.begin_pre_restore(folder_url, sas_token=sas).result()
     backup.begin_restore(folder_url, sas_token=sas).result()
     assert secret_state(sc, secrets) == secrets_before, "secrets and their versions restored"
     assert key_state(kc, keys) == keys_before, "keys and their versions restored"
+    assert all(sc.get_secret(n).value == v for n, v in bulk.items()), "every bulk secret restored"
     print("full restore ok")
 
     # One key alone.
