@@ -2,7 +2,7 @@
 //! started on a free 127.0.0.1 port with its data in a temporary directory, stopped when dropped. It comes with the
 //! JavaScript clients (`scripts/sdk-clients.sh`, pinned), found through `KEYHAVEN_SDK_NODE_MODULES`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 pub struct Azurite {
@@ -14,6 +14,15 @@ pub struct Azurite {
 
 impl Azurite {
     pub async fn start() -> Azurite {
+        Azurite::launch(None).await
+    }
+
+    /// Azurite over HTTPS with this certificate and key (PEM files): `https://127.0.0.1:{port}/devstoreaccount1`.
+    pub async fn start_tls(cert: &Path, key: &Path) -> Azurite {
+        Azurite::launch(Some((cert, key))).await
+    }
+
+    async fn launch(tls: Option<(&Path, &Path)>) -> Azurite {
         let modules = std::env::var_os("KEYHAVEN_SDK_NODE_MODULES").map(PathBuf::from);
         let Some(bin) = modules
             .map(|m| m.join("azurite/dist/src/blob/main.js"))
@@ -30,12 +39,16 @@ impl Azurite {
             .unwrap()
             .port();
         let dir = tempfile::tempdir().unwrap();
-        let child = tokio::process::Command::new("node")
-            .arg(bin)
+        let mut cmd = tokio::process::Command::new("node");
+        cmd.arg(bin)
             .args(["--blobHost", "127.0.0.1", "--blobPort", &port.to_string()])
             .arg("--location")
             .arg(dir.path())
-            .args(["--silent", "--skipApiVersionCheck"])
+            .args(["--silent", "--skipApiVersionCheck"]);
+        if let Some((cert, key)) = tls {
+            cmd.arg("--cert").arg(cert).arg("--key").arg(key);
+        }
+        let child = cmd
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .kill_on_drop(true)
@@ -53,7 +66,10 @@ impl Azurite {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         Azurite {
-            endpoint: format!("http://127.0.0.1:{port}/devstoreaccount1"),
+            endpoint: format!(
+                "{}://127.0.0.1:{port}/devstoreaccount1",
+                if tls.is_some() { "https" } else { "http" }
+            ),
             _child: child,
             _dir: dir,
         }

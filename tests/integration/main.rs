@@ -33,6 +33,7 @@ mod sdk_certificates;
 mod sdk_keys;
 mod sdk_secrets;
 mod slow_clients;
+mod storage_tls;
 mod store_integrity;
 mod tls;
 mod token_limits;
