@@ -23,6 +23,29 @@ pub(crate) struct StorageClient {
     http: reqwest::Client,
 }
 
+/// Whether TLS refused the endpoint (an untrusted or wrong certificate): asking again would not help.
+fn refused_by_tls(e: &reqwest::Error) -> bool {
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        // I/O errors report their inner error's causes, not the inner error: look inside each layer.
+        let mut layer: &(dyn std::error::Error + 'static) = s;
+        loop {
+            if layer.downcast_ref::<rustls::Error>().is_some() {
+                return true;
+            }
+            match layer
+                .downcast_ref::<std::io::Error>()
+                .and_then(std::io::Error::get_ref)
+            {
+                Some(inner) => layer = inner,
+                None => break,
+            }
+        }
+        source = s.source();
+    }
+    false
+}
+
 fn transient(status: StatusCode) -> bool {
     status == StatusCode::REQUEST_TIMEOUT
         || status == StatusCode::TOO_MANY_REQUESTS
@@ -91,7 +114,9 @@ impl StorageClient {
             let outcome = req.send().await;
             let retry = match &outcome {
                 Ok(r) => transient(r.status()),
-                Err(e) => e.is_connect() || e.is_timeout() || e.is_request(),
+                Err(e) => {
+                    (e.is_connect() || e.is_timeout() || e.is_request()) && !refused_by_tls(e)
+                }
             };
             if retry && attempt < ATTEMPTS {
                 tokio::time::sleep(Duration::from_millis(500 << attempt)).await;

@@ -163,7 +163,10 @@ fn status_document(j: JobStatus, storage: Option<StorageJob>) -> Value {
         o.insert("endTime".into(), end_time.map_or(Value::Null, Value::from));
         o.entry("error").or_insert(Value::Null);
         if j.operation == JobKind::Backup {
-            let uri = storage.and_then(|s| s.folder_url);
+            // The folder exists once the backup has succeeded.
+            let uri = storage
+                .and_then(|s| s.folder_url)
+                .filter(|_| j.status == JobState::Succeeded);
             o.insert(
                 "azureStorageBlobContainerUri".into(),
                 uri.map_or(Value::Null, Value::String),
