@@ -1,6 +1,7 @@
-//! Backups into Blob Storage over HTTPS: the server trusts the CA named by `storage-ca-file` (besides the system's)
-//! and nothing else — a backup into Azurite served with a certificate of a private CA succeeds with that CA
-//! configured, restores into another vault, and fails without it (the SAS token in no message).
+//! Backups into Blob Storage (Azurite) beyond the SDK's test: over HTTPS, the server trusts the CA named by
+//! `storage-ca-file` (besides the system's) and nothing else — a backup into Azurite served with a certificate of a
+//! private CA succeeds with that CA configured, restores into another vault, and fails without it (the SAS token in
+//! no message); and a backup schedule writes into a container.
 
 use super::azurite::Azurite;
 use super::tls::{ec_key, make_cert};
@@ -34,7 +35,7 @@ fn private_ca(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
 }
 
 /// A new container in Azurite: its URL and a SAS token for it.
-async fn container(azurite: &Azurite, ca: &Path) -> (String, String) {
+async fn container(azurite: &Azurite, ca: Option<&Path>) -> (String, String) {
     let python = std::env::var_os("KEYHAVEN_SDK_PYTHON").unwrap_or_else(|| {
         panic!("KEYHAVEN_SDK_PYTHON is not set: run `eval \"$(scripts/test-clients.sh)\"` first")
     });
@@ -42,7 +43,7 @@ async fn container(azurite: &Azurite, ca: &Path) -> (String, String) {
     let out = tokio::process::Command::new(python)
         .arg(script)
         .arg(&azurite.endpoint)
-        .arg(ca)
+        .args(ca)
         .env("NO_PROXY", "127.0.0.1,localhost")
         .output()
         .await
@@ -92,6 +93,53 @@ async fn job(ts: &TestServer, vault: &str, req: reqwest::RequestBuilder) -> Valu
     }
 }
 
+/// Restores the backup in `folder` of the container into `vault`; returns the final status.
+async fn restore(ts: &TestServer, vault: &str, url: &str, sas: &str, folder: &str) -> Value {
+    let req = ts
+        .http(&[vault])
+        .put(format!("{}/restore?api-version=7.5", ts.vault_url(vault)))
+        .body(
+            json!({
+                "folderToRestore": folder,
+                "sasTokenParameters": { "storageResourceUri": url, "token": sas },
+            })
+            .to_string(),
+        );
+    job(ts, vault, req).await
+}
+
+async fn secret_value(ts: &TestServer, vault: &str, name: &str) -> Value {
+    let v: Value = ts
+        .http(&[vault])
+        .get(format!(
+            "{}/secrets/{name}?api-version=7.5",
+            ts.vault_url(vault)
+        ))
+        .bearer_auth(ts.admin_token().await)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    v["value"].clone()
+}
+
+async fn set_secret(ts: &TestServer, vault: &str, name: &str, value: &str) {
+    let resp = ts
+        .http(&[vault])
+        .put(format!(
+            "{}/secrets/{name}?api-version=7.5",
+            ts.vault_url(vault)
+        ))
+        .bearer_auth(ts.admin_token().await)
+        .json(&json!({ "value": value }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+}
+
 async fn backup(ts: &TestServer, url: &str, sas: &str) -> Value {
     let req = ts
         .http(&["default"])
@@ -108,7 +156,7 @@ async fn backups_reach_storage_over_https_trusting_only_the_configured_ca() {
     let dir = tempfile::tempdir().unwrap();
     let (ca, cert, key) = private_ca(dir.path());
     let azurite = Azurite::start_tls(&cert, &key).await;
-    let (url, sas) = container(&azurite, &ca).await;
+    let (url, sas) = container(&azurite, Some(&ca)).await;
 
     // Without the CA: the job fails, saying why, and no message holds the token.
     let untrusting = TestServer::start().await;
@@ -128,49 +176,85 @@ async fn backups_reach_storage_over_https_trusting_only_the_configured_ca() {
     let ca_file = ca.clone();
     let ts = TestServer::start_with(move |c| c.storage_ca_file = Some(ca_file), None).await;
     ts.create_vault("dst").await;
-    let token = ts.admin_token().await;
-    let resp = ts
-        .http(&["default"])
-        .put(format!(
-            "{}/secrets/over-tls?api-version=7.5",
-            ts.vault_url("default")
-        ))
-        .bearer_auth(&token)
-        .json(&json!({ "value": "sealed in transit" }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
+    set_secret(&ts, "default", "over-tls", "sealed in transit").await;
     let done = backup(&ts, &url, &sas).await;
     assert_eq!(done["status"], "Succeeded", "{done}");
     let folder_url = done["azureStorageBlobContainerUri"].as_str().unwrap();
     let folder = folder_url.strip_prefix(&format!("{url}/")).unwrap();
     assert!(folder.starts_with("mhsm-default-"), "{folder}");
 
-    let req = ts
-        .http(&["dst"])
-        .put(format!("{}/restore?api-version=7.5", ts.vault_url("dst")))
-        .body(
-            json!({
-                "folderToRestore": folder,
-                "sasTokenParameters": { "storageResourceUri": url, "token": sas },
-            })
-            .to_string(),
-        );
-    let restored = job(&ts, "dst", req).await;
+    let restored = restore(&ts, "dst", &url, &sas, folder).await;
     assert_eq!(restored["status"], "Succeeded", "{restored}");
-    let secret: Value = ts
-        .http(&["dst"])
-        .get(format!(
-            "{}/secrets/over-tls?api-version=7.5",
-            ts.vault_url("dst")
-        ))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(secret["value"], "sealed in transit");
+    assert_eq!(
+        secret_value(&ts, "dst", "over-tls").await,
+        "sealed in transit"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_schedule_writes_into_a_container() {
+    let azurite = Azurite::start().await;
+    let (url, sas) = container(&azurite, None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let sas_file = dir.path().join("sas-token");
+    std::fs::write(&sas_file, &sas).unwrap();
+    let (u, f) = (url.clone(), sas_file.clone());
+    let ts = TestServer::start_with(
+        move |c| {
+            c.backup_schedules = vec![keyhaven_server::BackupSchedule {
+                vault: "default".into(),
+                every_secs: 1,
+                dir: None,
+                keep_last: None,
+                max_age_days: None,
+                include_deleted: false,
+                container_url: Some(u),
+                sas_token_file: Some(f),
+            }]
+        },
+        None,
+    )
+    .await;
+    ts.create_vault("dst").await;
+    set_secret(&ts, "default", "scheduled", "to the container").await;
+    let token = ts.management_token().await;
+    // Backups run one after another: the second one to finish after the secret was set began after it.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (mut seen, mut changes) = (None::<Option<String>>, 0);
+    let folder_url = loop {
+        let health: Value = ts
+            .http(&[])
+            .get(format!("{}/healthz", ts.authority()))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let status = &health["backupSchedules"][0];
+        assert!(status["lastError"].is_null(), "{health}");
+        let last = status["lastFile"].as_str().map(String::from);
+        match &seen {
+            Some(prev) if *prev == last => {}
+            Some(_) => {
+                changes += 1;
+                seen = Some(last.clone());
+            }
+            None => seen = Some(last.clone()),
+        }
+        if let (2.., Some(file)) = (changes, last) {
+            break file;
+        }
+        assert!(Instant::now() < deadline, "no scheduled backup: {health}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(!folder_url.contains(&sas), "{folder_url}");
+    let folder = folder_url.strip_prefix(&format!("{url}/")).unwrap();
+    let restored = restore(&ts, "dst", &url, &sas, folder).await;
+    assert_eq!(restored["status"], "Succeeded", "{restored}");
+    assert_eq!(
+        secret_value(&ts, "dst", "scheduled").await,
+        "to the container"
+    );
 }

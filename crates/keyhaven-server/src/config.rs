@@ -477,6 +477,24 @@ impl Config {
                     "backup-schedule: every-secs must be at least 1".into(),
                 ));
             }
+            match (&s.container_url, &s.sas_token_file) {
+                (None, None) => {}
+                (Some(url), Some(_)) if s.dir.is_none() => {
+                    // The location is checked now; the token is read at each run.
+                    crate::blob_storage::Container::parse(url, Some("sig=placeholder"))
+                        .map_err(|e| ServerError::Config(format!("backup-schedule: {e}")))?;
+                }
+                (Some(_), Some(_)) => {
+                    return Err(ServerError::Config(
+                        "backup-schedule: give dir or container-url, not both".into(),
+                    ))
+                }
+                _ => {
+                    return Err(ServerError::Config(
+                        "backup-schedule: container-url and sas-token-file go together".into(),
+                    ))
+                }
+            }
         }
         if !(60..=86_400).contains(&self.token_lifetime_secs) {
             return Err(ServerError::Config(
@@ -739,6 +757,37 @@ mod tests {
         assert_eq!(c.backup_schedules[1].max_age_days, None);
         for bad in ["max-upload-mib = 0", "job-retention-per-vault = 0"] {
             std::fs::write(&f, bad).unwrap();
+            assert!(Config::load(args.clone()).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_schedule_into_a_container_is_checked_at_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("k.toml");
+        let args = ServeArgs {
+            config: Some(f.clone()),
+            ..Default::default()
+        };
+        let schedule = |rest: &str| {
+            format!("[[backup-schedule]]\nvault = \"default\"\nevery-secs = 60\n{rest}")
+        };
+        std::fs::write(
+            &f,
+            schedule(
+                "container-url = \"https://acct.blob.core.windows.net/backups\"\nsas-token-file = \"/run/sas\"\n",
+            ),
+        )
+        .unwrap();
+        let c = Config::load(args.clone()).unwrap();
+        assert!(c.backup_schedules[0].container_url.is_some());
+        for bad in [
+            "container-url = \"https://acct.blob.core.windows.net/backups\"\n",
+            "sas-token-file = \"/run/sas\"\n",
+            "container-url = \"http://10.0.0.5/acct/backups\"\nsas-token-file = \"/run/sas\"\n",
+            "container-url = \"https://acct.blob.core.windows.net/backups\"\nsas-token-file = \"/run/sas\"\ndir = \"/x\"\n",
+        ] {
+            std::fs::write(&f, schedule(bad)).unwrap();
             assert!(Config::load(args.clone()).is_err(), "{bad}");
         }
     }
