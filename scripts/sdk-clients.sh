@@ -10,8 +10,8 @@
 # (about a minute), then this returns at once.
 set -euo pipefail
 
-PY_PINS="azure-identity==1.27.0 azure-keyvault-secrets==4.12.0 azure-keyvault-keys==4.11.3 azure-keyvault-certificates==4.12.0 azure-keyvault-administration==4.7.2 cryptography==50.0.2 playwright==1.65.3"
-JS_PINS="@azure/identity@4.13.1 @azure/keyvault-secrets@4.11.2 @azure/keyvault-certificates@4.10.3"
+PY_PINS="azure-identity==1.27.0 azure-keyvault-secrets==4.12.0 azure-keyvault-keys==4.11.3 azure-keyvault-certificates==4.12.0 azure-keyvault-administration==4.7.2 azure-storage-blob==12.31.1 cryptography==50.0.2 playwright==1.65.3"
+JS_PINS="@azure/identity@4.13.1 @azure/keyvault-secrets@4.11.2 @azure/keyvault-certificates@4.10.3 azurite@3.37.0"
 
 ROOT="${KEYHAVEN_SDK_ROOT:-${XDG_CACHE_HOME:-${HOME:?HOME is not set; set KEYHAVEN_SDK_ROOT}/.cache}/keyhaven}"
 tag() { printf '%s' "$1" | sha256sum | cut -c1-12; }
@@ -25,7 +25,7 @@ if [ ! -f "$PY_DIR/.complete" ]; then
   python3 -m venv "$PY_DIR"
   # shellcheck disable=SC2086
   "$PY_DIR/bin/pip" install -q --disable-pip-version-check $PY_PINS >&2
-  "$PY_DIR/bin/python" -c 'import azure.keyvault.certificates, azure.keyvault.administration, azure.identity, cryptography, playwright.sync_api' >&2
+  "$PY_DIR/bin/python" -c 'import azure.keyvault.certificates, azure.keyvault.administration, azure.storage.blob, azure.identity, cryptography, playwright.sync_api' >&2
   touch "$PY_DIR/.complete"
 fi
 

@@ -14,6 +14,9 @@ use std::time::Duration;
 
 const SOURCE: &str = "az-source";
 const TARGET: &str = "az-target";
+/// The vaults `az keyvault create` makes through Resource Manager.
+const PRIMARY: &str = "arm-primary";
+const SECONDARY: &str = "arm-secondary";
 
 /// One kind the procedure covers: how the test makes an object of it with `az`, and which fields of
 /// `az keyvault {kind} show` must be the same after the restore.
@@ -100,7 +103,7 @@ struct Az {
 
 impl Az {
     fn new(ts: &TestServer, bin: PathBuf) -> Az {
-        let needs_shim = [SOURCE, TARGET]
+        let needs_shim = [SOURCE, TARGET, PRIMARY, SECONDARY]
             .iter()
             .any(|v| !resolves_to_loopback(&format!("{v}.vault.localhost"), ts.port()));
         let shim = needs_shim.then(|| {
@@ -155,6 +158,77 @@ impl Az {
             String::from_utf8_lossy(&out.stderr)
         );
         stdout
+    }
+
+    /// Runs `az ARGS`, which must fail; returns its standard error.
+    async fn run_failing(&self, args: &[&str]) -> String {
+        let out = tokio::time::timeout(Duration::from_secs(180), self.command(args).output())
+            .await
+            .unwrap_or_else(|_| panic!("az {} did not finish in 180 s", args.join(" ")))
+            .unwrap();
+        assert!(
+            !out.status.success(),
+            "az {} succeeded but should have failed:\n{}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8_lossy(&out.stderr).to_string()
+    }
+
+    /// `az ARGS` with this run's configuration (no secrets in ARGS: used for failing runs only).
+    fn command(&self, args: &[&str]) -> tokio::process::Command {
+        let mut cmd = tokio::process::Command::new(&self.bin);
+        cmd.args(args)
+            .env("AZURE_CONFIG_DIR", self.config_dir.path())
+            .env("REQUESTS_CA_BUNDLE", &self.ca_file)
+            .env("AZURE_CORE_COLLECT_TELEMETRY", "false")
+            .env("NO_PROXY", "localhost,.localhost,127.0.0.1")
+            .env("no_proxy", "localhost,.localhost,127.0.0.1")
+            .stdin(std::process::Stdio::null())
+            .kill_on_drop(true);
+        if let Some(shim) = &self.shim {
+            cmd.env("PYTHONPATH", shim.path());
+        }
+        cmd
+    }
+
+    /// README's one-time set-up: the cloud, the admin's sign-in, its subscription selected. Returns the
+    /// subscription id.
+    async fn sign_in(&self, ts: &TestServer) -> String {
+        let suffix = format!(".vault.localhost:{}", ts.port());
+        let authority = ts.authority();
+        self.run(&[
+            "cloud",
+            "register",
+            "-n",
+            "Keyhaven",
+            "--endpoint-resource-manager",
+            &authority,
+            "--suffix-keyvault-dns",
+            &suffix,
+        ])
+        .await;
+        self.run(&["cloud", "set", "-n", "Keyhaven"]).await;
+        self.run(&["config", "set", "core.instance_discovery=false"])
+            .await;
+        self.run(&[
+            "login",
+            "--service-principal",
+            "-u",
+            &ts.admin.client_id,
+            "-p",
+            &ts.admin.client_secret,
+            "--tenant",
+            &ts.admin.tenant_id,
+            "-o",
+            "none",
+        ])
+        .await;
+        let sub = self
+            .run(&["account", "show", "--query", "id", "-o", "tsv"])
+            .await;
+        self.run(&["account", "set", "--subscription", &sub]).await;
+        sub
     }
 
     /// `az keyvault {kind} show … --query Q -o tsv`.
@@ -330,4 +404,279 @@ async fn az_backs_up_and_restores_every_kind_into_a_second_vault() {
             k.kind
         );
     }
+}
+
+/// `az keyvault create/show/list/delete/recover/purge` through the server's Resource Manager: two vaults made by
+/// `az` (a resource group name and a location that maps to a geography), a secret set in one, backed up and
+/// restored into the other; then the first deleted (it serves nothing), recovered with its secret, deleted and
+/// purged (its name free again). What Keyhaven cannot honour is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn az_creates_vaults_through_resource_manager() {
+    let bin = az_binary();
+    let ts = TestServer::start_with(
+        |c| {
+            c.domain
+                .locations
+                .insert("westeurope".into(), "europe".into());
+        },
+        None,
+    )
+    .await;
+    let az = Az::new(&ts, bin);
+    az.sign_in(&ts).await;
+    let port = ts.port();
+
+    for v in [PRIMARY, SECONDARY] {
+        let made = az
+            .run(&[
+                "keyvault",
+                "create",
+                "-n",
+                v,
+                "-g",
+                "kh-rg",
+                "-l",
+                "westeurope",
+                "--retention-days",
+                "7",
+                "-o",
+                "json",
+            ])
+            .await;
+        let made: serde_json::Value = serde_json::from_str(&made).unwrap();
+        assert_eq!(made["name"], v);
+        assert_eq!(made["location"], "westeurope");
+        assert!(made["id"]
+            .as_str()
+            .unwrap()
+            .contains("/resourceGroups/kh-rg/providers/Microsoft.KeyVault/vaults/"));
+        let p = &made["properties"];
+        assert_eq!(
+            p["vaultUri"],
+            format!("https://{v}.vault.localhost:{port}/")
+        );
+        assert_eq!(p["tenantId"], ts.admin.tenant_id.as_str());
+        assert_eq!(p["enableRbacAuthorization"], true);
+        assert_eq!(p["enableSoftDelete"], true);
+        assert_eq!(p["softDeleteRetentionInDays"], 7);
+        assert_eq!(p["sku"]["name"], "standard");
+        assert_eq!(p["provisioningState"], "Succeeded");
+    }
+    // Keyhaven's own view: the location's geography.
+    let vault: serde_json::Value = ts
+        .http(&[])
+        .get(format!("{}/_keyhaven/vaults/{PRIMARY}", ts.authority()))
+        .bearer_auth(ts.management_token().await)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(vault["geography"], "europe");
+    assert_eq!(
+        az.run(&[
+            "keyvault",
+            "show",
+            "-n",
+            PRIMARY,
+            "-g",
+            "kh-rg",
+            "--query",
+            "properties.vaultUri",
+            "-o",
+            "tsv"
+        ])
+        .await,
+        format!("https://{PRIMARY}.vault.localhost:{port}/")
+    );
+    let listed = az
+        .run(&["keyvault", "list", "--query", "[].name", "-o", "tsv"])
+        .await;
+    let mut listed: Vec<&str> = listed.lines().collect();
+    listed.sort();
+    assert_eq!(listed, ["arm-primary", "arm-secondary", "default"]);
+    let in_group = az
+        .run(&[
+            "keyvault",
+            "list",
+            "-g",
+            "kh-rg",
+            "--query",
+            "length(@)",
+            "-o",
+            "tsv",
+        ])
+        .await;
+    assert_eq!(in_group, "2");
+    let err = az
+        .run_failing(&[
+            "keyvault",
+            "create",
+            "-n",
+            PRIMARY,
+            "-g",
+            "kh-rg",
+            "-l",
+            "westeurope",
+        ])
+        .await;
+    assert!(err.contains("already exists"), "{err}");
+    let err = az
+        .run_failing(&[
+            "keyvault",
+            "create",
+            "-n",
+            "arm-policies",
+            "-g",
+            "kh-rg",
+            "-l",
+            "westeurope",
+            "--enable-rbac-authorization",
+            "false",
+            "--no-self-perms",
+        ])
+        .await;
+    assert!(err.contains("roles only"), "{err}");
+
+    // The seed's prerequisites: a secret set in the primary vault, backed up, restored into the secondary.
+    az.run(&[
+        "keyvault",
+        "secret",
+        "set",
+        "--vault-name",
+        PRIMARY,
+        "-n",
+        "moved",
+        "--value",
+        "across",
+        "-o",
+        "none",
+    ])
+    .await;
+    let files = tempfile::tempdir().unwrap();
+    let file = files.path().join("moved.blob");
+    az.run(&[
+        "keyvault",
+        "secret",
+        "backup",
+        "--vault-name",
+        PRIMARY,
+        "-n",
+        "moved",
+        "--file",
+        file_arg(&file),
+    ])
+    .await;
+    az.run(&[
+        "keyvault",
+        "secret",
+        "restore",
+        "--vault-name",
+        SECONDARY,
+        "--file",
+        file_arg(&file),
+        "-o",
+        "none",
+    ])
+    .await;
+    let show = |vault: &'static str| {
+        let az = &az;
+        async move {
+            az.run(&[
+                "keyvault",
+                "secret",
+                "show",
+                "--vault-name",
+                vault,
+                "-n",
+                "moved",
+                "--query",
+                "value",
+                "-o",
+                "tsv",
+            ])
+            .await
+        }
+    };
+    assert_eq!(show(SECONDARY).await, "across");
+
+    // Delete: the vault serves nothing and is listed as deleted; recover brings it back with its secret.
+    az.run(&["keyvault", "delete", "-n", PRIMARY, "-g", "kh-rg"])
+        .await;
+    az.run_failing(&["keyvault", "show", "-n", PRIMARY, "-g", "kh-rg"])
+        .await;
+    az.run_failing(&[
+        "keyvault",
+        "secret",
+        "show",
+        "--vault-name",
+        PRIMARY,
+        "-n",
+        "moved",
+    ])
+    .await;
+    let deleted: serde_json::Value = serde_json::from_str(
+        &az.run(&["keyvault", "show-deleted", "-n", PRIMARY, "-o", "json"])
+            .await,
+    )
+    .unwrap();
+    assert_eq!(deleted["properties"]["location"], "westeurope");
+    assert!(deleted["properties"]["vaultId"]
+        .as_str()
+        .unwrap()
+        .contains("/resourceGroups/kh-rg/"));
+    assert!(deleted["properties"]["scheduledPurgeDate"].is_string());
+    let err = az
+        .run_failing(&[
+            "keyvault",
+            "create",
+            "-n",
+            PRIMARY,
+            "-g",
+            "kh-rg",
+            "-l",
+            "westeurope",
+        ])
+        .await;
+    assert!(err.contains("deleted vault"), "{err}");
+    az.run(&["keyvault", "recover", "-n", PRIMARY, "-o", "none"])
+        .await;
+    assert_eq!(show(PRIMARY).await, "across");
+
+    // Delete and purge: gone, and the name is free.
+    az.run(&["keyvault", "delete", "-n", PRIMARY, "-g", "kh-rg"])
+        .await;
+    az.run(&["keyvault", "purge", "-n", PRIMARY]).await;
+    assert_eq!(
+        az.run(&[
+            "keyvault",
+            "list-deleted",
+            "--query",
+            "length(@)",
+            "-o",
+            "tsv"
+        ])
+        .await,
+        "0"
+    );
+    // Without -l, az takes the resource group's location: the deployment's default.
+    assert_eq!(
+        az.run(&[
+            "keyvault", "create", "-n", PRIMARY, "-g", "kh-rg", "--query", "location", "-o", "tsv",
+        ])
+        .await,
+        "local"
+    );
+    az.run_failing(&[
+        "keyvault",
+        "secret",
+        "show",
+        "--vault-name",
+        PRIMARY,
+        "-n",
+        "moved",
+    ])
+    .await;
+    assert_eq!(show(SECONDARY).await, "across");
 }

@@ -70,6 +70,24 @@ async fn python_certificates_client() {
     python("py_certificates.py").await;
 }
 
+/// Azure's full backup into Blob Storage (Azurite) and restore from it, with the Python `KeyVaultBackupClient`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_backup_client_through_blob_storage() {
+    let python = required("KEYHAVEN_SDK_PYTHON");
+    let azurite = super::azurite::Azurite::start().await;
+    let ts = TestServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cred = credential_file(&ts, dir.path());
+    let mut cmd = tokio::process::Command::new(python);
+    cmd.arg(interop_dir().join("py_backup_storage.py"))
+        .arg(&cred)
+        .arg(ts.ca_file())
+        .arg(&azurite.endpoint)
+        .env("NO_PROXY", "127.0.0.1,localhost,.localhost")
+        .env("no_proxy", "127.0.0.1,localhost,.localhost");
+    run(cmd, "py_backup_storage.py").await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn javascript_certificates_client() {
     let modules = required("KEYHAVEN_SDK_NODE_MODULES");

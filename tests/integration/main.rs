@@ -6,6 +6,7 @@
 mod at_rest;
 mod audit;
 mod az;
+mod azurite;
 mod bad_certificates;
 mod bad_input;
 mod cli;
@@ -39,6 +40,7 @@ mod sdk_secrets;
 mod slow_clients;
 mod spec_conformance;
 mod spec_schema;
+mod storage_tls;
 mod store_integrity;
 mod tls;
 mod token_limits;

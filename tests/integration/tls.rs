@@ -32,7 +32,7 @@ fn now() -> i64 {
         .as_secs() as i64
 }
 
-fn ec_key() -> PKey<Private> {
+pub(super) fn ec_key() -> PKey<Private> {
     let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap();
     PKey::from_ec_key(EcKey::generate(&group).unwrap()).unwrap()
 }
@@ -44,7 +44,7 @@ fn serial() -> Asn1Integer {
 }
 
 /// A certificate for `cn`, signed by `issuer` (or self-signed), made with OpenSSL alone.
-fn make_cert(
+pub(super) fn make_cert(
     cn: &str,
     key: &PKey<Private>,
     issuer: Option<(&X509, &PKey<Private>)>,

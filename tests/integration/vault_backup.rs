@@ -248,6 +248,8 @@ async fn scheduled_backups_are_written_and_pruned() {
                 keep_last: Some(2),
                 max_age_days: None,
                 include_deleted: false,
+                container_url: None,
+                sas_token_file: None,
             }]
         },
         None,

@@ -2,6 +2,7 @@
 //! bodies, the error envelope, api-version and paging rules. Shared by the server and the `keyhaven` client.
 #![warn(missing_docs)]
 
+pub mod arm;
 pub mod b64url;
 pub mod certificate_policy;
 pub mod certificates;
@@ -12,6 +13,7 @@ pub mod management;
 pub mod principals;
 pub mod rbac;
 pub mod secrets;
+pub mod storage_backup;
 pub mod vault_backup;
 
 pub use error::{ErrorBody, ErrorDetail, InnerError};

@@ -10,6 +10,7 @@ mod actions;
 mod backup;
 mod caller_cache;
 mod certificates;
+mod deleted_vaults;
 mod error;
 mod geography;
 mod heavy;
@@ -65,7 +66,7 @@ pub use vault_backup::{
     RestoreProgress, RestoreReport, SettingAction, SettingOutcome, VerifyTarget,
 };
 pub use vault_keys::VaultKeyInfo;
-pub use vaults::{NewVault, VaultInfo};
+pub use vaults::{NewVault, VaultInfo, VaultPlacement};
 pub use views::{
     CertificateFacts, DeletedInfo, Detail, KeyFacts, ObjectView, RecoveryLevel, VaultPolicy,
 };

@@ -155,6 +155,16 @@ pub(crate) struct VaultRecord {
     /// Seals made under the active data key, as last counted (the automatic rotation's count).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub seals: u64,
+    /// The resource group it was created in through Azure Resource Manager (a name Keyhaven only records).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_group: Option<String>,
+    /// The SKU named at creation through Azure Resource Manager (`standard` or `premium`; recorded only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sku: Option<String>,
+    /// When the vault was deleted (Unix seconds): a deleted vault serves nothing until it is recovered, and is
+    /// purged when its retention has passed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted: Option<i64>,
 }
 
 /// A later generation of a vault's data key.

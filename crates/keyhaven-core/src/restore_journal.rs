@@ -94,9 +94,11 @@ pub(crate) fn check_txn(txn: &mut dyn WriteTxn, vault: &str) -> Result<()> {
     refuse_if_restoring(txn.get(&mark_key(vault))?, vault)
 }
 
-/// The vault's record, read in a write transaction; refused while the vault is being restored.
+/// The vault's record, read in a write transaction; refused while the vault is being restored. A deleted vault
+/// is not found.
 pub(crate) fn vault_in_txn(txn: &mut dyn WriteTxn, vault: &str) -> Result<VaultRecord> {
     let v: VaultRecord = records::read_txn(txn, &records::vault_key(vault))?
+        .filter(|v: &VaultRecord| v.deleted.is_none())
         .ok_or_else(|| Error::VaultNotFound(vault.to_string()))?;
     check_txn(txn, &v.name)?;
     Ok(v)
@@ -155,9 +157,11 @@ pub(crate) fn end(txn: &mut dyn WriteTxn, vault: &str, job: &str) -> Result<()> 
 }
 
 impl Keyhaven {
-    /// The vault's record; refused while the vault is being restored (see `restore_journal`).
+    /// The vault's record; refused while the vault is being restored (see `restore_journal`). A deleted vault is
+    /// not found.
     pub(crate) fn vault_record(&self, snap: &dyn Snapshot, vault: &str) -> Result<VaultRecord> {
         let v: VaultRecord = records::read(snap, &records::vault_key(vault))?
+            .filter(|v: &VaultRecord| v.deleted.is_none())
             .ok_or_else(|| Error::VaultNotFound(vault.to_string()))?;
         check_snapshot(snap, &v.name)?;
         Ok(v)

@@ -401,3 +401,80 @@ async fn certificate_lifetime_actions_notify_once_per_version_and_renew_self_iss
         .unwrap();
     assert_eq!(versions.items.len(), 1, "EmailContacts makes no version");
 }
+
+#[tokio::test]
+async fn a_deleted_vault_serves_nothing_until_recovered_and_is_purged_after_its_retention() {
+    let (kh, clock) = service();
+    let who = admin();
+    let vault = VaultName::parse("placed").unwrap();
+    let placed = kh
+        .create_vault_placed(
+            &who,
+            NewVault {
+                name: vault.clone(),
+                location: None,
+                retention_days: Some(7),
+                purge_protection: true,
+            },
+            VaultPlacement {
+                resource_group: Some("rg-one".into()),
+                sku: Some("premium".into()),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(placed.resource_group.as_deref(), Some("rg-one"));
+    let name = ObjectName::parse("kept").unwrap();
+    kh.set_secret(&who, &vault, &name, secret("v"))
+        .await
+        .unwrap();
+
+    let deleted = kh.soft_delete_vault(&who, &vault).await.unwrap();
+    assert_eq!(deleted.scheduled_purge(), Some(1_800_000_000 + 7 * 86_400));
+    assert!(matches!(
+        kh.get_secret(&who, &vault, &name, None),
+        Err(Error::VaultNotFound(_))
+    ));
+    assert!(kh
+        .list_vaults(&who)
+        .unwrap()
+        .iter()
+        .all(|v| v.name != "placed"));
+    assert_eq!(kh.list_deleted_vaults(&who).unwrap().len(), 1);
+    assert!(matches!(
+        kh.create_vault(
+            &who,
+            NewVault {
+                name: vault.clone(),
+                location: None,
+                retention_days: None,
+                purge_protection: false,
+            },
+        )
+        .await,
+        Err(Error::Conflict(_))
+    ));
+    // Purge protection: no purge by hand before the retention has passed.
+    assert!(matches!(
+        kh.purge_deleted_vault(&who, &vault).await,
+        Err(Error::Forbidden(_))
+    ));
+
+    let back = kh.recover_vault(&who, &vault).await.unwrap();
+    assert_eq!(back.sku.as_deref(), Some("premium"));
+    assert!(kh.get_secret(&who, &vault, &name, None).is_ok());
+    assert!(matches!(
+        kh.recover_vault(&who, &vault).await,
+        Err(Error::VaultNotFound(_))
+    ));
+
+    kh.soft_delete_vault(&who, &vault).await.unwrap();
+    assert_eq!(kh.purge_expired_vaults().await.unwrap(), 0, "not due yet");
+    clock.advance(7 * 86_400);
+    assert_eq!(kh.purge_expired_vaults().await.unwrap(), 1);
+    assert!(kh.list_deleted_vaults(&who).unwrap().is_empty());
+    assert!(matches!(
+        kh.get_deleted_vault(&who, &vault),
+        Err(Error::VaultNotFound(_))
+    ));
+}

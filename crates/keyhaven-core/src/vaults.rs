@@ -33,6 +33,29 @@ pub struct VaultInfo {
     pub purge_protection: bool,
     /// When it was created, in Unix seconds.
     pub created: i64,
+    /// The resource group recorded at creation through Azure Resource Manager.
+    pub resource_group: Option<String>,
+    /// The SKU recorded at creation through Azure Resource Manager.
+    pub sku: Option<String>,
+    /// When it was deleted (a deleted vault, recoverable until [`VaultInfo::scheduled_purge`]).
+    pub deleted: Option<i64>,
+}
+
+impl VaultInfo {
+    /// When a deleted vault is purged: its deletion plus its retention.
+    pub fn scheduled_purge(&self) -> Option<i64> {
+        self.deleted
+            .map(|d| d.saturating_add(i64::from(self.retention_days) * 86_400))
+    }
+}
+
+/// Where Azure Resource Manager places a vault: recorded with it, shown back, never acted on.
+#[derive(Debug, Clone, Default)]
+pub struct VaultPlacement {
+    /// The resource group named in the resource id.
+    pub resource_group: Option<String>,
+    /// The SKU (`standard` or `premium`).
+    pub sku: Option<String>,
 }
 
 impl From<&VaultRecord> for VaultInfo {
@@ -44,6 +67,9 @@ impl From<&VaultRecord> for VaultInfo {
             retention_days: r.retention_days,
             purge_protection: r.purge_protection,
             created: r.created,
+            resource_group: r.resource_group.clone(),
+            sku: r.sku.clone(),
+            deleted: r.deleted,
         }
     }
 }
@@ -51,19 +77,37 @@ impl From<&VaultRecord> for VaultInfo {
 impl Keyhaven {
     /// Creates a vault. Refused when the name is taken, the location unknown or the retention outside 7–90 days.
     pub async fn create_vault(&self, who: &Principal, req: NewVault) -> Result<VaultInfo> {
+        self.create_vault_placed(who, req, VaultPlacement::default())
+            .await
+    }
+
+    /// Creates a vault, recording where Azure Resource Manager placed it. Refused as [`Keyhaven::create_vault`] is,
+    /// and while a deleted vault holds the name.
+    pub async fn create_vault_placed(
+        &self,
+        who: &Principal,
+        req: NewVault,
+        placement: VaultPlacement,
+    ) -> Result<VaultInfo> {
         who.authorize(Action::VaultsWrite, &Resource::Deployment)?;
-        let rec = self.new_vault_record(req)?;
+        let mut rec = self.new_vault_record(req)?;
+        rec.resource_group = placement.resource_group;
+        rec.sku = placement.sku;
         let info = VaultInfo::from(&rec);
         self.store
             .write(move |txn| {
                 let key = records::vault_key(&rec.name);
-                if txn.get(&key)?.is_some() {
-                    return Err(Error::Conflict(format!(
+                match records::read_txn::<VaultRecord>(txn, &key)? {
+                    Some(old) if old.deleted.is_some() => Err(Error::Conflict(format!(
+                        "A deleted vault named '{}' exists; recover it or purge it first.",
+                        rec.name
+                    ))),
+                    Some(_) => Err(Error::Conflict(format!(
                         "A vault named '{}' already exists.",
                         rec.name
-                    )));
+                    ))),
+                    None => records::write_txn(txn, &key, &rec),
                 }
-                records::write_txn(txn, &key, &rec)
             })
             .await?;
         Ok(info)
@@ -117,6 +161,9 @@ impl Keyhaven {
             created: self.now(),
             rotated_keys: Vec::new(),
             seals: 0,
+            resource_group: None,
+            sku: None,
+            deleted: None,
         })
     }
 
@@ -127,7 +174,10 @@ impl Keyhaven {
         let p = records::vaults_prefix();
         let mut out = Vec::new();
         for (_, v) in snap.scan(&p, &prefix_end(&p), usize::MAX)? {
-            out.push(VaultInfo::from(&records::decode::<VaultRecord>(&v)?));
+            let rec = records::decode::<VaultRecord>(&v)?;
+            if rec.deleted.is_none() {
+                out.push(VaultInfo::from(&rec));
+            }
         }
         Ok(out)
     }
@@ -154,17 +204,22 @@ impl Keyhaven {
                         "Vault '{vault}' has purge protection and still holds objects; it cannot be deleted."
                     )));
                 }
-                records::delete_range(txn, &objects)?;
-                records::delete_range(txn, &records::vault_versions_prefix(&vault))?;
-                crate::access::delete_vault_assignments(txn, &vault)?;
-                for p in records::vault_settings_prefixes(&vault) {
-                    records::delete_range(txn, &p)?;
-                }
-                txn.delete(&records::vault_key(&vault))?;
-                Ok(())
+                erase_vault(txn, &vault)
             })
             .await?;
         self.access.clear();
         Ok(())
     }
+}
+
+/// Removes a vault and everything in it, in one transaction.
+pub(crate) fn erase_vault(txn: &mut dyn keyhaven_store::WriteTxn, vault: &str) -> Result<()> {
+    records::delete_range(txn, &records::vault_objects_prefix(vault))?;
+    records::delete_range(txn, &records::vault_versions_prefix(vault))?;
+    crate::access::delete_vault_assignments(txn, vault)?;
+    for p in records::vault_settings_prefixes(vault) {
+        records::delete_range(txn, &p)?;
+    }
+    txn.delete(&records::vault_key(vault))?;
+    Ok(())
 }

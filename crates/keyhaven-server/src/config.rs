@@ -127,6 +127,7 @@ struct FileConfig {
     throttle_create_import_limit: Option<u32>,
     throttle_key_create_limit: Option<u32>,
     throttle_hsm_key_create_limit: Option<u32>,
+    storage_ca_file: Option<PathBuf>,
 }
 
 /// Where the store lives.
@@ -214,6 +215,8 @@ pub struct Config {
     pub jobs: crate::JobLimits,
     /// The budgets of the expensive request classes (within `throttle_limit`).
     pub throttle_budgets: crate::ThrottleBudgets,
+    /// Extra CA certificates (PEM) to trust for Azure Blob Storage endpoints, besides the system's.
+    pub storage_ca_file: Option<PathBuf>,
 }
 
 impl Config {
@@ -252,6 +255,7 @@ impl Config {
             token_cache_secs: 60,
             jobs: crate::JobLimits::default(),
             throttle_budgets: crate::ThrottleBudgets::default(),
+            storage_ca_file: None,
         }
     }
 
@@ -441,6 +445,7 @@ impl Config {
                 s.max_age_days = Some(c.jobs.keep_finished_secs.div_ceil(86_400));
             }
         }
+        c.storage_ca_file = file.storage_ca_file;
         c.validate()?;
         Ok(c)
     }
@@ -483,6 +488,24 @@ impl Config {
                 return Err(ServerError::Config(
                     "backup-schedule: every-secs must be at least 1".into(),
                 ));
+            }
+            match (&s.container_url, &s.sas_token_file) {
+                (None, None) => {}
+                (Some(url), Some(_)) if s.dir.is_none() => {
+                    // The location is checked now; the token is read at each run.
+                    crate::blob_storage::Container::parse(url, Some("sig=placeholder"))
+                        .map_err(|e| ServerError::Config(format!("backup-schedule: {e}")))?;
+                }
+                (Some(_), Some(_)) => {
+                    return Err(ServerError::Config(
+                        "backup-schedule: give dir or container-url, not both".into(),
+                    ))
+                }
+                _ => {
+                    return Err(ServerError::Config(
+                        "backup-schedule: container-url and sas-token-file go together".into(),
+                    ))
+                }
             }
         }
         if !(60..=86_400).contains(&self.token_lifetime_secs) {
@@ -746,6 +769,37 @@ mod tests {
         assert_eq!(c.backup_schedules[1].max_age_days, None);
         for bad in ["max-upload-mib = 0", "job-retention-per-vault = 0"] {
             std::fs::write(&f, bad).unwrap();
+            assert!(Config::load(args.clone()).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_schedule_into_a_container_is_checked_at_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("k.toml");
+        let args = ServeArgs {
+            config: Some(f.clone()),
+            ..Default::default()
+        };
+        let schedule = |rest: &str| {
+            format!("[[backup-schedule]]\nvault = \"default\"\nevery-secs = 60\n{rest}")
+        };
+        std::fs::write(
+            &f,
+            schedule(
+                "container-url = \"https://acct.blob.core.windows.net/backups\"\nsas-token-file = \"/run/sas\"\n",
+            ),
+        )
+        .unwrap();
+        let c = Config::load(args.clone()).unwrap();
+        assert!(c.backup_schedules[0].container_url.is_some());
+        for bad in [
+            "container-url = \"https://acct.blob.core.windows.net/backups\"\n",
+            "sas-token-file = \"/run/sas\"\n",
+            "container-url = \"http://10.0.0.5/acct/backups\"\nsas-token-file = \"/run/sas\"\n",
+            "container-url = \"https://acct.blob.core.windows.net/backups\"\nsas-token-file = \"/run/sas\"\ndir = \"/x\"\n",
+        ] {
+            std::fs::write(&f, schedule(bad)).unwrap();
             assert!(Config::load(args.clone()).is_err(), "{bad}");
         }
     }

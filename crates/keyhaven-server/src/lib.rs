@@ -3,6 +3,7 @@
 #![warn(missing_docs)]
 
 pub mod audit;
+mod blob_storage;
 pub mod config;
 
 mod body_timeout;

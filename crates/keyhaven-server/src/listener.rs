@@ -95,6 +95,8 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
         tenant_id.clone(),
         config.token_lifetime_secs,
     );
+    let storage_client =
+        crate::blob_storage::StorageClient::new(config.storage_ca_file.as_deref())?;
     let schedules: crate::schedule::Statuses = Arc::new(std::sync::Mutex::new(
         config
             .backup_schedules
@@ -128,6 +130,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
             Duration::from_secs(config.purge_interval_secs),
         )?,
         schedules: schedules.clone(),
+        storage: crate::blob_storage::StorageBackups::new(storage_client.clone()),
         audit: audit.clone(),
         throttle: crate::throttle::Throttle::new(
             config.throttle_limit,
@@ -143,14 +146,22 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
         rx.clone(),
     ));
     for (i, s) in config.backup_schedules.iter().enumerate() {
-        let dir = s
-            .dir
-            .clone()
-            .unwrap_or_else(|| config.data_dir.join("scheduled-backups").join(&s.vault));
+        let target = match (&s.container_url, &s.sas_token_file) {
+            (Some(url), Some(sas)) => crate::schedule::Target::Container {
+                client: storage_client.clone(),
+                url: url.clone(),
+                sas_token_file: sas.clone(),
+            },
+            _ => crate::schedule::Target::Dir(
+                s.dir
+                    .clone()
+                    .unwrap_or_else(|| config.data_dir.join("scheduled-backups").join(&s.vault)),
+            ),
+        };
         tokio::spawn(crate::schedule::schedule_loop(
             prepared.kh.clone(),
             s.clone(),
-            dir,
+            target,
             i,
             schedules.clone(),
             rx.clone(),
@@ -270,6 +281,11 @@ async fn maintenance_loop(
                     Ok(0) => {}
                     Ok(n) => tracing::info!(purged = n, "purged deleted objects past their scheduled purge date"),
                     Err(e) => tracing::warn!(error = %e, "purging expired objects failed"),
+                }
+                match kh.purge_expired_vaults().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(purged = n, "purged deleted vaults past their retention"),
+                    Err(e) => tracing::warn!(error = %e, "purging expired deleted vaults failed"),
                 }
                 if let Err(e) = kh.run_lifetime_actions().await {
                     tracing::warn!(error = %e, "running key lifetime actions failed");

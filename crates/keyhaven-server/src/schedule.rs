@@ -1,7 +1,10 @@
 //! Scheduled whole-vault backups: every `every-secs`, a backup of the vault is written to its directory (temporary
 //! name, fsync, rename, fsync of the directory), then old backups beyond `keep-last` or older than
 //! `max-age-days` are removed (a schedule with neither keeps what finished backup jobs keep: see
-//! [`JobLimits`](crate::JobLimits)). The last success and failure are logged and shown by `/healthz`.
+//! [`JobLimits`](crate::JobLimits)). A schedule may name an Azure Blob Storage container instead (`container-url`
+//! and `sas-token-file`): each backup goes into a folder of its own there, as Azure's full backup writes it, and
+//! retention is left to the storage account's lifecycle rules. The last success and failure are logged and shown
+//! by `/healthz`.
 
 use keyhaven_core::{Keyhaven, Principal};
 use keyhaven_model::VaultName;
@@ -32,6 +35,62 @@ pub struct BackupSchedule {
     /// Whether soft-deleted objects go into the backup too.
     #[serde(default)]
     pub include_deleted: bool,
+    /// An Azure Blob Storage container to write backups into instead of a directory (its URL; HTTPS, or plain
+    /// HTTP to loopback), each in a folder of its own as Azure's full backup writes them.
+    #[serde(default)]
+    pub container_url: Option<String>,
+    /// The file holding the container's SAS token (read at each run, so it can be renewed).
+    #[serde(default)]
+    pub sas_token_file: Option<PathBuf>,
+}
+
+/// Where a schedule's backups go.
+pub(crate) enum Target {
+    /// A directory (pruned by the schedule's retention).
+    Dir(PathBuf),
+    /// A Blob Storage container (retention is the storage account's lifecycle rules).
+    Container {
+        client: crate::blob_storage::StorageClient,
+        url: String,
+        sas_token_file: PathBuf,
+    },
+}
+
+/// One backup into a container: its folder URL and how many objects it holds.
+async fn run_into_container(
+    kh: &Arc<Keyhaven>,
+    s: &BackupSchedule,
+    client: &crate::blob_storage::StorageClient,
+    url: &str,
+    sas_token_file: &Path,
+) -> Result<(String, u64), String> {
+    use crate::blob_storage::{BlockWriter, Container, Folder, BACKUP_BLOB};
+    let vault = VaultName::parse(&s.vault).map_err(|e| e.0)?;
+    let sas = tokio::fs::read_to_string(sas_token_file)
+        .await
+        .map_err(|e| format!("reading {}: {e}", sas_token_file.display()))?;
+    let container = Container::parse(url, Some(sas.trim())).map_err(|e| e.to_string())?;
+    let millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_millis());
+    let folder = Folder::for_backup(vault.as_str(), kh.now(), millis);
+    let folder_url = container.folder_url(&folder);
+    let (kh, include_deleted, client) = (kh.clone(), s.include_deleted, client.clone());
+    let rt = tokio::runtime::Handle::current();
+    let objects = tokio::task::spawn_blocking(move || {
+        let mut w = BlockWriter::new(client, container, folder, BACKUP_BLOB, rt);
+        let system = Principal::system("scheduled-backup");
+        match kh.backup_vault(&system, &vault, include_deleted, &mut w, &mut |_| {}) {
+            Ok((_, manifest)) => w
+                .finish()
+                .map(|_| manifest.objects())
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(w.failure().map_or_else(|| e.to_string(), |f| f.to_string())),
+        }
+    })
+    .await
+    .map_err(|e| e.to_string())??;
+    Ok((folder_url, objects))
 }
 
 /// The outcome of a schedule's last runs.
@@ -129,7 +188,7 @@ fn prune(dir: &Path, vault: &str, s: &BackupSchedule, now: i64) {
 pub(crate) async fn schedule_loop(
     kh: Arc<Keyhaven>,
     s: BackupSchedule,
-    dir: PathBuf,
+    target: Target,
     index: usize,
     statuses: Statuses,
     mut stop: watch::Receiver<bool>,
@@ -144,16 +203,26 @@ pub(crate) async fn schedule_loop(
                 if !leader.is_mine(&kh).await {
                     continue;
                 }
-                let (k, sc, d) = (kh.clone(), s.clone(), dir.clone());
-                let r = tokio::task::spawn_blocking(move || run_once(&k, &sc, &d)).await.unwrap_or_else(|e| Err(e.to_string()));
+                let r = match &target {
+                    Target::Dir(dir) => {
+                        let (k, sc, d) = (kh.clone(), s.clone(), dir.clone());
+                        tokio::task::spawn_blocking(move || run_once(&k, &sc, &d))
+                            .await
+                            .unwrap_or_else(|e| Err(e.to_string()))
+                            .map(|(file, objects)| (file.display().to_string(), objects))
+                    }
+                    Target::Container { client, url, sas_token_file } => {
+                        run_into_container(&kh, &s, client, url, sas_token_file).await
+                    }
+                };
                 let now = kh.now();
                 if let Ok(mut st) = statuses.lock() {
                     if let Some(status) = st.get_mut(index) {
                         match &r {
                             Ok((file, objects)) => {
-                                tracing::info!(vault = %s.vault, file = %file.display(), objects, "scheduled backup written");
+                                tracing::info!(vault = %s.vault, file = %file, objects, "scheduled backup written");
                                 status.last_success = Some(now);
-                                status.last_file = Some(file.display().to_string());
+                                status.last_file = Some(file.clone());
                             }
                             Err(e) => {
                                 tracing::error!(vault = %s.vault, error = %e, "scheduled backup failed");
@@ -181,6 +250,8 @@ mod tests {
             keep_last,
             max_age_days,
             include_deleted: false,
+            container_url: None,
+            sas_token_file: None,
         }
     }
 

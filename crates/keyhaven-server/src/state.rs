@@ -25,6 +25,8 @@ pub(crate) struct Shared {
     /// Every request's record.
     pub audit: crate::audit::AuditLog,
     pub schedules: crate::schedule::Statuses,
+    /// Backups into Azure Blob Storage: the storage client and those jobs' folders.
+    pub storage: crate::blob_storage::StorageBackups,
 }
 
 impl std::ops::Deref for AppState {

@@ -16,6 +16,9 @@ fn vault(barrier: &Barrier, name: &str) -> Result<VaultRecord> {
         wrapped_key: barrier.new_vault_key(name)?,
         rotated_keys: Vec::new(),
         seals: 0,
+        resource_group: None,
+        sku: None,
+        deleted: None,
     })
 }
 

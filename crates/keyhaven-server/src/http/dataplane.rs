@@ -11,6 +11,7 @@ use super::objects;
 use super::rbac;
 use super::request::{self, Query};
 use super::secrets::{self, Secrets};
+use super::storage_backup;
 use super::vault_backup;
 use crate::state::AppState;
 use crate::throttle::cost_class;
@@ -69,6 +70,20 @@ async fn dispatch(st: AppState, req: Request<Body>) -> Result<Response, ApiError
         };
         return rbac_route(&cx, m, &scope, &segs[at + 2..], &path).await;
     }
+    // Azure's full and selective restore name a backup in Blob Storage (a JSON body).
+    if storage_backup::is_storage_restore(m, &segs, &parts.headers, &query) {
+        let body = request::read_body(&parts, body, request::MAX_BODY).await?;
+        admit(&body)?;
+        let cx = Ctx {
+            st,
+            who,
+            vault,
+            base: format!("https://{host}"),
+            query,
+            body,
+        };
+        return storage_backup::start_restore(&cx, &segs).await;
+    }
     // A vault restore takes its backup as a streamed body of any size.
     if let Some(only) = vault_restore_target(m, &segs)? {
         admit(&[])?;
@@ -101,10 +116,15 @@ async fn dispatch(st: AppState, req: Request<Body>) -> Result<Response, ApiError
     };
     match (m, segs.as_slice()) {
         // whole-vault backup and restore
+        (&Method::POST, ["backup"]) if storage_backup::names_container(&cx.body) => {
+            storage_backup::start_backup(&cx).await
+        }
         (&Method::POST, ["backup"]) => vault_backup::start_backup(&cx).await,
-        (&Method::GET, ["backup", id, "pending"]) => vault_backup::backup_status(&cx, id),
+        (&Method::POST, ["prebackup"]) => storage_backup::pre_backup(&cx).await,
+        (&Method::PUT, ["prerestore"]) => storage_backup::pre_restore(&cx).await,
+        (&Method::GET, ["backup", id, "pending"]) => storage_backup::backup_status(&cx, id),
         (&Method::GET, ["backup", id, "content"]) => vault_backup::backup_content(&cx, id).await,
-        (&Method::GET, ["restore", id, "pending"]) => vault_backup::restore_status(&cx, id),
+        (&Method::GET, ["restore", id, "pending"]) => storage_backup::restore_status(&cx, id),
         // secrets
         (&Method::GET, ["secrets"]) => objects::list::<Secrets>(&cx),
         (&Method::PUT, ["secrets", n]) => secrets::set(&cx, n).await,

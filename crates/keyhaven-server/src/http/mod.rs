@@ -2,6 +2,7 @@
 
 mod access;
 mod api_version;
+mod arm_vaults;
 mod audit;
 mod auth;
 mod certificate_policy;
@@ -16,6 +17,7 @@ mod portal;
 mod rbac;
 mod request;
 mod secrets;
+mod storage_backup;
 mod vault_backup;
 
 use crate::state::AppState;
@@ -98,6 +100,58 @@ pub(crate) fn router(st: AppState) -> Router {
         .route(
             "/subscriptions/{id}/providers/Microsoft.KeyVault/register",
             post(management::key_vault_provider_status),
+        )
+        // Azure Resource Manager's Microsoft.KeyVault/vaults (arm_vaults.rs).
+        .route(
+            "/subscriptions/{sub}/resourceGroups/{rg}",
+            get(arm_vaults::get_resource_group),
+        )
+        .route(
+            "/subscriptions/{sub}/resourcegroups/{rg}",
+            get(arm_vaults::get_resource_group),
+        )
+        .route(
+            "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.KeyVault/vaults",
+            get(arm_vaults::list_group_vaults),
+        )
+        .route(
+            "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.KeyVault/vaults/{name}",
+            get(arm_vaults::get_vault)
+                .put(arm_vaults::put_vault)
+                .delete(arm_vaults::delete_vault),
+        )
+        .route(
+            "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.KeyVault/managedHSMs",
+            get(arm_vaults::no_managed_hsms),
+        )
+        .route(
+            "/subscriptions/{sub}/providers/Microsoft.KeyVault/vaults",
+            get(arm_vaults::list_vaults),
+        )
+        .route("/subscriptions/{sub}/resources", get(arm_vaults::list_resources))
+        .route(
+            "/subscriptions/{sub}/providers/Microsoft.KeyVault/deletedVaults",
+            get(arm_vaults::list_deleted_vaults),
+        )
+        .route(
+            "/subscriptions/{sub}/providers/Microsoft.KeyVault/locations/{loc}/deletedVaults/{name}",
+            get(arm_vaults::get_deleted_vault),
+        )
+        .route(
+            "/subscriptions/{sub}/providers/Microsoft.KeyVault/locations/{loc}/deletedVaults/{name}/purge",
+            post(arm_vaults::purge_deleted_vault),
+        )
+        .route(
+            "/subscriptions/{sub}/providers/Microsoft.KeyVault/locations/{loc}/operationResults/{op}",
+            get(arm_vaults::operation_result),
+        )
+        .route(
+            "/subscriptions/{sub}/providers/Microsoft.KeyVault/managedHSMs",
+            get(arm_vaults::no_managed_hsms),
+        )
+        .route(
+            "/subscriptions/{sub}/providers/Microsoft.KeyVault/deletedManagedHSMs",
+            get(arm_vaults::no_managed_hsms),
         )
         .route_layer(middleware::from_fn_with_state(
             st.clone(),

@@ -7,7 +7,6 @@
 
 use super::context::Ctx;
 use super::error::ApiError;
-use super::objects::ok;
 use crate::jobs::{JobError, JobKind, JobState, JobStatus};
 use crate::state::AppState;
 use axum::body::Body;
@@ -39,7 +38,7 @@ fn accepted(cx: &Ctx, status: JobStatus) -> Response {
     resp
 }
 
-fn job_error(e: keyhaven_core::Error) -> JobError {
+pub(crate) fn job_error(e: keyhaven_core::Error) -> JobError {
     let api = ApiError::from(e);
     JobError {
         code: api.code.to_string(),
@@ -162,16 +161,6 @@ fn sync_dir(dir: &Path) {
     }
 }
 
-pub(crate) fn backup_status(cx: &Ctx, id: &str) -> Result<Response, ApiError> {
-    cx.st.kh.authorize_vault_job(&cx.who, &cx.vault, false)?;
-    ok(job(cx, id, JobKind::Backup)?)
-}
-
-pub(crate) fn restore_status(cx: &Ctx, id: &str) -> Result<Response, ApiError> {
-    cx.st.kh.authorize_vault_job(&cx.who, &cx.vault, true)?;
-    ok(job(cx, id, JobKind::Restore)?)
-}
-
 /// `GET /backup/{job}/content`: the finished backup, streamed.
 pub(crate) async fn backup_content(cx: &Ctx, id: &str) -> Result<Response, ApiError> {
     cx.st.kh.authorize_vault_job(&cx.who, &cx.vault, false)?;
@@ -276,7 +265,7 @@ pub(crate) async fn body_to_file(body: Body, path: &Path, limit: u64) -> Result<
     }
 }
 
-fn restore_options(
+pub(crate) fn restore_options(
     cx: &Ctx,
     only: Option<(ObjectKind, ObjectName)>,
 ) -> Result<RestoreOptions, ApiError> {
