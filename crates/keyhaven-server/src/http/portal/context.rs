@@ -282,8 +282,14 @@ impl FromRequest<PortalState> for Upload {
         let mut multipart = Multipart::from_request(req, state).await.map_err(|_| {
             PortalError::bad("The form must be sent as multipart/form-data.").into_response()
         })?;
-        let first = match multipart.next_field().await {
-            Ok(Some(f)) if f.name() == Some("csrf") => f.text().await.ok(),
+        // A form whose first part cannot be read (a broken or stalled upload) is told apart from one without the
+        // token, so the answer says which.
+        let unreadable = |e: axum::extract::multipart::MultipartError| {
+            tracing::debug!(error = %e, "a portal upload could not be read");
+            PortalError::bad("The upload could not be read. Try again.").into_response()
+        };
+        let first = match multipart.next_field().await.map_err(unreadable)? {
+            Some(f) if f.name() == Some("csrf") => Some(f.text().await.map_err(unreadable)?),
             _ => None,
         };
         check_csrf(cx.csrf(), first.as_deref()).map_err(IntoResponse::into_response)?;
