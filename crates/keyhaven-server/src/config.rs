@@ -97,6 +97,7 @@ struct FileConfig {
     audit_dir: Option<PathBuf>,
     audit_max_file_mib: Option<u64>,
     audit_hash_names: Option<bool>,
+    audit_sync_reads: Option<bool>,
     root_key_passphrase_file: Option<PathBuf>,
     vault_key_rotate_after_seals: Option<u64>,
     // Connections (ConnectionLimits) and the server certificate.
@@ -243,6 +244,7 @@ impl Config {
                 dir: data_dir.join("audit"),
                 max_file_bytes: 64 << 20,
                 hash_names: false,
+                sync_reads: false,
             },
             root_key_passphrase_file: None,
             limits: crate::ConnectionLimits::default(),
@@ -345,6 +347,9 @@ impl Config {
         }
         if let Some(h) = file.audit_hash_names {
             c.audit.hash_names = h;
+        }
+        if let Some(s) = file.audit_sync_reads {
+            c.audit.sync_reads = s;
         }
         c.root_key_passphrase_file = args
             .root_key_passphrase_file

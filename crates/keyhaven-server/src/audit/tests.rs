@@ -31,6 +31,7 @@ fn settings(dir: &std::path::Path, max: u64) -> AuditSettings {
         dir: dir.to_path_buf(),
         max_file_bytes: max,
         hash_names: false,
+        sync_reads: false,
     }
 }
 
@@ -159,4 +160,33 @@ async fn an_unwritable_log_fails_closed_and_recovers() {
     log.append(record(200)).await.unwrap();
     assert!(log.healthy());
     log.close();
+}
+
+#[tokio::test]
+async fn a_read_and_a_write_are_in_the_file_when_their_append_returns() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = AuditLog::open(&settings(dir.path(), 1 << 20), None).unwrap();
+    let in_file = |dir: &std::path::Path| -> usize {
+        log_files(dir)
+            .unwrap()
+            .iter()
+            .map(|f| std::fs::read_to_string(f).unwrap().lines().count())
+            .sum()
+    };
+    log.append(record(1)).await.unwrap();
+    assert_eq!(
+        in_file(dir.path()),
+        1,
+        "a read's record is in the file once answered"
+    );
+    let mut put = record(2);
+    put.method = "PUT".into();
+    log.append(put).await.unwrap();
+    assert_eq!(in_file(dir.path()), 2);
+    // Past the read sync interval the writer is still serving (its timed sync did not stop it).
+    tokio::time::sleep(writer::SYNC_READS_WITHIN * 3).await;
+    log.append(record(3)).await.unwrap();
+    log.close();
+    let v = verify(&log_files(dir.path()).unwrap(), true).unwrap();
+    assert_eq!((v.lines, v.last_seq), (3, Some(3)));
 }

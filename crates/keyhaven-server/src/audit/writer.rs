@@ -1,6 +1,9 @@
 //! The audit log's writer: one thread that numbers and chains records, appends them in batches with one
-//! `fdatasync` per batch (requests wait for theirs: an answered request's record is on disk), and rotates files by
-//! size without breaking the chain (a new file starts from the last line's hash).
+//! `fdatasync` per batch, and rotates files by size without breaking the chain (a new file starts from the last
+//! line's hash). A request that may change state waits until its record is on disk. A read (GET, HEAD) waits until
+//! its record is in the file — it survives a crash of the process — and the file is synced within
+//! [`SYNC_READS_WITHIN`] (unless reads are configured to wait for the disk too): reads then do not wait for the disk
+//! they never needed, as the store's reads do not.
 
 use super::record::{AuditRecord, GENESIS};
 use std::fs::{File, OpenOptions};
@@ -12,10 +15,15 @@ use std::sync::mpsc;
 /// Records one batch carries at most.
 const MAX_BATCH: usize = 4096;
 
+/// How long records of reads may stay written but not yet synced.
+pub(super) const SYNC_READS_WITHIN: std::time::Duration = std::time::Duration::from_millis(10);
+
 /// A record waiting to be written, and who waits for it.
 pub(super) struct Pending {
     pub record: AuditRecord,
     pub done: tokio::sync::oneshot::Sender<Result<(), String>>,
+    /// Whether the request waits until its record is on disk (else: until it is in the file).
+    pub durable: bool,
 }
 
 /// The file name of a log file whose first line is `seq` (names sort in log order).
@@ -46,6 +54,8 @@ pub(super) struct Writer {
     size: u64,
     seq: u64,
     prev: String,
+    /// Since when records are in the file but not synced.
+    unsynced: Option<std::time::Instant>,
 }
 
 impl Writer {
@@ -64,6 +74,7 @@ impl Writer {
             size: 0,
             seq: 0,
             prev: GENESIS.to_string(),
+            unsynced: None,
         };
         if let Some(last) = log_files(dir)?.pop() {
             let mut f = OpenOptions::new().read(true).write(true).open(&last)?;
@@ -131,10 +142,10 @@ impl Writer {
     }
 
     /// Writes a batch: numbered, chained, appended, synced. On failure nothing of the batch stays.
-    fn write_batch(&mut self, batch: &mut [Pending]) -> std::io::Result<()> {
+    fn write_batch(&mut self, batch: &mut [Pending], sync: bool) -> std::io::Result<()> {
         let (seq0, prev0, size0, path0) =
             (self.seq, self.prev.clone(), self.size, self.path.clone());
-        let result = self.try_write(batch);
+        let result = self.try_write(batch, sync);
         if result.is_err() {
             self.seq = seq0;
             self.prev = prev0;
@@ -156,7 +167,7 @@ impl Writer {
         result
     }
 
-    fn try_write(&mut self, batch: &mut [Pending]) -> std::io::Result<()> {
+    fn try_write(&mut self, batch: &mut [Pending], sync: bool) -> std::io::Result<()> {
         let mut out: Vec<u8> = Vec::with_capacity(batch.len() * 320);
         for p in batch.iter_mut() {
             self.seq += 1;
@@ -175,9 +186,19 @@ impl Writer {
             out.push(b'\n');
         }
         self.flush(&mut out)?;
+        if sync {
+            self.sync()?;
+        } else if self.unsynced.is_none() {
+            self.unsynced = Some(std::time::Instant::now());
+        }
+        Ok(())
+    }
+
+    fn sync(&mut self) -> std::io::Result<()> {
         if let Some(f) = &self.file {
             f.sync_data()?;
         }
+        self.unsynced = None;
         Ok(())
     }
 
@@ -202,7 +223,23 @@ impl Writer {
         healthy: &std::sync::atomic::AtomicBool,
     ) {
         use std::sync::atomic::Ordering;
-        while let Ok(first) = rx.recv() {
+        loop {
+            let next = match self.unsynced {
+                None => rx.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected),
+                Some(since) => rx.recv_timeout(SYNC_READS_WITHIN.saturating_sub(since.elapsed())),
+            };
+            let first = match next {
+                Ok(p) => p,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    if let Err(e) = self.sync() {
+                        // Answered reads' records may be lost with the machine: refuse requests until it works.
+                        healthy.store(false, Ordering::SeqCst);
+                        tracing::error!(error = %e, "the audit log could not be synced; requests are refused until it can");
+                    }
+                    continue;
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            };
             let mut batch = vec![first];
             while batch.len() < MAX_BATCH {
                 match rx.try_recv() {
@@ -210,7 +247,8 @@ impl Writer {
                     Err(_) => break,
                 }
             }
-            match self.write_batch(&mut batch) {
+            let sync = batch.iter().any(|p| p.durable);
+            match self.write_batch(&mut batch, sync) {
                 Ok(()) => {
                     healthy.store(true, Ordering::SeqCst);
                     for p in batch {
