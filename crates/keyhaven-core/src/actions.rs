@@ -241,6 +241,20 @@ impl Action {
         }
     }
 
+    /// A cryptographic operation with a key (encrypt, decrypt, wrap, unwrap, sign, verify): it computes and changes
+    /// nothing stored.
+    pub fn is_cryptographic(self) -> bool {
+        matches!(
+            self,
+            Action::KeysEncrypt
+                | Action::KeysDecrypt
+                | Action::KeysWrap
+                | Action::KeysUnwrap
+                | Action::KeysSign
+                | Action::KeysVerify
+        )
+    }
+
     /// The action named `name` (case-insensitive, as Azure compares them).
     pub fn parse(name: &str) -> Option<Action> {
         Action::ALL

@@ -28,8 +28,8 @@ pub struct AuditSettings {
     pub max_file_bytes: u64,
     /// Write object names as keyed hashes (`hmac:…`, under a key derived from the root key) instead of plainly.
     pub hash_names: bool,
-    /// Reads (GET, HEAD) wait until their record is on disk too, not only in the file (default: no; the file is
-    /// synced within 10 ms).
+    /// Requests that change nothing (GET, HEAD, cryptographic operations) wait until their record is on disk too,
+    /// not only in the file (default: no; the file is synced within 10 ms).
     pub sync_reads: bool,
 }
 
@@ -110,8 +110,13 @@ impl AuditLog {
         }
     }
 
-    /// Appends a record and waits until it is on disk (a read's, unless `sync_reads`: until it is in the file).
-    pub async fn append(&self, record: AuditRecord) -> Result<(), AuditError> {
+    /// Appends a record and waits until it is on disk — or, for a request that changed nothing (`changes_nothing`:
+    /// a read or a cryptographic operation) and unless `sync_reads`, until it is in the file.
+    pub async fn append(
+        &self,
+        record: AuditRecord,
+        changes_nothing: bool,
+    ) -> Result<(), AuditError> {
         let sender = match self.0.tx.lock() {
             Ok(g) => g.clone(),
             Err(_) => return Err(AuditError("the audit log is unavailable".into())),
@@ -120,7 +125,7 @@ impl AuditLog {
             return Ok(());
         };
         let (done, wait) = tokio::sync::oneshot::channel();
-        let durable = self.0.sync_reads || !matches!(record.method.as_str(), "GET" | "HEAD");
+        let durable = self.0.sync_reads || !changes_nothing;
         sender
             .send(writer::Pending {
                 record,

@@ -38,7 +38,7 @@ fn settings(dir: &std::path::Path, max: u64) -> AuditSettings {
 async fn write(dir: &std::path::Path, max: u64, from: u64, n: u64) {
     let log = AuditLog::open(&settings(dir, max), None).unwrap();
     for i in from..from + n {
-        log.append(record(i)).await.unwrap();
+        log.append(record(i), false).await.unwrap();
     }
     log.close();
 }
@@ -142,13 +142,13 @@ async fn an_unwritable_log_fails_closed_and_recovers() {
     let dir = tempfile::tempdir().unwrap();
     let audit = dir.path().join("audit");
     let log = AuditLog::open(&settings(&audit, 4096), None).unwrap();
-    log.append(record(1)).await.unwrap();
+    log.append(record(1), false).await.unwrap();
     assert!(log.healthy());
     // The directory goes away: the next file cannot be created (root or not), so a record is refused.
     std::fs::remove_dir_all(&audit).unwrap();
     let mut refused = false;
     for i in 2..100 {
-        if log.append(record(i)).await.is_err() {
+        if log.append(record(i), false).await.is_err() {
             refused = true;
             break;
         }
@@ -157,7 +157,7 @@ async fn an_unwritable_log_fails_closed_and_recovers() {
     assert!(!log.healthy());
     // Once it can be written again, it is: the chain goes on from the last line that was written.
     std::fs::create_dir_all(&audit).unwrap();
-    log.append(record(200)).await.unwrap();
+    log.append(record(200), false).await.unwrap();
     assert!(log.healthy());
     log.close();
 }
@@ -173,7 +173,7 @@ async fn a_read_and_a_write_are_in_the_file_when_their_append_returns() {
             .map(|f| std::fs::read_to_string(f).unwrap().lines().count())
             .sum()
     };
-    log.append(record(1)).await.unwrap();
+    log.append(record(1), true).await.unwrap();
     assert_eq!(
         in_file(dir.path()),
         1,
@@ -181,11 +181,11 @@ async fn a_read_and_a_write_are_in_the_file_when_their_append_returns() {
     );
     let mut put = record(2);
     put.method = "PUT".into();
-    log.append(put).await.unwrap();
+    log.append(put, false).await.unwrap();
     assert_eq!(in_file(dir.path()), 2);
     // Past the read sync interval the writer is still serving (its timed sync did not stop it).
     tokio::time::sleep(writer::SYNC_READS_WITHIN * 3).await;
-    log.append(record(3)).await.unwrap();
+    log.append(record(3), true).await.unwrap();
     log.close();
     let v = verify(&log_files(dir.path()).unwrap(), true).unwrap();
     assert_eq!((v.lines, v.last_seq), (3, Some(3)));

@@ -1,9 +1,9 @@
 //! The audit log's writer: one thread that numbers and chains records, appends them in batches with one
 //! `fdatasync` per batch, and rotates files by size without breaking the chain (a new file starts from the last
-//! line's hash). A request that may change state waits until its record is on disk. A read (GET, HEAD) waits until
-//! its record is in the file — it survives a crash of the process — and the file is synced within
-//! [`SYNC_READS_WITHIN`] (unless reads are configured to wait for the disk too): reads then do not wait for the disk
-//! they never needed, as the store's reads do not.
+//! line's hash). A request that may change state waits until its record is on disk. One that changes nothing (a
+//! read, a cryptographic operation) waits until its record is in the file — it survives a crash of the process —
+//! and the file is synced within [`SYNC_READS_WITHIN`] (unless configured to wait for the disk too): such requests
+//! then do not wait for a disk flush they never needed, as the store's reads do not.
 
 use super::record::{AuditRecord, GENESIS};
 use std::fs::{File, OpenOptions};
