@@ -81,15 +81,7 @@ pub(crate) async fn audit(State(st): State<AppState>, mut req: Request, next: Ne
         next.run(req).await
     };
     if st.audit.enabled() {
-        // Reads and cryptographic operations change nothing: their records need not wait for the disk (see audit).
-        let changes_nothing = matches!(method.as_str(), "GET" | "HEAD")
-            || slot.0.lock().ok().is_some_and(|f| {
-                f.principal
-                    .as_ref()
-                    .and_then(|p| p.decision())
-                    .is_some_and(|d| d.allowed && d.action.is_cryptographic())
-            });
-        let record = record(
+        let (record, changes_nothing) = record(
             &st,
             &slot,
             request_id.clone(),
@@ -109,6 +101,8 @@ pub(crate) async fn audit(State(st): State<AppState>, mut req: Request, next: Ne
     resp
 }
 
+/// The request's record, and whether the request changed nothing (a read, or an allowed cryptographic operation:
+/// its record need not wait for the disk, see `audit`).
 fn record(
     st: &AppState,
     slot: &Slot,
@@ -117,7 +111,7 @@ fn record(
     method: String,
     resp: &Response,
     started: Instant,
-) -> AuditRecord {
+) -> (AuditRecord, bool) {
     let facts = slot.0.lock().map(|f| {
         (
             f.principal.clone(),
@@ -165,7 +159,11 @@ fn record(
             }
         }
     }
-    AuditRecord {
+    let changes_nothing = matches!(method.as_str(), "GET" | "HEAD")
+        || decision
+            .as_ref()
+            .is_some_and(|d| d.allowed && d.action.is_cryptographic());
+    let record = AuditRecord {
         seq: 0,
         time: keyhaven_model::time::rfc3339_millis(now_ms()),
         request_id,
@@ -183,7 +181,8 @@ fn record(
         result,
         duration_ms: (started.elapsed().as_secs_f64() * 1e6).round() / 1e3,
         prev: String::new(),
-    }
+    };
+    (record, changes_nothing)
 }
 
 fn now_ms() -> i64 {
