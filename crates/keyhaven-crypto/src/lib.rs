@@ -51,15 +51,16 @@ pub fn random_uuid() -> Result<String, CryptoError> {
     let mut b = random_bytes::<16>()?;
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
-    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    Ok(format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    ))
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(36);
+    for (i, x) in b.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            s.push('-');
+        }
+        s.push(char::from(HEX[usize::from(x >> 4)]));
+        s.push(char::from(HEX[usize::from(x & 0x0f)]));
+    }
+    Ok(s)
 }
 
 /// A random credential string (32 bytes, base64url without padding).
@@ -73,7 +74,9 @@ pub fn random_token() -> Result<Zeroizing<String>, CryptoError> {
 
 /// SHA-256 of `data`.
 pub fn sha256(data: &[u8]) -> [u8; 32] {
-    openssl::sha::sha256(data)
+    let mut out = [0u8; 32];
+    out.copy_from_slice(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, data).as_ref());
+    out
 }
 
 /// Compares two byte strings in time that does not depend on where they differ.
@@ -123,6 +126,26 @@ mod tests {
         let u = u.as_deref().unwrap_or_default();
         assert_eq!(u.len(), 36);
         assert_eq!(&u[14..15], "4");
+        assert!("89ab".contains(&u[19..20]), "variant: {u}");
+        for (i, c) in u.char_indices() {
+            if matches!(i, 8 | 13 | 18 | 23) {
+                assert_eq!(c, '-', "{u}");
+            } else {
+                assert!(c.is_ascii_hexdigit() && !c.is_ascii_uppercase(), "{u}");
+            }
+        }
+    }
+
+    #[test]
+    fn sha256_known_answer() {
+        assert_eq!(
+            hex(&sha256(b"abc")),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(
+            hex(&sha256(b"")),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
     }
 
     #[test]

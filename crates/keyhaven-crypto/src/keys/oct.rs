@@ -116,7 +116,7 @@ fn iv_or_random(alg: &str, iv: Option<&[u8]>, len: usize) -> Result<Vec<u8>, Cry
         }
         None => {
             let mut iv = vec![0u8; len];
-            openssl::rand::rand_bytes(&mut iv).map_err(CryptoError::openssl)?;
+            crate::fill_random(&mut iv)?;
             Ok(iv)
         }
     }

@@ -190,3 +190,37 @@ async fn a_read_and_a_write_are_in_the_file_when_their_append_returns() {
     let v = verify(&log_files(dir.path()).unwrap(), true).unwrap();
     assert_eq!((v.lines, v.last_seq), (3, Some(3)));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_writes_and_reads_all_land_in_one_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    // Small files: rotations happen while syncs run.
+    let log = AuditLog::open(&settings(dir.path(), 8192), None).unwrap();
+    let mut tasks = Vec::new();
+    for t in 0..16u64 {
+        let log = log.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..25u64 {
+                let mut r = record(t * 100 + i);
+                let write = i % 2 == 0;
+                if write {
+                    r.method = "PUT".into();
+                }
+                log.append(r, !write).await.unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    log.close();
+    let files = log_files(dir.path()).unwrap();
+    assert!(files.len() > 1, "rotated: {files:?}");
+    let v = verify(&files, true).unwrap();
+    assert_eq!((v.lines, v.last_seq), (400, Some(400)));
+    // Closed: nothing more is written, and a write is refused rather than left unrecorded.
+    let mut put = record(999);
+    put.method = "PUT".into();
+    assert!(log.append(put, false).await.is_err());
+    assert!(log.append(record(998), true).await.is_err());
+}

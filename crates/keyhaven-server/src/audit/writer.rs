@@ -1,30 +1,26 @@
-//! The audit log's writer: one thread that numbers and chains records, appends them in batches with one
-//! `fdatasync` per batch, and rotates files by size without breaking the chain (a new file starts from the last
-//! line's hash). A request that may change state waits until its record is on disk. One that changes nothing (a
-//! read, a cryptographic operation) waits until its record is in the file — it survives a crash of the process —
-//! and the file is synced within [`SYNC_READS_WITHIN`] (unless configured to wait for the disk too): such requests
-//! then do not wait for a disk flush they never needed, as the store's reads do not.
+//! The audit log's writer: numbers and chains records, appends them, and rotates files by size without breaking the
+//! chain (a new file starts from the last line's hash). Every request appends its own record under one lock — no
+//! thread hop. A request that may change state then waits until its record is on disk: it joins a `fdatasync` that
+//! began after its record was written, or begins one (a few at once, outside the lock, so that appends go on
+//! meanwhile and concurrent syncs — the store's group commits included — are joined by the file system into one
+//! journal commit). A request that changes nothing (a read, a cryptographic operation) is answered once its record
+//! is in the file (it survives a crash of the process); the syncer thread syncs such records within
+//! [`SYNC_READS_WITHIN`] (unless configured to wait for the disk too): they do not wait for a disk flush they never
+//! needed, as the store's reads do not.
 
 use super::record::{AuditRecord, GENESIS};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
 
-/// Records one batch carries at most.
-const MAX_BATCH: usize = 4096;
+/// Syncs running at once, at most (a record written while they run waits for the next).
+const MAX_SYNCS_IN_FLIGHT: u32 = 4;
 
 /// How long records of reads may stay written but not yet synced.
 pub(super) const SYNC_READS_WITHIN: std::time::Duration = std::time::Duration::from_millis(10);
-
-/// A record waiting to be written, and who waits for it.
-pub(super) struct Pending {
-    pub record: AuditRecord,
-    pub done: tokio::sync::oneshot::Sender<Result<(), String>>,
-    /// Whether the request waits until its record is on disk (else: until it is in the file).
-    pub durable: bool,
-}
 
 /// The file name of a log file whose first line is `seq` (names sort in log order).
 pub(super) fn file_name(seq: u64) -> String {
@@ -46,16 +42,129 @@ pub fn log_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
+/// The writer's state, shared by the requests that append their own records and the syncer thread.
+pub(super) struct Shared {
+    writer: Mutex<Writer>,
+    /// Woken whenever a sync ends.
+    sync_ended: tokio::sync::Notify,
+    /// Whether the last write (or sync) succeeded.
+    pub healthy: AtomicBool,
+}
+
+/// What a request waiting for its record to reach the disk does next.
+enum Step {
+    Done,
+    Failed,
+    Wait,
+    Sync(u64, Arc<File>),
+}
+
+impl Shared {
+    pub(super) fn new(writer: Writer) -> Shared {
+        Shared {
+            writer: Mutex::new(writer),
+            sync_ended: tokio::sync::Notify::new(),
+            healthy: AtomicBool::new(true),
+        }
+    }
+
+    fn lock(&self) -> std::io::Result<std::sync::MutexGuard<'_, Writer>> {
+        self.writer
+            .lock()
+            .map_err(|_| std::io::Error::other("the audit writer failed earlier"))
+    }
+
+    fn note<T>(&self, result: &std::io::Result<T>) {
+        self.healthy.store(result.is_ok(), Ordering::SeqCst);
+    }
+
+    /// Appends one record now (in the file; synced later by the syncer thread). Returns the write's number.
+    pub(super) fn append_unsynced(&self, record: &mut AuditRecord) -> std::io::Result<u64> {
+        let result = self.lock().and_then(|mut w| w.write_records([record]));
+        self.note(&result);
+        result
+    }
+
+    /// Appends one record and waits until it is on disk.
+    pub(super) async fn append_synced(&self, record: &mut AuditRecord) -> std::io::Result<()> {
+        let write = self.append_unsynced(record)?;
+        loop {
+            let ended = self.sync_ended.notified();
+            tokio::pin!(ended);
+            ended.as_mut().enable();
+            let step = self.lock()?.step(write);
+            match step {
+                Step::Done => return Ok(()),
+                Step::Failed => {
+                    return Err(std::io::Error::other(
+                        "the audit log could not be synced to disk",
+                    ))
+                }
+                Step::Wait => ended.await,
+                Step::Sync(upto, file) => {
+                    let synced = tokio::task::spawn_blocking(move || file.sync_data())
+                        .await
+                        .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+                    self.end_sync(upto, synced)?;
+                }
+            }
+        }
+    }
+
+    /// Records how a sync covering writes up to `upto` ended, and wakes whoever waits for one.
+    fn end_sync(&self, upto: u64, synced: std::io::Result<()>) -> std::io::Result<()> {
+        if let Err(e) = &synced {
+            // Answered reads' records may be lost with the machine: refuse requests until it works.
+            tracing::error!(error = %e, "the audit log could not be synced; requests are refused until it can");
+        }
+        let ended = self.lock().map(|mut w| w.end_sync(upto, synced.is_ok()));
+        self.note(&synced);
+        self.sync_ended.notify_waiters();
+        ended
+    }
+
+    /// Every [`SYNC_READS_WITHIN`], syncs the records requests appended without waiting; stops (after a last sync)
+    /// once every sender of `stop` is gone.
+    pub(super) fn run(&self, stop: mpsc::Receiver<()>) {
+        while !matches!(
+            stop.recv_timeout(SYNC_READS_WITHIN),
+            Err(mpsc::RecvTimeoutError::Disconnected)
+        ) {
+            let next = self.lock().map(|mut w| {
+                let all = w.writes;
+                w.step(all)
+            });
+            if let Ok(Step::Sync(upto, file)) = next {
+                let _ = self.end_sync(upto, file.sync_data());
+            }
+        }
+        if let Ok(mut w) = self.lock() {
+            w.closed = true;
+            if let Some(f) = w.file.take() {
+                let _ = f.sync_all();
+            }
+        }
+    }
+}
+
 pub(super) struct Writer {
     dir: PathBuf,
     max_file_bytes: u64,
-    file: Option<File>,
+    /// The current file (shared with a sync running outside the lock).
+    file: Option<Arc<File>>,
     path: Option<PathBuf>,
     size: u64,
     seq: u64,
     prev: String,
-    /// Since when records are in the file but not synced.
-    unsynced: Option<std::time::Instant>,
+    /// Writes done; the last of them known to be on disk; the last a sync failed for; the last a running sync
+    /// covers, and how many run.
+    writes: u64,
+    synced: u64,
+    failed: u64,
+    sync_started: u64,
+    syncs_in_flight: u32,
+    /// Set when the log is closed: nothing more is written.
+    closed: bool,
 }
 
 impl Writer {
@@ -74,7 +183,12 @@ impl Writer {
             size: 0,
             seq: 0,
             prev: GENESIS.to_string(),
-            unsynced: None,
+            writes: 0,
+            synced: 0,
+            failed: 0,
+            sync_started: 0,
+            syncs_in_flight: 0,
+            closed: false,
         };
         if let Some(last) = log_files(dir)?.pop() {
             let mut f = OpenOptions::new().read(true).write(true).open(&last)?;
@@ -117,7 +231,7 @@ impl Writer {
             }
             f.seek(SeekFrom::End(0))?;
             w.size = keep;
-            w.file = Some(f);
+            w.file = Some(Arc::new(f));
             w.path = Some(last);
         }
         Ok(w)
@@ -127,6 +241,8 @@ impl Writer {
     fn start_file(&mut self, seq: u64) -> std::io::Result<()> {
         if let Some(f) = self.file.take() {
             f.sync_all()?;
+            // Every write so far was to that file.
+            self.synced = self.synced.max(self.writes);
         }
         let path = self.dir.join(file_name(seq));
         let f = OpenOptions::new()
@@ -136,27 +252,32 @@ impl Writer {
             .open(&path)?;
         File::open(&self.dir)?.sync_all()?;
         self.size = f.metadata()?.len();
-        self.file = Some(f);
+        self.file = Some(Arc::new(f));
         self.path = Some(path);
         Ok(())
     }
 
-    /// Writes a batch: numbered, chained, appended, synced. On failure nothing of the batch stays.
-    fn write_batch(&mut self, batch: &mut [Pending], sync: bool) -> std::io::Result<()> {
+    /// Appends records: numbered, chained, written (not synced); returns the write's number. On failure nothing of
+    /// them stays.
+    fn write_records<'a>(
+        &mut self,
+        records: impl IntoIterator<Item = &'a mut AuditRecord>,
+    ) -> std::io::Result<u64> {
         let (seq0, prev0, size0, path0) =
             (self.seq, self.prev.clone(), self.size, self.path.clone());
-        let result = self.try_write(batch, sync);
+        let result = self.try_write(records);
         if result.is_err() {
             self.seq = seq0;
             self.prev = prev0;
             if self.path != path0 {
-                // A file this batch began: it goes, and the one before is current again.
+                // A file these records began: it goes, and the one before is current again.
                 if let Some(p) = self.path.take() {
                     let _ = std::fs::remove_file(p);
                 }
                 self.file = path0
                     .as_ref()
-                    .and_then(|p| OpenOptions::new().append(true).open(p).ok());
+                    .and_then(|p| OpenOptions::new().append(true).open(p).ok())
+                    .map(Arc::new);
                 self.path = path0;
             }
             if let Some(f) = &self.file {
@@ -167,13 +288,19 @@ impl Writer {
         result
     }
 
-    fn try_write(&mut self, batch: &mut [Pending], sync: bool) -> std::io::Result<()> {
-        let mut out: Vec<u8> = Vec::with_capacity(batch.len() * 320);
-        for p in batch.iter_mut() {
+    fn try_write<'a>(
+        &mut self,
+        records: impl IntoIterator<Item = &'a mut AuditRecord>,
+    ) -> std::io::Result<u64> {
+        if self.closed {
+            return Err(std::io::Error::other("the audit log is closed"));
+        }
+        let mut out: Vec<u8> = Vec::with_capacity(512);
+        for record in records {
             self.seq += 1;
-            p.record.seq = self.seq;
-            p.record.prev = std::mem::take(&mut self.prev);
-            let line = serde_json::to_vec(&p.record).map_err(std::io::Error::other)?;
+            record.seq = self.seq;
+            record.prev = std::mem::take(&mut self.prev);
+            let line = serde_json::to_vec(&*record).map_err(std::io::Error::other)?;
             self.prev = keyhaven_crypto::hex(&keyhaven_crypto::sha256(&line));
             if self.file.is_none()
                 || (self.size + out.len() as u64 > 0
@@ -186,87 +313,51 @@ impl Writer {
             out.push(b'\n');
         }
         self.flush(&mut out)?;
-        if sync {
-            self.sync()?;
-        } else if self.unsynced.is_none() {
-            self.unsynced = Some(std::time::Instant::now());
-        }
-        Ok(())
+        self.writes += 1;
+        Ok(self.writes)
     }
 
-    fn sync(&mut self) -> std::io::Result<()> {
-        if let Some(f) = &self.file {
-            f.sync_data()?;
+    /// What to do for write number `write` to be on disk: nothing more, fail, wait for a running sync, or begin a
+    /// sync (of everything written so far).
+    fn step(&mut self, write: u64) -> Step {
+        if self.synced >= write {
+            return Step::Done;
         }
-        self.unsynced = None;
-        Ok(())
+        if self.failed >= write {
+            return Step::Failed;
+        }
+        if self.sync_started >= write || self.syncs_in_flight >= MAX_SYNCS_IN_FLIGHT {
+            return Step::Wait;
+        }
+        let Some(file) = self.file.clone() else {
+            // No file is open (closed): nothing is written any more, so nothing waits.
+            return Step::Failed;
+        };
+        self.sync_started = self.writes;
+        self.syncs_in_flight += 1;
+        Step::Sync(self.writes, file)
+    }
+
+    fn end_sync(&mut self, upto: u64, ok: bool) {
+        self.syncs_in_flight = self.syncs_in_flight.saturating_sub(1);
+        if ok {
+            self.synced = self.synced.max(upto);
+        } else {
+            self.failed = self.failed.max(upto);
+        }
     }
 
     fn flush(&mut self, out: &mut Vec<u8>) -> std::io::Result<()> {
         if out.is_empty() {
             return Ok(());
         }
-        let f = self
+        let mut f: &File = self
             .file
-            .as_mut()
+            .as_deref()
             .ok_or_else(|| std::io::Error::other("no audit file is open"))?;
         f.write_all(out)?;
         self.size += out.len() as u64;
         out.clear();
         Ok(())
-    }
-
-    /// Writes whatever arrives, until every sender is gone.
-    pub(super) fn run(
-        mut self,
-        rx: mpsc::Receiver<Pending>,
-        healthy: &std::sync::atomic::AtomicBool,
-    ) {
-        use std::sync::atomic::Ordering;
-        loop {
-            let next = match self.unsynced {
-                None => rx.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected),
-                Some(since) => rx.recv_timeout(SYNC_READS_WITHIN.saturating_sub(since.elapsed())),
-            };
-            let first = match next {
-                Ok(p) => p,
-                Err(mpsc::RecvTimeoutError::Timeout) => {
-                    if let Err(e) = self.sync() {
-                        // Answered reads' records may be lost with the machine: refuse requests until it works.
-                        healthy.store(false, Ordering::SeqCst);
-                        tracing::error!(error = %e, "the audit log could not be synced; requests are refused until it can");
-                    }
-                    continue;
-                }
-                Err(mpsc::RecvTimeoutError::Disconnected) => break,
-            };
-            let mut batch = vec![first];
-            while batch.len() < MAX_BATCH {
-                match rx.try_recv() {
-                    Ok(p) => batch.push(p),
-                    Err(_) => break,
-                }
-            }
-            let sync = batch.iter().any(|p| p.durable);
-            match self.write_batch(&mut batch, sync) {
-                Ok(()) => {
-                    healthy.store(true, Ordering::SeqCst);
-                    for p in batch {
-                        let _ = p.done.send(Ok(()));
-                    }
-                }
-                Err(e) => {
-                    healthy.store(false, Ordering::SeqCst);
-                    tracing::error!(error = %e, "the audit log could not be written; requests are refused until it can");
-                    let msg = e.to_string();
-                    for p in batch {
-                        let _ = p.done.send(Err(msg.clone()));
-                    }
-                }
-            }
-        }
-        if let Some(f) = self.file.take() {
-            let _ = f.sync_all();
-        }
     }
 }
