@@ -25,7 +25,7 @@ pub(crate) struct Cached {
 /// Principals' roles and secrets, read once and kept for [`CACHE_TTL`].
 #[derive(Default)]
 pub(crate) struct AccessCache {
-    pub(crate) principals: RwLock<HashMap<String, Cached>>,
+    pub(crate) principals: RwLock<HashMap<String, Arc<Cached>>>,
 }
 
 impl AccessCache {

@@ -76,7 +76,7 @@ impl Principal {
     pub fn new(
         client_id: impl Into<String>,
         object_id: impl Into<String>,
-        grants: Vec<Grant>,
+        grants: impl Into<Arc<[Grant]>>,
     ) -> Self {
         Principal {
             client_id: client_id.into(),

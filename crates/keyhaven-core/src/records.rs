@@ -278,7 +278,7 @@ pub(crate) fn public_part<T: DeserializeOwned + Default>(
     v: &Option<serde_json::Value>,
 ) -> Result<T, Error> {
     match v {
-        Some(v) => serde_json::from_value(v.clone())
+        Some(v) => T::deserialize(v)
             .map_err(|e| Error::corrupt(format!("a stored version does not decode: {e}"))),
         None => Ok(T::default()),
     }
@@ -291,8 +291,7 @@ pub(crate) fn public_part_required<T: DeserializeOwned>(
     let v = v
         .as_ref()
         .ok_or_else(|| Error::corrupt("a stored version lacks its public part"))?;
-    serde_json::from_value(v.clone())
-        .map_err(|e| Error::corrupt(format!("a stored version does not decode: {e}")))
+    T::deserialize(v).map_err(|e| Error::corrupt(format!("a stored version does not decode: {e}")))
 }
 
 #[serde_with::serde_as]

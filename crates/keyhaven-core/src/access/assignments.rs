@@ -243,7 +243,7 @@ impl Keyhaven {
         let c = match cached {
             Some(c) => c,
             None => {
-                let c = self.load_caller(object_id)?;
+                let c = Arc::new(self.load_caller(object_id)?);
                 if let Ok(mut m) = self.access.principals.write() {
                     if m.len() >= CACHE_LIMIT {
                         m.clear();
@@ -264,7 +264,7 @@ impl Keyhaven {
                     .into(),
             ));
         }
-        Ok(Principal::new(c.client_id, object_id, c.grants.to_vec()))
+        Ok(Principal::new(c.client_id.clone(), object_id, c.grants.clone()))
     }
 
     fn load_caller(&self, object_id: &str) -> Result<Cached> {
