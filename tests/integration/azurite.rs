@@ -22,6 +22,34 @@ impl Azurite {
         Azurite::launch(Some((cert, key))).await
     }
 
+    /// A new container: its URL and a SAS token for it (made with the development account's key by the Python
+    /// Storage client, `tests/interop/azurite_container.py`); `ca` when Azurite serves HTTPS.
+    pub async fn container(&self, ca: Option<&Path>) -> (String, String) {
+        let python = std::env::var_os("KEYHAVEN_SDK_PYTHON").unwrap_or_else(|| {
+            panic!(
+                "KEYHAVEN_SDK_PYTHON is not set: run `eval \"$(scripts/test-clients.sh)\"` first"
+            )
+        });
+        let script =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/azurite_container.py");
+        let out = tokio::process::Command::new(python)
+            .arg(script)
+            .arg(&self.endpoint)
+            .args(ca)
+            .env("NO_PROXY", "127.0.0.1,localhost")
+            .output()
+            .await
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let line = String::from_utf8(out.stdout).unwrap();
+        let (url, sas) = line.trim().split_once(' ').unwrap();
+        (url.to_string(), sas.to_string())
+    }
+
     async fn launch(tls: Option<(&Path, &Path)>) -> Azurite {
         let modules = std::env::var_os("KEYHAVEN_SDK_NODE_MODULES").map(PathBuf::from);
         let Some(bin) = modules

@@ -39,6 +39,7 @@ mod sdk_keys;
 mod sdk_secrets;
 mod slow_clients;
 mod spec_conformance;
+mod spec_conformance_jobs;
 mod spec_schema;
 mod storage_tls;
 mod store_integrity;

@@ -34,30 +34,6 @@ fn private_ca(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
     files
 }
 
-/// A new container in Azurite: its URL and a SAS token for it.
-async fn container(azurite: &Azurite, ca: Option<&Path>) -> (String, String) {
-    let python = std::env::var_os("KEYHAVEN_SDK_PYTHON").unwrap_or_else(|| {
-        panic!("KEYHAVEN_SDK_PYTHON is not set: run `eval \"$(scripts/test-clients.sh)\"` first")
-    });
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/azurite_container.py");
-    let out = tokio::process::Command::new(python)
-        .arg(script)
-        .arg(&azurite.endpoint)
-        .args(ca)
-        .env("NO_PROXY", "127.0.0.1,localhost")
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let line = String::from_utf8(out.stdout).unwrap();
-    let (url, sas) = line.trim().split_once(' ').unwrap();
-    (url.to_string(), sas.to_string())
-}
-
 /// Starts a job with `req` and waits for its end; returns the final status document.
 async fn job(ts: &TestServer, vault: &str, req: reqwest::RequestBuilder) -> Value {
     let token = ts.admin_token().await;
@@ -156,7 +132,7 @@ async fn backups_reach_storage_over_https_trusting_only_the_configured_ca() {
     let dir = tempfile::tempdir().unwrap();
     let (ca, cert, key) = private_ca(dir.path());
     let azurite = Azurite::start_tls(&cert, &key).await;
-    let (url, sas) = container(&azurite, Some(&ca)).await;
+    let (url, sas) = azurite.container(Some(&ca)).await;
 
     // Without the CA: the job fails, saying why, and no message holds the token.
     let untrusting = TestServer::start().await;
@@ -194,7 +170,7 @@ async fn backups_reach_storage_over_https_trusting_only_the_configured_ca() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backup_schedule_writes_into_a_container() {
     let azurite = Azurite::start().await;
-    let (url, sas) = container(&azurite, None).await;
+    let (url, sas) = azurite.container(None).await;
     let dir = tempfile::tempdir().unwrap();
     let sas_file = dir.path().join("sas-token");
     std::fs::write(&sas_file, &sas).unwrap();

@@ -264,7 +264,11 @@ impl Keyhaven {
                     .into(),
             ));
         }
-        Ok(Principal::new(c.client_id.clone(), object_id, c.grants.clone()))
+        Ok(Principal::new(
+            c.client_id.clone(),
+            object_id,
+            c.grants.clone(),
+        ))
     }
 
     fn load_caller(&self, object_id: &str) -> Result<Cached> {

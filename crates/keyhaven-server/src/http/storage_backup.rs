@@ -163,14 +163,14 @@ fn status_document(j: JobStatus, storage: Option<StorageJob>) -> Value {
         o.insert("endTime".into(), end_time.map_or(Value::Null, Value::from));
         o.entry("error").or_insert(Value::Null);
         if j.operation == JobKind::Backup {
-            // The folder exists once the backup has succeeded.
-            let uri = storage
+            // A backup into a container names its folder from the start, as Azure's does (the spec's examples show
+            // it while the job is in progress); a failed one wrote none, and other backups have none: no field.
+            if let Some(uri) = storage
                 .and_then(|s| s.folder_url)
-                .filter(|_| j.status == JobState::Succeeded);
-            o.insert(
-                "azureStorageBlobContainerUri".into(),
-                uri.map_or(Value::Null, Value::String),
-            );
+                .filter(|_| j.status != JobState::Failed)
+            {
+                o.insert("azureStorageBlobContainerUri".into(), Value::String(uri));
+            }
         }
     }
     doc
