@@ -82,6 +82,10 @@ pub struct KeyFacts {
     pub key_ops: Vec<KeyOp>,
     /// RSA modulus size in bits.
     pub key_size: Option<u32>,
+    /// Whether secure key release may export it.
+    pub exportable: bool,
+    /// Its release policy (exportable keys).
+    pub release_policy: Option<crate::key_release::ReleasePolicyView>,
 }
 
 /// A certificate version's public facts.
@@ -197,6 +201,8 @@ fn detail(kind: ObjectKind, public: &Option<serde_json::Value>) -> Result<Detail
                 jwk: p.jwk.clone().public_only(),
                 key_ops: p.key_ops,
                 key_size: p.key_size,
+                exportable: p.exportable,
+                release_policy: p.release_policy.map(Into::into),
             }))
         }
         ObjectKind::Certificate => {

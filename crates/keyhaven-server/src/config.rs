@@ -129,6 +129,8 @@ struct FileConfig {
     throttle_key_create_limit: Option<u32>,
     throttle_hsm_key_create_limit: Option<u32>,
     storage_ca_file: Option<PathBuf>,
+    #[serde(default)]
+    key_release_authority: Vec<crate::KeyReleaseAuthority>,
 }
 
 /// Where the store lives.
@@ -218,6 +220,8 @@ pub struct Config {
     pub throttle_budgets: crate::ThrottleBudgets,
     /// Extra CA certificates (PEM) to trust for Azure Blob Storage endpoints, besides the system's.
     pub storage_ca_file: Option<PathBuf>,
+    /// The attestation authorities secure key release trusts (`[[key-release-authority]]`).
+    pub key_release_authorities: Vec<crate::KeyReleaseAuthority>,
 }
 
 impl Config {
@@ -258,6 +262,7 @@ impl Config {
             jobs: crate::JobLimits::default(),
             throttle_budgets: crate::ThrottleBudgets::default(),
             storage_ca_file: None,
+            key_release_authorities: Vec::new(),
         }
     }
 
@@ -451,6 +456,7 @@ impl Config {
             }
         }
         c.storage_ca_file = file.storage_ca_file;
+        c.key_release_authorities = file.key_release_authority;
         c.validate()?;
         Ok(c)
     }
@@ -535,6 +541,9 @@ impl Config {
             return Err(ServerError::Config(
                 "token-cache-secs must be at most 3600".into(),
             ));
+        }
+        for a in &self.key_release_authorities {
+            a.validate()?;
         }
         // Uploads, jobs, expensive work and cost-class throttling.
         if self.jobs.max_upload_bytes == 0 {
