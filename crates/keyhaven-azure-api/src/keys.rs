@@ -146,6 +146,7 @@ pub struct KeyBundle {
     /// `true` for the key a certificate manages (it refuses direct changes); absent for other keys.
     pub managed: Option<bool>,
     /// The release policy of an exportable key.
+    #[serde(rename = "release_policy")]
     pub release_policy: Option<KeyReleasePolicy>,
     /// The deleted-object fields, present only for a deleted key.
     #[serde(flatten)]

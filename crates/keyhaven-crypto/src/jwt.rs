@@ -64,7 +64,10 @@ impl TokenSigner {
 
     /// A compact JWS over `claims`.
     pub fn sign(&self, claims: &Value) -> Result<String, CryptoError> {
-        self.sign_with_header(json!({"typ": "JWT", "alg": "RS256", "kid": self.kid}), claims)
+        self.sign_with_header(
+            json!({"typ": "JWT", "alg": "RS256", "kid": self.kid}),
+            claims,
+        )
     }
 
     /// A compact JWS (RS256) over `payload` whose header also carries `extra` (e.g. `jku`, where the key is

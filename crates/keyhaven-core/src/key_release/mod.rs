@@ -76,7 +76,9 @@ pub enum AttestationError {
     #[error("the attestation token's issuer '{0}' is not a trusted attestation authority of this server")]
     UntrustedIssuer(String),
     /// Its authority publishes no key with the token's `kid`.
-    #[error("the attestation token is signed with a key its authority does not publish (kid '{0}')")]
+    #[error(
+        "the attestation token is signed with a key its authority does not publish (kid '{0}')"
+    )]
     UnknownKey(String),
     /// The signature does not verify with the authority's key.
     #[error("the attestation token's signature is not valid for its authority's key")]
@@ -237,11 +239,17 @@ fn runtime_key(claims: &Value) -> Option<(Option<String>, Jwk)> {
             .is_some_and(|t| t.starts_with("RSA"))
     };
     let for_encryption = |k: &&Value| {
-        let use_ok = k.get("use").and_then(Value::as_str).is_none_or(|u| u == "enc");
-        let ops_ok = k.get("key_ops").and_then(Value::as_array).is_none_or(|ops| {
-            ops.iter()
-                .any(|o| matches!(o.as_str(), Some("encrypt" | "wrapKey")))
-        });
+        let use_ok = k
+            .get("use")
+            .and_then(Value::as_str)
+            .is_none_or(|u| u == "enc");
+        let ops_ok = k
+            .get("key_ops")
+            .and_then(Value::as_array)
+            .is_none_or(|ops| {
+                ops.iter()
+                    .any(|o| matches!(o.as_str(), Some("encrypt" | "wrapKey")))
+            });
         use_ok && ops_ok
     };
     let chosen = keys
@@ -298,9 +306,15 @@ impl Keyhaven {
         let attested = verifier.verify(&request.target, now).map_err(refused)?;
         policy
             .evaluate(&attested.issuer, &attested.claims)
-            .map_err(|why| refused(format!("the attestation does not meet the key's release policy: {why}")))?;
+            .map_err(|why| {
+                refused(format!(
+                    "the attestation does not meet the key's release policy: {why}"
+                ))
+            })?;
         let (runtime_kid, runtime) = runtime_key(&attested.claims).ok_or_else(|| {
-            refused("the attestation token carries no runtime RSA encryption key ('x-ms-runtime.keys')")
+            refused(
+                "the attestation token carries no runtime RSA encryption key ('x-ms-runtime.keys')",
+            )
         })?;
         let enc = request.enc.unwrap_or(ReleaseWrapping::CkmRsaAesKeyWrap);
         let key = self.private_key(&f.vault, name, &f.version)?;

@@ -119,7 +119,9 @@ impl ReleasePolicy {
             let authority = member(a, "authority")
                 .and_then(Value::as_str)
                 .filter(|s| !s.trim().is_empty())
-                .ok_or_else(|| format!("anyOf[{i}] needs an 'authority' (the attestation issuer's URL)"))?
+                .ok_or_else(|| {
+                    format!("anyOf[{i}] needs an 'authority' (the attestation issuer's URL)")
+                })?
                 .to_string();
             let mut lists = a.iter().filter(|(k, _)| {
                 k.eq_ignore_ascii_case("anyOf") || k.eq_ignore_ascii_case("allOf")
@@ -166,7 +168,9 @@ impl ReleasePolicy {
 
 /// An authority URL and a token issuer name the same authority: equal but for case and a trailing slash.
 pub(crate) fn same_authority(a: &str, b: &str) -> bool {
-    a.trim().trim_end_matches('/').eq_ignore_ascii_case(b.trim().trim_end_matches('/'))
+    a.trim()
+        .trim_end_matches('/')
+        .eq_ignore_ascii_case(b.trim().trim_end_matches('/'))
 }
 
 fn list_condition(
@@ -222,13 +226,14 @@ fn condition(c: &Value, at: &str, depth: usize, budget: &mut usize) -> Result<Co
         let name = name
             .as_str()
             .ok_or_else(|| format!("{at}.condition must be an operator name"))?;
-        let op = Operator::named(name)
-            .ok_or_else(|| format!("{at}: unknown operator '{name}'"))?;
+        let op = Operator::named(name).ok_or_else(|| format!("{at}: unknown operator '{name}'"))?;
         let value = member(obj, "value")
             .cloned()
             .ok_or_else(|| format!("{at} needs a 'value' for its condition"))?;
         if obj.len() != 3 {
-            return Err(format!("{at} has members besides 'claim', 'condition' and 'value'"));
+            return Err(format!(
+                "{at} has members besides 'claim', 'condition' and 'value'"
+            ));
         }
         return claim_condition(path, op, value, at);
     }
@@ -243,7 +248,12 @@ fn condition(c: &Value, at: &str, depth: usize, budget: &mut usize) -> Result<Co
     claim_condition(path, op, value.clone(), at)
 }
 
-fn claim_condition(path: String, op: Operator, value: Value, at: &str) -> Result<Condition, String> {
+fn claim_condition(
+    path: String,
+    op: Operator,
+    value: Value,
+    at: &str,
+) -> Result<Condition, String> {
     match op {
         Operator::Exists if !value.is_boolean() => {
             return Err(format!("{at}: 'exists' takes true or false"))
@@ -254,7 +264,9 @@ fn claim_condition(path: String, op: Operator, value: Value, at: &str) -> Result
             return Err(format!("{at}: a comparison needs a number"))
         }
         _ if value.is_object() || value.is_array() || value.is_null() => {
-            return Err(format!("{at}: the value must be a string, number or boolean"))
+            return Err(format!(
+                "{at}: the value must be a string, number or boolean"
+            ))
         }
         _ => {}
     }
@@ -297,7 +309,9 @@ fn equals(found: &Value, want: &Value) -> bool {
     };
     match (text(found), text(want)) {
         (Some(a), Some(b)) if found.is_boolean() || want.is_boolean() => a.eq_ignore_ascii_case(&b),
-        (Some(a), Some(b)) => a == b || matches!((number(found), number(want)), (Some(x), Some(y)) if x == y),
+        (Some(a), Some(b)) => {
+            a == b || matches!((number(found), number(want)), (Some(x), Some(y)) if x == y)
+        }
         _ => false,
     }
 }
@@ -362,27 +376,52 @@ mod tests {
 
     #[test]
     fn grammar_accepts_both_forms_and_refuses_what_is_wrong() {
-        let good = policy(json!({"version": "1.0.0", "anyOf": [{"authority": AUTH, "allOf": [
+        let good = policy(
+            json!({"version": "1.0.0", "anyOf": [{"authority": AUTH, "allOf": [
             {"claim": "x-ms-attestation-type", "equals": "sevsnpvm"},
             {"anyOf": [{"claim": "a.b", "greater": 3}, {"claim": "c", "exists": true}]},
-            {"claim": "x-ms-sgx-is-debuggable", "condition": "equals", "value": "false"}]}]}));
+            {"claim": "x-ms-sgx-is-debuggable", "condition": "equals", "value": "false"}]}]}),
+        );
         assert!(good.is_ok(), "{good:?}");
         for (bad, says) in [
             (json!([]), "JSON object"),
             (json!({"anyOf": []}), "empty"),
-            (json!({"version": "2.0", "anyOf": [{"authority": AUTH, "allOf": [{"claim": "a", "equals": 1}]}]}), "version"),
-            (json!({"anyOf": [{"allOf": [{"claim": "a", "equals": 1}]}]}), "authority"),
+            (
+                json!({"version": "2.0", "anyOf": [{"authority": AUTH, "allOf": [{"claim": "a", "equals": 1}]}]}),
+                "version",
+            ),
+            (
+                json!({"anyOf": [{"allOf": [{"claim": "a", "equals": 1}]}]}),
+                "authority",
+            ),
             (json!({"anyOf": [{"authority": AUTH}]}), "exactly one"),
-            (json!({"anyOf": [{"authority": AUTH, "allOf": [{"claim": "a", "matches": 1}]}]}), "unknown operator"),
-            (json!({"anyOf": [{"authority": AUTH, "allOf": [{"claim": "a", "greater": "x"}]}]}), "number"),
-            (json!({"anyOf": [{"authority": AUTH, "allOf": [{"equals": 1}]}]}), "claim"),
-            (json!({"anyOf": [{"authority": AUTH, "allOf": []}]}), "empty"),
-            (json!({"anyOf": [{"authority": AUTH, "allOf": [{"claim": "a", "equals": 1}]}], "extra": 1}), "unknown member"),
+            (
+                json!({"anyOf": [{"authority": AUTH, "allOf": [{"claim": "a", "matches": 1}]}]}),
+                "unknown operator",
+            ),
+            (
+                json!({"anyOf": [{"authority": AUTH, "allOf": [{"claim": "a", "greater": "x"}]}]}),
+                "number",
+            ),
+            (
+                json!({"anyOf": [{"authority": AUTH, "allOf": [{"equals": 1}]}]}),
+                "claim",
+            ),
+            (
+                json!({"anyOf": [{"authority": AUTH, "allOf": []}]}),
+                "empty",
+            ),
+            (
+                json!({"anyOf": [{"authority": AUTH, "allOf": [{"claim": "a", "equals": 1}]}], "extra": 1}),
+                "unknown member",
+            ),
         ] {
             let err = policy(bad.clone()).unwrap_err();
             assert!(err.contains(says), "{bad}: {err}");
         }
-        assert!(ReleasePolicy::parse(b"{not json").unwrap_err().contains("JSON"));
+        assert!(ReleasePolicy::parse(b"{not json")
+            .unwrap_err()
+            .contains("JSON"));
     }
 
     #[test]
@@ -397,10 +436,16 @@ mod tests {
                             "debuggable": false});
         assert_eq!(p.evaluate("https://attest.example/", &claims), Ok(()));
         assert_eq!(p.evaluate("https://ATTEST.example", &claims), Ok(()));
-        assert!(p.evaluate("https://other.example", &claims).unwrap_err().contains("no authority"));
+        assert!(p
+            .evaluate("https://other.example", &claims)
+            .unwrap_err()
+            .contains("no authority"));
         let mut c = claims.clone();
         c["x-ms-attestation-type"] = json!("sgx");
-        assert!(p.evaluate(AUTH, &c).unwrap_err().contains("x-ms-attestation-type"));
+        assert!(p
+            .evaluate(AUTH, &c)
+            .unwrap_err()
+            .contains("x-ms-attestation-type"));
         let mut c = claims.clone();
         c["x-ms-isolation-tee"]["svn"] = json!(1);
         assert!(p.evaluate(AUTH, &c).is_err());
@@ -423,6 +468,8 @@ mod tests {
         assert_eq!(p.evaluate(AUTH, &json!({"a": 1})), Ok(()));
         assert_eq!(p.evaluate(AUTH, &json!({"x.y": {"z": "yes"}})), Ok(()));
         assert_eq!(p.evaluate(AUTH, &json!({"x": {"y": {"z": "yes"}}})), Ok(()));
-        assert!(p.evaluate(AUTH, &json!({"a": 2, "x": {"y": {"z": "no"}}})).is_err());
+        assert!(p
+            .evaluate(AUTH, &json!({"a": 2, "x": {"y": {"z": "no"}}}))
+            .is_err());
     }
 }

@@ -23,7 +23,9 @@ fn parts(token: &str) -> Result<(&str, &str, &str), CryptoError> {
     let mut it = token.trim().split('.');
     match (it.next(), it.next(), it.next(), it.next()) {
         (Some(h), Some(c), Some(s), None) => Ok((h, c, s)),
-        _ => Err(bad("the token is not a compact JWS (three dot-separated parts)")),
+        _ => Err(bad(
+            "the token is not a compact JWS (three dot-separated parts)",
+        )),
     }
 }
 
@@ -95,11 +97,9 @@ pub fn verify_jws(token: &str, key: &Jwk) -> Result<Value, CryptoError> {
             let d = hash(digest(&alg[2..]), signed).map_err(CryptoError::openssl)?;
             esig.verify(&d, &ec).unwrap_or(false)
         }
-        _ => {
-            return Err(bad(
-                "the token's algorithm is not accepted (RS256/384/512, PS256/384/512, ES256/384/512)",
-            ))
-        }
+        _ => return Err(bad(
+            "the token's algorithm is not accepted (RS256/384/512, PS256/384/512, ES256/384/512)",
+        )),
     };
     // Verification failures leave errors on OpenSSL's queue; they are not ours to report.
     let _ = openssl::error::ErrorStack::get();
@@ -124,7 +124,8 @@ pub fn jwk_from_certificate(x5c0: &str) -> Result<Jwk, CryptoError> {
     let der = STANDARD
         .decode(x5c0.trim())
         .map_err(|_| bad("x5c is not base64"))?;
-    let cert = openssl::x509::X509::from_der(&der).map_err(|_| bad("x5c is not a DER certificate"))?;
+    let cert =
+        openssl::x509::X509::from_der(&der).map_err(|_| bad("x5c is not a DER certificate"))?;
     let key = cert.public_key().map_err(CryptoError::openssl)?;
     let mut jwk = Jwk::default();
     if let Ok(rsa) = key.rsa() {
@@ -133,7 +134,9 @@ pub fn jwk_from_certificate(x5c0: &str) -> Result<Jwk, CryptoError> {
         jwk.e = Some(rsa.e().to_vec());
         return Ok(jwk);
     }
-    let ec = key.ec_key().map_err(|_| bad("the certificate's key is neither RSA nor EC"))?;
+    let ec = key
+        .ec_key()
+        .map_err(|_| bad("the certificate's key is neither RSA nor EC"))?;
     let curve = crate::keys::curve_of(ec.group().curve_name())?;
     let mut ctx = openssl::bn::BigNumContext::new().map_err(CryptoError::openssl)?;
     let (mut x, mut y) = (

@@ -69,9 +69,10 @@ pub fn wrap_for_release(
     ctx.set_rsa_padding(Padding::PKCS1_OAEP)
         .map_err(CryptoError::openssl)?;
     let md = enc.oaep_digest();
-    ctx.set_rsa_oaep_md(openssl::md::Md::from_nid(md.type_()).ok_or_else(|| {
-        CryptoError::Library("OAEP digest unavailable".into())
-    })?)
+    ctx.set_rsa_oaep_md(
+        openssl::md::Md::from_nid(md.type_())
+            .ok_or_else(|| CryptoError::Library("OAEP digest unavailable".into()))?,
+    )
     .map_err(CryptoError::openssl)?;
     ctx.set_rsa_mgf1_md(
         openssl::md::Md::from_nid(md.type_())

@@ -2,8 +2,8 @@
 //! HTTPS; plain HTTP only to a loopback address (Azurite in tests and on a developer's machine).
 
 use super::StorageError;
-use reqwest::Url;
 use crate::outbound::is_loopback;
+use reqwest::Url;
 
 /// Where the backup of a folder lives inside it: one blob.
 pub(crate) const BACKUP_BLOB: &str = "keyhaven-vault-backup.khvs";

@@ -9,19 +9,19 @@ use axum::response::Response;
 use keyhaven_azure_api::b64url;
 use keyhaven_azure_api::keys::{
     GetRandomBytesRequest, JsonWebKey, KeyAttributesIn, KeyBundle, KeyCreateParameters,
-    KeyImportParameters, KeyItem, KeyOperationResult, KeyOperationsParameters, KeyReleaseParameters,
-    KeyReleasePolicy, KeyReleaseResult, KeyRotationPolicy,
-    KeySignParameters, KeyUpdateParameters, KeyVerifyParameters, KeyVerifyResult,
-    LifetimeAction as LifetimeActionDto, LifetimeActionTrigger,
-    LifetimeActionType as ActionTypeDto, RandomBytes, RotationPolicyAttributes,
+    KeyImportParameters, KeyItem, KeyOperationResult, KeyOperationsParameters,
+    KeyReleaseParameters, KeyReleasePolicy, KeyReleaseResult, KeyRotationPolicy, KeySignParameters,
+    KeyUpdateParameters, KeyVerifyParameters, KeyVerifyResult, LifetimeAction as LifetimeActionDto,
+    LifetimeActionTrigger, LifetimeActionType as ActionTypeDto, RandomBytes,
+    RotationPolicyAttributes,
 };
 use keyhaven_core::{
     Detail, KeyOperation, KeyProperties, KeySpec, LifetimeAction, LifetimeActionType, ObjectUpdate,
     ObjectView, OperationInput, ReleasePolicyInput, ReleaseRequest, ReleaseUpdate, RotationPolicy,
 };
 use keyhaven_crypto::release::ReleaseWrapping;
-use serde_json::json;
 use keyhaven_model::{KeyOp, ObjectKind, Tags};
+use serde_json::json;
 
 pub(crate) struct Keys;
 
@@ -98,9 +98,9 @@ fn release_policy_out(v: &ObjectView) -> Option<KeyReleasePolicy> {
 /// A release policy as a request gives it: `data` must be base64url.
 fn release_policy_in(p: Option<KeyReleasePolicy>) -> Result<Option<ReleasePolicyInput>, ApiError> {
     p.map(|p| {
-        let data = p
-            .data
-            .ok_or_else(|| ApiError::bad("'release_policy.data' (the policy, base64url) is required."))?;
+        let data = p.data.ok_or_else(|| {
+            ApiError::bad("'release_policy.data' (the policy, base64url) is required.")
+        })?;
         Ok(ReleasePolicyInput {
             content_type: p.content_type,
             data: bytes("release_policy.data", &data)?,

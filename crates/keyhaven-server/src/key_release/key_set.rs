@@ -30,7 +30,10 @@ impl KeySet {
         for entry in list {
             let kid = entry.get("kid").and_then(Value::as_str).map(String::from);
             let has_public = entry.get("n").is_some() || entry.get("x").is_some();
-            let jwk = match (has_public, entry.get("x5c").and_then(|c| c.get(0)?.as_str())) {
+            let jwk = match (
+                has_public,
+                entry.get("x5c").and_then(|c| c.get(0)?.as_str()),
+            ) {
                 (false, Some(cert)) => keyhaven_crypto::release::jwk_from_certificate(cert).ok(),
                 _ => serde_json::from_value::<Jwk>(entry.clone()).ok(),
             };

@@ -43,9 +43,11 @@ pub struct KeyReleaseAuthority {
 impl KeyReleaseAuthority {
     /// Checks one entry; the error names it.
     pub(crate) fn validate(&self) -> Result<(), ServerError> {
-        let err = |m: &str| ServerError::Config(format!("key-release-authority '{}': {m}", self.issuer));
-        let url = Url::parse(self.issuer.trim())
-            .map_err(|_| err("issuer must be the authority's URL, as its tokens' iss claim gives it"))?;
+        let err =
+            |m: &str| ServerError::Config(format!("key-release-authority '{}': {m}", self.issuer));
+        let url = Url::parse(self.issuer.trim()).map_err(|_| {
+            err("issuer must be the authority's URL, as its tokens' iss claim gives it")
+        })?;
         if !matches!(url.scheme(), "https" | "http") {
             return Err(err("issuer must be an http(s) URL"));
         }
@@ -56,7 +58,11 @@ impl KeyReleaseAuthority {
                 match u.scheme() {
                     "https" => {}
                     "http" if crate::outbound::is_loopback(&u) => {}
-                    _ => return Err(err("jwks-url must be https (plain http only to a loopback address)")),
+                    _ => {
+                        return Err(err(
+                            "jwks-url must be https (plain http only to a loopback address)",
+                        ))
+                    }
                 }
             }
             _ => return Err(err("give exactly one of jwks-file and jwks-url")),
@@ -93,7 +99,9 @@ pub(crate) struct Authorities {
 }
 
 fn same_issuer(a: &str, b: &str) -> bool {
-    a.trim().trim_end_matches('/').eq_ignore_ascii_case(b.trim().trim_end_matches('/'))
+    a.trim()
+        .trim_end_matches('/')
+        .eq_ignore_ascii_case(b.trim().trim_end_matches('/'))
 }
 
 impl Authorities {
@@ -134,7 +142,10 @@ impl Authorities {
                 }
                 (None, None) => continue,
             };
-            if list.iter().any(|x: &Authority| same_issuer(&x.issuer, &a.issuer)) {
+            if list
+                .iter()
+                .any(|x: &Authority| same_issuer(&x.issuer, &a.issuer))
+            {
                 return Err(ServerError::Config(format!(
                     "key-release-authority '{}' is configured twice",
                     a.issuer
@@ -199,7 +210,12 @@ fn read_file(path: &std::path::Path) -> Result<KeySet, String> {
 }
 
 async fn fetch(client: &reqwest::Client, url: &Url) -> Result<KeySet, String> {
-    let shown = format!("{}://{}{}", url.scheme(), url.host_str().unwrap_or_default(), url.path());
+    let shown = format!(
+        "{}://{}{}",
+        url.scheme(),
+        url.host_str().unwrap_or_default(),
+        url.path()
+    );
     let mut resp = client
         .get(url.clone())
         .send()
@@ -224,9 +240,11 @@ async fn fetch(client: &reqwest::Client, url: &Url) -> Result<KeySet, String> {
 
 impl AttestationVerifier for Authorities {
     fn verify(&self, token: &str, now: i64) -> Result<VerifiedAttestation, AttestationError> {
-        let malformed = |e: keyhaven_crypto::CryptoError| AttestationError::Malformed(e.to_string());
+        let malformed =
+            |e: keyhaven_crypto::CryptoError| AttestationError::Malformed(e.to_string());
         let header = keyhaven_crypto::release::jws_header(token).map_err(malformed)?;
-        let unverified = keyhaven_crypto::release::jws_unverified_claims(token).map_err(malformed)?;
+        let unverified =
+            keyhaven_crypto::release::jws_unverified_claims(token).map_err(malformed)?;
         let issuer = unverified["iss"]
             .as_str()
             .ok_or_else(|| AttestationError::Malformed("it has no 'iss' claim".into()))?;
@@ -263,9 +281,10 @@ impl AttestationVerifier for Authorities {
             }
         }
         let claims = claims.ok_or(AttestationError::BadSignature)?;
-        let exp = claims.get("exp").and_then(Value::as_i64).ok_or_else(|| {
-            AttestationError::Malformed("it has no numeric 'exp' claim".into())
-        })?;
+        let exp = claims
+            .get("exp")
+            .and_then(Value::as_i64)
+            .ok_or_else(|| AttestationError::Malformed("it has no numeric 'exp' claim".into()))?;
         if exp + LEEWAY_SECS <= now {
             return Err(AttestationError::Expired);
         }

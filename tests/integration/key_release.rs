@@ -1,0 +1,662 @@
+//! Secure key release against a real server configured with an attestation authority made here (its JWKS in a
+//! file): exportable keys with release policies (written, read, updated, backed up and restored), and releases
+//! whose answer is checked the way an attested environment would — the server's JWS verified with the key its
+//! `jku` names, the wrapped key unwrapped with the runtime private key (OpenSSL), and the released key shown to be
+//! the vault's own by a signature the server verifies.
+
+use crate::bad_input::Raw;
+use crate::sdk::{key_client, status};
+use azure_security_keyvault_keys::models::{
+    CreateKeyParameters, KeyAttributes, KeyClientReleaseOptions, KeyEncryptionAlgorithm,
+    KeyReleasePolicy, KeyType, ReleaseParameters,
+};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use base64::Engine;
+use keyhaven_server::KeyReleaseAuthority;
+use keyhaven_testkit::TestServer;
+use openssl::bn::BigNum;
+use openssl::cipher::Cipher;
+use openssl::cipher_ctx::{CipherCtx, CipherCtxFlags};
+use openssl::hash::MessageDigest;
+use openssl::pkey::{PKey, Private, Public};
+use openssl::pkey_ctx::PkeyCtx;
+use openssl::rsa::{Padding, Rsa};
+use openssl::sign::{Signer, Verifier};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+const ISSUER: &str = "https://attest.keyhaven.test";
+
+/// An attestation authority: a signing key, its kid, and its JWKS in a file the server reads.
+struct Authority {
+    key: PKey<Private>,
+    kid: String,
+    _dir: tempfile::TempDir,
+    jwks_file: std::path::PathBuf,
+}
+
+fn rsa_public_jwk(rsa: &Rsa<Private>, kid: &str) -> Value {
+    json!({ "kty": "RSA", "kid": kid, "n": B64.encode(rsa.n().to_vec()), "e": B64.encode(rsa.e().to_vec()) })
+}
+
+impl Authority {
+    fn new() -> Authority {
+        let rsa = Rsa::generate(2048).unwrap();
+        let kid = "attest-signing-1".to_string();
+        let dir = tempfile::tempdir().unwrap();
+        let jwks_file = dir.path().join("jwks.json");
+        let jwks = json!({ "keys": [rsa_public_jwk(&rsa, &kid)] });
+        std::fs::write(&jwks_file, jwks.to_string()).unwrap();
+        Authority {
+            key: PKey::from_rsa(rsa).unwrap(),
+            kid,
+            _dir: dir,
+            jwks_file,
+        }
+    }
+
+    fn config(&self) -> KeyReleaseAuthority {
+        KeyReleaseAuthority {
+            issuer: ISSUER.into(),
+            jwks_file: Some(self.jwks_file.clone()),
+            jwks_url: None,
+            ca_file: None,
+        }
+    }
+
+    /// An RS256 token over `claims`, signed by `key` under this authority's kid.
+    fn sign_with(&self, key: &PKey<Private>, claims: &Value) -> String {
+        let h = B64.encode(json!({ "alg": "RS256", "kid": self.kid, "typ": "JWT" }).to_string());
+        let input = format!("{h}.{}", B64.encode(claims.to_string()));
+        let mut s = Signer::new(MessageDigest::sha256(), key).unwrap();
+        s.update(input.as_bytes()).unwrap();
+        format!("{input}.{}", B64.encode(s.sign_to_vec().unwrap()))
+    }
+
+    fn mint(&self, claims: &Value) -> String {
+        self.sign_with(&self.key, claims)
+    }
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// Claims of an SEV-SNP confidential VM's token carrying `runtime` as its ephemeral encryption key.
+fn claims(runtime: &Rsa<Private>, attestation_type: &str) -> Value {
+    let mut key = rsa_public_jwk(runtime, "TpmEphemeralEncryptionKey");
+    key["key_ops"] = json!(["encrypt"]);
+    json!({
+        "iss": ISSUER, "iat": now(), "nbf": now(), "exp": now() + 600,
+        "x-ms-attestation-type": attestation_type,
+        "x-ms-compliance-status": "azure-compliant-cvm",
+        "x-ms-runtime": { "keys": [key] },
+    })
+}
+
+fn policy(claim: &str, equals: &str) -> Value {
+    json!({ "version": "1.0.0", "anyOf": [{ "authority": ISSUER, "allOf": [{ "claim": claim, "equals": equals }] }] })
+}
+
+fn release_policy(p: &Value, immutable: bool) -> Value {
+    json!({
+        "contentType": "application/json; charset=utf-8",
+        "data": B64.encode(p.to_string()),
+        "immutable": immutable,
+    })
+}
+
+async fn start(authority: &Authority) -> TestServer {
+    let cfg = authority.config();
+    TestServer::start_with(move |c| c.key_release_authorities = vec![cfg], None).await
+}
+
+async fn call(raw: &Raw, m: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+    let sep = if path.contains('?') { '&' } else { '?' };
+    raw.call(
+        m,
+        &format!("{path}{sep}api-version=7.6"),
+        body.map(|b| serde_json::to_vec(&b).unwrap()),
+    )
+    .await
+}
+
+/// Checks a release answer as its receiver would and returns the released private key and the JWS payload.
+async fn open_release(
+    ts: &TestServer,
+    jws: &str,
+    runtime: &Rsa<Private>,
+) -> (PKey<Private>, Value) {
+    let parts: Vec<&str> = jws.split('.').collect();
+    assert_eq!(parts.len(), 3, "a compact JWS");
+    let header: Value = serde_json::from_slice(&B64.decode(parts[0]).unwrap()).unwrap();
+    assert_eq!(header["alg"], "RS256");
+    // The key that signed it is the one the header's jku publishes.
+    let jku = header["jku"].as_str().expect("jku");
+    let jwks: Value = ts
+        .http(&[])
+        .get(jku)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let signer = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"] == header["kid"])
+        .expect("the JWS's kid is published");
+    let bn =
+        |f: &str| BigNum::from_slice(&B64.decode(signer[f].as_str().unwrap()).unwrap()).unwrap();
+    let pubkey: PKey<Public> =
+        PKey::from_rsa(Rsa::from_public_components(bn("n"), bn("e")).unwrap()).unwrap();
+    let mut v = Verifier::new(MessageDigest::sha256(), &pubkey).unwrap();
+    v.update(format!("{}.{}", parts[0], parts[1]).as_bytes())
+        .unwrap();
+    assert!(
+        v.verify(&B64.decode(parts[2]).unwrap()).unwrap(),
+        "the JWS signature verifies"
+    );
+    let payload: Value = serde_json::from_slice(&B64.decode(parts[1]).unwrap()).unwrap();
+
+    let key = &payload["response"]["key"]["key"];
+    let key_hsm: Value =
+        serde_json::from_slice(&B64.decode(key["key_hsm"].as_str().unwrap()).unwrap()).unwrap();
+    assert_eq!(key_hsm["header"]["alg"], "dir");
+    assert_eq!(key_hsm["header"]["kid"], "TpmEphemeralEncryptionKey");
+    let enc = key_hsm["header"]["enc"].as_str().unwrap();
+    assert_eq!(payload["request"]["enc"], enc);
+    let md = match enc {
+        "CKM_RSA_AES_KEY_WRAP" => openssl::md::Md::sha1(),
+        "RSA_AES_KEY_WRAP_256" => openssl::md::Md::sha256(),
+        "RSA_AES_KEY_WRAP_384" => openssl::md::Md::sha384(),
+        other => panic!("unexpected enc {other}"),
+    };
+    let blob = B64.decode(key_hsm["ciphertext"].as_str().unwrap()).unwrap();
+    let k = runtime.size() as usize;
+    let rpkey = PKey::from_rsa(runtime.clone()).unwrap();
+    let mut ctx = PkeyCtx::new(&rpkey).unwrap();
+    ctx.decrypt_init().unwrap();
+    ctx.set_rsa_padding(Padding::PKCS1_OAEP).unwrap();
+    ctx.set_rsa_oaep_md(md).unwrap();
+    ctx.set_rsa_mgf1_md(md).unwrap();
+    let mut aes = Vec::new();
+    ctx.decrypt_to_vec(&blob[..k], &mut aes).unwrap();
+    assert_eq!(aes.len(), 32, "an AES-256 transport key");
+    let mut kw = CipherCtx::new().unwrap();
+    kw.set_flags(CipherCtxFlags::FLAG_WRAP_ALLOW);
+    kw.decrypt_init(Some(Cipher::aes_256_wrap_pad()), Some(&aes), None)
+        .unwrap();
+    let mut pkcs8 = Vec::new();
+    kw.cipher_update_vec(&blob[k..], &mut pkcs8).unwrap();
+    kw.cipher_final_vec(&mut pkcs8).unwrap();
+    let released = PKey::private_key_from_pkcs8(&pkcs8).unwrap();
+    // The public half matches the key the JWS names.
+    let rsa = released.rsa().unwrap();
+    assert_eq!(B64.encode(rsa.n().to_vec()), key["n"].as_str().unwrap());
+    (released, payload)
+}
+
+/// The released key signs; the vault's key verifies: they are the same key.
+async fn same_key_as_vault(raw: &Raw, name: &str, released: &PKey<Private>) {
+    let digest = openssl::sha::sha256(b"released to an attested environment");
+    let mut ctx = PkeyCtx::new(released).unwrap();
+    ctx.sign_init().unwrap();
+    ctx.set_rsa_padding(Padding::PKCS1).unwrap();
+    ctx.set_signature_md(openssl::md::Md::sha256()).unwrap();
+    let mut sig = Vec::new();
+    ctx.sign_to_vec(&digest, &mut sig).unwrap();
+    let (s, v) = call(
+        raw,
+        Method::POST,
+        &format!("/keys/{name}//verify"),
+        Some(json!({ "alg": "RS256", "digest": B64.encode(digest), "value": B64.encode(sig) })),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        v["value"], true,
+        "the vault's key verifies the released key's signature"
+    );
+}
+
+async fn create_exportable(raw: &Raw, name: &str, p: &Value, immutable: bool) -> Value {
+    let (s, v) = call(
+        raw,
+        Method::POST,
+        &format!("/keys/{name}/create"),
+        Some(json!({
+            "kty": "RSA", "key_size": 2048,
+            "attributes": { "exportable": true },
+            "release_policy": release_policy(p, immutable),
+        })),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    v
+}
+
+fn version_of(bundle: &Value) -> String {
+    bundle["key"]["kid"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test]
+async fn an_attested_environment_gets_the_key_and_others_are_refused() {
+    let authority = Authority::new();
+    let ts = start(&authority).await;
+    let raw = Raw::new(&ts).await;
+    let runtime = Rsa::generate(2048).unwrap();
+    let p = policy("x-ms-attestation-type", "sevsnpvm");
+    let bundle = create_exportable(&raw, "skr", &p, false).await;
+    let version = version_of(&bundle);
+
+    // The key shows what it was made with.
+    let (s, got) = call(&raw, Method::GET, &format!("/keys/skr/{version}"), None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(got["attributes"]["exportable"], true, "{got}");
+    assert_eq!(
+        got["release_policy"]["contentType"],
+        "application/json; charset=utf-8"
+    );
+    assert_eq!(got["release_policy"]["immutable"], false);
+    let data = B64
+        .decode(got["release_policy"]["data"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(serde_json::from_slice::<Value>(&data).unwrap(), p);
+
+    // Released, with each wrapping, to the holder of the runtime key; by version and as the latest.
+    let token = authority.mint(&claims(&runtime, "sevsnpvm"));
+    for (path, enc) in [
+        (
+            format!("/keys/skr/{version}/release"),
+            Some("RSA_AES_KEY_WRAP_256"),
+        ),
+        ("/keys/skr/release".to_string(), None),
+        (
+            format!("/keys/skr/{version}/release"),
+            Some("RSA_AES_KEY_WRAP_384"),
+        ),
+    ] {
+        let mut body = json!({ "target": token, "nonce": "n-123" });
+        if let Some(e) = enc {
+            body["enc"] = json!(e);
+        }
+        let (s, v) = call(&raw, Method::POST, &path, Some(body)).await;
+        assert_eq!(s, StatusCode::OK, "{path}: {v}");
+        let (released, payload) = open_release(&ts, v["value"].as_str().unwrap(), &runtime).await;
+        assert_eq!(
+            payload["request"]["enc"],
+            enc.unwrap_or("CKM_RSA_AES_KEY_WRAP")
+        );
+        assert_eq!(payload["request"]["nonce"], "n-123");
+        assert_eq!(
+            payload["response"]["key"]["key"]["kid"],
+            bundle["key"]["kid"]
+        );
+        assert_eq!(payload["response"]["key"]["attributes"]["exportable"], true);
+        assert!(
+            payload["response"]["key"]["key"].get("d").is_none(),
+            "no private part in the clear"
+        );
+        same_key_as_vault(&raw, "skr", &released).await;
+    }
+
+    // Refusals: 403 with the failing part named, and never key material.
+    let mut expired = claims(&runtime, "sevsnpvm");
+    expired["exp"] = json!(now() - 3600);
+    expired["nbf"] = json!(now() - 7200);
+    let mut foreign = claims(&runtime, "sevsnpvm");
+    foreign["iss"] = json!("https://attest.elsewhere.test");
+    let mut no_runtime = claims(&runtime, "sevsnpvm");
+    no_runtime.as_object_mut().unwrap().remove("x-ms-runtime");
+    let mut future = claims(&runtime, "sevsnpvm");
+    future["nbf"] = json!(now() + 3600);
+    let impostor = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
+    let cases = [
+        (
+            "wrong claim",
+            authority.mint(&claims(&runtime, "sgx")),
+            "release policy",
+        ),
+        (
+            "bad signature",
+            authority.sign_with(&impostor, &claims(&runtime, "sevsnpvm")),
+            "signature",
+        ),
+        (
+            "untrusted issuer",
+            authority.mint(&foreign),
+            "not a trusted attestation authority",
+        ),
+        ("expired", authority.mint(&expired), "expired"),
+        ("not yet valid", authority.mint(&future), "not valid yet"),
+        ("no runtime key", authority.mint(&no_runtime), "runtime"),
+        ("not a JWS", "not-a-token".to_string(), "malformed"),
+    ];
+    for (what, target, says) in cases {
+        let (s, v) = call(
+            &raw,
+            Method::POST,
+            &format!("/keys/skr/{version}/release"),
+            Some(json!({ "target": target })),
+        )
+        .await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{what}: {v}");
+        assert_eq!(v["error"]["code"], "Forbidden", "{what}: {v}");
+        let msg = v["error"]["message"].as_str().unwrap();
+        assert!(msg.contains(says), "{what}: {msg}");
+        assert!(!v.to_string().contains("key_hsm"), "{what}");
+    }
+
+    // A bad enc is a bad request; a key that is not exportable is not released.
+    let (s, v) = call(
+        &raw,
+        Method::POST,
+        "/keys/skr/release",
+        Some(json!({ "target": token, "enc": "A256KW" })),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    let (s, _) = call(
+        &raw,
+        Method::POST,
+        "/keys/plain/create",
+        Some(json!({ "kty": "RSA" })),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, v) = call(
+        &raw,
+        Method::POST,
+        "/keys/plain/release",
+        Some(json!({ "target": token })),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not exportable"),
+        "{v}"
+    );
+    let (_, v) = call(&raw, Method::GET, "/keys/plain", None).await;
+    assert_eq!(v["attributes"]["exportable"], false, "{v}");
+    assert!(v.get("release_policy").is_none(), "{v}");
+}
+
+#[tokio::test]
+async fn release_settings_are_checked_when_written_and_kept_by_backup() {
+    let authority = Authority::new();
+    let ts = start(&authority).await;
+    let raw = Raw::new(&ts).await;
+    let p = policy("x-ms-attestation-type", "sevsnpvm");
+
+    // Refused when written, and nothing is written.
+    let rsa = Rsa::generate(2048).unwrap();
+    let b = |n: &openssl::bn::BigNumRef| B64.encode(n.to_vec());
+    let jwk = json!({ "kty": "RSA", "n": b(rsa.n()), "e": b(rsa.e()), "d": b(rsa.d()),
+        "p": b(rsa.p().unwrap()), "q": b(rsa.q().unwrap()), "dp": b(rsa.dmp1().unwrap()),
+        "dq": b(rsa.dmq1().unwrap()), "qi": b(rsa.iqmp().unwrap()) });
+    let bad_grammar = json!({ "anyOf": [{ "authority": ISSUER, "allOf": [{ "claim": "x", "resembles": "y" }] }] });
+    let refused = [
+        (
+            "exportable without a policy",
+            Method::POST,
+            "/keys/k/create",
+            json!({ "kty": "RSA", "attributes": { "exportable": true } }),
+            "needs a release policy",
+        ),
+        (
+            "a policy without exportable",
+            Method::POST,
+            "/keys/k/create",
+            json!({ "kty": "RSA", "release_policy": release_policy(&p, false) }),
+            "Non-exportable",
+        ),
+        (
+            "a policy that does not parse",
+            Method::POST,
+            "/keys/k/create",
+            json!({ "kty": "RSA", "attributes": { "exportable": true },
+                 "release_policy": release_policy(&bad_grammar, false) }),
+            "unknown operator",
+        ),
+        (
+            "data that is not base64url",
+            Method::POST,
+            "/keys/k/create",
+            json!({ "kty": "RSA", "attributes": { "exportable": true },
+                 "release_policy": { "data": "***" } }),
+            "base64url",
+        ),
+        (
+            "import exportable without a policy",
+            Method::PUT,
+            "/keys/k",
+            json!({ "key": jwk, "attributes": { "exportable": true } }),
+            "needs a release policy",
+        ),
+    ];
+    for (what, m, path, body, says) in refused {
+        let (s, v) = call(&raw, m, path, Some(body)).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{what}: {v}");
+        assert!(
+            v["error"]["message"].as_str().unwrap().contains(says),
+            "{what}: {v}"
+        );
+        let (s, _) = call(&raw, Method::GET, "/keys/k", None).await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{what} wrote a key");
+    }
+
+    // Import takes both.
+    let (s, v) = call(
+        &raw,
+        Method::PUT,
+        "/keys/imported",
+        Some(json!({ "key": jwk, "attributes": { "exportable": true },
+                     "release_policy": release_policy(&p, false) })),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["attributes"]["exportable"], true);
+
+    // An immutable policy is never replaced; exportable never changes.
+    create_exportable(&raw, "fixed", &p, true).await;
+    let other = policy("x-ms-compliance-status", "azure-compliant-cvm");
+    let (s, v) = call(
+        &raw,
+        Method::PATCH,
+        "/keys/fixed",
+        Some(json!({ "release_policy": release_policy(&other, false), "tags": { "t": "1" } })),
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("immutable"),
+        "{v}"
+    );
+    let (s, v) = call(
+        &raw,
+        Method::PATCH,
+        "/keys/fixed",
+        Some(json!({ "attributes": { "exportable": false } })),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    let (_, got) = call(&raw, Method::GET, "/keys/fixed", None).await;
+    assert_eq!(got["release_policy"]["immutable"], true);
+    assert_eq!(got["attributes"]["exportable"], true);
+    assert!(
+        got.get("tags").is_none(),
+        "a refused update changes nothing: {got}"
+    );
+    let data = B64
+        .decode(got["release_policy"]["data"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(serde_json::from_slice::<Value>(&data).unwrap(), p);
+
+    // A mutable policy is replaced, and the release follows the new one.
+    let runtime = Rsa::generate(2048).unwrap();
+    create_exportable(&raw, "mutable", &p, false).await;
+    let (s, v) = call(&raw, Method::PATCH, "/keys/mutable",
+        Some(json!({ "release_policy": release_policy(&policy("x-ms-attestation-type", "tdxvm"), true) }))).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["release_policy"]["immutable"], true);
+    let (s, v) = call(
+        &raw,
+        Method::POST,
+        "/keys/mutable/release",
+        Some(json!({ "target": authority.mint(&claims(&runtime, "sevsnpvm")) })),
+    )
+    .await;
+    assert_eq!(
+        s,
+        StatusCode::FORBIDDEN,
+        "the old policy no longer releases: {v}"
+    );
+    let (s, v) = call(
+        &raw,
+        Method::POST,
+        "/keys/mutable/release",
+        Some(json!({ "target": authority.mint(&claims(&runtime, "tdxvm")) })),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+
+    // Backup, purge and restore: the key comes back exportable with its policy, and still releases.
+    let (s, blob) = call(&raw, Method::POST, "/keys/mutable/backup", None).await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _) = call(&raw, Method::DELETE, "/keys/mutable", None).await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _) = call(&raw, Method::DELETE, "/deletedkeys/mutable", None).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, restored) = call(
+        &raw,
+        Method::POST,
+        "/keys/restore",
+        Some(json!({ "value": blob["value"] })),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{restored}");
+    assert_eq!(restored["attributes"]["exportable"], true);
+    assert_eq!(restored["release_policy"]["immutable"], true);
+    let (s, v) = call(
+        &raw,
+        Method::POST,
+        "/keys/mutable/release",
+        Some(json!({ "target": authority.mint(&claims(&runtime, "tdxvm")) })),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (released, _) = open_release(&ts, v["value"].as_str().unwrap(), &runtime).await;
+    same_key_as_vault(&raw, "mutable", &released).await;
+
+    // A rotated exportable key stays exportable under the same policy.
+    let (s, v) = call(&raw, Method::POST, "/keys/mutable/rotate", None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["attributes"]["exportable"], true);
+    assert_eq!(v["release_policy"], restored["release_policy"]);
+}
+
+#[tokio::test]
+async fn the_rust_sdk_creates_an_exportable_key_and_releases_it() {
+    let authority = Authority::new();
+    let ts = start(&authority).await;
+    let c = key_client(&ts, "default");
+    let runtime = Rsa::generate(2048).unwrap();
+
+    let mut attrs = KeyAttributes::default();
+    attrs.exportable = Some(true);
+    let mut rp = KeyReleasePolicy::default();
+    rp.content_type = Some("application/json; charset=utf-8".into());
+    rp.encoded_policy = Some(
+        policy("x-ms-attestation-type", "sevsnpvm")
+            .to_string()
+            .into_bytes(),
+    );
+    let mut p = CreateKeyParameters::default();
+    p.kty = Some(KeyType::Rsa);
+    p.key_attributes = Some(attrs);
+    p.release_policy = Some(rp);
+    let key = c
+        .create_key("sdk-skr", p.try_into().unwrap(), None)
+        .await
+        .unwrap()
+        .into_model()
+        .unwrap();
+    assert_eq!(key.attributes.as_ref().unwrap().exportable, Some(true));
+    assert!(key
+        .release_policy
+        .as_ref()
+        .unwrap()
+        .encoded_policy
+        .is_some());
+    let version = key
+        .key
+        .as_ref()
+        .unwrap()
+        .kid
+        .as_ref()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string();
+
+    let release = |token: String| {
+        let mut r = ReleaseParameters::default();
+        r.target_attestation_token = Some(token);
+        r.algorithm = Some(KeyEncryptionAlgorithm::RsaAesKeyWrap256);
+        r.nonce = Some("sdk-nonce".into());
+        r
+    };
+    let opts = || {
+        Some(KeyClientReleaseOptions {
+            key_version: Some(version.clone()),
+            ..Default::default()
+        })
+    };
+    let out = c
+        .release(
+            "sdk-skr",
+            release(authority.mint(&claims(&runtime, "sevsnpvm")))
+                .try_into()
+                .unwrap(),
+            opts(),
+        )
+        .await
+        .unwrap()
+        .into_model()
+        .unwrap();
+    let (released, payload) = open_release(&ts, &out.value.unwrap(), &runtime).await;
+    assert_eq!(payload["request"]["nonce"], "sdk-nonce");
+    let raw = Raw::new(&ts).await;
+    same_key_as_vault(&raw, "sdk-skr", &released).await;
+
+    let err = c
+        .release(
+            "sdk-skr",
+            release(authority.mint(&claims(&runtime, "sgx")))
+                .try_into()
+                .unwrap(),
+            opts(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(status(&err), 403);
+}
