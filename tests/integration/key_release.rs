@@ -25,10 +25,10 @@ use openssl::sign::{Signer, Verifier};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-const ISSUER: &str = "https://attest.keyhaven.test";
+pub(crate) const ISSUER: &str = "https://attest.keyhaven.test";
 
 /// An attestation authority: a signing key, its kid, and its JWKS in a file the server reads.
-struct Authority {
+pub(crate) struct Authority {
     key: PKey<Private>,
     kid: String,
     _dir: tempfile::TempDir,
@@ -40,7 +40,7 @@ fn rsa_public_jwk(rsa: &Rsa<Private>, kid: &str) -> Value {
 }
 
 impl Authority {
-    fn new() -> Authority {
+    pub(crate) fn new() -> Authority {
         let rsa = Rsa::generate(2048).unwrap();
         let kid = "attest-signing-1".to_string();
         let dir = tempfile::tempdir().unwrap();
@@ -55,7 +55,7 @@ impl Authority {
         }
     }
 
-    fn config(&self) -> KeyReleaseAuthority {
+    pub(crate) fn config(&self) -> KeyReleaseAuthority {
         KeyReleaseAuthority {
             issuer: ISSUER.into(),
             jwks_file: Some(self.jwks_file.clone()),
@@ -73,7 +73,7 @@ impl Authority {
         format!("{input}.{}", B64.encode(s.sign_to_vec().unwrap()))
     }
 
-    fn mint(&self, claims: &Value) -> String {
+    pub(crate) fn mint(&self, claims: &Value) -> String {
         self.sign_with(&self.key, claims)
     }
 }
@@ -86,7 +86,7 @@ fn now() -> i64 {
 }
 
 /// Claims of an SEV-SNP confidential VM's token carrying `runtime` as its ephemeral encryption key.
-fn claims(runtime: &Rsa<Private>, attestation_type: &str) -> Value {
+pub(crate) fn claims(runtime: &Rsa<Private>, attestation_type: &str) -> Value {
     let mut key = rsa_public_jwk(runtime, "TpmEphemeralEncryptionKey");
     key["key_ops"] = json!(["encrypt"]);
     json!({
@@ -97,11 +97,11 @@ fn claims(runtime: &Rsa<Private>, attestation_type: &str) -> Value {
     })
 }
 
-fn policy(claim: &str, equals: &str) -> Value {
+pub(crate) fn policy(claim: &str, equals: &str) -> Value {
     json!({ "version": "1.0.0", "anyOf": [{ "authority": ISSUER, "allOf": [{ "claim": claim, "equals": equals }] }] })
 }
 
-fn release_policy(p: &Value, immutable: bool) -> Value {
+pub(crate) fn release_policy(p: &Value, immutable: bool) -> Value {
     json!({
         "contentType": "application/json; charset=utf-8",
         "data": B64.encode(p.to_string()),

@@ -8,6 +8,7 @@
 //! printed at the end is the one README's compatibility table quotes.
 
 use crate::bad_input::Raw;
+use crate::key_release::{claims, policy, release_policy, Authority};
 use crate::spec_schema::{specs_dir, Operation, SpecSet};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
@@ -60,16 +61,10 @@ const SKIPPED: &[(&str, &str)] = &[
 /// Examples of what Keyhaven refuses by design, with the reason. They are replayed all the same, and the answer
 /// must be a 400 in Azure's error envelope, valid against the operation's error schema; they count among the
 /// skipped, not the passes.
-const REFUSED: &[(&str, &str)] = &[
-    (
-        "release-example.json",
-        "secure key release is not offered: no key is exportable (replayed: answered 400)",
-    ),
-    (
-        "GetKeyAttestation-example.json",
-        "keys are held in software, not in an HSM: nothing to attest (replayed: answered 400)",
-    ),
-];
+const REFUSED: &[(&str, &str)] = &[(
+    "GetKeyAttestation-example.json",
+    "keys are held in software, not in an HSM: nothing to attest (replayed: answered 400)",
+)];
 
 /// One replay: which example, what happened.
 struct Outcome {
@@ -80,9 +75,13 @@ struct Outcome {
 
 #[tokio::test]
 async fn every_spec_example_replays_and_matches_its_schema() {
-    let ts = TestServer::start().await;
+    // Key release needs an attestation authority the server trusts: one made here.
+    let authority = Authority::new();
+    let cfg = authority.config();
+    let ts = TestServer::start_with(move |c| c.key_release_authorities = vec![cfg], None).await;
     let raw = Raw::new(&ts).await;
     let ca = TestCa::new();
+    let ctx = (&ca, &authority);
     let mut outcomes: Vec<Outcome> = Vec::new();
     let mut skipped: Vec<(String, &str)> = Vec::new();
     let mut n = 0usize;
@@ -114,7 +113,7 @@ async fn every_spec_example_replays_and_matches_its_schema() {
                 });
                 continue;
             };
-            let result = replay(&raw, &ca, &specs, op, &example, n, refused.is_some()).await;
+            let result = replay(&raw, ctx, &specs, op, &example, n, refused.is_some()).await;
             if let (Some((_, why)), Ok(())) = (refused, &result) {
                 skipped.push((label, why));
                 continue;
@@ -169,7 +168,7 @@ async fn every_spec_example_replays_and_matches_its_schema() {
 /// Replays one example: prepares what it needs, sends it, checks status and body.
 async fn replay(
     raw: &Raw,
-    ca: &TestCa,
+    ctx: (&TestCa, &Authority),
     specs: &SpecSet,
     op: &Operation,
     example: &Value,
@@ -194,7 +193,7 @@ async fn replay(
         .and_then(|p| p["name"].as_str());
     let mut body: Option<Value> = body_param.and_then(|b| params.get(b)).cloned();
 
-    let prepared = prepare(raw, ca, &op.operation_id, &name, &q, body.as_mut()).await?;
+    let prepared = prepare(raw, ctx, &op.operation_id, &name, &q, body.as_mut()).await?;
 
     // The request: path parameters mapped, query parameters as the example gives them.
     let mut path = op.path.clone();
@@ -309,7 +308,7 @@ struct Prepared {
 /// Makes what the operation needs and maps the body's values onto this server.
 async fn prepare(
     raw: &Raw,
-    ca: &TestCa,
+    (ca, authority): (&TestCa, &Authority),
     op: &str,
     name: &str,
     q: &str,
@@ -348,8 +347,28 @@ async fn prepare(
         | "UpdateKeyRotationPolicy"
         | "encrypt"
         | "wrapKey"
-        | "release"
         | "GetKeyAttestation" => p.version = Some(h.key(name, "RS256").await?),
+        "release" => {
+            // An exportable key whose policy the test authority's token meets, and such a token as the target.
+            let v = h
+                .ok(
+                    Method::POST,
+                    &format!("/keys/{name}/create"),
+                    Some(json!({
+                        "kty": "RSA",
+                        "attributes": { "exportable": true },
+                        "release_policy": release_policy(&policy("x-ms-attestation-type", "sevsnpvm"), false),
+                    })),
+                )
+                .await?;
+            p.version = Some(last_segment(&v["key"]["kid"]));
+            let runtime = openssl::rsa::Rsa::generate(2048).map_err(|e| e.to_string())?;
+            set(
+                body,
+                "target",
+                json!(authority.mint(&claims(&runtime, "sevsnpvm"))),
+            )?;
+        }
         "GetDeletedKey" | "PurgeDeletedKey" | "RecoverDeletedKey" | "GetDeletedKeys" => {
             h.key(name, "RS256").await?;
             h.ok(Method::DELETE, &format!("/keys/{name}"), None).await?;
