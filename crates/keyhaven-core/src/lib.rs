@@ -47,8 +47,8 @@ pub use certificates::{
 pub use error::Error;
 pub use geography::{GeographyExport, MIN_EXPORT_PASSPHRASE_CHARS};
 pub use key_release::{
-    AttestationError, AttestationVerifier, ReleasePolicyInput, ReleasePolicyView, ReleaseRequest,
-    ReleaseUpdate, ReleasedKey, VerifiedAttestation, RELEASE_POLICY_CONTENT_TYPE,
+    AttestationError, AttestationVerifier, ReleasePolicyInput, ReleaseRequest, ReleaseUpdate,
+    ReleasedKey, VerifiedAttestation, RELEASE_POLICY_CONTENT_TYPE,
 };
 pub use keys::{KeyOperation, KeyProperties, KeySpec, OperationInput, OperationOutput};
 pub use objects::ObjectUpdate;
@@ -73,7 +73,8 @@ pub use vault_backup::{
 pub use vault_keys::VaultKeyInfo;
 pub use vaults::{NewVault, VaultInfo, VaultPlacement};
 pub use views::{
-    CertificateFacts, DeletedInfo, Detail, KeyFacts, ObjectView, RecoveryLevel, VaultPolicy,
+    CertificateFacts, DeletedInfo, Detail, KeyFacts, ObjectView, RecoveryLevel, ReleasePolicyView,
+    VaultPolicy,
 };
 
 /// The result of a domain operation: its value, or the [`Error`] to map to the caller's protocol.

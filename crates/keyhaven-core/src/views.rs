@@ -85,7 +85,28 @@ pub struct KeyFacts {
     /// Whether secure key release may export it.
     pub exportable: bool,
     /// Its release policy (exportable keys).
-    pub release_policy: Option<crate::key_release::ReleasePolicyView>,
+    pub release_policy: Option<ReleasePolicyView>,
+}
+
+/// A key version's release policy as callers see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReleasePolicyView {
+    /// The policy's content type.
+    pub content_type: String,
+    /// The policy document as written.
+    pub data: Vec<u8>,
+    /// Whether the policy can no longer be replaced.
+    pub immutable: bool,
+}
+
+impl From<records::ReleasePolicyRecord> for ReleasePolicyView {
+    fn from(r: records::ReleasePolicyRecord) -> Self {
+        ReleasePolicyView {
+            content_type: r.content_type,
+            data: r.data,
+            immutable: r.immutable,
+        }
+    }
 }
 
 /// A certificate version's public facts.

@@ -36,27 +36,6 @@ pub struct ReleasePolicyInput {
     pub immutable: Option<bool>,
 }
 
-/// A key version's release policy as callers see it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReleasePolicyView {
-    /// The policy's content type.
-    pub content_type: String,
-    /// The policy document as written.
-    pub data: Vec<u8>,
-    /// Whether the policy can no longer be replaced.
-    pub immutable: bool,
-}
-
-impl From<ReleasePolicyRecord> for ReleasePolicyView {
-    fn from(r: ReleasePolicyRecord) -> Self {
-        ReleasePolicyView {
-            content_type: r.content_type,
-            data: r.data,
-            immutable: r.immutable,
-        }
-    }
-}
-
 /// A change of a key version's release settings (an update).
 #[derive(Debug, Clone, Default)]
 pub struct ReleaseUpdate {
