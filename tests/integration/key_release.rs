@@ -41,18 +41,25 @@ fn rsa_public_jwk(rsa: &Rsa<Private>, kid: &str) -> Value {
 
 impl Authority {
     pub(crate) fn new() -> Authority {
-        let rsa = Rsa::generate(2048).unwrap();
-        let kid = "attest-signing-1".to_string();
+        Authority::with_kid("attest-signing-1")
+    }
+
+    fn with_kid(kid: &str) -> Authority {
+        let key = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let jwks_file = dir.path().join("jwks.json");
-        let jwks = json!({ "keys": [rsa_public_jwk(&rsa, &kid)] });
-        std::fs::write(&jwks_file, jwks.to_string()).unwrap();
-        Authority {
-            key: PKey::from_rsa(rsa).unwrap(),
-            kid,
+        let a = Authority {
+            key,
+            kid: kid.to_string(),
             _dir: dir,
             jwks_file,
-        }
+        };
+        std::fs::write(&a.jwks_file, a.jwks().to_string()).unwrap();
+        a
+    }
+
+    fn jwks(&self) -> Value {
+        json!({ "keys": [rsa_public_jwk(&self.key.rsa().unwrap(), &self.kid)] })
     }
 
     pub(crate) fn config(&self) -> KeyReleaseAuthority {
@@ -659,4 +666,134 @@ async fn the_rust_sdk_creates_an_exportable_key_and_releases_it() {
         .await
         .unwrap_err();
     assert_eq!(status(&err), 403);
+}
+
+/// Serves a JWKS over plain HTTP on loopback (as an authority's key endpoint would over HTTPS), counting requests.
+struct JwksEndpoint {
+    url: String,
+    body: std::sync::Arc<std::sync::Mutex<String>>,
+    hits: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl JwksEndpoint {
+    fn serve(jwks: &Value) -> JwksEndpoint {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/certs", listener.local_addr().unwrap());
+        let body = std::sync::Arc::new(std::sync::Mutex::new(jwks.to_string()));
+        let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (b, h) = (body.clone(), hits.clone());
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { continue };
+                let mut req = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match conn.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => req.extend_from_slice(&buf[..n]),
+                    }
+                }
+                h.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let body = b.lock().unwrap().clone();
+                let _ = write!(
+                    conn,
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        JwksEndpoint { url, body, hits }
+    }
+
+    fn hits(&self) -> usize {
+        self.hits.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+#[tokio::test]
+async fn keys_from_a_jwks_url_are_fetched_and_refreshed_when_the_authority_rotates() {
+    let first = Authority::with_kid("signing-2025");
+    let endpoint = JwksEndpoint::serve(&first.jwks());
+    let url = endpoint.url.clone();
+    let ts = TestServer::start_with(
+        move |c| {
+            c.key_release_authorities = vec![KeyReleaseAuthority {
+                issuer: ISSUER.into(),
+                jwks_file: None,
+                jwks_url: Some(url),
+                ca_file: None,
+            }]
+        },
+        None,
+    )
+    .await;
+    let raw = Raw::new(&ts).await;
+    let runtime = Rsa::generate(2048).unwrap();
+    create_exportable(
+        &raw,
+        "fetched",
+        &policy("x-ms-attestation-type", "sevsnpvm"),
+        false,
+    )
+    .await;
+    let release = |target: String| Some(json!({ "target": target }));
+
+    // Fetched at first use.
+    assert_eq!(
+        endpoint.hits(),
+        0,
+        "nothing is fetched before a release needs it"
+    );
+    let (s, v) = call(
+        &raw,
+        Method::POST,
+        "/keys/fetched/release",
+        release(first.mint(&claims(&runtime, "sevsnpvm"))),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (released, _) = open_release(&ts, v["value"].as_str().unwrap(), &runtime).await;
+    same_key_as_vault(&raw, "fetched", &released).await;
+    assert_eq!(endpoint.hits(), 1);
+
+    // The authority rotates its key. Right after a fetch, an unknown kid does not make the server fetch again …
+    let second = Authority::with_kid("signing-2026");
+    *endpoint.body.lock().unwrap() = second.jwks().to_string();
+    let token = second.mint(&claims(&runtime, "sevsnpvm"));
+    for _ in 0..3 {
+        let (s, v) = call(
+            &raw,
+            Method::POST,
+            "/keys/fetched/release",
+            release(token.clone()),
+        )
+        .await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
+        assert!(
+            v["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("does not publish"),
+            "{v}"
+        );
+    }
+    assert_eq!(
+        endpoint.hits(),
+        1,
+        "unknown kids do not make the server fetch in a loop"
+    );
+    // … but once the refresh interval has passed, it does, and the new key is trusted; the old one no longer.
+    tokio::time::sleep(std::time::Duration::from_millis(10_500)).await;
+    let (s, v) = call(&raw, Method::POST, "/keys/fetched/release", release(token)).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(endpoint.hits(), 2);
+    let (s, v) = call(
+        &raw,
+        Method::POST,
+        "/keys/fetched/release",
+        release(first.mint(&claims(&runtime, "sevsnpvm"))),
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
 }
