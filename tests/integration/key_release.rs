@@ -797,3 +797,99 @@ async fn keys_from_a_jwks_url_are_fetched_and_refreshed_when_the_authority_rotat
     .await;
     assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
 }
+
+/// Waits for a whole-vault backup or restore job to finish and returns its final status.
+async fn finished(http: &reqwest::Client, token: &str, mut status: Value, url: String) -> Value {
+    while status["status"] == "InProgress" {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        status = http
+            .get(&url)
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    }
+    status
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_whole_vault_backup_keeps_release_policies() {
+    let authority = Authority::new();
+    let ts = start(&authority).await;
+    ts.create_vault("dst").await;
+    let raw = Raw::new(&ts).await;
+    let p = policy("x-ms-attestation-type", "sevsnpvm");
+    create_exportable(&raw, "kept", &p, true).await;
+
+    let http = ts.http(&["default", "dst"]);
+    let token = ts.admin_token().await;
+    let (src, dst) = (ts.vault_url("default"), ts.vault_url("dst"));
+    let resp = http
+        .post(format!("{src}/backup?api-version=7.5"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 202);
+    let pending = resp.headers()["azure-asyncoperation"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let status: Value = resp.json().await.unwrap();
+    let id = status["jobId"].as_str().unwrap().to_string();
+    let status = finished(&http, &token, status, pending).await;
+    assert_eq!(status["status"], "Succeeded", "{status}");
+
+    let resp = http
+        .put(format!(
+            "{dst}/keys/kept/restore?api-version=7.5&backupId={id}"
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 202);
+    let status: Value = resp.json().await.unwrap();
+    let rid = status["jobId"].as_str().unwrap().to_string();
+    let status = finished(
+        &http,
+        &token,
+        status,
+        format!("{dst}/restore/{rid}/pending?api-version=7.5"),
+    )
+    .await;
+    assert_eq!(status["status"], "Succeeded", "{status}");
+
+    let got: Value = http
+        .get(format!("{dst}/keys/kept?api-version=7.6"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(got["attributes"]["exportable"], true, "{got}");
+    assert_eq!(got["release_policy"]["immutable"], true, "{got}");
+    let data = B64
+        .decode(got["release_policy"]["data"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(serde_json::from_slice::<Value>(&data).unwrap(), p);
+    // The restored key releases from its new vault.
+    let runtime = Rsa::generate(2048).unwrap();
+    let resp = http
+        .post(format!("{dst}/keys/kept/release?api-version=7.6"))
+        .bearer_auth(&token)
+        .json(&json!({ "target": authority.mint(&claims(&runtime, "sevsnpvm")) }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let v: Value = resp.json().await.unwrap();
+    let (released, payload) = open_release(&ts, v["value"].as_str().unwrap(), &runtime).await;
+    assert_eq!(payload["response"]["key"]["key"]["n"], got["key"]["n"]);
+    same_key_as_vault(&raw, "kept", &released).await;
+}
