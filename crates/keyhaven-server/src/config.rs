@@ -565,6 +565,47 @@ mod tests {
     use super::*;
 
     #[test]
+    fn key_release_authorities_from_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("k.toml");
+        let load = |text: &str| {
+            std::fs::write(&f, text).unwrap();
+            Config::load(ServeArgs {
+                config: Some(f.clone()),
+                ..Default::default()
+            })
+        };
+        let c = load(
+            "[[key-release-authority]]\nissuer = \"https://a.attest.example\"\njwks-url = \"https://a.attest.example/certs\"\n\
+             [[key-release-authority]]\nissuer = \"https://b.attest.example\"\njwks-file = \"/etc/b.json\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.key_release_authorities.len(), 2);
+        assert_eq!(
+            c.key_release_authorities[0].jwks_url.as_deref(),
+            Some("https://a.attest.example/certs")
+        );
+        for (bad, says) in [
+            ("issuer = \"https://a.example\"\n", "exactly one"),
+            (
+                "issuer = \"https://a.example\"\njwks-file = \"/x\"\njwks-url = \"https://a.example/k\"\n",
+                "exactly one",
+            ),
+            ("issuer = \"https://a.example\"\njwks-url = \"http://a.example/k\"\n", "https"),
+            ("issuer = \"not a url\"\njwks-file = \"/x\"\n", "issuer"),
+            ("issuer = \"https://a.example\"\njwks-file = \"/x\"\nca-file = \"/ca\"\n", "ca-file"),
+        ] {
+            let err = load(&format!("[[key-release-authority]]\n{bad}"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(says), "{bad}: {err}");
+        }
+        // Plain HTTP to loopback is allowed (a local authority, tests).
+        load("[[key-release-authority]]\nissuer = \"https://a.example\"\njwks-url = \"http://127.0.0.1:9/k\"\n")
+            .unwrap();
+    }
+
+    #[test]
     fn file_then_flags() {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("k.toml");
