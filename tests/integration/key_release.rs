@@ -893,3 +893,115 @@ async fn a_whole_vault_backup_keeps_release_policies() {
     assert_eq!(payload["response"]["key"]["key"]["n"], got["key"]["n"]);
     same_key_as_vault(&raw, "kept", &released).await;
 }
+
+/// A principal with `role` on the vault (made through the management API), and a data-plane token for it.
+async fn principal_with(ts: &TestServer, role: &str, assignment: &str) -> String {
+    let http = ts.http(&["default"]);
+    let mgmt = ts.management_token().await;
+    let p: Value = http
+        .post(format!("{}/_keyhaven/principals", ts.authority()))
+        .bearer_auth(&mgmt)
+        .json(&json!({ "displayName": "attested-app" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let r = http
+        .put(format!(
+            "{}/providers/Microsoft.Authorization/roleAssignments/{assignment}?api-version=7.5",
+            ts.vault_url("default")
+        ))
+        .bearer_auth(ts.admin_token().await)
+        .json(&json!({ "properties": {
+            "roleDefinitionId": format!("Microsoft.KeyVault/providers/Microsoft.Authorization/roleDefinitions/{role}"),
+            "principalId": p["objectId"],
+        }}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    let t: Value = http
+        .post(format!(
+            "{}/{}/oauth2/v2.0/token",
+            ts.authority(),
+            ts.admin.tenant_id
+        ))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", p["clientId"].as_str().unwrap()),
+            ("client_secret", p["clientSecret"].as_str().unwrap()),
+            (
+                "scope",
+                &format!("https://vault.localhost:{}/.default", ts.port()),
+            ),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    t["access_token"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn release_needs_the_release_action() {
+    const RELEASE_USER: &str = "08bbd89e-9f13-488c-ac41-acfcb10c90ab";
+    const CRYPTO_USER: &str = "12338af0-0e69-4776-bea7-57ae8d297424";
+    let authority = Authority::new();
+    let ts = start(&authority).await;
+    let raw = Raw::new(&ts).await;
+    create_exportable(
+        &raw,
+        "guarded",
+        &policy("x-ms-attestation-type", "sevsnpvm"),
+        false,
+    )
+    .await;
+    let runtime = Rsa::generate(2048).unwrap();
+    let target = authority.mint(&claims(&runtime, "sevsnpvm"));
+    let http = ts.http(&["default"]);
+    let url = |op: &str| {
+        format!(
+            "{}/keys/guarded{op}?api-version=7.6",
+            ts.vault_url("default")
+        )
+    };
+
+    // Crypto Service Release User releases, and may do nothing else.
+    let releaser = principal_with(&ts, RELEASE_USER, "3f0c6a1e-8d2b-4e7a-9c10-5b6d7e8f9a01").await;
+    let r = http
+        .post(url("/release"))
+        .bearer_auth(&releaser)
+        .json(&json!({ "target": target }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    open_release(&ts, v["value"].as_str().unwrap(), &runtime).await;
+    let r = http
+        .get(url(""))
+        .bearer_auth(&releaser)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+
+    // Crypto User may use the key but not release it: refused before the token is looked at.
+    let user = principal_with(&ts, CRYPTO_USER, "4a1d7b2f-9e3c-4f8b-8d21-6c7e8f9a0b12").await;
+    let r = http
+        .post(url("/release"))
+        .bearer_auth(&user)
+        .json(&json!({ "target": target }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["innererror"]["code"], "ForbiddenByRbac", "{v}");
+    let r = http.get(url("")).bearer_auth(&user).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+}
