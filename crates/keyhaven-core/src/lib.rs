@@ -47,8 +47,8 @@ pub use certificates::{
 pub use error::Error;
 pub use geography::{GeographyExport, MIN_EXPORT_PASSPHRASE_CHARS};
 pub use key_release::{
-    AttestationError, AttestationVerifier, ReleasePolicyInput, ReleaseRequest, ReleaseUpdate,
-    ReleasedKey, VerifiedAttestation, RELEASE_POLICY_CONTENT_TYPE,
+    same_authority, AttestationError, AttestationVerifier, ReleasePolicyInput, ReleaseRequest,
+    ReleaseUpdate, ReleasedKey, VerifiedAttestation, RELEASE_POLICY_CONTENT_TYPE,
 };
 pub use keys::{KeyOperation, KeyProperties, KeySpec, OperationInput, OperationOutput};
 pub use objects::ObjectUpdate;

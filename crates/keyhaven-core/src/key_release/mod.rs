@@ -16,6 +16,7 @@ use crate::{Action, Error, Keyhaven, Principal, Resource, Result};
 use keyhaven_crypto::keys::Jwk;
 use keyhaven_crypto::release::{wrap_for_release, ReleaseWrapping};
 use keyhaven_model::{ObjectKind, ObjectName, VaultName, Version};
+pub use policy::same_authority;
 use policy::ReleasePolicy;
 use serde_json::Value;
 

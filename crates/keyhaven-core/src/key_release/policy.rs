@@ -167,7 +167,7 @@ impl ReleasePolicy {
 }
 
 /// An authority URL and a token issuer name the same authority: equal but for case and a trailing slash.
-pub(crate) fn same_authority(a: &str, b: &str) -> bool {
+pub fn same_authority(a: &str, b: &str) -> bool {
     a.trim()
         .trim_end_matches('/')
         .eq_ignore_ascii_case(b.trim().trim_end_matches('/'))

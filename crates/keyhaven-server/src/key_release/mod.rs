@@ -10,7 +10,7 @@ mod key_set;
 
 use crate::ServerError;
 use key_set::{KeySet, MAX_JWKS_BYTES};
-use keyhaven_core::{AttestationError, AttestationVerifier, VerifiedAttestation};
+use keyhaven_core::{same_authority, AttestationError, AttestationVerifier, VerifiedAttestation};
 use reqwest::Url;
 use serde::Deserialize;
 use serde_json::Value;
@@ -98,12 +98,6 @@ pub(crate) struct Authorities {
     list: Vec<Authority>,
 }
 
-fn same_issuer(a: &str, b: &str) -> bool {
-    a.trim()
-        .trim_end_matches('/')
-        .eq_ignore_ascii_case(b.trim().trim_end_matches('/'))
-}
-
 impl Authorities {
     /// The authorities of the configuration; a JWKS file is read now (a bad one stops start-up), a URL at first
     /// use.
@@ -144,7 +138,7 @@ impl Authorities {
             };
             if list
                 .iter()
-                .any(|x: &Authority| same_issuer(&x.issuer, &a.issuer))
+                .any(|x: &Authority| same_authority(&x.issuer, &a.issuer))
             {
                 return Err(ServerError::Config(format!(
                     "key-release-authority '{}' is configured twice",
@@ -161,7 +155,7 @@ impl Authorities {
     }
 
     fn authority(&self, issuer: &str) -> Option<&Authority> {
-        self.list.iter().find(|a| same_issuer(&a.issuer, issuer))
+        self.list.iter().find(|a| same_authority(&a.issuer, issuer))
     }
 
     /// Makes sure the keys a token needs are cached, reading its authority's JWKS again when its `kid` is not
