@@ -711,7 +711,7 @@ impl JwksEndpoint {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keys_from_a_jwks_url_are_fetched_and_refreshed_when_the_authority_rotates() {
     let first = Authority::with_kid("signing-2025");
     let endpoint = JwksEndpoint::serve(&first.jwks());
@@ -783,11 +783,25 @@ async fn keys_from_a_jwks_url_are_fetched_and_refreshed_when_the_authority_rotat
         1,
         "unknown kids do not make the server fetch in a loop"
     );
-    // … but once the refresh interval has passed, it does, and the new key is trusted; the old one no longer.
+    // … but once the refresh interval has passed, it does — once for requests arriving together — and the new key
+    // is trusted; the old one no longer.
     tokio::time::sleep(std::time::Duration::from_millis(10_500)).await;
-    let (s, v) = call(&raw, Method::POST, "/keys/fetched/release", release(token)).await;
-    assert_eq!(s, StatusCode::OK, "{v}");
-    assert_eq!(endpoint.hits(), 2);
+    let together = (0..4).map(|_| {
+        call(
+            &raw,
+            Method::POST,
+            "/keys/fetched/release",
+            release(token.clone()),
+        )
+    });
+    for (s, v) in futures::future::join_all(together).await {
+        assert_eq!(s, StatusCode::OK, "{v}");
+    }
+    assert_eq!(
+        endpoint.hits(),
+        2,
+        "one fetch for the requests that needed it together"
+    );
     let (s, v) = call(
         &raw,
         Method::POST,

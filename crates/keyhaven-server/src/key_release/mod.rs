@@ -91,6 +91,8 @@ struct Authority {
     issuer: String,
     source: Source,
     cache: RwLock<Cached>,
+    /// Held while the keys are being read again, so that concurrent requests wait for one read, not start many.
+    refreshing: tokio::sync::Mutex<()>,
 }
 
 /// The configured attestation authorities and their cached keys.
@@ -149,6 +151,7 @@ impl Authorities {
                 issuer: a.issuer.trim().to_string(),
                 source,
                 cache: RwLock::new(cached),
+                refreshing: tokio::sync::Mutex::new(()),
             });
         }
         Ok(Authorities { list })
@@ -171,12 +174,19 @@ impl Authorities {
             return;
         };
         let kid = header["kid"].as_str();
-        {
-            let Ok(c) = a.cache.read() else { return };
-            let recent = c.read_at.is_some_and(|t| t.elapsed() < REFRESH_AFTER);
-            if c.keys.knows(kid) || recent {
-                return;
-            }
+        let needed = || {
+            a.cache.read().is_ok_and(|c| {
+                let recent = c.read_at.is_some_and(|t| t.elapsed() < REFRESH_AFTER);
+                !c.keys.knows(kid) && !recent
+            })
+        };
+        if !needed() {
+            return;
+        }
+        let _one_read = a.refreshing.lock().await;
+        // Another request may have read the keys while this one waited.
+        if !needed() {
+            return;
         }
         let result = match &a.source {
             Source::File(path) => read_file(path),
