@@ -204,25 +204,52 @@ async fn open_release(
     kw.cipher_final_vec(&mut pkcs8).unwrap();
     let released = PKey::private_key_from_pkcs8(&pkcs8).unwrap();
     // The public half matches the key the JWS names.
-    let rsa = released.rsa().unwrap();
-    assert_eq!(B64.encode(rsa.n().to_vec()), key["n"].as_str().unwrap());
+    if let Ok(rsa) = released.rsa() {
+        assert_eq!(B64.encode(rsa.n().to_vec()), key["n"].as_str().unwrap());
+    } else {
+        let ec = released.ec_key().unwrap();
+        let mut ctx = openssl::bn::BigNumContext::new().unwrap();
+        let (mut x, mut y) = (BigNum::new().unwrap(), BigNum::new().unwrap());
+        ec.public_key()
+            .affine_coordinates(ec.group(), &mut x, &mut y, &mut ctx)
+            .unwrap();
+        assert_eq!(
+            B64.encode(x.to_vec_padded(32).unwrap()),
+            key["x"].as_str().unwrap()
+        );
+        assert_eq!(
+            B64.encode(y.to_vec_padded(32).unwrap()),
+            key["y"].as_str().unwrap()
+        );
+    }
     (released, payload)
 }
 
 /// The released key signs; the vault's key verifies: they are the same key.
 async fn same_key_as_vault(raw: &Raw, name: &str, released: &PKey<Private>) {
     let digest = openssl::sha::sha256(b"released to an attested environment");
-    let mut ctx = PkeyCtx::new(released).unwrap();
-    ctx.sign_init().unwrap();
-    ctx.set_rsa_padding(Padding::PKCS1).unwrap();
-    ctx.set_signature_md(openssl::md::Md::sha256()).unwrap();
-    let mut sig = Vec::new();
-    ctx.sign_to_vec(&digest, &mut sig).unwrap();
+    let (alg, sig) = match released.ec_key() {
+        Ok(ec) => {
+            let s = openssl::ecdsa::EcdsaSig::sign(&digest, &ec).unwrap();
+            let mut raw_sig = s.r().to_vec_padded(32).unwrap();
+            raw_sig.extend(s.s().to_vec_padded(32).unwrap());
+            ("ES256", raw_sig)
+        }
+        Err(_) => {
+            let mut ctx = PkeyCtx::new(released).unwrap();
+            ctx.sign_init().unwrap();
+            ctx.set_rsa_padding(Padding::PKCS1).unwrap();
+            ctx.set_signature_md(openssl::md::Md::sha256()).unwrap();
+            let mut sig = Vec::new();
+            ctx.sign_to_vec(&digest, &mut sig).unwrap();
+            ("RS256", sig)
+        }
+    };
     let (s, v) = call(
         raw,
         Method::POST,
         &format!("/keys/{name}//verify"),
-        Some(json!({ "alg": "RS256", "digest": B64.encode(digest), "value": B64.encode(sig) })),
+        Some(json!({ "alg": alg, "digest": B64.encode(digest), "value": B64.encode(sig) })),
     )
     .await;
     assert_eq!(s, StatusCode::OK, "{v}");
@@ -318,6 +345,30 @@ async fn an_attested_environment_gets_the_key_and_others_are_refused() {
         );
         same_key_as_vault(&raw, "skr", &released).await;
     }
+
+    // An EC key is released the same way (PKCS#8 inside the wrapping).
+    let (s, v) = call(
+        &raw,
+        Method::POST,
+        "/keys/skr-ec/create",
+        Some(
+            json!({ "kty": "EC", "crv": "P-256", "attributes": { "exportable": true },
+                     "release_policy": release_policy(&p, false) }),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, v) = call(
+        &raw,
+        Method::POST,
+        "/keys/skr-ec/release",
+        Some(json!({ "target": token })),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (released, _) = open_release(&ts, v["value"].as_str().unwrap(), &runtime).await;
+    assert!(released.ec_key().is_ok());
+    same_key_as_vault(&raw, "skr-ec", &released).await;
 
     // Refusals: 403 with the failing part named, and never key material.
     let mut expired = claims(&runtime, "sevsnpvm");
