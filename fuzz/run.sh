@@ -4,7 +4,7 @@
 #   bash fuzz/run.sh TARGET [SECONDS] [extra libFuzzer flags...]
 #   bash fuzz/run.sh TARGET 0 fuzz/artifacts/TARGET/crash-...     # replay inputs
 #
-# TARGETs: x509_inspect, pem_import, pkcs12_import, jwk_import, object_blob, vault_snapshot. SECONDS: run time
+# TARGETs: x509_inspect, pem_import, pkcs12_import, jwk_import, attestation_token, object_blob, vault_snapshot. SECONDS: run time
 # (default 120). Seeds are made fresh in fuzz/seeds/TARGET (fuzz/seeds.py); the corpus grows in fuzz/corpus/TARGET,
 # crashes land in fuzz/artifacts/TARGET/ (all three ignored by git).
 #
@@ -18,7 +18,7 @@ SECONDS_TO_RUN="${2:-120}"
 shift $(( $# > 2 ? 2 : $# ))
 
 case "$TARGET" in
-  x509_inspect|jwk_import) MAX_LEN=4096 ;;
+  x509_inspect|jwk_import|attestation_token) MAX_LEN=4096 ;;
   pem_import|pkcs12_import) MAX_LEN=16384 ;;
   object_blob|vault_snapshot) MAX_LEN=70000 ;;
   *) echo "unknown target $TARGET" >&2; exit 2 ;;

@@ -232,6 +232,20 @@ def seeds(target, d):
         yield "fields-rsa-no-crt", jwk_fields_mode(no_crt)
         yield "fields-ec", jwk_fields_mode(ecs[0])
         yield "fields-oct", jwk_fields_mode(octs[0])
+    elif target == "attestation_token":
+        def b64u(b):
+            return base64.urlsafe_b64encode(b).rstrip(b"=")
+        claims = {"iss": "https://attest.example", "exp": 4102444800, "x-ms-attestation-type": "sevsnpvm",
+                  "x-ms-runtime": {"keys": [{"kid": "TpmEphemeralEncryptionKey", "kty": "RSA", "n": "AQAB",
+                                             "e": "AQAB"}]}}
+        for alg in ("RS256", "PS384", "ES256", "ES512", "none", "HS256"):
+            header = {"alg": alg, "kid": "k1", "typ": "JWT"}
+            token = b".".join([b64u(json.dumps(header).encode()), b64u(json.dumps(claims).encode()),
+                               b64u(bytes(64 if alg.startswith("ES") else 256))])
+            yield "token-" + alg, b"\x00" + token
+        yield "two-parts", b"\x00" + b64u(b'{"alg":"RS256"}') + b"." + b64u(b"{}")
+        for cert in ("leaf.pem", "ec.pem", "root.pem"):
+            yield "x5c-" + cert.removesuffix(".pem"), b"\x01" + pki.der(cert)
     else:
         sys.exit(f"unknown target {target}")
 

@@ -1,5 +1,5 @@
 //! Behaviour the spec asks for that an earlier coverage read found missing: an imported key keeps the JWK's
-//! `key_ops`, key release is refused rather than ignored, certificate answers carry their policy,
+//! `key_ops`, key release settings that do not fit are refused rather than ignored, certificate answers carry their policy,
 //! `includePending` counts on deleted certificates, and objects may be named `restore`.
 
 use crate::bad_input::Raw;

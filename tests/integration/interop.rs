@@ -60,6 +60,41 @@ async fn python_secrets_and_keys_clients() {
     python("py_secrets_keys.py").await;
 }
 
+/// `KeyClient.release_key`: the server trusts an attestation authority made here; the script gets one of its tokens
+/// (carrying a runtime key) and the runtime private key, and opens the release with `cryptography` alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_keys_client_releases_a_key() {
+    use crate::key_release::{claims, policy, Authority};
+    let python = required("KEYHAVEN_SDK_PYTHON");
+    let authority = Authority::new();
+    let cfg = authority.config();
+    let ts = TestServer::start_with(move |c| c.key_release_authorities = vec![cfg], None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cred = credential_file(&ts, dir.path());
+    let runtime = openssl::rsa::Rsa::generate(2048).unwrap();
+    let release = dir.path().join("release.json");
+    let pem = openssl::pkey::PKey::from_rsa(runtime.clone())
+        .unwrap()
+        .private_key_to_pem_pkcs8()
+        .unwrap();
+    std::fs::write(
+        &release,
+        serde_json::json!({
+            "token": authority.mint(&claims(&runtime, "sevsnpvm")),
+            "policy": policy("x-ms-attestation-type", "sevsnpvm"),
+            "runtimeKeyPem": String::from_utf8(pem).unwrap(),
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let mut cmd = tokio::process::Command::new(python);
+    cmd.arg(interop_dir().join("py_key_release.py"))
+        .arg(&cred)
+        .arg(ts.ca_file())
+        .arg(&release);
+    run(cmd, "py_key_release.py").await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_access_control_client() {
     python("py_access_control.py").await;

@@ -20,6 +20,7 @@ mod crash;
 mod geography;
 mod health;
 mod interop;
+mod key_release;
 mod many_versions;
 mod newest_api;
 mod portable;

@@ -16,8 +16,8 @@
 //! opens no other kind; object-scope cases also run the operations on a second object of the same kind, which
 //! must stay closed. Listings under an object-scope assignment answer 200 with only that object.
 //!
-//! Not in the matrix: key release (the keys crate's `release`; Keyhaven has no such operation and answers 404 to
-//! every caller, so Key Vault Crypto Service Release User meets only refusals here), key attestation and secure
+//! Not in the matrix: key release (the keys crate's `release`, which needs an attestation authority and token;
+//! `key_release::release_needs_the_release_action` checks its action), key attestation and secure
 //! wrap/unwrap (Managed HSM only), and whole-vault backup and restore (not in these SDK crates). A restore is taken
 //! to act on the kind, not on an object (its name comes from the backup), and contacts, issuers and random bytes
 //! on the vault: neither a kind nor an object assignment opens them.

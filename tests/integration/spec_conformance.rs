@@ -8,6 +8,7 @@
 //! printed at the end is the one README's compatibility table quotes.
 
 use crate::bad_input::Raw;
+use crate::key_release::{claims, policy, release_policy, Authority};
 use crate::spec_conformance_jobs::{is_storage_job, StorageJobs, ALIASES};
 use crate::spec_schema::{specs_dir, Operation, SpecSet};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -31,16 +32,10 @@ const SKIPPED: &[(&str, &str)] = &[(
 /// Examples of what Keyhaven refuses by design, with the reason. They are replayed all the same, and the answer
 /// must be a 400 in Azure's error envelope, valid against the operation's error schema; they count among the
 /// skipped, not the passes.
-const REFUSED: &[(&str, &str)] = &[
-    (
-        "release-example.json",
-        "secure key release is not offered: no key is exportable (replayed: answered 400)",
-    ),
-    (
-        "GetKeyAttestation-example.json",
-        "keys are held in software, not in an HSM: nothing to attest (replayed: answered 400)",
-    ),
-];
+const REFUSED: &[(&str, &str)] = &[(
+    "GetKeyAttestation-example.json",
+    "keys are held in software, not in an HSM: nothing to attest (replayed: answered 400)",
+)];
 
 /// One replay: which example, what happened.
 struct Outcome {
@@ -51,7 +46,10 @@ struct Outcome {
 
 #[tokio::test]
 async fn every_spec_example_replays_and_matches_its_schema() {
-    let ts = TestServer::start().await;
+    // Key release needs an attestation authority the server trusts: one made here.
+    let authority = Authority::new();
+    let cfg = authority.config();
+    let ts = TestServer::start_with(move |c| c.key_release_authorities = vec![cfg], None).await;
     let raw = Raw::new(&ts).await;
     let ca = TestCa::new();
     let jobs = StorageJobs::start(&ts).await;
@@ -94,6 +92,7 @@ async fn every_spec_example_replays_and_matches_its_schema() {
             let ctx = Replay {
                 raw: &raw,
                 ca: &ca,
+                authority: &authority,
                 jobs: &jobs,
                 specs: &specs,
             };
@@ -153,6 +152,7 @@ async fn every_spec_example_replays_and_matches_its_schema() {
 struct Replay<'a> {
     raw: &'a Raw,
     ca: &'a TestCa,
+    authority: &'a Authority,
     jobs: &'a StorageJobs<'a>,
     specs: &'a SpecSet,
 }
@@ -200,7 +200,17 @@ async fn replay(
     let raw = job.as_ref().map_or(ctx.raw, |j| &j.raw);
     let prepared = match job {
         Some(_) => Prepared::default(),
-        None => prepare(raw, ca, &op.operation_id, &name, &q, body.as_mut()).await?,
+        None => {
+            prepare(
+                raw,
+                (ca, ctx.authority),
+                &op.operation_id,
+                &name,
+                &q,
+                body.as_mut(),
+            )
+            .await?
+        }
     };
 
     // The request: path parameters mapped, query parameters as the example gives them.
@@ -324,7 +334,7 @@ struct Prepared {
 /// Makes what the operation needs and maps the body's values onto this server.
 async fn prepare(
     raw: &Raw,
-    ca: &TestCa,
+    (ca, authority): (&TestCa, &Authority),
     op: &str,
     name: &str,
     q: &str,
@@ -363,8 +373,28 @@ async fn prepare(
         | "UpdateKeyRotationPolicy"
         | "encrypt"
         | "wrapKey"
-        | "release"
         | "GetKeyAttestation" => p.version = Some(h.key(name, "RS256").await?),
+        "release" => {
+            // An exportable key whose policy the test authority's token meets, and such a token as the target.
+            let v = h
+                .ok(
+                    Method::POST,
+                    &format!("/keys/{name}/create"),
+                    Some(json!({
+                        "kty": "RSA",
+                        "attributes": { "exportable": true },
+                        "release_policy": release_policy(&policy("x-ms-attestation-type", "sevsnpvm"), false),
+                    })),
+                )
+                .await?;
+            p.version = Some(last_segment(&v["key"]["kid"]));
+            let runtime = openssl::rsa::Rsa::generate(2048).map_err(|e| e.to_string())?;
+            set(
+                body,
+                "target",
+                json!(authority.mint(&claims(&runtime, "sevsnpvm"))),
+            )?;
+        }
         "GetDeletedKey" | "PurgeDeletedKey" | "RecoverDeletedKey" | "GetDeletedKeys" => {
             h.key(name, "RS256").await?;
             h.ok(Method::DELETE, &format!("/keys/{name}"), None).await?;

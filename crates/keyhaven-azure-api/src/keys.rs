@@ -27,8 +27,8 @@ pub struct KeyCreateParameters {
     pub tags: Option<BTreeMap<String, String>>,
     /// EC: the curve, `P-256` (the default), `P-384`, `P-521` or `P-256K`. Ignored for other types.
     pub crv: Option<String>,
-    /// Secure key release is not offered: a request that sets it is refused (400).
-    pub release_policy: Option<Value>,
+    /// The release policy of an exportable key (required with `attributes.exportable`, refused without it).
+    pub release_policy: Option<KeyReleasePolicy>,
 }
 
 /// A key's attributes as a write sends them: the common ones and `exportable`.
@@ -38,8 +38,8 @@ pub struct KeyAttributesIn {
     /// `enabled`, `nbf`, `exp`.
     #[serde(flatten)]
     pub common: AttributesIn,
-    /// Whether the private key may be exported by secure key release. Keyhaven never exports keys: `false` is
-    /// accepted, `true` refused (400).
+    /// Whether the private key may be exported by secure key release (needs a `release_policy`). Fixed when the
+    /// key is made: an update may only repeat it.
     pub exportable: Option<bool>,
 }
 
@@ -57,8 +57,8 @@ pub struct KeyImportParameters {
     pub attributes: Option<KeyAttributesIn>,
     /// The tags, at most 15 (names 1–512, values up to 256 characters). Absent: none.
     pub tags: Option<BTreeMap<String, String>>,
-    /// Secure key release is not offered: a request that sets it is refused (400).
-    pub release_policy: Option<Value>,
+    /// The release policy of an exportable key (required with `attributes.exportable`, refused without it).
+    pub release_policy: Option<KeyReleasePolicy>,
 }
 
 /// `PATCH /keys/{name}/{version}`.
@@ -71,8 +71,41 @@ pub struct KeyUpdateParameters {
     pub attributes: Option<KeyAttributesIn>,
     /// The new tags, replacing all the current ones. Absent: unchanged.
     pub tags: Option<BTreeMap<String, String>>,
-    /// Secure key release is not offered: a request that sets it is refused (400).
-    pub release_policy: Option<Value>,
+    /// The release policy of an exportable key (required with `attributes.exportable`, refused without it).
+    pub release_policy: Option<KeyReleasePolicy>,
+}
+
+/// A key's release policy (`release_policy`): the policy document, base64url, in Azure's grammar.
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyReleasePolicy {
+    /// `application/json; charset=utf-8` (the default).
+    pub content_type: Option<String>,
+    /// `true`: the policy can never be replaced. Absent: false.
+    pub immutable: Option<bool>,
+    /// The policy (JSON), base64url.
+    pub data: Option<String>,
+}
+
+/// `POST /keys/{name}[/{version}]/release`.
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct KeyReleaseParameters {
+    /// The attestation token (compact JWS) of the environment the key is released to.
+    pub target: String,
+    /// A nonce of the caller's, echoed in the answer.
+    pub nonce: Option<String>,
+    /// How the key is wrapped: `CKM_RSA_AES_KEY_WRAP` (the default), `RSA_AES_KEY_WRAP_256`,
+    /// `RSA_AES_KEY_WRAP_384`.
+    pub enc: Option<String>,
+}
+
+/// The answer to a release: a JWS (signed by the server) whose payload holds the wrapped key.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct KeyReleaseResult {
+    /// The compact JWS.
+    pub value: String,
 }
 
 /// A JSON Web Key as a key bundle carries it: the public members (base64url), its `kid`, type and permitted
@@ -112,6 +145,9 @@ pub struct KeyBundle {
     pub tags: BTreeMap<String, String>,
     /// `true` for the key a certificate manages (it refuses direct changes); absent for other keys.
     pub managed: Option<bool>,
+    /// The release policy of an exportable key.
+    #[serde(rename = "release_policy")]
+    pub release_policy: Option<KeyReleasePolicy>,
     /// The deleted-object fields, present only for a deleted key.
     #[serde(flatten)]
     pub deleted: crate::DeletedFields,

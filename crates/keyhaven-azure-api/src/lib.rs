@@ -65,6 +65,8 @@ pub struct AttributesOut {
     /// How the vault keeps deleted objects: `Recoverable+Purgeable` (90 days), `Recoverable` (90 days, purge
     /// protection), or `CustomizedRecoverable+Purgeable` / `CustomizedRecoverable` for a shorter retention.
     pub recovery_level: String,
+    /// Keys only: whether secure key release may export the key.
+    pub exportable: Option<bool>,
 }
 
 /// `{"value": "<base64url>"}`: a backup result or a restore request.

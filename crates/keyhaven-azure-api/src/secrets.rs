@@ -76,6 +76,7 @@ mod tests {
             updated: 1_700_000_001,
             recoverable_days: 90,
             recovery_level: "Recoverable+Purgeable".into(),
+            exportable: None,
         }
     }
 

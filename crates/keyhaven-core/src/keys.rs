@@ -4,6 +4,7 @@
 //! A key version keeps its private JWK sealed like a secret value, and its public JWK (with `key_ops` and the
 //! `kty` as requested, e.g. `RSA-HSM`) in the clear part of the version record.
 
+use crate::key_release::{self, ReleasePolicyInput, ReleaseUpdate};
 use crate::objects::{object_in_txn, ObjectUpdate, State};
 use crate::records::{self, KeyPublic, VaultRecord, VersionRecord};
 use crate::rotation::RotationPolicy;
@@ -40,6 +41,10 @@ pub struct KeyProperties {
     pub attributes: AttributesPatch,
     /// The key's tags.
     pub tags: Tags,
+    /// Whether secure key release may export the key (needs `release_policy`). Absent: not exportable.
+    pub exportable: Option<bool>,
+    /// The release policy of an exportable key.
+    pub release_policy: Option<ReleasePolicyInput>,
 }
 
 /// A cryptographic operation on a key version.
@@ -182,12 +187,14 @@ impl Keyhaven {
         exp_default: Option<i64>,
     ) -> Result<VersionRecord> {
         props.attributes.validate()?;
+        let (exportable, policy) =
+            key_release::release_settings(props.exportable, props.release_policy)?;
         let now = self.now();
         let mut attributes = Attributes::new(now);
         attributes.exp = exp_default.map(|d| now + d);
         props.attributes.apply(&mut attributes, now);
         let ops = props.key_ops.unwrap_or_else(|| default_ops(key.key_type()));
-        self.key_version_record(
+        let mut ver = self.key_version_record(
             vault,
             name,
             keyhaven_crypto::random_version()?,
@@ -197,7 +204,11 @@ impl Keyhaven {
             attributes,
             props.tags,
             false,
-        )
+        )?;
+        if exportable {
+            key_release::set_release(&mut ver, exportable, policy)?;
+        }
+        Ok(ver)
     }
 
     /// A key version record: the private JWK sealed and bound to its place, the public JWK in the clear.
@@ -228,6 +239,8 @@ impl Keyhaven {
             jwk,
             key_ops,
             key_size: key.key_size(),
+            exportable: false,
+            release_policy: None,
         })?;
         Ok(VersionRecord {
             version,
@@ -286,7 +299,9 @@ impl Keyhaven {
         self.add_version(&v.name, KIND, name, ver).await
     }
 
-    /// Changes a key version's attributes or tags, and its permitted operations when `key_ops` is given.
+    /// Changes a key version's attributes or tags, its permitted operations when `key_ops` is given, and its
+    /// release policy (see [`crate::key_release`] for the rules).
+    #[allow(clippy::too_many_arguments)]
     pub async fn update_key(
         &self,
         who: &Principal,
@@ -295,19 +310,16 @@ impl Keyhaven {
         version: Option<&Version>,
         change: ObjectUpdate,
         key_ops: Option<Vec<KeyOp>>,
+        release: ReleaseUpdate,
     ) -> Result<ObjectView> {
         who.authorize(Action::KeysUpdate, &Resource::object(vault, KIND, name))?;
-        self.update_version(
-            vault,
-            KIND,
-            name,
-            version,
-            change,
-            move |ver| match key_ops {
+        self.update_version(vault, KIND, name, version, change, move |ver| {
+            key_release::apply_release_update(ver, release)?;
+            match key_ops {
                 Some(ops) => set_key_ops(ver, ops),
                 None => Ok(()),
-            },
-        )
+            }
+        })
         .await
     }
 
@@ -344,10 +356,17 @@ impl Keyhaven {
         let kty = spec.kty;
         let key = self.generate_key(spec).await?;
         let expiry = RotationPolicy::from_record(&f.object).and_then(|p| p.expiry_secs());
+        // A rotated exportable key stays exportable under the same policy.
         let props = KeyProperties {
             key_ops: Some(public.key_ops.clone()),
             attributes: AttributesPatch::default(),
             tags: f.version.tags.clone(),
+            exportable: Some(public.exportable),
+            release_policy: public.release_policy.clone().map(|p| ReleasePolicyInput {
+                content_type: Some(p.content_type),
+                data: p.data,
+                immutable: Some(p.immutable),
+            }),
         };
         let ver = self.new_key_version(&f.vault, name, &key, kty, props, expiry)?;
         self.add_version(&f.vault.name, KIND, name, ver).await

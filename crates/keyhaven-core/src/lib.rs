@@ -14,6 +14,7 @@ mod deleted_vaults;
 mod error;
 mod geography;
 mod heavy;
+mod key_release;
 mod keys;
 mod objects;
 mod paging;
@@ -45,6 +46,10 @@ pub use certificates::{
 };
 pub use error::Error;
 pub use geography::{GeographyExport, MIN_EXPORT_PASSPHRASE_CHARS};
+pub use key_release::{
+    same_authority, AttestationError, AttestationVerifier, ReleasePolicyInput, ReleaseRequest,
+    ReleaseUpdate, ReleasedKey, VerifiedAttestation, RELEASE_POLICY_CONTENT_TYPE,
+};
 pub use keys::{KeyOperation, KeyProperties, KeySpec, OperationInput, OperationOutput};
 pub use objects::ObjectUpdate;
 pub use paging::{Page, PageRequest, MAX_PAGE_SIZE};
@@ -68,7 +73,8 @@ pub use vault_backup::{
 pub use vault_keys::VaultKeyInfo;
 pub use vaults::{NewVault, VaultInfo, VaultPlacement};
 pub use views::{
-    CertificateFacts, DeletedInfo, Detail, KeyFacts, ObjectView, RecoveryLevel, VaultPolicy,
+    CertificateFacts, DeletedInfo, Detail, KeyFacts, ObjectView, RecoveryLevel, ReleasePolicyView,
+    VaultPolicy,
 };
 
 /// The result of a domain operation: its value, or the [`Error`] to map to the caller's protocol.

@@ -247,6 +247,29 @@ pub(crate) struct KeyPublic {
     pub key_ops: Vec<KeyOp>,
     #[serde(rename = "keySize", default, skip_serializing_if = "Option::is_none")]
     pub key_size: Option<u32>,
+    /// Whether secure key release may hand the private key out (set when the key is made, never changed).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub exportable: bool,
+    /// The release policy of an exportable key.
+    #[serde(
+        rename = "releasePolicy",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub release_policy: Option<ReleasePolicyRecord>,
+}
+
+/// A key version's release policy as stored: the policy document exactly as its writer gave it (checked to parse
+/// when written), its content type and whether it may still be replaced.
+#[serde_with::serde_as]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ReleasePolicyRecord {
+    pub content_type: String,
+    #[serde_as(as = "Base64")]
+    pub data: Vec<u8>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub immutable: bool,
 }
 
 /// The clear part of a certificate version: its DER certificate (standard base64) and SHA-1 thumbprint

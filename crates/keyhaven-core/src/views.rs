@@ -82,6 +82,31 @@ pub struct KeyFacts {
     pub key_ops: Vec<KeyOp>,
     /// RSA modulus size in bits.
     pub key_size: Option<u32>,
+    /// Whether secure key release may export it.
+    pub exportable: bool,
+    /// Its release policy (exportable keys).
+    pub release_policy: Option<ReleasePolicyView>,
+}
+
+/// A key version's release policy as callers see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReleasePolicyView {
+    /// The policy's content type.
+    pub content_type: String,
+    /// The policy document as written.
+    pub data: Vec<u8>,
+    /// Whether the policy can no longer be replaced.
+    pub immutable: bool,
+}
+
+impl From<records::ReleasePolicyRecord> for ReleasePolicyView {
+    fn from(r: records::ReleasePolicyRecord) -> Self {
+        ReleasePolicyView {
+            content_type: r.content_type,
+            data: r.data,
+            immutable: r.immutable,
+        }
+    }
 }
 
 /// A certificate version's public facts.
@@ -197,6 +222,8 @@ fn detail(kind: ObjectKind, public: &Option<serde_json::Value>) -> Result<Detail
                 jwk: p.jwk.clone().public_only(),
                 key_ops: p.key_ops,
                 key_size: p.key_size,
+                exportable: p.exportable,
+                release_policy: p.release_policy.map(Into::into),
             }))
         }
         ObjectKind::Certificate => {

@@ -64,7 +64,27 @@ impl TokenSigner {
 
     /// A compact JWS over `claims`.
     pub fn sign(&self, claims: &Value) -> Result<String, CryptoError> {
-        let header = json!({"typ": "JWT", "alg": "RS256", "kid": self.kid});
+        self.sign_with_header(
+            json!({"typ": "JWT", "alg": "RS256", "kid": self.kid}),
+            claims,
+        )
+    }
+
+    /// A compact JWS (RS256) over `payload` whose header also carries `extra` (e.g. `jku`, where the key is
+    /// published); `alg` and `kid` are always this signer's.
+    pub fn sign_jws(&self, extra: &Value, payload: &Value) -> Result<String, CryptoError> {
+        let mut header = json!({"alg": "RS256", "kid": self.kid});
+        if let (Some(h), Some(e)) = (header.as_object_mut(), extra.as_object()) {
+            for (k, v) in e {
+                if k != "alg" && k != "kid" {
+                    h.insert(k.clone(), v.clone());
+                }
+            }
+        }
+        self.sign_with_header(header, payload)
+    }
+
+    fn sign_with_header(&self, header: Value, claims: &Value) -> Result<String, CryptoError> {
         let mut out = B64.encode(header.to_string());
         out.push('.');
         out.push_str(&B64.encode(claims.to_string()));

@@ -12,6 +12,7 @@ pub mod keys;
 mod mac;
 mod passphrase;
 mod password;
+pub mod release;
 mod tls;
 pub mod x509;
 

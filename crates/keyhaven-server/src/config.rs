@@ -129,6 +129,8 @@ struct FileConfig {
     throttle_key_create_limit: Option<u32>,
     throttle_hsm_key_create_limit: Option<u32>,
     storage_ca_file: Option<PathBuf>,
+    #[serde(default)]
+    key_release_authority: Vec<crate::KeyReleaseAuthority>,
 }
 
 /// Where the store lives.
@@ -218,6 +220,8 @@ pub struct Config {
     pub throttle_budgets: crate::ThrottleBudgets,
     /// Extra CA certificates (PEM) to trust for Azure Blob Storage endpoints, besides the system's.
     pub storage_ca_file: Option<PathBuf>,
+    /// The attestation authorities secure key release trusts (`[[key-release-authority]]`).
+    pub key_release_authorities: Vec<crate::KeyReleaseAuthority>,
 }
 
 impl Config {
@@ -258,6 +262,7 @@ impl Config {
             jobs: crate::JobLimits::default(),
             throttle_budgets: crate::ThrottleBudgets::default(),
             storage_ca_file: None,
+            key_release_authorities: Vec::new(),
         }
     }
 
@@ -451,6 +456,7 @@ impl Config {
             }
         }
         c.storage_ca_file = file.storage_ca_file;
+        c.key_release_authorities = file.key_release_authority;
         c.validate()?;
         Ok(c)
     }
@@ -536,6 +542,9 @@ impl Config {
                 "token-cache-secs must be at most 3600".into(),
             ));
         }
+        for a in &self.key_release_authorities {
+            a.validate()?;
+        }
         // Uploads, jobs, expensive work and cost-class throttling.
         if self.jobs.max_upload_bytes == 0 {
             return Err(ServerError::Config(
@@ -554,6 +563,47 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn key_release_authorities_from_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("k.toml");
+        let load = |text: &str| {
+            std::fs::write(&f, text).unwrap();
+            Config::load(ServeArgs {
+                config: Some(f.clone()),
+                ..Default::default()
+            })
+        };
+        let c = load(
+            "[[key-release-authority]]\nissuer = \"https://a.attest.example\"\njwks-url = \"https://a.attest.example/certs\"\n\
+             [[key-release-authority]]\nissuer = \"https://b.attest.example\"\njwks-file = \"/etc/b.json\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.key_release_authorities.len(), 2);
+        assert_eq!(
+            c.key_release_authorities[0].jwks_url.as_deref(),
+            Some("https://a.attest.example/certs")
+        );
+        for (bad, says) in [
+            ("issuer = \"https://a.example\"\n", "exactly one"),
+            (
+                "issuer = \"https://a.example\"\njwks-file = \"/x\"\njwks-url = \"https://a.example/k\"\n",
+                "exactly one",
+            ),
+            ("issuer = \"https://a.example\"\njwks-url = \"http://a.example/k\"\n", "https"),
+            ("issuer = \"not a url\"\njwks-file = \"/x\"\n", "issuer"),
+            ("issuer = \"https://a.example\"\njwks-file = \"/x\"\nca-file = \"/ca\"\n", "ca-file"),
+        ] {
+            let err = load(&format!("[[key-release-authority]]\n{bad}"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(says), "{bad}: {err}");
+        }
+        // Plain HTTP to loopback is allowed (a local authority, tests).
+        load("[[key-release-authority]]\nissuer = \"https://a.example\"\njwks-url = \"http://127.0.0.1:9/k\"\n")
+            .unwrap();
+    }
 
     #[test]
     fn file_then_flags() {

@@ -131,6 +131,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
         )?,
         schedules: schedules.clone(),
         storage: crate::blob_storage::StorageBackups::new(storage_client.clone()),
+        attestation: crate::key_release::Authorities::new(&config.key_release_authorities)?,
         audit: audit.clone(),
         throttle: crate::throttle::Throttle::new(
             config.throttle_limit,

@@ -27,6 +27,8 @@ pub(crate) struct Shared {
     pub schedules: crate::schedule::Statuses,
     /// Backups into Azure Blob Storage: the storage client and those jobs' folders.
     pub storage: crate::blob_storage::StorageBackups,
+    /// The attestation authorities secure key release trusts, with their cached keys.
+    pub attestation: crate::key_release::Authorities,
 }
 
 impl std::ops::Deref for AppState {

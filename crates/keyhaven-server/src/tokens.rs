@@ -112,6 +112,16 @@ impl TokenService {
         self.signer.jwks()
     }
 
+    /// A compact JWS over `payload` with the token signing key (verifiable with [`jwks`](Self::jwks)); `extra`
+    /// adds header members.
+    pub fn sign_jws(
+        &self,
+        extra: &Value,
+        payload: &Value,
+    ) -> Result<String, keyhaven_crypto::CryptoError> {
+        self.signer.sign_jws(extra, payload)
+    }
+
     /// Issues a token for `who`, for `audience` (the resource the client asked a scope of).
     pub fn issue(
         &self,

@@ -12,7 +12,7 @@ use openssl::nid::Nid;
 use openssl::pkey::Private;
 
 impl Curve {
-    fn nid(self) -> Nid {
+    pub(crate) fn nid(self) -> Nid {
         match self {
             Curve::P256 => Nid::X9_62_PRIME256V1,
             Curve::P384 => Nid::SECP384R1,
@@ -22,7 +22,7 @@ impl Curve {
     }
 
     /// Bytes in a coordinate, a private scalar, and each half of a JOSE signature.
-    pub(super) fn width(self) -> usize {
+    pub(crate) fn width(self) -> usize {
         match self {
             Curve::P256 | Curve::P256K => 32,
             Curve::P384 => 48,

@@ -5,6 +5,7 @@ use super::{Curve, Inner, PrivateKey};
 use crate::CryptoError;
 use openssl::nid::Nid;
 use openssl::pkey::{Id, PKey, Private};
+use zeroize::Zeroizing;
 
 /// Smallest RSA modulus accepted from a PKCS#12 or PEM file (the same floor as JWK import).
 const MIN_RSA_BITS: u32 = 2048;
@@ -78,5 +79,20 @@ pub(crate) fn curve_of(nid: Option<Nid>) -> Result<Curve, CryptoError> {
         _ => Err(CryptoError::Malformed(
             "unsupported elliptic curve; supported: P-256, P-384, P-521, P-256K".into(),
         )),
+    }
+}
+
+impl PrivateKey {
+    /// The key as secure key release hands it over: PKCS#8 DER for RSA and EC, the raw bytes for oct. Zeroized
+    /// on drop.
+    pub fn release_material(&self) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        match &self.inner {
+            Inner::Oct(k) => Ok(Zeroizing::new(k.to_vec())),
+            _ => Ok(Zeroizing::new(
+                self.to_pkey()?
+                    .private_key_to_pkcs8()
+                    .map_err(CryptoError::openssl)?,
+            )),
+        }
     }
 }

@@ -55,31 +55,11 @@ fn transient(status: StatusCode) -> bool {
 impl StorageClient {
     /// A client trusting the system's roots and, when given, the certificates of `ca_file` (PEM).
     pub fn new(ca_file: Option<&Path>) -> Result<StorageClient, ServerError> {
-        let mut b = reqwest::Client::builder()
+        let b = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(30))
             .read_timeout(Duration::from_secs(120))
             .redirect(reqwest::redirect::Policy::none());
-        if let Some(path) = ca_file {
-            let pem = std::fs::read(path).map_err(ServerError::io(format!(
-                "reading storage-ca-file {}",
-                path.display()
-            )))?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-                ServerError::Config(format!(
-                    "storage-ca-file {} holds no PEM certificate: {e}",
-                    path.display()
-                ))
-            })?;
-            if certs.is_empty() {
-                return Err(ServerError::Config(format!(
-                    "storage-ca-file {} holds no PEM certificate",
-                    path.display()
-                )));
-            }
-            for c in certs {
-                b = b.add_root_certificate(c);
-            }
-        }
+        let b = crate::outbound::trusting(b, ca_file, "storage-ca-file")?;
         let http = b
             .build()
             .map_err(|e| ServerError::Config(format!("the Blob Storage client: {e}")))?;

@@ -2,8 +2,8 @@
 //! HTTPS; plain HTTP only to a loopback address (Azurite in tests and on a developer's machine).
 
 use super::StorageError;
+use crate::outbound::is_loopback;
 use reqwest::Url;
-use std::net::IpAddr;
 
 /// Where the backup of a folder lives inside it: one blob.
 pub(crate) const BACKUP_BLOB: &str = "keyhaven-vault-backup.khvs";
@@ -23,15 +23,6 @@ impl std::fmt::Debug for Container {
             .field("url", &self.url())
             .field("sas", &"<redacted>")
             .finish()
-    }
-}
-
-fn is_loopback(url: &Url) -> bool {
-    match url.host() {
-        Some(url::Host::Ipv4(a)) => IpAddr::V4(a).is_loopback(),
-        Some(url::Host::Ipv6(a)) => IpAddr::V6(a).is_loopback(),
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        None => false,
     }
 }
 

@@ -9,16 +9,19 @@ use axum::response::Response;
 use keyhaven_azure_api::b64url;
 use keyhaven_azure_api::keys::{
     GetRandomBytesRequest, JsonWebKey, KeyAttributesIn, KeyBundle, KeyCreateParameters,
-    KeyImportParameters, KeyItem, KeyOperationResult, KeyOperationsParameters, KeyRotationPolicy,
-    KeySignParameters, KeyUpdateParameters, KeyVerifyParameters, KeyVerifyResult,
-    LifetimeAction as LifetimeActionDto, LifetimeActionTrigger,
-    LifetimeActionType as ActionTypeDto, RandomBytes, RotationPolicyAttributes,
+    KeyImportParameters, KeyItem, KeyOperationResult, KeyOperationsParameters,
+    KeyReleaseParameters, KeyReleasePolicy, KeyReleaseResult, KeyRotationPolicy, KeySignParameters,
+    KeyUpdateParameters, KeyVerifyParameters, KeyVerifyResult, LifetimeAction as LifetimeActionDto,
+    LifetimeActionTrigger, LifetimeActionType as ActionTypeDto, RandomBytes,
+    RotationPolicyAttributes,
 };
 use keyhaven_core::{
     Detail, KeyOperation, KeyProperties, KeySpec, LifetimeAction, LifetimeActionType, ObjectUpdate,
-    ObjectView, OperationInput, RotationPolicy,
+    ObjectView, OperationInput, ReleasePolicyInput, ReleaseRequest, ReleaseUpdate, RotationPolicy,
 };
+use keyhaven_crypto::release::ReleaseWrapping;
 use keyhaven_model::{KeyOp, ObjectKind, Tags};
+use serde_json::json;
 
 pub(crate) struct Keys;
 
@@ -35,6 +38,7 @@ impl Shape for Keys {
             attributes: attributes_out(v),
             tags: v.tags.as_map().clone(),
             managed: v.managed.then_some(true),
+            release_policy: release_policy_out(v),
             deleted: deleted_fields(cx, Self::DELETED, v),
         }
     }
@@ -71,20 +75,39 @@ fn json_web_key(kid: String, v: &ObjectView) -> JsonWebKey {
     }
 }
 
-/// Secure key release is not offered: a request that asks for a release policy or an exportable key is refused,
-/// never carried out without them. `exportable: false` is what every key here is, and is accepted.
-fn refuse_key_release(
-    release_policy: &Option<serde_json::Value>,
-    attributes: &Option<KeyAttributesIn>,
-) -> Result<(), ApiError> {
-    let exportable = attributes.as_ref().and_then(|a| a.exportable) == Some(true);
-    if release_policy.is_some() || exportable {
-        return Err(ApiError::bad(
-            "Secure key release is not supported by this server: keys cannot be made exportable and take no \
-             release policy. Remove 'release_policy' and 'attributes.exportable' from the request.",
-        ));
-    }
-    Ok(())
+fn internal(what: &str) -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+        "InternalServerError",
+        format!("Internal error {what}."),
+    )
+}
+
+/// A key version's release policy as a bundle carries it (data base64url).
+fn release_policy_out(v: &ObjectView) -> Option<KeyReleasePolicy> {
+    let Detail::Key(k) = &v.detail else {
+        return None;
+    };
+    k.release_policy.as_ref().map(|p| KeyReleasePolicy {
+        content_type: Some(p.content_type.clone()),
+        immutable: Some(p.immutable),
+        data: Some(b64url::encode(&p.data)),
+    })
+}
+
+/// A release policy as a request gives it: `data` must be base64url.
+fn release_policy_in(p: Option<KeyReleasePolicy>) -> Result<Option<ReleasePolicyInput>, ApiError> {
+    p.map(|p| {
+        let data = p.data.ok_or_else(|| {
+            ApiError::bad("'release_policy.data' (the policy, base64url) is required.")
+        })?;
+        Ok(ReleasePolicyInput {
+            content_type: p.content_type,
+            data: bytes("release_policy.data", &data)?,
+            immutable: p.immutable,
+        })
+    })
+    .transpose()
 }
 
 fn key_attributes(a: Option<KeyAttributesIn>) -> keyhaven_model::AttributesPatch {
@@ -102,7 +125,8 @@ fn opt_bytes(field: &str, v: &Option<String>) -> Result<Option<Vec<u8>>, ApiErro
 pub(crate) async fn create(cx: &Ctx, n: &str) -> Result<Response, ApiError> {
     let n = name(n)?;
     let p: KeyCreateParameters = cx.json()?;
-    refuse_key_release(&p.release_policy, &p.attributes)?;
+    let exportable = p.attributes.as_ref().and_then(|a| a.exportable);
+    let release_policy = release_policy_in(p.release_policy)?;
     let spec = KeySpec {
         kty: p.kty.parse()?,
         key_size: p.key_size,
@@ -113,6 +137,8 @@ pub(crate) async fn create(cx: &Ctx, n: &str) -> Result<Response, ApiError> {
         key_ops: p.key_ops.as_deref().map(KeyOp::parse_list).transpose()?,
         attributes: key_attributes(p.attributes),
         tags: Tags::new(p.tags.unwrap_or_default())?,
+        exportable,
+        release_policy,
     };
     // Generation runs on the domain's bounded pool for expensive work, not on the request threads.
     let v = cx
@@ -126,7 +152,8 @@ pub(crate) async fn create(cx: &Ctx, n: &str) -> Result<Response, ApiError> {
 pub(crate) async fn import(cx: &Ctx, n: &str) -> Result<Response, ApiError> {
     let n = name(n)?;
     let p: KeyImportParameters = cx.json()?;
-    refuse_key_release(&p.release_policy, &p.attributes)?;
+    let exportable = p.attributes.as_ref().and_then(|a| a.exportable);
+    let release_policy = release_policy_in(p.release_policy)?;
     // The JWK's own key_ops say what the key may be used for.
     let key_ops = match p.key.get("key_ops") {
         None | Some(serde_json::Value::Null) => None,
@@ -143,6 +170,8 @@ pub(crate) async fn import(cx: &Ctx, n: &str) -> Result<Response, ApiError> {
         key_ops,
         attributes: key_attributes(p.attributes),
         tags: Tags::new(p.tags.unwrap_or_default())?,
+        exportable,
+        release_policy,
     };
     let v = cx
         .st
@@ -169,26 +198,90 @@ pub(crate) fn attestation(cx: &Ctx, n: &str, ver: Option<&&str>) -> Result<Respo
     ))
 }
 
-/// `POST /keys/{name}[/{version}]/release`: secure key release is not offered (no key is exportable), so after
-/// the same checks as a get the request is refused (400) with the reason, rather than answered as an unknown path.
-pub(crate) fn release(cx: &Ctx, n: &str, ver: Option<&&str>) -> Result<Response, ApiError> {
-    cx.st.kh.get_properties(
+/// `POST /keys/{name}[/{version}]/release`: secure key release. The answer is a JWS signed with the server's
+/// token signing key (published at the token authority's JWKS, named by the header's `jku`), whose payload holds
+/// the request (`enc`, `kid`, `nonce`) and the released key: its public JWK with `key_hsm`, the key wrapped for
+/// the token's runtime key (`{"schema_version", "header": {"kid", "alg": "dir", "enc"}, "ciphertext"}`,
+/// base64url), its attributes and release policy.
+pub(crate) async fn release(cx: &Ctx, n: &str, ver: Option<&&str>) -> Result<Response, ApiError> {
+    let n = name(n)?;
+    let ver = version(ver)?;
+    let p: KeyReleaseParameters = cx.json()?;
+    if p.target.trim().is_empty() {
+        return Err(ApiError::bad(
+            "'target' (the attestation token of the environment the key is released to) is required.",
+        ));
+    }
+    let enc = p
+        .enc
+        .as_deref()
+        .map(|e| {
+            ReleaseWrapping::parse(e).ok_or_else(|| {
+                ApiError::bad(format!(
+                    "Unknown 'enc' '{}': use CKM_RSA_AES_KEY_WRAP, RSA_AES_KEY_WRAP_256 or RSA_AES_KEY_WRAP_384.",
+                    e.chars().take(64).collect::<String>()
+                ))
+            })
+        })
+        .transpose()?;
+    cx.st.attestation.prepare(&p.target).await;
+    let request = ReleaseRequest {
+        target: p.target,
+        nonce: p.nonce,
+        enc,
+    };
+    let released = cx.st.kh.release_key(
         &cx.who,
         &cx.vault,
-        Keys::KIND,
-        &name(n)?,
-        version(ver)?.as_ref(),
+        &n,
+        ver.as_ref(),
+        &cx.st.attestation,
+        &request,
     )?;
-    Err(ApiError::bad(
-        "Secure key release is not supported by this server: no key is exportable, so none can be released.",
-    ))
+    let kid = object_id(cx, Keys::COLLECTION, &released.view, Id::Versioned);
+    let key_hsm = json!({
+        "schema_version": "1.0",
+        "header": { "kid": released.runtime_kid, "alg": "dir", "enc": released.enc.as_str() },
+        "ciphertext": b64url::encode(&released.wrapped),
+        "generator": "keyhaven",
+    });
+    let mut jwk = serde_json::to_value(json_web_key(kid.clone(), &released.view))
+        .map_err(|_| internal("encoding the released key"))?;
+    jwk["key_hsm"] = json!(b64url::encode(key_hsm.to_string().as_bytes()));
+    let mut request_echo = json!({ "enc": released.enc.as_str(), "kid": kid });
+    if let Some(nonce) = &released.nonce {
+        request_echo["nonce"] = json!(nonce);
+    }
+    let payload = json!({
+        "request": request_echo,
+        "response": { "key": {
+            "key": jwk,
+            "attributes": attributes_out(&released.view),
+            "release_policy": release_policy_out(&released.view),
+        }},
+        "iat": cx.st.kh.now(),
+    });
+    let jku = format!(
+        "{}/{}/discovery/v2.0/keys",
+        cx.st.authority,
+        cx.st.tokens.tenant()
+    );
+    let value = cx
+        .st
+        .tokens
+        .sign_jws(&json!({ "typ": "JWT", "jku": jku }), &payload)
+        .map_err(|_| internal("signing the release answer"))?;
+    ok(KeyReleaseResult { value })
 }
 
 pub(crate) async fn update(cx: &Ctx, n: &str, ver: Option<&&str>) -> Result<Response, ApiError> {
     let n = name(n)?;
     let ver = version(ver)?;
     let p: KeyUpdateParameters = cx.json()?;
-    refuse_key_release(&p.release_policy, &p.attributes)?;
+    let release = ReleaseUpdate {
+        exportable: p.attributes.as_ref().and_then(|a| a.exportable),
+        policy: release_policy_in(p.release_policy)?,
+    };
     let change = ObjectUpdate {
         attributes: key_attributes(p.attributes),
         tags: p.tags.map(Tags::new).transpose()?,
@@ -205,6 +298,7 @@ pub(crate) async fn update(cx: &Ctx, n: &str, ver: Option<&&str>) -> Result<Resp
             ver.as_ref(),
             change,
             p.key_ops.as_deref().map(KeyOp::parse_list).transpose()?,
+            release,
         )
         .await?;
     ok(Keys::bundle(cx, &v))

@@ -65,6 +65,10 @@ pub(crate) fn attributes_out(v: &ObjectView) -> AttributesOut {
         updated: v.attributes.updated,
         recoverable_days: v.policy.recoverable_days,
         recovery_level: v.policy.recovery_level.as_str().to_string(),
+        exportable: match &v.detail {
+            keyhaven_core::Detail::Key(k) => Some(k.exportable),
+            _ => None,
+        },
     }
 }
 
