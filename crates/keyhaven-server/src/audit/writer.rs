@@ -86,7 +86,10 @@ impl Shared {
     }
 
     /// Appends one record and waits until it is on disk.
-    pub(super) async fn append_synced(&self, record: &mut AuditRecord) -> std::io::Result<()> {
+    pub(super) async fn append_synced(
+        self: &Arc<Self>,
+        record: &mut AuditRecord,
+    ) -> std::io::Result<()> {
         let write = self.append_unsynced(record)?;
         loop {
             let ended = self.sync_ended.notified();
@@ -102,10 +105,16 @@ impl Shared {
                 }
                 Step::Wait => ended.await,
                 Step::Sync(upto, file) => {
-                    let synced = tokio::task::spawn_blocking(move || file.sync_data())
-                        .await
-                        .unwrap_or_else(|e| Err(std::io::Error::other(e)));
-                    self.end_sync(upto, synced)?;
+                    // The sync records its own end, so that a request dropped while it runs (its client gone)
+                    // cannot leave it begun and never ended, which would stall every write after it.
+                    let shared = Arc::clone(self);
+                    let sync = tokio::task::spawn_blocking(move || {
+                        let synced = file.sync_data();
+                        let _ = shared.end_sync(upto, synced);
+                    });
+                    if let Err(e) = sync.await {
+                        return Err(std::io::Error::other(e));
+                    }
                 }
             }
         }
