@@ -9,8 +9,8 @@ use crate::shared::{Inner, Shared};
 use crate::target::Target;
 use crate::url::PostgresUrl;
 use crate::PostgresError;
-use crate::{failover, lease, schema, snapshot, txn};
-use keyhaven_store::{Engine, EngineMode, EngineTxn, Lease, Snapshot, StoreError};
+use crate::{failover, lease, reader, schema, snapshot, txn};
+use keyhaven_store::{Engine, EngineMode, EngineTxn, Lease, Reader, Snapshot, StoreError};
 use std::sync::Arc;
 
 /// The store in a PostgreSQL database. See the crate documentation.
@@ -106,6 +106,10 @@ async fn prepare_database(
 impl Engine for PostgresEngine {
     fn snapshot(&self) -> Result<Box<dyn Snapshot>, StoreError> {
         Ok(Box::new(snapshot::PgSnapshot::begin(self.inner.clone())?))
+    }
+
+    fn reader(&self) -> Result<Box<dyn Reader>, StoreError> {
+        Ok(Box::new(reader::PgReader::new(self.inner.clone())))
     }
 
     fn begin(&self) -> Result<Box<dyn EngineTxn + '_>, StoreError> {

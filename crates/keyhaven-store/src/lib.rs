@@ -19,7 +19,9 @@ pub mod keys;
 pub mod lease;
 pub mod undo;
 
-pub use engine::{Engine, EngineMode, EngineTxn, Entry, Snapshot, WriteTxn};
+pub use engine::{
+    snapshot_reader, Engine, EngineMode, EngineTxn, Entry, Reader, Snapshot, WriteTxn,
+};
 pub use error::StoreError;
 pub use lease::{Lease, LeaseHold, LocalLeases};
 pub use memory::MemoryEngine;
