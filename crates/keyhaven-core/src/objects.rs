@@ -62,7 +62,7 @@ impl Keyhaven {
         version: Option<&Version>,
     ) -> Result<ObjectView> {
         who.authorize(Action::read(kind), &Resource::object(vault, kind, name))?;
-        let f = self.find(&*self.snapshot()?, vault, kind, name, version, State::Live)?;
+        let f = self.find_now(vault, kind, name, version, State::Live)?;
         ObjectView::new(kind, &f.vault, &f.object, f.version)
     }
 
@@ -231,7 +231,7 @@ impl Keyhaven {
         name: &ObjectName,
     ) -> Result<ObjectView> {
         who.authorize(Action::read(kind), &Resource::object(vault, kind, name))?;
-        let f = self.find(&*self.snapshot()?, vault, kind, name, None, State::Deleted)?;
+        let f = self.find_now(vault, kind, name, None, State::Deleted)?;
         ObjectView::new(kind, &f.vault, &f.object, f.version)
     }
 
@@ -490,7 +490,7 @@ pub(crate) fn managed_companions(
     Ok(out)
 }
 
-fn missing(kind: ObjectKind, name: &ObjectName, state: State) -> Error {
+pub(crate) fn missing(kind: ObjectKind, name: &ObjectName, state: State) -> Error {
     match state {
         State::Live => Error::not_found(kind, name.as_str()),
         State::Deleted => Error::deleted_not_found(kind, name.as_str()),
