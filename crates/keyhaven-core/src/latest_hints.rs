@@ -8,7 +8,7 @@ use std::sync::Mutex;
 /// Objects whose latest version is remembered; past this the hints start over (they are only hints).
 const MAX_HINTS: usize = 16_384;
 
-/// The latest version each object had when last read here, by object key.
+/// The latest version each object had when last read or written here, by object key.
 #[derive(Default)]
 pub(crate) struct LatestHints(Mutex<HashMap<Vec<u8>, Version>>);
 

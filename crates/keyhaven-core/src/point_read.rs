@@ -4,8 +4,8 @@
 //! in one [`Reader`](keyhaven_store::Reader) call — one statement on PostgreSQL, no transaction — so all four come
 //! from one committed state, as [`Keyhaven::find`] on a snapshot would give. When the latest version is wanted,
 //! its id is only known from the object's record: the call asks for the version the last read of the object found
-//! latest (a hint kept in memory per object, see [`crate::latest_hints`]) and checks it against the object's
-//! record of the same call. A
+//! latest (a hint per object, kept in memory, also noted by this node's writes, which read the hinted
+//! version with the object too) and checks it against the object's record of the same call. A
 //! missing or stale hint costs one more call with the id just read (at most [`TRIES`] calls, then a snapshot). An
 //! answer is therefore never a mix of states: a new version, an update, a delete, a purge or a restore mark
 //! committed between two calls is wholly before the answering call or wholly after it.

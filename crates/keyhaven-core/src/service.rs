@@ -108,7 +108,7 @@ pub struct Keyhaven {
     pub(crate) access: crate::caller_cache::AccessCache,
     /// Where expensive steps run (see [`crate::heavy`]).
     pub(crate) heavy: crate::heavy::HeavyWork,
-    /// Each object's latest version when last read here (see [`crate::point_read`]).
+    /// Each object's latest version when last read or written here (see [`crate::point_read`]).
     pub(crate) latest: crate::latest_hints::LatestHints,
 }
 
