@@ -46,6 +46,7 @@ impl PostgresEngine {
         let shared = Arc::new(Shared {
             readers: Pool::new("snapshot", options.snapshot_connections),
             writers: Pool::new("write", options.write_connections),
+            pipelined: crate::pipelined::Pipelined::new(options.reader_connections),
             target: Target::new(host, role),
             fence: Arc::new(Fence::default()),
             leases: Default::default(),

@@ -34,6 +34,7 @@ mod failover;
 mod fence;
 mod lease;
 mod options;
+mod pipelined;
 mod pool;
 mod reader;
 mod rows;
