@@ -335,6 +335,7 @@ pg_stop() {
   # A fast shutdown (SIGINT); stop_pid's TERM would wait for clients.
   [ -n "$PG_PID" ] && kill -INT "$PG_PID" 2>/dev/null && stop_pid "$PG_PID"
   PG_PID=""
-  [ -n "$PG_DIR" ] && rm -rf "$PG_DIR"
+  # Never fails (it runs in exit traps, under set -e, before the rest of the cleanup).
+  [ -z "$PG_DIR" ] || rm -rf "$PG_DIR" || true
   PG_DIR=""
 }

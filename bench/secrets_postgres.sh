@@ -172,7 +172,7 @@ fi
 bench_finish_meta
 rps() { [ -f "$1" ] && awk '/^Requests\/sec:/ {printf "%.0f", $2}' "$1" || echo 0; }
 pct() { [ -f "$1" ] && awk -v p="$2" '$1 == p {print $2}' "$1" || echo -; }
-errors() { [ -f "$1" ] && { grep -h 'Non-2xx\|Socket errors' "$1" | xargs || true; }; }
+errors() { [ -f "$1" ] || return 0; grep -h 'Non-2xx\|Socket errors' "$1" | xargs || true; }
 bao_get=$(rps "$OUT/openbao/get.txt"); bao_set=$(rps "$OUT/openbao/set.txt")
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f×", a / b; else print "—" }'; }
 {
