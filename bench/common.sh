@@ -227,19 +227,24 @@ keyhaven_start() { # data_dir outdir
 }
 
 # A token from Keyhaven's client-credentials endpoint with the admin
-# credential of the data dir. Sets KH_TOKEN.
-keyhaven_token() {
-  local cred="$KH_DIR/admin-credential.json" tenant token_json
+# credential of the data dir, for the data plane (the vault DNS suffix), or
+# with `keyhaven_token management` for management calls (`/_keyhaven/...`,
+# whose tokens name one of the server's own host names). Sets KH_TOKEN, or
+# KH_MGMT_TOKEN for management.
+keyhaven_token() { # [management]
+  local cred="$KH_DIR/admin-credential.json" tenant token_json scope="https://vault.localhost:$KH_PORT/.default"
+  [ "${1:-}" = management ] && scope="https://localhost:$KH_PORT/.default"
   tenant="$(jq -r .tenantId "$cred")"
   token_json="$(curl -sS --max-time 30 --cacert "$CA" \
     --data-urlencode grant_type=client_credentials \
     --data-urlencode "client_id=$(jq -r .clientId "$cred")" \
     --data-urlencode "client_secret=$(jq -r .clientSecret "$cred")" \
-    --data-urlencode "scope=https://vault.localhost:$KH_PORT/.default" \
+    --data-urlencode "scope=$scope" \
     -w '\n%{http_code}' "https://localhost:$KH_PORT/$tenant/oauth2/v2.0/token")"
   [ "$(tail -1 <<<"$token_json")" = 200 ] || die "token request: $token_json"
-  KH_TOKEN="$(head -n -1 <<<"$token_json" | jq -r .access_token)"
-  [ -n "$KH_TOKEN" ] && [ "$KH_TOKEN" != null ] || die "no access_token in $token_json"
+  local token; token="$(head -n -1 <<<"$token_json" | jq -r .access_token)"
+  [ -n "$token" ] && [ "$token" != null ] || die "no access_token in $token_json"
+  if [ "${1:-}" = management ]; then KH_MGMT_TOKEN="$token"; else KH_TOKEN="$token"; fi
 }
 
 # ---------------------------------------------------------------- OpenBao ---
@@ -286,4 +291,51 @@ openbao_init() {
   for _ in $(seq 150); do
     [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$BAO_URL/v1/sys/health")" = 200 ] && break; sleep 0.2
   done
+}
+
+# ------------------------------------------------------------- PostgreSQL ---
+# Starts a throwaway PostgreSQL (initdb in a temporary directory on the same
+# disk, fsync on, synchronous_commit on; as the postgres user when run as
+# root) on a free loopback port, as this script's child so that its CPU counts
+# as the benchmark's, not as other processes' (bench_finish_meta). Sets PG_BIN,
+# PG_DIR, PG_PORT, PG_PID; pg_createdb NAME prints a store URL for a new
+# database; pg_stop stops the server and removes its directory.
+PG_PID=""; PG_DIR=""
+pg_start() {
+  PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+  [ -x "$PG_BIN/initdb" ] || die "PostgreSQL server binaries not found (apt-get install -y postgresql)"
+  PG_DIR="$(mktemp -d)"
+  PG_RUN=()
+  if [ "$(id -u)" = 0 ]; then
+    chown postgres: "$PG_DIR"
+    PG_RUN=(setpriv --reuid=postgres --regid=postgres --clear-groups)
+  fi
+  PG_PORT="$(free_port)"
+  (cd "$PG_DIR" && "${PG_RUN[@]}" "$PG_BIN/initdb" -D "$PG_DIR/data" -U postgres -A trust -E UTF8 --locale=C >/dev/null)
+  cat >>"$PG_DIR/data/postgresql.conf" <<CONF
+listen_addresses = '127.0.0.1'
+port = $PG_PORT
+unix_socket_directories = ''
+max_connections = 100
+shared_buffers = 128MB
+fsync = on
+synchronous_commit = on
+full_page_writes = on
+CONF
+  (cd "$PG_DIR" && exec "${PG_RUN[@]}" "$PG_BIN/postgres" -D "$PG_DIR/data" > "$PG_DIR/server.log" 2>&1) &
+  PG_PID=$!
+  for _ in $(seq 150); do "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" && break; sleep 0.2; done
+  "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" || { cat "$PG_DIR/server.log" >&2; die "PostgreSQL does not start"; }
+}
+pg_createdb() { # name
+  "$PG_BIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U postgres "$1"
+  echo "postgres://postgres@127.0.0.1:$PG_PORT/$1"
+}
+pg_stop() {
+  # A fast shutdown (SIGINT); stop_pid's TERM would wait for clients.
+  [ -n "$PG_PID" ] && kill -INT "$PG_PID" 2>/dev/null && stop_pid "$PG_PID"
+  PG_PID=""
+  # Never fails (it runs in exit traps, under set -e, before the rest of the cleanup).
+  [ -z "$PG_DIR" ] || rm -rf "$PG_DIR" || true
+  PG_DIR=""
 }

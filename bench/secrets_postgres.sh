@@ -39,9 +39,6 @@ WARMUP="${BENCH_WARMUP:-3}"
 DEADLINE="${BENCH_DEADLINE:-600}"
 OPENBAO="${BENCH_OPENBAO:-1}"
 
-PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
-[ -x "$PG_BIN/initdb" ] || die "PostgreSQL server binaries not found (apt-get install -y postgresql)"
-
 # ---------------------------------------------------------------- install ---
 bench_install
 bench_build
@@ -50,21 +47,11 @@ bench_build
 bench_run_context postgres tmp node1 node2 openbao
 ln -sfn "postgres-$STAMP" "$BENCH/out/latest-postgres"
 
-# PostgreSQL in a directory of its own (the postgres user must own it when we run as root); on the same disk.
-PG_DIR="$(mktemp -d)"
-PG_RUN=()
-if [ "$(id -u)" = 0 ]; then
-  chown postgres: "$PG_DIR"
-  PG_RUN=(setpriv --reuid=postgres --regid=postgres --clear-groups)
-fi
-pg() { (cd "$PG_DIR" && "${PG_RUN[@]}" "$PG_BIN/$1" "${@:2}"); }
-NODE2_PID=""; WRK2_PID=""; PG_PID=""
+NODE2_PID=""; WRK2_PID=""
 stop_all() {
   local rc=$?
   stop_pid "$WRK2_PID"; stop_pid "$NODE2_PID"
-  # A fast shutdown (SIGINT); stop_pid's TERM would wait for clients.
-  [ -n "$PG_PID" ] && kill -INT "$PG_PID" 2>/dev/null && stop_pid "$PG_PID"
-  rm -rf "$PG_DIR"
+  pg_stop
   (exit "$rc"); cleanup   # cleanup stops the rest and exits with this status
 }
 trap stop_all EXIT
@@ -72,26 +59,8 @@ trap stop_all EXIT
 bench_quiet_wait 180
 bench_start_clock "$DEADLINE"
 
-PG_PORT="$(free_port)"
-pg initdb -D "$PG_DIR/data" -U postgres -A trust -E UTF8 --locale=C >/dev/null
-cat >>"$PG_DIR/data/postgresql.conf" <<CONF
-listen_addresses = '127.0.0.1'
-port = $PG_PORT
-unix_socket_directories = ''
-max_connections = 100
-shared_buffers = 128MB
-fsync = on
-synchronous_commit = on
-full_page_writes = on
-CONF
-# Started as this script's child (not daemonized by pg_ctl) so that its CPU counts as the benchmark's, not as
-# other processes' (bench_finish_meta).
-(cd "$PG_DIR" && exec "${PG_RUN[@]}" "$PG_BIN/postgres" -D "$PG_DIR/data" > "$PG_DIR/server.log" 2>&1) &
-PG_PID=$!
-for _ in $(seq 150); do "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" && break; sleep 0.2; done
-"$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" || { cat "$PG_DIR/server.log" >&2; die "PostgreSQL does not start"; }
-"$PG_BIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U postgres keyhaven
-STORE="postgres://postgres@127.0.0.1:$PG_PORT/keyhaven"
+pg_start
+STORE="$(pg_createdb keyhaven)"
 
 {
   meta_common
@@ -203,7 +172,7 @@ fi
 bench_finish_meta
 rps() { [ -f "$1" ] && awk '/^Requests\/sec:/ {printf "%.0f", $2}' "$1" || echo 0; }
 pct() { [ -f "$1" ] && awk -v p="$2" '$1 == p {print $2}' "$1" || echo -; }
-errors() { [ -f "$1" ] && { grep -h 'Non-2xx\|Socket errors' "$1" | xargs || true; }; }
+errors() { [ -f "$1" ] || return 0; grep -h 'Non-2xx\|Socket errors' "$1" | xargs || true; }
 bao_get=$(rps "$OUT/openbao/get.txt"); bao_set=$(rps "$OUT/openbao/set.txt")
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f×", a / b; else print "—" }'; }
 {

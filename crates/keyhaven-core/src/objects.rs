@@ -62,7 +62,7 @@ impl Keyhaven {
         version: Option<&Version>,
     ) -> Result<ObjectView> {
         who.authorize(Action::read(kind), &Resource::object(vault, kind, name))?;
-        let f = self.find(&*self.snapshot()?, vault, kind, name, version, State::Live)?;
+        let f = self.find_now(vault, kind, name, version, State::Live)?;
         ObjectView::new(kind, &f.vault, &f.object, f.version)
     }
 
@@ -231,7 +231,7 @@ impl Keyhaven {
         name: &ObjectName,
     ) -> Result<ObjectView> {
         who.authorize(Action::read(kind), &Resource::object(vault, kind, name))?;
-        let f = self.find(&*self.snapshot()?, vault, kind, name, None, State::Deleted)?;
+        let f = self.find_now(vault, kind, name, None, State::Deleted)?;
         ObjectView::new(kind, &f.vault, &f.object, f.version)
     }
 
@@ -360,10 +360,16 @@ impl Keyhaven {
         name: &ObjectName,
         ver: VersionRecord,
     ) -> Result<ObjectView> {
+        let object_key = records::object_key(vault, kind, &name.key());
+        let hint = self.latest.get(&object_key);
+        let written = ver.version.clone();
         let (vault, name) = (vault.to_string(), name.clone());
-        self.store
-            .write(move |txn| put_version(txn, &vault, kind, &name, ver))
-            .await
+        let view = self
+            .store
+            .write(move |txn| put_version_hinted(txn, &vault, kind, &name, ver, hint.as_ref()))
+            .await?;
+        self.latest.note(&object_key, &written);
+        Ok(view)
     }
 }
 
@@ -375,14 +381,40 @@ pub(crate) fn put_version(
     name: &ObjectName,
     ver: VersionRecord,
 ) -> Result<ObjectView> {
+    put_version_hinted(txn, vault, kind, name, ver, None)
+}
+
+/// [`put_version`], reading the object and the version `hint` says is its latest (see [`crate::point_read`]) in
+/// one read; the latest version is read on its own only when the object says another one is.
+fn put_version_hinted(
+    txn: &mut dyn keyhaven_store::WriteTxn,
+    vault: &str,
+    kind: ObjectKind,
+    name: &ObjectName,
+    ver: VersionRecord,
+    hint: Option<&Version>,
+) -> Result<ObjectView> {
     let v = crate::restore_journal::vault_in_txn(txn, vault)?;
     let okey = records::object_key(&v.name, kind, &name.key());
-    let existing: Option<ObjectRecord> = records::read_txn(txn, &okey)?;
+    let hinted_key = hint.map(|h| records::version_key(&v.name, kind, &name.key(), h.as_str()));
+    let mut keys: Vec<&[u8]> = vec![&okey];
+    keys.extend(hinted_key.as_deref());
+    let mut got = txn.get_many(&keys)?.into_iter();
+    let existing: Option<ObjectRecord> = got
+        .next()
+        .flatten()
+        .map(|b| records::decode(&b))
+        .transpose()?;
+    let hinted = got.next().flatten();
     if existing.as_ref().is_some_and(|o| o.deleted.is_some()) {
         return Err(Error::deleted_conflict(kind, name.as_str()));
     }
     if let Some(o) = &existing {
-        let latest_managed = latest_in_txn(txn, &v, kind, name, o)?.managed;
+        let latest: VersionRecord = match (hint, hinted) {
+            (Some(h), Some(raw)) if *h == o.latest => records::decode(&raw)?,
+            _ => latest_in_txn(txn, &v, kind, name, o)?,
+        };
+        let latest_managed = latest.managed;
         if latest_managed && !ver.managed {
             return Err(managed_by_certificate(kind, &o.name, "set"));
         }
@@ -490,7 +522,7 @@ pub(crate) fn managed_companions(
     Ok(out)
 }
 
-fn missing(kind: ObjectKind, name: &ObjectName, state: State) -> Error {
+pub(crate) fn missing(kind: ObjectKind, name: &ObjectName, state: State) -> Error {
     match state {
         State::Live => Error::not_found(kind, name.as_str()),
         State::Deleted => Error::deleted_not_found(kind, name.as_str()),

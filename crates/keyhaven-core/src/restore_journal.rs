@@ -97,10 +97,20 @@ pub(crate) fn check_txn(txn: &mut dyn WriteTxn, vault: &str) -> Result<()> {
 /// The vault's record, read in a write transaction; refused while the vault is being restored. A deleted vault
 /// is not found.
 pub(crate) fn vault_in_txn(txn: &mut dyn WriteTxn, vault: &str) -> Result<VaultRecord> {
-    let v: VaultRecord = records::read_txn(txn, &records::vault_key(vault))?
-        .filter(|v: &VaultRecord| v.deleted.is_none())
+    // Both in one read: the mark's key is the vault's name as asked, which the record's name should be.
+    let (vault_key, mark) = (records::vault_key(vault), mark_key(vault));
+    let mut got = txn.get_many(&[&vault_key, &mark])?.into_iter();
+    let v: VaultRecord = got
+        .next()
+        .flatten()
+        .map(|b| records::decode::<VaultRecord>(&b))
+        .transpose()?
+        .filter(|v| v.deleted.is_none())
         .ok_or_else(|| Error::VaultNotFound(vault.to_string()))?;
-    check_txn(txn, &v.name)?;
+    match v.name == vault {
+        true => refuse_if_restoring(got.next().flatten(), vault)?,
+        false => check_txn(txn, &v.name)?,
+    }
     Ok(v)
 }
 

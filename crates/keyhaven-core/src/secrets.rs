@@ -40,7 +40,7 @@ impl Keyhaven {
             Action::SecretsSetSecret,
             &Resource::object(vault, KIND, name),
         )?;
-        let v = self.vault_record(&*self.snapshot()?, vault.as_str())?;
+        let v = self.vault_now(vault)?;
         let ver = self.secret_version(&v, name, &req)?;
         let value = req.value;
         let mut view = self.add_version(&v.name, KIND, name, ver).await?;
@@ -61,7 +61,7 @@ impl Keyhaven {
                 &Resource::object(vault, KIND, name),
             )?;
         }
-        let v = self.vault_record(&*self.snapshot()?, vault.as_str())?;
+        let v = self.vault_now(vault)?;
         let mut versions = Vec::with_capacity(items.len());
         for (name, req) in items {
             versions.push((name.clone(), self.secret_version(&v, &name, &req)?));
@@ -118,8 +118,20 @@ impl Keyhaven {
             Action::SecretsGetSecret,
             &Resource::object(vault, KIND, name),
         )?;
-        let snap = self.snapshot()?;
-        let f = self.find(&*snap, vault, KIND, name, version, State::Live)?;
+        let f = self.find_now(vault, KIND, name, version, State::Live)?;
+        // A certificate's secret also names its previous version, found by a scan: read it all on one snapshot.
+        let (f, previous) = match f.version.managed {
+            false => (f, None),
+            true => {
+                let snap = self.snapshot()?;
+                let f = self.find(&*snap, vault, KIND, name, version, State::Live)?;
+                let previous = match f.version.managed {
+                    true => previous_version(&*snap, &f.vault, name, &f.version)?,
+                    false => None,
+                };
+                (f, previous)
+            }
+        };
         if let Some(reason) = f.version.attributes.unusable_reason(self.now()) {
             return Err(Error::Forbidden(match reason {
                 "disabled" => "Operation get is not allowed on a disabled secret.".to_string(),
@@ -127,10 +139,6 @@ impl Keyhaven {
             }));
         }
         let value = self.open_value(&f.vault, KIND, name, &f.version)?;
-        let previous = match f.version.managed {
-            true => previous_version(&*snap, &f.vault, name, &f.version)?,
-            false => None,
-        };
         let mut view = ObjectView::new(KIND, &f.vault, &f.object, f.version)?;
         view.value = Some(value);
         view.previous_version = previous;

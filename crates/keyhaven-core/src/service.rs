@@ -108,6 +108,8 @@ pub struct Keyhaven {
     pub(crate) access: crate::caller_cache::AccessCache,
     /// Where expensive steps run (see [`crate::heavy`]).
     pub(crate) heavy: crate::heavy::HeavyWork,
+    /// Each object's latest version when last read or written here (see [`crate::point_read`]).
+    pub(crate) latest: crate::latest_hints::LatestHints,
 }
 
 impl Keyhaven {
@@ -144,6 +146,7 @@ impl Keyhaven {
             clock,
             barrier,
             heavy: crate::heavy::HeavyWork::new(settings.heavy_work_threads),
+            latest: Default::default(),
             settings,
             deployment: RwLock::new(None),
             access: Default::default(),
@@ -230,6 +233,7 @@ impl Keyhaven {
             clock: self.clock.clone(),
             barrier: self.barrier.clone(),
             heavy: crate::heavy::HeavyWork::new(settings.heavy_work_threads),
+            latest: Default::default(),
             settings,
             deployment: RwLock::new(None),
             access: Default::default(),

@@ -16,7 +16,7 @@ use keyhaven_store::StoreError;
 use std::future::Future;
 use std::sync::mpsc;
 use std::task::{Context, Poll, Waker};
-use tokio::runtime::{Handle, Runtime};
+use tokio::runtime::{Handle, Runtime, RuntimeFlavor};
 
 /// The engine's runtime, owned by the engine value itself and shut down (without waiting) when it is dropped.
 pub(crate) struct OwnedRuntime(Option<Runtime>);
@@ -109,10 +109,23 @@ enum Inner<T> {
 
 impl<T> Pending<T> {
     /// Waits on this thread (never on a runtime) for the outcome. `Closed` if the engine shut down first.
+    ///
+    /// On a worker thread of a multi-threaded Tokio runtime (a server's request handler reading inline), the wait
+    /// is announced with `block_in_place`, so that the runtime hands the worker's other tasks to another thread
+    /// meanwhile instead of stalling them for the round trip (a server has as many workers as cores: two
+    /// handlers waiting on the database would otherwise stop every other request).
     pub(crate) fn wait(self) -> Result<T, StoreError> {
         match self.0 {
             Inner::Ready(t) => Ok(t),
-            Inner::Waiting(rx) => rx.recv().map_err(|_| StoreError::Closed),
+            Inner::Waiting(rx) => {
+                let recv = move || rx.recv().map_err(|_| StoreError::Closed);
+                match Handle::try_current().map(|h| h.runtime_flavor()) {
+                    Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(recv),
+                    // Outside any runtime, or on one where blocking in place is not allowed (a current-thread
+                    // runtime): plain waiting, as before.
+                    _ => recv(),
+                }
+            }
         }
     }
 }

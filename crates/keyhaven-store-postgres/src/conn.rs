@@ -10,6 +10,8 @@ use tokio_postgres::{Client, NoTls, Statement};
 
 /// The one table of keys and values.
 pub(crate) const GET: &str = "SELECT v FROM keyhaven_kv WHERE k = $1";
+/// Several keys in one statement (so from one snapshot of the server's, also outside a transaction).
+pub(crate) const GET_MANY: &str = "SELECT k, v FROM keyhaven_kv WHERE k = ANY($1::bytea[])";
 pub(crate) const SCAN: &str =
     "SELECT k, v FROM keyhaven_kv WHERE k >= $1 AND k < $2 ORDER BY k LIMIT $3";
 pub(crate) const UPSERT: &str = "INSERT INTO keyhaven_kv (k, v) \
@@ -20,6 +22,7 @@ pub(crate) const DELETE: &str = "DELETE FROM keyhaven_kv WHERE k = ANY($1::bytea
 /// The statements every pooled connection has prepared (executing one is a single round trip).
 pub(crate) struct Statements {
     pub get: Statement,
+    pub get_many: Statement,
     pub scan: Statement,
     pub upsert: Statement,
     pub delete: Statement,
@@ -118,8 +121,9 @@ pub(crate) async fn role_of(client: &Client) -> Result<Role, StoreError> {
 
 /// Prepares the engine's statements on `client` (in one round trip).
 pub(crate) async fn prepare(client: &Client) -> Result<Statements, StoreError> {
-    let (get, scan, upsert, delete) = tokio::try_join!(
+    let (get, get_many, scan, upsert, delete) = tokio::try_join!(
         client.prepare(GET),
+        client.prepare(GET_MANY),
         client.prepare(SCAN),
         client.prepare(UPSERT),
         client.prepare(DELETE)
@@ -127,6 +131,7 @@ pub(crate) async fn prepare(client: &Client) -> Result<Statements, StoreError> {
     .map_err(|e| store_error(&e))?;
     Ok(Statements {
         get,
+        get_many,
         scan,
         upsert,
         delete,

@@ -9,8 +9,8 @@ use crate::shared::{Inner, Shared};
 use crate::target::Target;
 use crate::url::PostgresUrl;
 use crate::PostgresError;
-use crate::{failover, lease, schema, snapshot, txn};
-use keyhaven_store::{Engine, EngineMode, EngineTxn, Lease, Snapshot, StoreError};
+use crate::{failover, lease, reader, schema, snapshot, txn};
+use keyhaven_store::{Engine, EngineMode, EngineTxn, Lease, Reader, Snapshot, StoreError};
 use std::sync::Arc;
 
 /// The store in a PostgreSQL database. See the crate documentation.
@@ -46,6 +46,7 @@ impl PostgresEngine {
         let shared = Arc::new(Shared {
             readers: Pool::new("snapshot", options.snapshot_connections),
             writers: Pool::new("write", options.write_connections),
+            pipelined: crate::pipelined::Pipelined::new(options.reader_connections),
             target: Target::new(host, role),
             fence: Arc::new(Fence::default()),
             leases: Default::default(),
@@ -106,6 +107,10 @@ async fn prepare_database(
 impl Engine for PostgresEngine {
     fn snapshot(&self) -> Result<Box<dyn Snapshot>, StoreError> {
         Ok(Box::new(snapshot::PgSnapshot::begin(self.inner.clone())?))
+    }
+
+    fn reader(&self) -> Result<Box<dyn Reader>, StoreError> {
+        Ok(Box::new(reader::PgReader::new(self.inner.clone())))
     }
 
     fn begin(&self) -> Result<Box<dyn EngineTxn + '_>, StoreError> {

@@ -9,6 +9,8 @@ pub struct PostgresOptions {
     pub snapshot_connections: usize,
     /// Connections for write transactions (the store's committer uses one at a time).
     pub write_connections: usize,
+    /// Connections readers share, their point reads pipelined (see `Engine::reader`).
+    pub reader_connections: usize,
     /// How long to wait for a free connection before failing with `Unavailable`.
     pub acquire_timeout: Duration,
     /// How long connecting to one server may take (the URL's `connect_timeout` wins when given).
@@ -26,6 +28,7 @@ impl Default for PostgresOptions {
         PostgresOptions {
             snapshot_connections: 16,
             write_connections: 2,
+            reader_connections: 2,
             acquire_timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(3),
             request_timeout: Duration::from_secs(60),

@@ -5,8 +5,9 @@ use crate::conn::{self, Conn};
 use crate::error::{is_connection_error, store_error, timed_out};
 use crate::fence::Fence;
 use crate::options::PostgresOptions;
+use crate::pipelined::Pipelined;
 use crate::pool::{Lease, Pool, Taken};
-use crate::target::Target;
+use crate::target::{Choice, Target};
 use crate::url::PostgresUrl;
 use keyhaven_store::StoreError;
 use std::future::Future;
@@ -20,6 +21,8 @@ pub(crate) struct Shared {
     pub(crate) target: Target,
     pub(crate) readers: Arc<Pool>,
     pub(crate) writers: Arc<Pool>,
+    /// Connections readers share.
+    pub(crate) pipelined: Pipelined,
     pub(crate) fence: Arc<Fence>,
     /// The connection lease statements use (see `lease`), with the host choice's generation it was opened under.
     pub(crate) leases: tokio::sync::Mutex<Option<(u64, Arc<tokio_postgres::Client>)>>,
@@ -74,6 +77,23 @@ impl Inner {
             Taken::Idle(lease) => return with_conn(lease),
             Taken::MayOpen(permit) => permit,
         };
+        let conn = self.open(choice)?;
+        permit
+            .lease(conn)
+            .ok_or(StoreError::Closed)
+            .and_then(with_conn)
+    }
+
+    /// A connection to the current host that readers share (see [`crate::pipelined`]), with its slot.
+    pub(crate) fn shared_conn(&self) -> Result<(usize, Conn), StoreError> {
+        let choice = self.shared.target.current();
+        self.shared
+            .pipelined
+            .get(choice.generation, || self.open(choice))
+    }
+
+    /// Opens a connection to the host of `choice` and prepares its statements.
+    fn open(&self, choice: Choice) -> Result<Conn, StoreError> {
         let shared = self.shared.clone();
         let opened = self.bridge.run(async move {
             let limit = shared.options.connect_timeout;
@@ -85,18 +105,12 @@ impl Inner {
             Ok::<_, StoreError>((client, statements))
         })?;
         match opened {
-            Ok((client, statements)) => {
-                let conn = Conn {
-                    client: Arc::new(client),
-                    statements: Arc::new(statements),
-                    host: choice.host,
-                    generation: choice.generation,
-                };
-                permit
-                    .lease(conn)
-                    .ok_or(StoreError::Closed)
-                    .and_then(with_conn)
-            }
+            Ok((client, statements)) => Ok(Conn {
+                client: Arc::new(client),
+                statements: Arc::new(statements),
+                host: choice.host,
+                generation: choice.generation,
+            }),
             Err(e) => {
                 self.shared.target.poke.notify_one();
                 Err(e)

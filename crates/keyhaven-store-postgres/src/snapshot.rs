@@ -9,6 +9,7 @@
 use crate::bridge::Pending;
 use crate::conn::Conn;
 use crate::pool::Lease;
+use crate::rows;
 use crate::shared::{request, Failed, Inner};
 use keyhaven_store::{Entry, Snapshot, StoreError};
 use std::cell::RefCell;
@@ -98,6 +99,27 @@ impl Snapshot for PgSnapshot {
         }
     }
 
+    fn get_many(&self, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        if let Some(e) = self.failed.borrow().clone() {
+            return Err(e);
+        }
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (client, statements) = (self.conn.client.clone(), self.conn.statements.clone());
+        let array = rows::key_array(keys);
+        let limit = self.inner.shared.options.request_timeout;
+        let started = self.inner.bridge.start(async move {
+            request(
+                limit,
+                "reading",
+                client.query(&statements.get_many, &[&array]),
+            )
+            .await
+        });
+        rows::values_of(keys, self.finish(started)?)
+    }
+
     fn scan(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<Entry>, StoreError> {
         if let Some(e) = self.failed.borrow().clone() {
             return Err(e);
@@ -117,18 +139,8 @@ impl Snapshot for PgSnapshot {
             )
             .await
         });
-        rows_to_entries(self.finish(started)?)
+        rows::entries(self.finish(started)?)
     }
-}
-
-pub(crate) fn rows_to_entries(rows: Vec<tokio_postgres::Row>) -> Result<Vec<Entry>, StoreError> {
-    rows.into_iter()
-        .map(|row| {
-            let k: Vec<u8> = row.try_get(0).map_err(StoreError::corrupt)?;
-            let v: Vec<u8> = row.try_get(1).map_err(StoreError::corrupt)?;
-            Ok((k, v))
-        })
-        .collect()
 }
 
 impl Drop for PgSnapshot {

@@ -9,22 +9,26 @@
 //!
 //! Puts and deletes are kept in memory (the last one per key wins) and sent as one `INSERT .. ON CONFLICT` from
 //! arrays and one `DELETE .. = ANY`, queued just before the next scan or `COMMIT` (or once they reach
-//! [`FLUSH_BYTES`]); a read of a key written here is answered from memory. A group commit of pure writes is
-//! therefore one round trip, and each read one more.
+//! [`FLUSH_BYTES`]); a read of a key written here is answered from memory, and so is a key read before (under
+//! the writers' lock nobody else writes: see `PgTxn::reads`). A group commit of pure writes is therefore one
+//! round trip, and each read of a key not seen yet one more (`get_many`: one for all its keys).
 
 use crate::bridge::Pending;
 use crate::conn::{Conn, Role};
 use crate::pool::Lease;
+use crate::rows;
 use crate::schema::WRITERS_LOCK;
 use crate::shared::{request, Failed, Inner};
-use crate::snapshot::rows_to_entries;
 use keyhaven_store::{EngineTxn, Entry, StoreError};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use tokio_postgres::SimpleQueryMessage;
 
 /// Buffered writes beyond this many bytes are sent before the transaction goes on.
 pub(crate) const FLUSH_BYTES: usize = 8 << 20;
+
+/// Values read are remembered up to this many bytes per transaction.
+const READ_CACHE_BYTES: usize = 4 << 20;
 
 fn begin_sql(deferred: bool) -> String {
     // A deferred commit may reach the disk only with a later durable one (see `Engine::begin_deferred`):
@@ -49,6 +53,11 @@ pub(crate) struct PgTxn {
     /// Writes not sent yet: `None` deletes.
     writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
     write_bytes: usize,
+    /// Values read from the server. They stay current until this transaction writes their key (which drops
+    /// them): every write transaction holds the writers' lock, so no one else changes anything meanwhile. A
+    /// group commit's writers read the same vault record and restore mark once instead of once each.
+    reads: HashMap<Vec<u8>, Option<Vec<u8>>>,
+    read_bytes: usize,
     /// Once anything failed, the transaction can only roll back; every call reports this.
     failed: Option<StoreError>,
     committed: bool,
@@ -74,6 +83,8 @@ impl PgTxn {
             begun: Some(begun),
             writes: BTreeMap::new(),
             write_bytes: 0,
+            reads: HashMap::new(),
+            read_bytes: 0,
             failed: None,
             committed: false,
         })
@@ -127,6 +138,22 @@ impl PgTxn {
         match started.wait()? {
             Ok(t) => Ok(t),
             Err(f) => Err(self.fail(f)),
+        }
+    }
+
+    /// What this transaction knows of `key` without asking: its own write, or an earlier read.
+    fn known(&self, key: &[u8]) -> Option<Option<Vec<u8>>> {
+        self.writes
+            .get(key)
+            .or_else(|| self.reads.get(key))
+            .cloned()
+    }
+
+    fn remember(&mut self, key: &[u8], value: &Option<Vec<u8>>) {
+        let size = key.len() + value.as_ref().map_or(0, Vec::len);
+        if self.read_bytes + size <= READ_CACHE_BYTES {
+            self.read_bytes += size;
+            self.reads.insert(key.to_vec(), value.clone());
         }
     }
 
@@ -188,6 +215,7 @@ impl PgTxn {
 
     fn buffer(&mut self, key: &[u8], value: Option<&[u8]>) -> Result<(), StoreError> {
         self.check()?;
+        self.reads.remove(key);
         self.write_bytes += key.len() + value.map_or(0, <[u8]>::len);
         self.writes.insert(key.to_vec(), value.map(<[u8]>::to_vec));
         if self.write_bytes >= FLUSH_BYTES {
@@ -201,22 +229,59 @@ impl PgTxn {
 impl EngineTxn for PgTxn {
     fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         self.check()?;
-        if let Some(v) = self.writes.get(key) {
-            return Ok(v.clone());
+        if let Some(v) = self.known(key) {
+            return Ok(v);
         }
         let (client, statements) = (self.conn.client.clone(), self.conn.statements.clone());
-        let key = key.to_vec();
+        let owned = key.to_vec();
         let limit = self.inner.shared.options.request_timeout;
         let started = self.inner.bridge.start(async move {
-            request(limit, "reading", client.query_opt(&statements.get, &[&key])).await
+            request(
+                limit,
+                "reading",
+                client.query_opt(&statements.get, &[&owned]),
+            )
+            .await
         });
-        match self.finish(started)? {
-            Some(row) => row
-                .try_get::<_, Vec<u8>>(0)
-                .map(Some)
-                .map_err(StoreError::corrupt),
-            None => Ok(None),
+        let value = match self.finish(started)? {
+            Some(row) => Some(row.try_get::<_, Vec<u8>>(0).map_err(StoreError::corrupt)?),
+            None => None,
+        };
+        self.remember(key, &value);
+        Ok(value)
+    }
+
+    fn get_many(&mut self, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        self.check()?;
+        let unknown: Vec<&[u8]> = keys
+            .iter()
+            .copied()
+            .filter(|k| self.known(k).is_none())
+            .collect();
+        let mut asked: HashMap<&[u8], Option<Vec<u8>>> = HashMap::new();
+        if !unknown.is_empty() {
+            let (client, statements) = (self.conn.client.clone(), self.conn.statements.clone());
+            let array = rows::key_array(&unknown);
+            let limit = self.inner.shared.options.request_timeout;
+            let started = self.inner.bridge.start(async move {
+                request(
+                    limit,
+                    "reading",
+                    client.query(&statements.get_many, &[&array]),
+                )
+                .await
+            });
+            let found = rows::values_of(&unknown, self.finish(started)?)?;
+            for (k, v) in unknown.into_iter().zip(found) {
+                self.remember(k, &v);
+                asked.insert(k, v);
+            }
         }
+        // Known values first (a value beyond the cache's bound is only in `asked`).
+        Ok(keys
+            .iter()
+            .map(|k| self.known(k).or_else(|| asked.get(k).cloned()).flatten())
+            .collect())
     }
 
     fn scan(&mut self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<Entry>, StoreError> {
@@ -238,7 +303,7 @@ impl EngineTxn for PgTxn {
             .await
         });
         self.finish_flush(flushed)?;
-        rows_to_entries(self.finish(started)?)
+        rows::entries(self.finish(started)?)
     }
 
     fn put(&mut self, key: &[u8], value: &[u8]) -> Result<(), StoreError> {

@@ -117,6 +117,67 @@ async fn callable_from_inside_a_tokio_runtime() {
     drop(engine);
 }
 
+/// A read waiting for the server on a worker of a multi-threaded runtime does not stall the worker's other tasks:
+/// with one worker, a task that only sleeps 50 ms finishes while another task's read waits (here 1 s, for a write
+/// transaction that cannot start until another one ends), not after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn a_waiting_call_leaves_the_workers_other_tasks_running() {
+    let pg = TestPostgres::start();
+    let engine = Arc::new(open(&pg.url()));
+    // Holds the writers' lock for a second, from a thread of its own.
+    let (held, holding) = std::sync::mpsc::channel();
+    let holder = {
+        let engine = engine.clone();
+        std::thread::spawn(move || {
+            let mut txn = engine.begin().unwrap();
+            txn.get(b"k").unwrap();
+            held.send(()).unwrap();
+            std::thread::sleep(Duration::from_secs(1));
+            txn.put(b"k", b"held").unwrap();
+            txn.commit().unwrap();
+        })
+    };
+    holding.recv().unwrap();
+    let order = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let waiting = {
+        let (engine, order) = (engine.clone(), order.clone());
+        tokio::spawn(async move {
+            let mut txn = engine.begin().unwrap();
+            let seen = txn.get(b"k").unwrap();
+            order.lock().unwrap().push("read");
+            seen
+        })
+    };
+    let sleeper = {
+        let order = order.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            order.lock().unwrap().push("slept");
+        })
+    };
+    assert_eq!(waiting.await.unwrap(), Some(b"held".to_vec()));
+    sleeper.await.unwrap();
+    holder.join().unwrap();
+    assert_eq!(
+        *order.lock().unwrap(),
+        vec!["slept", "read"],
+        "the sleeping task ran while the read waited"
+    );
+    // A reader and a snapshot from a worker too.
+    let reader = tokio::spawn({
+        let engine = engine.clone();
+        async move {
+            let r = engine.reader().unwrap().get_many(&[b"k", b"none"]).unwrap();
+            let s = engine.snapshot().unwrap().get(b"k").unwrap();
+            (r, s)
+        }
+    });
+    assert_eq!(
+        reader.await.unwrap(),
+        (vec![Some(b"held".to_vec()), None], Some(b"held".to_vec()))
+    );
+}
+
 /// A long snapshot holds its point in time while another node commits many writes.
 #[test]
 fn a_snapshot_is_one_instant_across_nodes() {

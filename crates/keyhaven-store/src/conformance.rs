@@ -12,6 +12,8 @@ pub fn run_all(new_engine: &dyn Fn() -> Arc<dyn Engine>) {
     scans_are_ordered_bounded_and_limited(new_engine());
     failed_writer_leaves_no_trace(new_engine());
     snapshots_are_point_in_time(new_engine());
+    get_many_answers_in_order(new_engine());
+    readers_see_earlier_commits_and_one_state_per_call(new_engine());
     concurrent_writers_all_commit(new_engine());
     writers_see_their_own_and_earlier_writes(new_engine());
     exclusive_writes_are_all_or_nothing(new_engine());
@@ -137,6 +139,105 @@ pub fn snapshots_are_point_in_time(e: Arc<dyn Engine>) {
         2,
         "a snapshot does not see later inserts"
     );
+}
+
+/// `get_many` answers each key in the order asked (absent keys, repeated keys and no keys included) on a
+/// snapshot, a reader and in a write function, where a function's own writes and deletes come first; a snapshot's
+/// `get_many` does not see later commits.
+pub fn get_many_answers_in_order(e: Arc<dyn Engine>) {
+    let s = store(e);
+    put(&s, b"a", b"1");
+    put(&s, b"b", b"2");
+    let keys: [&[u8]; 5] = [b"b", b"missing", b"a", b"b", b""];
+    let want = vec![
+        Some(b"2".to_vec()),
+        None,
+        Some(b"1".to_vec()),
+        Some(b"2".to_vec()),
+        None,
+    ];
+    let snap = s.snapshot().unwrap();
+    assert_eq!(snap.get_many(&keys).unwrap(), want, "a snapshot's get_many");
+    assert_eq!(
+        snap.get_many(&[]).unwrap(),
+        Vec::<Option<Vec<u8>>>::new(),
+        "no keys, no values"
+    );
+    assert_eq!(
+        s.reader().unwrap().get_many(&keys).unwrap(),
+        want,
+        "a reader's get_many"
+    );
+    let seen = s
+        .write_blocking(|t| {
+            t.put(b"c", b"3")?;
+            t.delete(b"a")?;
+            t.get_many(&[b"a", b"b", b"c", b"d"])
+        })
+        .unwrap();
+    assert_eq!(
+        seen,
+        vec![None, Some(b"2".to_vec()), Some(b"3".to_vec()), None],
+        "a writer's get_many sees its own writes and deletes"
+    );
+    assert_eq!(
+        snap.get_many(&[b"a", b"c"]).unwrap(),
+        vec![Some(b"1".to_vec()), None],
+        "a snapshot's get_many does not see later commits"
+    );
+}
+
+/// A reader sees every commit that returned before it was made, and each of its calls reads one state: while a
+/// writer keeps two keys equal in every commit, no `get_many` of both finds them different.
+pub fn readers_see_earlier_commits_and_one_state_per_call(e: Arc<dyn Engine>) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let s = Arc::new(store(e));
+    put(&s, b"x", b"0");
+    put(&s, b"y", b"0");
+    assert_eq!(
+        s.reader().unwrap().get_many(&[b"x"]).unwrap(),
+        vec![Some(b"0".to_vec())],
+        "a reader sees earlier commits"
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (s, stop) = (s.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut n = 0u64;
+            loop {
+                n += 1;
+                let v = n.to_string().into_bytes();
+                s.write_blocking(move |t| {
+                    t.put(b"x", &v)?;
+                    t.put(b"y", &v)
+                })
+                .unwrap();
+                if stop.load(Ordering::SeqCst) || n >= 2_000 {
+                    return n;
+                }
+            }
+        })
+    };
+    let mut changes = 0;
+    let mut last = Vec::new();
+    for _ in 0..300 {
+        let r = s.reader().unwrap();
+        let got = r.get_many(&[b"x", b"y"]).unwrap();
+        assert_eq!(got[0], got[1], "one get_many reads one committed state");
+        let x = got[0].clone().unwrap();
+        if x != last {
+            changes += 1;
+            last = x;
+        }
+        let latest = r.get_many(&[b"y", b"x"]).unwrap();
+        assert_eq!(
+            latest[0], latest[1],
+            "one get_many reads one committed state"
+        );
+    }
+    stop.store(true, Ordering::SeqCst);
+    let commits = writer.join().unwrap();
+    println!("readers: {changes} distinct states seen over {commits} commits");
 }
 
 /// Every acknowledged write from concurrent threads is there, and concurrent read-modify-write functions

@@ -8,14 +8,48 @@ pub type Entry = (Vec<u8>, Vec<u8>);
 pub trait Snapshot: Send {
     /// The value of `key` as of the snapshot, or `None` if it was absent.
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+    /// The values of `keys` as of the snapshot, in the order of `keys` (`None` for each absent one); engines may
+    /// read them in one go.
+    fn get_many(&self, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        keys.iter().map(|k| self.get(k)).collect()
+    }
     /// Entries with `start <= key < end`, in ascending key order, at most `limit` of them.
     fn scan(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<Entry>, StoreError>;
+}
+
+/// Point reads of the latest committed state, without a point in time across calls (see [`Engine::reader`]).
+///
+/// Each call reads one committed state — every key of one `get_many` from the same state — that holds every
+/// commit that returned before the reader was made. Two calls may read different states: a caller that needs
+/// several reads to agree either reads them in one call or takes a [`Snapshot`].
+pub trait Reader: Send {
+    /// The values of `keys` in one committed state, in the order of `keys` (`None` for each absent one).
+    fn get_many(&self, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>, StoreError>;
+}
+
+/// A snapshot is a reader whose calls all read the same state.
+struct SnapshotReader(Box<dyn Snapshot>);
+
+impl Reader for SnapshotReader {
+    fn get_many(&self, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        self.0.get_many(keys)
+    }
+}
+
+/// A [`Reader`] over a snapshot (which keeps more than a reader promises): for engines whose snapshots are as
+/// cheap as their reads, and for wrappers of such engines.
+pub fn snapshot_reader(snapshot: Box<dyn Snapshot>) -> Box<dyn Reader> {
+    Box::new(SnapshotReader(snapshot))
 }
 
 /// An open engine transaction. Dropping it without `commit` rolls it back.
 pub trait EngineTxn {
     /// The value of `key`, this transaction's own writes included; `None` if absent.
     fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+    /// The values of `keys` in the order of `keys`, as [`EngineTxn::get`] each; engines may read them in one go.
+    fn get_many(&mut self, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        keys.iter().map(|k| self.get(k)).collect()
+    }
     /// Entries with `start <= key < end`, in ascending key order, at most `limit` of them, this transaction's own
     /// writes included. Empty when `start >= end` or `limit` is 0.
     fn scan(&mut self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<Entry>, StoreError>;
@@ -49,6 +83,12 @@ pub enum EngineMode {
 pub trait Engine: Send + Sync + 'static {
     /// A point-in-time, read-only view of everything committed so far.
     fn snapshot(&self) -> Result<Box<dyn Snapshot>, StoreError>;
+    /// Point reads of the latest committed state (see [`Reader`]): for a request that reads a few keys it can
+    /// name at once and needs them to agree only within one call. Engines whose snapshots cost more than a read
+    /// (a server-side transaction) make it cheaper; by default, a snapshot.
+    fn reader(&self) -> Result<Box<dyn Reader>, StoreError> {
+        Ok(snapshot_reader(self.snapshot()?))
+    }
     /// Starts a durable write transaction: once its `commit` returns `Ok`, its writes survive a crash. Write
     /// transactions are serialized; the store opens one at a time, and an engine may make a second one wait for
     /// the first to end.
@@ -84,6 +124,10 @@ pub trait Engine: Send + Sync + 'static {
 pub trait WriteTxn {
     /// The value of `key` as this function sees it (see the trait documentation); `None` if absent.
     fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+    /// The values of `keys` in the order of `keys`, as [`WriteTxn::get`] each; engines may read them in one go.
+    fn get_many(&mut self, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        keys.iter().map(|k| self.get(k)).collect()
+    }
     /// Entries with `start <= key < end`, in ascending key order, at most `limit` of them, as this function sees
     /// them. Empty when `start >= end` or `limit` is 0.
     fn scan(&mut self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<Entry>, StoreError>;

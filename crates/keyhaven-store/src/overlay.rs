@@ -36,6 +36,23 @@ impl WriteTxn for Overlay<'_> {
         }
     }
 
+    fn get_many(&mut self, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        let unstaged: Vec<&[u8]> = keys
+            .iter()
+            .copied()
+            .filter(|k| !self.staged.contains_key(*k))
+            .collect();
+        let mut from_base = self.base.get_many(&unstaged)?.into_iter();
+        keys.iter()
+            .map(|k| match self.staged.get(*k) {
+                Some(v) => Ok(v.clone()),
+                None => from_base.next().ok_or_else(|| {
+                    StoreError::corrupt("the engine answered fewer keys than asked")
+                }),
+            })
+            .collect()
+    }
+
     fn scan(&mut self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<Entry>, StoreError> {
         if start >= end || limit == 0 {
             return Ok(Vec::new());

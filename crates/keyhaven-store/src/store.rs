@@ -1,5 +1,5 @@
 use crate::overlay::Overlay;
-use crate::{Engine, Entry, Lease, LocalLeases, Snapshot, StoreError, WriteTxn};
+use crate::{Engine, Entry, Lease, LocalLeases, Reader, Snapshot, StoreError, WriteTxn};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
@@ -25,6 +25,9 @@ struct Direct<'a>(&'a mut dyn crate::EngineTxn);
 impl WriteTxn for Direct<'_> {
     fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         self.0.get(key)
+    }
+    fn get_many(&mut self, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        self.0.get_many(keys)
     }
     fn scan(&mut self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<Entry>, StoreError> {
         self.0.scan(start, end, limit)
@@ -100,6 +103,12 @@ impl Store {
     /// A consistent point-in-time view.
     pub fn snapshot(&self) -> Result<Box<dyn Snapshot>, StoreError> {
         self.engine.snapshot()
+    }
+
+    /// Point reads of the latest committed state, each call in one state but not all calls in the same one (see
+    /// [`Reader`]); cheaper than a snapshot on some engines.
+    pub fn reader(&self) -> Result<Box<dyn Reader>, StoreError> {
+        self.engine.reader()
     }
 
     /// Runs `f` in a write transaction (grouped with concurrent writers) and hands its outcome to `deliver` once

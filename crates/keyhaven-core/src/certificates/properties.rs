@@ -52,7 +52,7 @@ impl Keyhaven {
             Action::CertificatesRead,
             &Resource::object(vault, KIND, name),
         )?;
-        let f = self.find(&*self.snapshot()?, vault, KIND, name, version, State::Live)?;
+        let f = self.find_now(vault, KIND, name, version, State::Live)?;
         let policy = f
             .object
             .policy

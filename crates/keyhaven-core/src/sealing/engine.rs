@@ -11,7 +11,7 @@
 use super::record_mac::{self, Signer};
 use super::{Barrier, VaultKey};
 use crate::records::{self, VaultRecord};
-use keyhaven_store::{Engine, EngineMode, EngineTxn, Entry, Lease, Snapshot, StoreError};
+use keyhaven_store::{Engine, EngineMode, EngineTxn, Entry, Lease, Reader, Snapshot, StoreError};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -31,6 +31,13 @@ impl Engine for AuthenticatedEngine {
     fn snapshot(&self) -> Result<Box<dyn Snapshot>, StoreError> {
         Ok(Box::new(CheckedSnapshot {
             inner: self.inner.snapshot()?,
+            barrier: self.barrier.clone(),
+        }))
+    }
+
+    fn reader(&self) -> Result<Box<dyn Reader>, StoreError> {
+        Ok(Box::new(CheckedReader {
+            inner: self.inner.reader()?,
             barrier: self.barrier.clone(),
         }))
     }
@@ -113,6 +120,43 @@ fn check_vault_record(keys: &VaultKey, key: &[u8], p: &record_mac::Parsed<'_>) -
     }
 }
 
+/// Checks a record read outside a write transaction: under the vault keys the barrier holds, else under the
+/// keys of the vault's record that `vault_record_raw` reads (the record as of the same read, where it can).
+fn open_read(
+    barrier: &Barrier,
+    key: &[u8],
+    raw: Vec<u8>,
+    vault_record_raw: impl FnOnce(&[u8]) -> Result<Option<Vec<u8>>, StoreError>,
+) -> Result<Vec<u8>, StoreError> {
+    let Some(vault) = record_mac::vault_of(key) else {
+        return open_root(barrier, key, &raw).map(<[u8]>::to_vec);
+    };
+    let p = record_mac::parse(&raw).ok_or_else(|| tampered(key, "no authentication header"))?;
+    if matches!(p.signer, Signer::Root) {
+        return Err(tampered(key, "authenticated by the wrong key"));
+    }
+    if let Some(keys) = barrier.cached_vault_key(vault) {
+        if check_vault_record(&keys, key, &p) {
+            return Ok(p.payload.to_vec());
+        }
+    }
+    // The keys held may be older than the record (a rotation, a recreated vault): reload them.
+    let rec = vault_record(barrier, vault, vault_record_raw(vault)?)?
+        .ok_or_else(|| tampered(key, "its vault does not exist"))?;
+    let keys = barrier
+        .vault_key(&rec)
+        .map_err(|e| StoreError::corrupt(e.to_string()))?;
+    if check_vault_record(&keys, key, &p) {
+        Ok(p.payload.to_vec())
+    } else {
+        Err(tampered(key, "its tag does not match"))
+    }
+}
+
+fn vault_key_of(vault: &[u8]) -> Vec<u8> {
+    records::vault_key(&String::from_utf8_lossy(vault))
+}
+
 /// A snapshot whose reads are checked.
 struct CheckedSnapshot {
     inner: Box<dyn Snapshot>,
@@ -121,36 +165,10 @@ struct CheckedSnapshot {
 
 impl CheckedSnapshot {
     fn open(&self, key: &[u8], raw: Vec<u8>) -> Result<Vec<u8>, StoreError> {
-        let Some(vault) = record_mac::vault_of(key) else {
-            return open_root(&self.barrier, key, &raw).map(<[u8]>::to_vec);
-        };
-        let p = record_mac::parse(&raw).ok_or_else(|| tampered(key, "no authentication header"))?;
-        if matches!(p.signer, Signer::Root) {
-            return Err(tampered(key, "authenticated by the wrong key"));
-        }
-        if let Some(keys) = self.barrier.cached_vault_key(vault) {
-            if check_vault_record(&keys, key, &p) {
-                return Ok(p.payload.to_vec());
-            }
-        }
-        // The keys held may be older than the record (a rotation, a recreated vault): reload them as of this
-        // snapshot.
-        let rec = vault_record(
-            &self.barrier,
-            vault,
-            self.inner
-                .get(&records::vault_key(&String::from_utf8_lossy(vault)))?,
-        )?
-        .ok_or_else(|| tampered(key, "its vault does not exist"))?;
-        let keys = self
-            .barrier
-            .vault_key(&rec)
-            .map_err(|e| StoreError::corrupt(e.to_string()))?;
-        if check_vault_record(&keys, key, &p) {
-            Ok(p.payload.to_vec())
-        } else {
-            Err(tampered(key, "its tag does not match"))
-        }
+        // As of this snapshot.
+        open_read(&self.barrier, key, raw, |vault| {
+            self.inner.get(&vault_key_of(vault))
+        })
     }
 }
 
@@ -162,6 +180,14 @@ impl Snapshot for CheckedSnapshot {
             .transpose()
     }
 
+    fn get_many(&self, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        let raw = self.inner.get_many(keys)?;
+        keys.iter()
+            .zip(raw)
+            .map(|(k, raw)| raw.map(|raw| self.open(k, raw)).transpose())
+            .collect()
+    }
+
     fn scan(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<Entry>, StoreError> {
         self.inner
             .scan(start, end, limit)?
@@ -171,6 +197,35 @@ impl Snapshot for CheckedSnapshot {
                 Ok((k, v))
             })
             .collect()
+    }
+}
+
+/// A reader whose reads are checked. A record whose vault keys must be reloaded is checked under the vault's
+/// record read in the same call when the call asked for it (the same state), else under one read just after.
+struct CheckedReader {
+    inner: Box<dyn Reader>,
+    barrier: Arc<Barrier>,
+}
+
+impl Reader for CheckedReader {
+    fn get_many(&self, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        let raw = self.inner.get_many(keys)?;
+        let mut out = Vec::with_capacity(raw.len());
+        for (k, value) in keys.iter().zip(&raw) {
+            let Some(value) = value else {
+                out.push(None);
+                continue;
+            };
+            let opened = open_read(&self.barrier, k, value.clone(), |vault| {
+                let wanted = vault_key_of(vault);
+                match keys.iter().position(|k| *k == wanted.as_slice()) {
+                    Some(i) => Ok(raw.get(i).cloned().flatten()),
+                    None => Ok(self.inner.get_many(&[&wanted])?.pop().flatten()),
+                }
+            })?;
+            out.push(Some(opened));
+        }
+        Ok(out)
     }
 }
 
@@ -256,6 +311,14 @@ impl EngineTxn for SigningTxn<'_> {
             Some(raw) => self.open(key, raw).map(Some),
             None => Ok(None),
         }
+    }
+
+    fn get_many(&mut self, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        let raw = self.inner.get_many(keys)?;
+        keys.iter()
+            .zip(raw)
+            .map(|(k, raw)| raw.map(|raw| self.open(k, raw)).transpose())
+            .collect()
     }
 
     fn scan(&mut self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<Entry>, StoreError> {
