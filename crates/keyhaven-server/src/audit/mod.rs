@@ -14,7 +14,7 @@ pub use writer::log_files;
 
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{Arc, Mutex};
 use zeroize::Zeroizing;
 
 /// How the audit log is kept.
@@ -38,8 +38,6 @@ pub struct AuditSettings {
 pub struct AuditLog(Arc<Inner>);
 
 struct Inner {
-    /// Dropped to stop the syncer thread.
-    stop: Mutex<Option<mpsc::Sender<()>>>,
     /// The writer (none when the log is off).
     shared: Option<Arc<writer::Shared>>,
     sync_reads: bool,
@@ -62,14 +60,12 @@ impl AuditLog {
             return Ok(AuditLog::disabled());
         }
         let w = writer::Writer::open(&settings.dir, settings.max_file_bytes)?;
-        let (tx, rx) = mpsc::channel();
         let shared = Arc::new(writer::Shared::new(w));
         let syncer = shared.clone();
         let thread = std::thread::Builder::new()
             .name("keyhaven-audit".into())
-            .spawn(move || syncer.run(rx))?;
+            .spawn(move || syncer.run())?;
         Ok(AuditLog(Arc::new(Inner {
-            stop: Mutex::new(Some(tx)),
             shared: Some(shared),
             sync_reads: settings.sync_reads,
             name_key: if settings.hash_names { name_key } else { None },
@@ -80,7 +76,6 @@ impl AuditLog {
     /// A log that records nothing.
     pub fn disabled() -> AuditLog {
         AuditLog(Arc::new(Inner {
-            stop: Mutex::new(None),
             shared: None,
             sync_reads: false,
             name_key: None,
@@ -136,11 +131,20 @@ impl AuditLog {
 
     /// Stops the writer after it has written what it holds.
     pub fn close(&self) {
-        if let Ok(mut g) = self.0.stop.lock() {
-            g.take();
+        if let Some(shared) = &self.0.shared {
+            shared.shut();
         }
         if let Some(h) = self.0.thread.lock().ok().and_then(|mut g| g.take()) {
             let _ = h.join();
+        }
+    }
+}
+
+impl Drop for Inner {
+    /// A log dropped without [`AuditLog::close`] still stops its syncer thread (after a last sync).
+    fn drop(&mut self) {
+        if let Some(shared) = &self.shared {
+            shared.shut();
         }
     }
 }

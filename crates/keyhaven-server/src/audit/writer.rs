@@ -1,12 +1,11 @@
 //! The audit log's writer: numbers and chains records, appends them, and rotates files by size without breaking the
 //! chain (a new file starts from the last line's hash). Every request appends its own record under one lock — no
-//! thread hop. A request that may change state then waits until its record is on disk: it joins a `fdatasync` that
-//! began after its record was written, or begins one (a few at once, outside the lock, so that appends go on
-//! meanwhile and concurrent syncs — the store's group commits included — are joined by the file system into one
-//! journal commit). A request that changes nothing (a read, a cryptographic operation) is answered once its record
-//! is in the file (it survives a crash of the process); the syncer thread syncs such records within
-//! [`SYNC_READS_WITHIN`] (unless configured to wait for the disk too): they do not wait for a disk flush they never
-//! needed, as the store's reads do not.
+//! thread hop. Every `fdatasync` is done by one syncer thread, each covering everything written before it began
+//! (group commit): a request that may change state wakes it if it sleeps and waits, without blocking a runtime
+//! thread, until a sync covering its record has ended. A request that changes nothing (a read, a cryptographic
+//! operation) is answered once its record is in the file (it survives a crash of the process); the syncer syncs
+//! such records within [`SYNC_READS_WITHIN`] (unless configured to wait for the disk too): they do not wait for a
+//! disk flush they never needed, as the store's reads do not.
 
 use super::record::{AuditRecord, GENESIS};
 use std::fs::{File, OpenOptions};
@@ -14,10 +13,8 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
-
-/// Syncs running at once, at most (a record written while they run waits for the next).
-const MAX_SYNCS_IN_FLIGHT: u32 = 4;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Instant;
 
 /// How long records of reads may stay written but not yet synced.
 pub(super) const SYNC_READS_WITHIN: std::time::Duration = std::time::Duration::from_millis(10);
@@ -42,28 +39,30 @@ pub fn log_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
+/// How far syncs have got: every write up to `synced` is on disk; a sync covering writes up to `failed` failed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Progress {
+    synced: u64,
+    failed: u64,
+}
+
 /// The writer's state, shared by the requests that append their own records and the syncer thread.
 pub(super) struct Shared {
     writer: Mutex<Writer>,
-    /// Woken whenever a sync ends.
-    sync_ended: tokio::sync::Notify,
+    /// Wakes the syncer: a request waits for a sync, or the log is closing.
+    work: Condvar,
+    /// Where syncs have got (sent by the syncer after each one).
+    progress: tokio::sync::watch::Sender<Progress>,
     /// Whether the last write (or sync) succeeded.
     pub healthy: AtomicBool,
-}
-
-/// What a request waiting for its record to reach the disk does next.
-enum Step {
-    Done,
-    Failed,
-    Wait,
-    Sync(u64, Arc<File>),
 }
 
 impl Shared {
     pub(super) fn new(writer: Writer) -> Shared {
         Shared {
             writer: Mutex::new(writer),
-            sync_ended: tokio::sync::Notify::new(),
+            work: Condvar::new(),
+            progress: tokio::sync::watch::Sender::new(Progress::default()),
             healthy: AtomicBool::new(true),
         }
     }
@@ -80,79 +79,120 @@ impl Shared {
 
     /// Appends one record now (in the file; synced later by the syncer thread). Returns the write's number.
     pub(super) fn append_unsynced(&self, record: &mut AuditRecord) -> std::io::Result<u64> {
-        let result = self.lock().and_then(|mut w| w.write_records([record]));
+        let result = self.lock().and_then(|mut w| self.write(&mut w, record));
         self.note(&result);
         result
     }
 
+    /// Writes one record under the lock; a write that began a file (which syncs the one before) says so to those
+    /// who wait.
+    fn write(&self, w: &mut Writer, record: &mut AuditRecord) -> std::io::Result<u64> {
+        let synced = w.synced;
+        let write = w.write_records([record]);
+        if w.synced != synced {
+            self.progress.send_replace(w.progress());
+        }
+        write
+    }
+
     /// Appends one record and waits until it is on disk.
-    pub(super) async fn append_synced(
-        self: &Arc<Self>,
-        record: &mut AuditRecord,
-    ) -> std::io::Result<()> {
-        let write = self.append_unsynced(record)?;
-        loop {
-            let ended = self.sync_ended.notified();
-            tokio::pin!(ended);
-            ended.as_mut().enable();
-            let step = self.lock()?.step(write);
-            match step {
-                Step::Done => return Ok(()),
-                Step::Failed => {
-                    return Err(std::io::Error::other(
-                        "the audit log could not be synced to disk",
-                    ))
-                }
-                Step::Wait => ended.await,
-                Step::Sync(upto, file) => {
-                    // The sync records its own end, so that a request dropped while it runs (its client gone)
-                    // cannot leave it begun and never ended, which would stall every write after it.
-                    let shared = Arc::clone(self);
-                    let sync = tokio::task::spawn_blocking(move || {
-                        let synced = file.sync_data();
-                        let _ = shared.end_sync(upto, synced);
-                    });
-                    if let Err(e) = sync.await {
-                        return Err(std::io::Error::other(e));
-                    }
-                }
+    pub(super) async fn append_synced(&self, record: &mut AuditRecord) -> std::io::Result<()> {
+        let write = {
+            let mut w = self.lock()?;
+            let written = self.write(&mut w, record);
+            self.note(&written);
+            let write = written?;
+            if w.wanted < write {
+                w.wanted = write;
+                // The syncer, if asleep, takes it at once; if it is syncing, it takes it when that sync ends.
+                self.work.notify_one();
             }
+            write
+        };
+        // `wait_for` looks at the current progress first: a sync that ended before this line is not missed.
+        let mut progress = self.progress.subscribe();
+        let reached = progress
+            .wait_for(|p| p.synced >= write || p.failed >= write)
+            .await
+            .map(|p| *p);
+        match reached {
+            Ok(p) if p.synced >= write => Ok(()),
+            _ => Err(std::io::Error::other(
+                "the audit log could not be synced to disk",
+            )),
         }
     }
 
-    /// Records how a sync covering writes up to `upto` ended, and wakes whoever waits for one.
-    fn end_sync(&self, upto: u64, synced: std::io::Result<()>) -> std::io::Result<()> {
-        if let Err(e) = &synced {
-            // Answered reads' records may be lost with the machine: refuse requests until it works.
-            tracing::error!(error = %e, "the audit log could not be synced; requests are refused until it can");
-        }
-        let ended = self.lock().map(|mut w| w.end_sync(upto, synced.is_ok()));
-        self.note(&synced);
-        self.sync_ended.notify_waiters();
-        ended
-    }
-
-    /// Every [`SYNC_READS_WITHIN`], syncs the records requests appended without waiting; stops (after a last sync)
-    /// once every sender of `stop` is gone.
-    pub(super) fn run(&self, stop: mpsc::Receiver<()>) {
-        while !matches!(
-            stop.recv_timeout(SYNC_READS_WITHIN),
-            Err(mpsc::RecvTimeoutError::Disconnected)
-        ) {
-            let next = self.lock().map(|mut w| {
-                let all = w.writes;
-                w.step(all)
-            });
-            if let Ok(Step::Sync(upto, file)) = next {
-                let _ = self.end_sync(upto, file.sync_data());
-            }
-        }
+    /// Asks the syncer thread to sync what it holds and stop.
+    pub(super) fn shut(&self) {
         if let Ok(mut w) = self.lock() {
-            w.closed = true;
-            if let Some(f) = w.file.take() {
-                let _ = f.sync_all();
-            }
+            w.closing = true;
         }
+        self.work.notify_one();
+    }
+
+    /// The syncer thread: syncs as soon as a request waits for its record to be on disk, and within
+    /// [`SYNC_READS_WITHIN`] records no request waits for; after [`Shared::shut`], syncs a last time and stops.
+    pub(super) fn run(&self) {
+        let Ok(mut w) = self.lock() else { return };
+        // When the oldest write nobody waits for was first seen unsynced.
+        let mut unsynced_since: Option<Instant> = None;
+        loop {
+            if w.closing {
+                break;
+            }
+            let covered = w.synced.max(w.failed);
+            let due = if w.wanted > covered {
+                true
+            } else if w.writes > covered {
+                let since = *unsynced_since.get_or_insert_with(Instant::now);
+                let waited = since.elapsed();
+                if waited < SYNC_READS_WITHIN {
+                    w = match self.work.wait_timeout(w, SYNC_READS_WITHIN - waited) {
+                        Ok((g, _)) => g,
+                        Err(_) => return,
+                    };
+                    continue;
+                }
+                true
+            } else {
+                false
+            };
+            if !due {
+                unsynced_since = None;
+                w = match self.work.wait(w) {
+                    Ok(g) => g,
+                    Err(_) => return,
+                };
+                continue;
+            }
+            unsynced_since = None;
+            let upto = w.writes;
+            let Some(file) = w.file.clone() else {
+                // No file is open: nothing was written since the last one was closed.
+                w.synced = w.synced.max(upto);
+                continue;
+            };
+            drop(w);
+            let synced = file.sync_data();
+            if let Err(e) = &synced {
+                // Answered reads' records may be lost with the machine: refuse requests until it works.
+                tracing::error!(error = %e, "the audit log could not be synced; requests are refused until it can");
+            }
+            self.note(&synced);
+            w = match self.lock() {
+                Ok(g) => g,
+                Err(_) => return,
+            };
+            w.end_sync(upto, synced.is_ok());
+            self.progress.send_replace(w.progress());
+        }
+        // Closing: a last sync of the current file; nothing is written after it.
+        w.closed = true;
+        let last = w.writes;
+        let ok = w.file.take().is_none_or(|f| f.sync_all().is_ok());
+        w.end_sync(last, ok);
+        self.progress.send_replace(w.progress());
     }
 }
 
@@ -165,13 +205,14 @@ pub(super) struct Writer {
     size: u64,
     seq: u64,
     prev: String,
-    /// Writes done; the last of them known to be on disk; the last a sync failed for; the last a running sync
-    /// covers, and how many run.
+    /// Writes done; the last of them known to be on disk; the last a sync failed for; the last a request waits
+    /// to see on disk.
     writes: u64,
     synced: u64,
     failed: u64,
-    sync_started: u64,
-    syncs_in_flight: u32,
+    wanted: u64,
+    /// Set when the log is asked to close: the syncer syncs a last time.
+    closing: bool,
     /// Set when the log is closed: nothing more is written.
     closed: bool,
 }
@@ -195,8 +236,8 @@ impl Writer {
             writes: 0,
             synced: 0,
             failed: 0,
-            sync_started: 0,
-            syncs_in_flight: 0,
+            wanted: 0,
+            closing: false,
             closed: false,
         };
         if let Some(last) = log_files(dir)?.pop() {
@@ -326,33 +367,18 @@ impl Writer {
         Ok(self.writes)
     }
 
-    /// What to do for write number `write` to be on disk: nothing more, fail, wait for a running sync, or begin a
-    /// sync (of everything written so far).
-    fn step(&mut self, write: u64) -> Step {
-        if self.synced >= write {
-            return Step::Done;
-        }
-        if self.failed >= write {
-            return Step::Failed;
-        }
-        if self.sync_started >= write || self.syncs_in_flight >= MAX_SYNCS_IN_FLIGHT {
-            return Step::Wait;
-        }
-        let Some(file) = self.file.clone() else {
-            // No file is open (closed): nothing is written any more, so nothing waits.
-            return Step::Failed;
-        };
-        self.sync_started = self.writes;
-        self.syncs_in_flight += 1;
-        Step::Sync(self.writes, file)
-    }
-
     fn end_sync(&mut self, upto: u64, ok: bool) {
-        self.syncs_in_flight = self.syncs_in_flight.saturating_sub(1);
         if ok {
             self.synced = self.synced.max(upto);
         } else {
             self.failed = self.failed.max(upto);
+        }
+    }
+
+    fn progress(&self) -> Progress {
+        Progress {
+            synced: self.synced,
+            failed: self.failed,
         }
     }
 

@@ -112,17 +112,19 @@ fn record(
     resp: &Response,
     started: Instant,
 ) -> (AuditRecord, bool) {
-    let facts = slot.0.lock().map(|f| {
-        (
-            f.principal.clone(),
-            f.client_id.clone(),
-            f.object_id.clone(),
-            f.vault.clone(),
-            f.operation,
-            f.version.clone(),
-        )
-    });
-    let (principal, client_id, object_id, vault, fixed_op, version) = facts.unwrap_or_default();
+    // The request is over: its facts are taken, not copied.
+    let Facts {
+        principal,
+        client_id,
+        object_id,
+        vault,
+        operation: fixed_op,
+        version,
+    } = slot
+        .0
+        .lock()
+        .map(|mut f| std::mem::take(&mut *f))
+        .unwrap_or_default();
     let decision = principal.as_ref().and_then(|p| p.decision());
     let status = resp.status().as_u16();
     let result = if matches!(status, 401 | 403) || decision.as_ref().is_some_and(|d| !d.allowed) {
