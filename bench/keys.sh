@@ -27,6 +27,8 @@
 # Tunables (environment): BENCH_CONNS="32 64" BENCH_THREADS=2
 #   BENCH_DURATION=10 BENCH_WARMUP=3 BENCH_SSL_SECONDS=5
 #   BENCH_PERF=1 (0: no profiles) BENCH_PERF_SECONDS=5
+#   BENCH_PERF_GRAPH=1 (profiles with call graphs, kept as perf-<op>.data in the run's directory)
+#   BENCH_OPS="rsa-sign es256-sign rsa-decrypt aes-encrypt" (the operations measured)
 #   BENCH_DEADLINE=450 (seconds for the measuring part, which takes about 315 s;
 #     neither the build nor the quiet wait is counted; without the build the
 #     script stops within BENCH_QUIET_WAIT + BENCH_DEADLINE seconds)
@@ -49,7 +51,7 @@ PERF="${BENCH_PERF:-1}"
 PERF_SECONDS="${BENCH_PERF_SECONDS:-5}"
 PERF_CONNS=64
 DEADLINE="${BENCH_DEADLINE:-450}"
-OPS="rsa-sign es256-sign rsa-decrypt aes-encrypt"
+OPS="${BENCH_OPS:-rsa-sign es256-sign rsa-decrypt aes-encrypt}"
 
 # ---------------------------------------------------------------- install ---
 bench_install openssl
@@ -139,7 +141,9 @@ profile_op() { # dir op url pid path body auth_header auth_value
   timeout $(( PERF_SECONDS + 30 )) perf stat -x, -e context-switches,task-clock -p "$pid" -o "$dir/perf-$op.stat.csv" \
     -- sleep "$PERF_SECONDS" > /dev/null 2>&1 &
   local spid=$!
-  if timeout $(( PERF_SECONDS + 30 )) perf record -q -F 499 -p "$pid" -o "$WORK/perf.data" -- sleep "$PERF_SECONDS" \
+  # shellcheck disable=SC2046
+  if timeout $(( PERF_SECONDS + 30 )) perf record -q -F 499 $( [ "${BENCH_PERF_GRAPH:-0}" = 1 ] && echo --call-graph dwarf,16384 ) \
+       -p "$pid" -o "$WORK/perf.data" -- sleep "$PERF_SECONDS" \
        > "$WORK/perf-record.log" 2>&1; then
     { echo "== dso"
       perf report -i "$WORK/perf.data" --stdio --no-children --sort dso 2>/dev/null | grep -v '^#' | grep -v '^$' | head -12 || true
@@ -154,6 +158,7 @@ profile_op() { # dir op url pid path body auth_header auth_value
   else
     log "WARNING: perf record failed ($(tail -1 "$WORK/perf-record.log")); no profile for $op"
   fi
+  if [ "${BENCH_PERF_GRAPH:-0}" = 1 ] && [ -f "$WORK/perf.data" ]; then mv "$WORK/perf.data" "$dir/perf-$op.data"; fi
   rm -f "$WORK/perf.data"
   wait "$spid" || true
   wait "$wpid" || true

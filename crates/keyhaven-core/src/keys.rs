@@ -388,7 +388,8 @@ impl Keyhaven {
                 op.as_str()
             )));
         }
-        let permitted = records::public_part_required::<KeyPublic>(&f.version.public)?.key_ops;
+        let permitted =
+            records::public_part_required::<records::KeyOpsOnly>(&f.version.public)?.key_ops;
         if !permitted.contains(&op.key_op()) {
             let names: Vec<&str> = permitted.iter().map(|o| o.as_str()).collect();
             return Err(Error::Forbidden(format!(

@@ -259,6 +259,14 @@ pub(crate) struct KeyPublic {
     pub release_policy: Option<ReleasePolicyRecord>,
 }
 
+/// Only the operations a key version permits, read from its public part without decoding the rest (its JWK is
+/// flattened into it, which serde decodes through a buffer: a cost every cryptographic operation would pay).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(crate) struct KeyOpsOnly {
+    #[serde(default)]
+    pub key_ops: Vec<KeyOp>,
+}
+
 /// A key version's release policy as stored: the policy document exactly as its writer gave it (checked to parse
 /// when written), its content type and whether it may still be replaced.
 #[serde_with::serde_as]
