@@ -9,7 +9,7 @@
 //! its `ROLLBACK`.
 
 use crate::rows;
-use crate::shared::{request, Inner};
+use crate::shared::Inner;
 use keyhaven_store::{Reader, StoreError};
 use std::sync::Arc;
 
@@ -29,17 +29,7 @@ impl Reader for PgReader {
             return Ok(Vec::new());
         }
         let (slot, conn) = self.inner.shared_conn()?;
-        let (client, statements) = (conn.client.clone(), conn.statements.clone());
-        let array = rows::key_array(keys);
-        let limit = self.inner.shared.options.request_timeout;
-        let answer = self.inner.bridge.run(async move {
-            request(
-                limit,
-                "reading",
-                client.query(&statements.get_many, &[&array]),
-            )
-            .await
-        })?;
+        let answer = self.inner.bridge.run(self.inner.read_many(&conn, keys))?;
         match answer {
             Ok(found) => rows::values_of(keys, found),
             Err(f) => {

@@ -84,6 +84,26 @@ impl Inner {
             .and_then(with_conn)
     }
 
+    /// The one statement that reads `keys` at once on `conn` (a `(k, v)` row per key found), bounded by the request
+    /// timeout: a future for the engine's runtime.
+    pub(crate) fn read_many(
+        &self,
+        conn: &Conn,
+        keys: &[&[u8]],
+    ) -> impl Future<Output = Result<Vec<tokio_postgres::Row>, Failed>> + Send + 'static {
+        let (client, statements) = (conn.client.clone(), conn.statements.clone());
+        let array = crate::rows::key_array(keys);
+        let limit = self.shared.options.request_timeout;
+        async move {
+            request(
+                limit,
+                "reading",
+                client.query(&statements.get_many, &[&array]),
+            )
+            .await
+        }
+    }
+
     /// A connection to the current host that readers share (see [`crate::pipelined`]), with its slot.
     pub(crate) fn shared_conn(&self) -> Result<(usize, Conn), StoreError> {
         let choice = self.shared.target.current();

@@ -106,17 +106,10 @@ impl Snapshot for PgSnapshot {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        let (client, statements) = (self.conn.client.clone(), self.conn.statements.clone());
-        let array = rows::key_array(keys);
-        let limit = self.inner.shared.options.request_timeout;
-        let started = self.inner.bridge.start(async move {
-            request(
-                limit,
-                "reading",
-                client.query(&statements.get_many, &[&array]),
-            )
-            .await
-        });
+        let started = self
+            .inner
+            .bridge
+            .start(self.inner.read_many(&self.conn, keys));
         rows::values_of(keys, self.finish(started)?)
     }
 

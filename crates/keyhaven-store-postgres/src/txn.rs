@@ -260,17 +260,10 @@ impl EngineTxn for PgTxn {
             .collect();
         let mut asked: HashMap<&[u8], Option<Vec<u8>>> = HashMap::new();
         if !unknown.is_empty() {
-            let (client, statements) = (self.conn.client.clone(), self.conn.statements.clone());
-            let array = rows::key_array(&unknown);
-            let limit = self.inner.shared.options.request_timeout;
-            let started = self.inner.bridge.start(async move {
-                request(
-                    limit,
-                    "reading",
-                    client.query(&statements.get_many, &[&array]),
-                )
-                .await
-            });
+            let started = self
+                .inner
+                .bridge
+                .start(self.inner.read_many(&self.conn, &unknown));
             let found = rows::values_of(&unknown, self.finish(started)?)?;
             for (k, v) in unknown.into_iter().zip(found) {
                 self.remember(k, &v);
