@@ -70,3 +70,42 @@ pub struct AuditRecord {
 
 /// The SHA-256 of an empty input: the `prev` of the first line of a log.
 pub const GENESIS: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+impl AuditRecord {
+    /// The record's line without its number and chain hash: from the `,` after `"seq":N` to the `,` before
+    /// `"prev"`. Made outside the writer's lock, which then only numbers and chains it ([`line`]).
+    pub(super) fn middle(&mut self) -> std::io::Result<Vec<u8>> {
+        const HEAD: &[u8] = b"{\"seq\":0";
+        const TAIL: &[u8] = b"\"prev\":\"\"}";
+        let (seq, prev) = (self.seq, std::mem::take(&mut self.prev));
+        self.seq = 0;
+        let bytes = serde_json::to_vec(&*self);
+        self.seq = seq;
+        self.prev = prev;
+        let mut bytes = bytes.map_err(std::io::Error::other)?;
+        if !(bytes.starts_with(HEAD)
+            && bytes.ends_with(TAIL)
+            && bytes.len() > HEAD.len() + TAIL.len())
+        {
+            return Err(std::io::Error::other(
+                "an audit record did not serialize as expected",
+            ));
+        }
+        bytes.truncate(bytes.len() - TAIL.len());
+        bytes.drain(..HEAD.len());
+        Ok(bytes)
+    }
+}
+
+/// The line of record number `seq` whose [`AuditRecord::middle`] is `middle`, chained to the line whose hash is
+/// `prev`: byte for byte what serializing the record with that `seq` and `prev` gives.
+pub(super) fn line(seq: u64, middle: &[u8], prev: &str) -> Vec<u8> {
+    let mut line = Vec::with_capacity(middle.len() + prev.len() + 32);
+    line.extend_from_slice(b"{\"seq\":");
+    line.extend_from_slice(seq.to_string().as_bytes());
+    line.extend_from_slice(middle);
+    line.extend_from_slice(b"\"prev\":\"");
+    line.extend_from_slice(prev.as_bytes());
+    line.extend_from_slice(b"\"}");
+    line
+}

@@ -254,3 +254,20 @@ async fn writes_whose_requests_are_dropped_midway_do_not_stall_the_others() {
         .unwrap();
     log.close();
 }
+
+#[test]
+fn a_line_made_from_its_middle_is_the_records_serialization() {
+    for i in [1, 9, 10, 12_345_678_901] {
+        let mut r = record(i);
+        r.name = Some("a \"quoted\" name, with \\ and \u{e9}".into());
+        let middle = r.middle().unwrap();
+        let prev = "ab".repeat(32);
+        let made = super::record::line(i, &middle, &prev);
+        r.seq = i;
+        r.prev = prev;
+        assert_eq!(
+            String::from_utf8(made).unwrap(),
+            serde_json::to_string(&r).unwrap()
+        );
+    }
+}

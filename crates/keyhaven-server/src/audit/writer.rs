@@ -79,16 +79,24 @@ impl Shared {
 
     /// Appends one record now (in the file; synced later by the syncer thread). Returns the write's number.
     pub(super) fn append_unsynced(&self, record: &mut AuditRecord) -> std::io::Result<u64> {
-        let result = self.lock().and_then(|mut w| self.write(&mut w, record));
+        let middle = record.middle()?;
+        let result = self
+            .lock()
+            .and_then(|mut w| self.write(&mut w, record, &middle));
         self.note(&result);
         result
     }
 
     /// Writes one record under the lock; a write that began a file (which syncs the one before) says so to those
     /// who wait.
-    fn write(&self, w: &mut Writer, record: &mut AuditRecord) -> std::io::Result<u64> {
+    fn write(
+        &self,
+        w: &mut Writer,
+        record: &mut AuditRecord,
+        middle: &[u8],
+    ) -> std::io::Result<u64> {
         let synced = w.synced;
-        let write = w.write_records([record]);
+        let write = w.write_record(record, middle);
         if w.synced != synced {
             self.progress.send_replace(w.progress());
         }
@@ -97,9 +105,10 @@ impl Shared {
 
     /// Appends one record and waits until it is on disk.
     pub(super) async fn append_synced(&self, record: &mut AuditRecord) -> std::io::Result<()> {
+        let middle = record.middle()?;
         let write = {
             let mut w = self.lock()?;
-            let written = self.write(&mut w, record);
+            let written = self.write(&mut w, record, &middle);
             self.note(&written);
             let write = written?;
             if w.wanted < write {
@@ -307,15 +316,12 @@ impl Writer {
         Ok(())
     }
 
-    /// Appends records: numbered, chained, written (not synced); returns the write's number. On failure nothing of
-    /// them stays.
-    fn write_records<'a>(
-        &mut self,
-        records: impl IntoIterator<Item = &'a mut AuditRecord>,
-    ) -> std::io::Result<u64> {
+    /// Appends a record (its [`AuditRecord::middle`] made beforehand): numbered, chained, written (not synced);
+    /// returns the write's number. On failure nothing of it stays.
+    fn write_record(&mut self, record: &mut AuditRecord, middle: &[u8]) -> std::io::Result<u64> {
         let (seq0, prev0, size0, path0) =
             (self.seq, self.prev.clone(), self.size, self.path.clone());
-        let result = self.try_write(records);
+        let result = self.try_write(record, middle);
         if result.is_err() {
             self.seq = seq0;
             self.prev = prev0;
@@ -338,31 +344,22 @@ impl Writer {
         result
     }
 
-    fn try_write<'a>(
-        &mut self,
-        records: impl IntoIterator<Item = &'a mut AuditRecord>,
-    ) -> std::io::Result<u64> {
+    fn try_write(&mut self, record: &mut AuditRecord, middle: &[u8]) -> std::io::Result<u64> {
         if self.closed {
             return Err(std::io::Error::other("the audit log is closed"));
         }
-        let mut out: Vec<u8> = Vec::with_capacity(512);
-        for record in records {
-            self.seq += 1;
-            record.seq = self.seq;
-            record.prev = std::mem::take(&mut self.prev);
-            let line = serde_json::to_vec(&*record).map_err(std::io::Error::other)?;
-            self.prev = keyhaven_crypto::hex(&keyhaven_crypto::sha256(&line));
-            if self.file.is_none()
-                || (self.size + out.len() as u64 > 0
-                    && self.size + (out.len() + line.len() + 1) as u64 > self.max_file_bytes)
-            {
-                self.flush(&mut out)?;
-                self.start_file(self.seq)?;
-            }
-            out.extend_from_slice(&line);
-            out.push(b'\n');
+        self.seq += 1;
+        record.seq = self.seq;
+        let mut line = super::record::line(self.seq, middle, &self.prev);
+        record.prev = std::mem::take(&mut self.prev);
+        self.prev = keyhaven_crypto::hex(&keyhaven_crypto::sha256(&line));
+        if self.file.is_none()
+            || (self.size > 0 && self.size + (line.len() + 1) as u64 > self.max_file_bytes)
+        {
+            self.start_file(self.seq)?;
         }
-        self.flush(&mut out)?;
+        line.push(b'\n');
+        self.flush(&mut line)?;
         self.writes += 1;
         Ok(self.writes)
     }
