@@ -33,12 +33,12 @@ impl Keyhaven {
         state: State,
     ) -> Result<Found> {
         let v = self.vault_record(snap, vault.as_str())?;
-        let obj: ObjectRecord =
-            records::read(snap, &records::object_key(&v.name, kind, &name.key()))?
-                .ok_or_else(|| missing(kind, name, state))?;
-        if obj.deleted.is_some() != (state == State::Deleted) {
-            return Err(missing(kind, name, state));
-        }
+        let obj = in_state(
+            records::read(snap, &records::object_key(&v.name, kind, &name.key()))?,
+            kind,
+            name,
+            state,
+        )?;
         let ver_id = version.unwrap_or(&obj.latest);
         let ver: VersionRecord = records::read(
             snap,
@@ -520,6 +520,20 @@ pub(crate) fn managed_companions(
         }
     }
     Ok(out)
+}
+
+/// The object as read, if it is there in the state asked for (live or deleted); otherwise the error that says it
+/// is missing.
+pub(crate) fn in_state(
+    obj: Option<ObjectRecord>,
+    kind: ObjectKind,
+    name: &ObjectName,
+    state: State,
+) -> Result<ObjectRecord> {
+    match obj {
+        Some(o) if o.deleted.is_some() == (state == State::Deleted) => Ok(o),
+        _ => Err(missing(kind, name, state)),
+    }
 }
 
 pub(crate) fn missing(kind: ObjectKind, name: &ObjectName, state: State) -> Error {

@@ -10,7 +10,7 @@
 //! answer is therefore never a mix of states: a new version, an update, a delete, a purge or a restore mark
 //! committed between two calls is wholly before the answering call or wholly after it.
 
-use crate::objects::{missing, Found, State};
+use crate::objects::{in_state, Found, State};
 use crate::records::{self, ObjectRecord, VaultRecord, VersionRecord};
 use crate::restore_journal::{mark_key, refuse_if_restoring};
 use crate::{Error, Keyhaven, Result};
@@ -76,10 +76,7 @@ impl Keyhaven {
                 return self.find(&*self.snapshot()?, vault, kind, name, version, state);
             }
             refuse_if_restoring(m, &v.name)?;
-            let obj: ObjectRecord = decoded(o)?.ok_or_else(|| missing(kind, name, state))?;
-            if obj.deleted.is_some() != (state == State::Deleted) {
-                return Err(missing(kind, name, state));
-            }
+            let obj: ObjectRecord = in_state(decoded(o)?, kind, name, state)?;
             if version.is_none() {
                 self.latest.note(&object_key, &obj.latest);
             }
