@@ -6,6 +6,7 @@
 
 use crate::bad_input::Raw;
 use crate::sdk::{key_client, status};
+use crate::vault_backup::finished;
 use azure_security_keyvault_keys::models::{
     CreateKeyParameters, KeyAttributes, KeyClientReleaseOptions, KeyEncryptionAlgorithm,
     KeyReleasePolicy, KeyType, ReleaseParameters,
@@ -863,23 +864,6 @@ async fn keys_from_a_jwks_url_are_fetched_and_refreshed_when_the_authority_rotat
     assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
 }
 
-/// Waits for a whole-vault backup or restore job to finish and returns its final status.
-async fn finished(http: &reqwest::Client, token: &str, mut status: Value, url: String) -> Value {
-    while status["status"] == "InProgress" {
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        status = http
-            .get(&url)
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-    }
-    status
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_whole_vault_backup_keeps_release_policies() {
     let authority = Authority::new();
@@ -905,7 +889,7 @@ async fn a_whole_vault_backup_keeps_release_policies() {
         .to_string();
     let status: Value = resp.json().await.unwrap();
     let id = status["jobId"].as_str().unwrap().to_string();
-    let status = finished(&http, &token, status, pending).await;
+    let status = finished(&http, &token, status, &pending).await;
     assert_eq!(status["status"], "Succeeded", "{status}");
 
     let resp = http
@@ -923,7 +907,7 @@ async fn a_whole_vault_backup_keeps_release_policies() {
         &http,
         &token,
         status,
-        format!("{dst}/restore/{rid}/pending?api-version=7.5"),
+        &format!("{dst}/restore/{rid}/pending?api-version=7.5"),
     )
     .await;
     assert_eq!(status["status"], "Succeeded", "{status}");

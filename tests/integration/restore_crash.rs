@@ -2,6 +2,7 @@
 //! (rolled back from its journal when the server starts again).
 
 use crate::crash::{free_port, spawn, start_process, token, wait_ready};
+use crate::vault_backup::finished;
 use futures::StreamExt;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -104,7 +105,7 @@ async fn a_restore_killed_part_way_leaves_the_target_unchanged() {
         assert_eq!(r.status(), 200);
     }
     let src = format!("https://src.vault.localhost:{port}");
-    let mut status: Value = http
+    let status: Value = http
         .post(format!("{src}/backup?api-version=7.5"))
         .bearer_auth(&tok)
         .send()
@@ -114,18 +115,13 @@ async fn a_restore_killed_part_way_leaves_the_target_unchanged() {
         .await
         .unwrap();
     let id = status["jobId"].as_str().unwrap().to_string();
-    while status["status"] == "InProgress" {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        status = http
-            .get(format!("{src}/backup/{id}/pending?api-version=7.5"))
-            .bearer_auth(&tok)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-    }
+    finished(
+        &http,
+        &tok,
+        status,
+        &format!("{src}/backup/{id}/pending?api-version=7.5"),
+    )
+    .await;
     let backup = http
         .get(format!("{src}/backup/{id}/content?api-version=7.5"))
         .bearer_auth(&tok)
@@ -210,20 +206,13 @@ async fn a_restore_killed_part_way_leaves_the_target_unchanged() {
             .await
             .unwrap();
         let rid = status["jobId"].as_str().unwrap().to_string();
-        while status["status"] == "InProgress" {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            status = http
-                .get(format!(
-                    "https://dst.vault.localhost:{port}/restore/{rid}/pending?api-version=7.5"
-                ))
-                .bearer_auth(&tok)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-        }
+        status = finished(
+            &http,
+            &tok,
+            status,
+            &format!("https://dst.vault.localhost:{port}/restore/{rid}/pending?api-version=7.5"),
+        )
+        .await;
         assert_eq!(status["status"], "Succeeded", "{status}");
         assert_eq!(count(&http, port, &tok).await, SECRETS + KEPT);
     }

@@ -185,18 +185,7 @@ async fn selective_restore_and_server_side_backups_over_http() {
         .to_string();
     let mut status: Value = resp.json().await.unwrap();
     let id = status["jobId"].as_str().unwrap().to_string();
-    while status["status"] == "InProgress" {
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        status = http
-            .get(&pending)
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-    }
+    status = finished(&http, &token, status, &pending).await;
     assert_eq!(status["status"], "Succeeded", "{status}");
     // Restore only "b" into another vault from the server-side backup.
     let dst = ts.vault_url("dst");
@@ -211,18 +200,13 @@ async fn selective_restore_and_server_side_backups_over_http() {
     assert_eq!(resp.status(), 202);
     let mut status: Value = resp.json().await.unwrap();
     let rid = status["jobId"].as_str().unwrap().to_string();
-    while status["status"] == "InProgress" {
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        status = http
-            .get(format!("{dst}/restore/{rid}/pending?api-version=7.5"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-    }
+    status = finished(
+        &http,
+        &token,
+        status,
+        &format!("{dst}/restore/{rid}/pending?api-version=7.5"),
+    )
+    .await;
     assert_eq!(status["status"], "Succeeded", "{status}");
     assert_eq!(names(&ts, "dst").await, vec!["b".to_string()]);
     // Jobs are per vault: another vault does not see them.
@@ -301,4 +285,26 @@ async fn scheduled_backups_are_written_and_pruned() {
         .await;
     assert_eq!(code, 0, "{err}");
     assert_eq!(serde_json::from_str::<Value>(&outp).unwrap()["secrets"], 1);
+}
+
+/// Waits for a whole-vault backup or restore job to finish and returns its final status.
+pub(crate) async fn finished(
+    http: &reqwest::Client,
+    token: &str,
+    mut status: Value,
+    url: &str,
+) -> Value {
+    while status["status"] == "InProgress" {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        status = http
+            .get(url)
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    }
+    status
 }
