@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # What the audit log costs: secret GET and durable SET throughput at 32 connections with the audit log on
 # (the default: every request's record fdatasync'd before its answer) and off (`audit = false`), in alternating
-# runs on one machine, each on a fresh data directory.
+# runs on one machine, each on a fresh data directory; odd rounds run "on" first, even rounds "off" first, so that
+# drift of the machine during a round does not favour one side. The summary ends with the median of the rounds.
 #
 #   bash bench/audit.sh            (from the repository root)
 #
@@ -39,7 +40,8 @@ WVALUE="$("$PY" -B -c "import sys; sys.path.insert(0,'$BENCH'); import kvtool; p
 printf 'audit = false\n' > "$WORK/audit-off.toml"
 
 for round in $(seq "$ROUNDS"); do
-  for mode in on off; do
+  if [ $((round % 2)) -eq 1 ]; then modes="on off"; else modes="off on"; fi
+  for mode in $modes; do
     dir="$OUT/round$round-$mode"; mkdir -p "$dir"
     if [ "$mode" = off ]; then KH_CONFIG="$WORK/audit-off.toml"; else KH_CONFIG=""; fi
     log "round $round, audit $mode: starting"
@@ -74,5 +76,9 @@ bench_finish_meta
     awk -v r="$round" -v a="$gon" -v b="$goff" -v c="$son" -v d="$soff" \
       'BEGIN { printf "| %s | %.0f | %.0f | %.2f | %.0f | %.0f | %.2f |\n", r, a, b, a/b, c, d, c/d }'
   done
+  median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+  gm="$(for round in $(seq "$ROUNDS"); do awk -v a="$(rps "$OUT/round$round-on/get.txt")" -v b="$(rps "$OUT/round$round-off/get.txt")" 'BEGIN { printf "%.3f\n", a/b }'; done | median)"
+  sm="$(for round in $(seq "$ROUNDS"); do awk -v a="$(rps "$OUT/round$round-on/set.txt")" -v b="$(rps "$OUT/round$round-off/set.txt")" 'BEGIN { printf "%.3f\n", a/b }'; done | median)"
+  echo "| median | | | $gm | | | $sm |"
 } | tee "$OUT/summary.md"
 log "results in $OUT"

@@ -121,12 +121,15 @@ impl AuditLog {
         let Some(shared) = &self.0.shared else {
             return Ok(());
         };
-        let written = if changes_nothing && !self.0.sync_reads {
-            shared.append_unsynced(&mut record).map(|_| ())
+        let until = if changes_nothing && !self.0.sync_reads {
+            writer::Until::InFile
         } else {
-            shared.append_synced(&mut record).await
+            writer::Until::OnDisk
         };
-        written.map_err(|e| AuditError(e.to_string()))
+        shared
+            .append(&mut record, until)
+            .await
+            .map_err(|e| AuditError(e.to_string()))
     }
 
     /// Stops the writer after it has written what it holds.

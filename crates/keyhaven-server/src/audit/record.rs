@@ -99,13 +99,39 @@ impl AuditRecord {
 
 /// The line of record number `seq` whose [`AuditRecord::middle`] is `middle`, chained to the line whose hash is
 /// `prev`: byte for byte what serializing the record with that `seq` and `prev` gives.
+#[cfg(test)]
 pub(super) fn line(seq: u64, middle: &[u8], prev: &str) -> Vec<u8> {
-    let mut line = Vec::with_capacity(middle.len() + prev.len() + 32);
-    line.extend_from_slice(b"{\"seq\":");
-    line.extend_from_slice(seq.to_string().as_bytes());
-    line.extend_from_slice(middle);
-    line.extend_from_slice(b"\"prev\":\"");
-    line.extend_from_slice(prev.as_bytes());
-    line.extend_from_slice(b"\"}");
+    let mut line = Vec::with_capacity(line_len(seq, middle, prev));
+    line_into(&mut line, seq, middle, prev);
     line
+}
+
+/// [`line`], appended to `out`.
+pub(super) fn line_into(out: &mut Vec<u8>, seq: u64, middle: &[u8], prev: &str) {
+    out.extend_from_slice(b"{\"seq\":");
+    out.extend_from_slice(itoa(seq, &mut [0u8; 20]));
+    out.extend_from_slice(middle);
+    out.extend_from_slice(b"\"prev\":\"");
+    out.extend_from_slice(prev.as_bytes());
+    out.extend_from_slice(b"\"}");
+}
+
+/// The length of [`line`].
+pub(super) fn line_len(seq: u64, middle: &[u8], prev: &str) -> usize {
+    const FIXED: usize = "{\"seq\":".len() + "\"prev\":\"".len() + "\"}".len();
+    FIXED + itoa(seq, &mut [0u8; 20]).len() + middle.len() + prev.len()
+}
+
+/// `n` in decimal, in `buf`.
+fn itoa(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    &buf[i..]
 }

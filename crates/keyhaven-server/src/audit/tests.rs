@@ -159,7 +159,11 @@ async fn an_unwritable_log_fails_closed_and_recovers() {
     std::fs::create_dir_all(&audit).unwrap();
     log.append(record(200), false).await.unwrap();
     assert!(log.healthy());
+    log.append(record(201), true).await.unwrap();
     log.close();
+    // What was refused left nothing behind: the new file continues the chain with the records that were taken.
+    let v = verify(&log_files(&audit).unwrap(), false).unwrap();
+    assert_eq!(v.lines, 2);
 }
 
 #[tokio::test]
@@ -270,4 +274,33 @@ fn a_line_made_from_its_middle_is_the_records_serialization() {
             serde_json::to_string(&r).unwrap()
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_record_written_by_another_request_is_in_the_file_when_its_append_returns() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = AuditLog::open(&settings(dir.path(), 1 << 20), None).unwrap();
+    let mut tasks = Vec::new();
+    for t in 0..8u64 {
+        let (log, dir) = (log.clone(), dir.path().to_path_buf());
+        tasks.push(tokio::spawn(async move {
+            for i in 0..60u64 {
+                let r = record(t * 1000 + i);
+                let id = format!("\"requestId\":\"{}\"", r.request_id);
+                log.append(r, true).await.unwrap();
+                let text: String = log_files(&dir)
+                    .unwrap()
+                    .iter()
+                    .map(|f| std::fs::read_to_string(f).unwrap())
+                    .collect();
+                assert!(text.contains(&id), "{id} is in the file once answered");
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    log.close();
+    let v = verify(&log_files(dir.path()).unwrap(), true).unwrap();
+    assert_eq!(v.lines, 480);
 }

@@ -1,19 +1,26 @@
 //! The audit log's writer: numbers and chains records, appends them, and rotates files by size without breaking the
-//! chain (a new file starts from the last line's hash). Every request appends its own record under one lock — no
-//! thread hop. Every `fdatasync` is done by one syncer thread, each covering everything written before it began
-//! (group commit): a request that may change state wakes it if it sleeps and waits, without blocking a runtime
-//! thread, until a sync covering its record has ended. A request that changes nothing (a read, a cryptographic
-//! operation) is answered once its record is in the file (it survives a crash of the process); the syncer syncs
-//! such records within [`SYNC_READS_WITHIN`] (unless configured to wait for the disk too): they do not wait for a
-//! disk flush they never needed, as the store's reads do not.
+//! chain (a new file starts from the last line's hash).
+//!
+//! A request numbers and chains its record under one lock that is never held across a system call: the line joins
+//! a queue. A request that finds nobody writing becomes the writer: it writes the queue outside the lock, again
+//! until the queue is empty, so lines of requests that came meanwhile go in the same `write`; the requests whose
+//! lines it carries wait for them without blocking their threads. A writer preempted in its system call thus holds
+//! up only the requests whose lines it carries — never a thread waiting on a lock — and under load one `write`
+//! carries many lines. Every `fdatasync` is done by one syncer thread, each covering everything written before it
+//! began (group commit): a request that may change state waits, without blocking a runtime thread, until a sync
+//! covering its record has ended. A request that changes nothing (a read, a cryptographic operation) is answered
+//! once its record is in the file (it survives a crash of the process); the syncer syncs such records within
+//! [`SYNC_READS_WITHIN`] (unless configured to wait for the disk too): they do not wait for a disk flush they never
+//! needed, as the store's reads do not.
 
-use super::record::{AuditRecord, GENESIS};
+use super::record::GENESIS;
+use super::AuditRecord;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Instant;
 
 /// How long records of reads may stay written but not yet synced.
@@ -39,19 +46,56 @@ pub fn log_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-/// How far syncs have got: every write up to `synced` is on disk; a sync covering writes up to `failed` failed.
+/// How far writes and syncs have got: every record up to `written` is in the file, every one up to `synced` on
+/// disk; a write or a sync covering records up to `failed` failed (such a record is not in the log).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 struct Progress {
+    written: u64,
     synced: u64,
     failed: u64,
 }
 
-/// The writer's state, shared by the requests that append their own records and the syncer thread.
+impl Progress {
+    /// Whether record `n` has reached `until` (`Some(true)`), is lost (`Some(false)`), or neither yet (`None`).
+    fn reached(&self, n: u64, until: Until) -> Option<bool> {
+        if self.failed >= n {
+            return Some(false);
+        }
+        let at = match until {
+            Until::InFile => self.written,
+            Until::OnDisk => self.synced,
+        };
+        (at >= n).then_some(true)
+    }
+
+    /// Both progresses at once (each count only grows).
+    fn merge(&mut self, other: Progress) -> bool {
+        let merged = Progress {
+            written: self.written.max(other.written),
+            synced: self.synced.max(other.synced),
+            failed: self.failed.max(other.failed),
+        };
+        let changed = merged != *self;
+        *self = merged;
+        changed
+    }
+}
+
+/// What a request waits for before it is answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Until {
+    /// Its record is in the file.
+    InFile,
+    /// Its record is on disk.
+    OnDisk,
+}
+
+/// The writer's state, shared by the requests that queue and write records and the syncer thread.
 pub(super) struct Shared {
     writer: Mutex<Writer>,
-    /// Wakes the syncer: a request waits for a sync, or the log is closing.
+    /// Wakes the syncer: a request waits for a sync, a writer finished while the log closes, or the log is closing.
     work: Condvar,
-    /// Where syncs have got (sent by the syncer after each one).
+    /// Where writes and syncs have got.
     progress: tokio::sync::watch::Sender<Progress>,
     /// Whether the last write (or sync) succeeded.
     pub healthy: AtomicBool,
@@ -67,68 +111,86 @@ impl Shared {
         }
     }
 
-    fn lock(&self) -> std::io::Result<std::sync::MutexGuard<'_, Writer>> {
+    fn lock(&self) -> std::io::Result<MutexGuard<'_, Writer>> {
         self.writer
             .lock()
             .map_err(|_| std::io::Error::other("the audit writer failed earlier"))
     }
 
-    fn note<T>(&self, result: &std::io::Result<T>) {
-        self.healthy.store(result.is_ok(), Ordering::SeqCst);
+    /// Publishes progress (outside the lock: waking waiters may take a system call).
+    fn publish(&self, p: Progress) {
+        self.progress.send_if_modified(|cur| cur.merge(p));
     }
 
-    /// Appends one record now (in the file; synced later by the syncer thread). Returns the write's number.
-    pub(super) fn append_unsynced(&self, record: &mut AuditRecord) -> std::io::Result<u64> {
-        let middle = record.middle()?;
-        let result = self
-            .lock()
-            .and_then(|mut w| self.write(&mut w, record, &middle));
-        self.note(&result);
-        result
-    }
-
-    /// Writes one record under the lock; a write that began a file (which syncs the one before) says so to those
-    /// who wait.
-    fn write(
+    /// Appends one record and waits, without blocking the thread, until it has reached `until`.
+    pub(super) async fn append(
         &self,
-        w: &mut Writer,
         record: &mut AuditRecord,
-        middle: &[u8],
-    ) -> std::io::Result<u64> {
-        let synced = w.synced;
-        let write = w.write_record(record, middle);
-        if w.synced != synced {
-            self.progress.send_replace(w.progress());
-        }
-        write
-    }
-
-    /// Appends one record and waits until it is on disk.
-    pub(super) async fn append_synced(&self, record: &mut AuditRecord) -> std::io::Result<()> {
+        until: Until,
+    ) -> std::io::Result<()> {
         let middle = record.middle()?;
-        let write = {
+        let n = {
             let mut w = self.lock()?;
-            let written = self.write(&mut w, record, &middle);
-            self.note(&written);
-            let write = written?;
-            if w.wanted < write {
-                w.wanted = write;
-                // The syncer, if asleep, takes it at once; if it is syncing, it takes it when that sync ends.
-                self.work.notify_one();
+            let n = w.queue(&middle, until == Until::OnDisk)?;
+            if let Some(out) = w.out.take() {
+                // Nobody is writing: this request writes the queue, its own line first of all.
+                self.drain(w, out);
             }
-            write
+            n
         };
-        // `wait_for` looks at the current progress first: a sync that ended before this line is not missed.
+        // `wait_for` looks at the current progress first: what ended before this line is not missed.
         let mut progress = self.progress.subscribe();
         let reached = progress
-            .wait_for(|p| p.synced >= write || p.failed >= write)
+            .wait_for(|p| p.reached(n, until).is_some())
             .await
-            .map(|p| *p);
-        match reached {
-            Ok(p) if p.synced >= write => Ok(()),
-            _ => Err(std::io::Error::other(
-                "the audit log could not be synced to disk",
+            .map(|p| p.reached(n, until));
+        match (reached, until) {
+            (Ok(Some(true)), _) => Ok(()),
+            (_, Until::InFile) => Err(std::io::Error::other("the audit log could not be written")),
+            (_, Until::OnDisk) => Err(std::io::Error::other(
+                "the audit log could not be written and synced to disk",
             )),
+        }
+    }
+
+    /// Writes the queue until it is empty, as the one writer (`out` is the file, taken from the writer's state):
+    /// each turn takes what is queued, writes it outside the lock and publishes how far it got. A write that fails
+    /// takes back everything queued (those records are lost, their requests refused) and the chain goes on from the
+    /// last line in the file.
+    fn drain<'a>(&'a self, mut w: MutexGuard<'a, Writer>, mut out: Output) {
+        loop {
+            let chunks = std::mem::take(&mut w.pending);
+            if chunks.is_empty() {
+                break;
+            }
+            let written_before = w.written;
+            drop(w);
+            let before = out.mark();
+            let result = out.write(&chunks, written_before);
+            if let Err(e) = &result {
+                tracing::error!(error = %e, "an audit record could not be written; requests are refused until one can");
+                out.undo(before);
+            }
+            self.healthy.store(result.is_ok(), Ordering::SeqCst);
+            w = match self.lock() {
+                Ok(g) => g,
+                Err(_) => return,
+            };
+            match result {
+                Ok(rotated) => w.wrote(&chunks, rotated, &out, &self.work),
+                Err(_) => w.lose(&out),
+            }
+            let p = w.progress();
+            drop(w);
+            self.publish(p);
+            w = match self.lock() {
+                Ok(g) => g,
+                Err(_) => return,
+            };
+        }
+        w.out = Some(out);
+        if w.closing {
+            self.work.notify_one();
         }
     }
 
@@ -144,7 +206,7 @@ impl Shared {
     /// [`SYNC_READS_WITHIN`] records no request waits for; after [`Shared::shut`], syncs a last time and stops.
     pub(super) fn run(&self) {
         let Ok(mut w) = self.lock() else { return };
-        // When the oldest write nobody waits for was first seen unsynced.
+        // When the oldest written record nobody waits for was first seen unsynced.
         let mut unsynced_since: Option<Instant> = None;
         loop {
             if w.closing {
@@ -153,7 +215,7 @@ impl Shared {
             let covered = w.synced.max(w.failed);
             let due = if w.wanted > covered {
                 true
-            } else if w.writes > covered {
+            } else if w.written > covered {
                 let since = *unsynced_since.get_or_insert_with(Instant::now);
                 let waited = since.elapsed();
                 if waited < SYNC_READS_WITHIN {
@@ -176,7 +238,7 @@ impl Shared {
                 continue;
             }
             unsynced_since = None;
-            let upto = w.writes;
+            let upto = w.written;
             let Some(file) = w.file.clone() else {
                 // No file is open: nothing was written since the last one was closed.
                 w.synced = w.synced.max(upto);
@@ -188,41 +250,157 @@ impl Shared {
                 // Answered reads' records may be lost with the machine: refuse requests until it works.
                 tracing::error!(error = %e, "the audit log could not be synced; requests are refused until it can");
             }
-            self.note(&synced);
+            self.healthy.store(synced.is_ok(), Ordering::SeqCst);
             w = match self.lock() {
                 Ok(g) => g,
                 Err(_) => return,
             };
             w.end_sync(upto, synced.is_ok());
-            self.progress.send_replace(w.progress());
+            let p = w.progress();
+            drop(w);
+            self.publish(p);
+            w = match self.lock() {
+                Ok(g) => g,
+                Err(_) => return,
+            };
         }
-        // Closing: a last sync of the current file; nothing is written after it.
+        // Closing: nothing more is queued; a writer still at work finishes, then a last sync of the current file.
         w.closed = true;
-        let last = w.writes;
-        let ok = w.file.take().is_none_or(|f| f.sync_all().is_ok());
+        while w.out.is_none() {
+            w = match self.work.wait(w) {
+                Ok(g) => g,
+                Err(_) => return,
+            };
+        }
+        let last = w.written;
+        w.file = None;
+        let file = w.out.as_mut().and_then(|o| o.file.take());
+        let ok = file.is_none_or(|f| f.sync_all().is_ok());
         w.end_sync(last, ok);
-        self.progress.send_replace(w.progress());
+        let p = w.progress();
+        drop(w);
+        self.publish(p);
+    }
+}
+
+/// Lines queued for one file: the first chunk of a file begins it.
+struct Chunk {
+    /// Begins a new file whose first line is this number.
+    new_file: Option<u64>,
+    bytes: Vec<u8>,
+    /// The last line's write number, sequence number and hash.
+    last: u64,
+    seq: u64,
+    hash: String,
+    /// The last write number in it that a request waits to see on disk.
+    sync_upto: u64,
+}
+
+/// The file being written, owned by whoever writes.
+pub(super) struct Output {
+    dir: PathBuf,
+    file: Option<Arc<File>>,
+    path: Option<PathBuf>,
+    /// Bytes in the current file.
+    size: u64,
+    /// Files begun by the write under way.
+    created: Vec<PathBuf>,
+}
+
+impl Output {
+    /// Where the file is now (to go back to if a write fails).
+    fn mark(&mut self) -> (Option<PathBuf>, u64) {
+        self.created.clear();
+        (self.path.clone(), self.size)
+    }
+
+    /// Writes chunks in order, one `write` each, beginning files where they say. Returns the last write number
+    /// synced by beginning a file (the file before it is synced whole), if one was begun.
+    fn write(&mut self, chunks: &[Chunk], written_before: u64) -> std::io::Result<Option<u64>> {
+        let mut synced = None;
+        let mut before = written_before;
+        for c in chunks {
+            if let Some(seq) = c.new_file {
+                if self.file.is_some() {
+                    synced = Some(before);
+                }
+                self.start_file(seq)?;
+            }
+            let mut f: &File = self
+                .file
+                .as_deref()
+                .ok_or_else(|| std::io::Error::other("no audit file is open"))?;
+            f.write_all(&c.bytes)?;
+            self.size += c.bytes.len() as u64;
+            before = c.last;
+        }
+        Ok(synced)
+    }
+
+    /// The next file, starting at `seq` (the current one is synced first).
+    fn start_file(&mut self, seq: u64) -> std::io::Result<()> {
+        if let Some(f) = &self.file {
+            f.sync_all()?;
+        }
+        let path = self.dir.join(file_name(seq));
+        let f = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(&path)?;
+        self.created.push(path.clone());
+        File::open(&self.dir)?.sync_all()?;
+        self.size = f.metadata()?.len();
+        self.file = Some(Arc::new(f));
+        self.path = Some(path);
+        Ok(())
+    }
+
+    /// Back to where [`Output::mark`] was: files begun since go, the file is cut back to its size then.
+    fn undo(&mut self, (path0, size0): (Option<PathBuf>, u64)) {
+        if self.path != path0 {
+            for p in self.created.drain(..) {
+                let _ = std::fs::remove_file(p);
+            }
+            self.file = path0
+                .as_ref()
+                .and_then(|p| OpenOptions::new().append(true).open(p).ok())
+                .map(Arc::new);
+            self.path = path0;
+        }
+        if let Some(f) = &self.file {
+            let _ = f.set_len(size0);
+        }
+        self.size = size0;
     }
 }
 
 pub(super) struct Writer {
-    dir: PathBuf,
     max_file_bytes: u64,
-    /// The current file (shared with a sync running outside the lock).
-    file: Option<Arc<File>>,
-    path: Option<PathBuf>,
-    size: u64,
+    /// The chain as numbered so far (lines queued included): the last line's number and hash, the current file's
+    /// size with them, and whether a file is begun.
     seq: u64,
     prev: String,
-    /// Writes done; the last of them known to be on disk; the last a sync failed for; the last a request waits
-    /// to see on disk.
+    size: u64,
+    has_file: bool,
+    /// The last line in the file: its number and hash.
+    good_seq: u64,
+    good_prev: String,
+    /// Lines numbered, not yet written.
+    pending: Vec<Chunk>,
+    /// The file, when nobody is writing (a writer takes it).
+    out: Option<Output>,
+    /// The current file, for the syncer.
+    file: Option<Arc<File>>,
+    /// Records queued; the last one in the file; on disk; lost; the last a request waits to see on disk.
     writes: u64,
+    written: u64,
     synced: u64,
     failed: u64,
     wanted: u64,
     /// Set when the log is asked to close: the syncer syncs a last time.
     closing: bool,
-    /// Set when the log is closed: nothing more is written.
+    /// Set when the log is closed: nothing more is queued.
     closed: bool,
 }
 
@@ -235,22 +413,34 @@ impl Writer {
             .mode(0o700)
             .create(dir)?;
         let mut w = Writer {
-            dir: dir.to_path_buf(),
             max_file_bytes: max_file_bytes.max(4096),
-            file: None,
-            path: None,
-            size: 0,
             seq: 0,
             prev: GENESIS.to_string(),
+            size: 0,
+            has_file: false,
+            good_seq: 0,
+            good_prev: GENESIS.to_string(),
+            pending: Vec::new(),
+            out: None,
+            file: None,
             writes: 0,
+            written: 0,
             synced: 0,
             failed: 0,
             wanted: 0,
             closing: false,
             closed: false,
         };
+        let mut out = Output {
+            dir: dir.to_path_buf(),
+            file: None,
+            path: None,
+            size: 0,
+            created: Vec::new(),
+        };
         if let Some(last) = log_files(dir)?.pop() {
-            let mut f = OpenOptions::new().read(true).write(true).open(&last)?;
+            // Appending: after a failed write is cut off, the next one goes at the end again.
+            let mut f = OpenOptions::new().read(true).append(true).open(&last)?;
             let len = f.metadata()?.len();
             // The last complete line: read the tail.
             let tail_len = len.min(1 << 20);
@@ -289,79 +479,90 @@ impl Writer {
                 }
             }
             f.seek(SeekFrom::End(0))?;
+            let f = Arc::new(f);
             w.size = keep;
-            w.file = Some(Arc::new(f));
-            w.path = Some(last);
+            w.has_file = true;
+            w.file = Some(f.clone());
+            out.size = keep;
+            out.file = Some(f);
+            out.path = Some(last);
         }
+        w.good_seq = w.seq;
+        w.good_prev.clone_from(&w.prev);
+        w.out = Some(out);
         Ok(w)
     }
 
-    /// The next file, starting at `seq`.
-    fn start_file(&mut self, seq: u64) -> std::io::Result<()> {
-        if let Some(f) = self.file.take() {
-            f.sync_all()?;
-            // Every write so far was to that file.
-            self.synced = self.synced.max(self.writes);
-        }
-        let path = self.dir.join(file_name(seq));
-        let f = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .mode(0o600)
-            .open(&path)?;
-        File::open(&self.dir)?.sync_all()?;
-        self.size = f.metadata()?.len();
-        self.file = Some(Arc::new(f));
-        self.path = Some(path);
-        Ok(())
-    }
-
-    /// Appends a record (its [`AuditRecord::middle`] made beforehand): numbered, chained, written (not synced);
-    /// returns the write's number. On failure nothing of it stays.
-    fn write_record(&mut self, record: &mut AuditRecord, middle: &[u8]) -> std::io::Result<u64> {
-        let (seq0, prev0, size0, path0) =
-            (self.seq, self.prev.clone(), self.size, self.path.clone());
-        let result = self.try_write(record, middle);
-        if result.is_err() {
-            self.seq = seq0;
-            self.prev = prev0;
-            if self.path != path0 {
-                // A file these records began: it goes, and the one before is current again.
-                if let Some(p) = self.path.take() {
-                    let _ = std::fs::remove_file(p);
-                }
-                self.file = path0
-                    .as_ref()
-                    .and_then(|p| OpenOptions::new().append(true).open(p).ok())
-                    .map(Arc::new);
-                self.path = path0;
-            }
-            if let Some(f) = &self.file {
-                let _ = f.set_len(size0);
-            }
-            self.size = size0;
-        }
-        result
-    }
-
-    fn try_write(&mut self, record: &mut AuditRecord, middle: &[u8]) -> std::io::Result<u64> {
+    /// Numbers, chains and queues a record whose [`AuditRecord::middle`] is `middle`; `sync` if its request waits
+    /// for it on disk. Returns its write number.
+    fn queue(&mut self, middle: &[u8], sync: bool) -> std::io::Result<u64> {
         if self.closed {
             return Err(std::io::Error::other("the audit log is closed"));
         }
-        self.seq += 1;
-        record.seq = self.seq;
-        let mut line = super::record::line(self.seq, middle, &self.prev);
-        record.prev = std::mem::take(&mut self.prev);
-        self.prev = keyhaven_crypto::hex(&keyhaven_crypto::sha256(&line));
-        if self.file.is_none()
-            || (self.size > 0 && self.size + (line.len() + 1) as u64 > self.max_file_bytes)
-        {
-            self.start_file(self.seq)?;
+        let seq = self.seq + 1;
+        let len = super::record::line_len(seq, middle, &self.prev) as u64 + 1;
+        let rotate = !self.has_file || (self.size > 0 && self.size + len > self.max_file_bytes);
+        if rotate || self.pending.is_empty() {
+            self.pending.push(Chunk {
+                new_file: rotate.then_some(seq),
+                bytes: Vec::new(),
+                last: 0,
+                seq: 0,
+                hash: String::new(),
+                sync_upto: 0,
+            });
+            if rotate {
+                self.size = 0;
+                self.has_file = true;
+            }
         }
-        line.push(b'\n');
-        self.flush(&mut line)?;
+        let Some(c) = self.pending.last_mut() else {
+            return Err(std::io::Error::other("no audit chunk"));
+        };
+        let at = c.bytes.len();
+        super::record::line_into(&mut c.bytes, seq, middle, &self.prev);
+        self.prev = keyhaven_crypto::hex(&keyhaven_crypto::sha256(&c.bytes[at..]));
+        c.bytes.push(b'\n');
+        self.seq = seq;
+        self.size += len;
         self.writes += 1;
+        c.last = self.writes;
+        c.seq = seq;
+        c.hash.clone_from(&self.prev);
+        if sync {
+            c.sync_upto = self.writes;
+        }
         Ok(self.writes)
+    }
+
+    /// `chunks` are in the file (`synced` up to a write number when a new file was begun).
+    fn wrote(&mut self, chunks: &[Chunk], synced: Option<u64>, out: &Output, work: &Condvar) {
+        if let Some(last) = chunks.last() {
+            self.good_seq = last.seq;
+            self.good_prev.clone_from(&last.hash);
+            self.written = self.written.max(last.last);
+        }
+        if let Some(s) = synced {
+            self.synced = self.synced.max(s);
+        }
+        self.file = out.file.clone();
+        let want = chunks.iter().map(|c| c.sync_upto).max().unwrap_or(0);
+        if want > self.wanted {
+            self.wanted = want;
+            // The syncer, if asleep, takes it at once; if it is syncing, it takes it when that sync ends.
+            work.notify_one();
+        }
+    }
+
+    /// A write failed: everything queued is lost, and the chain goes on from the last line in the file.
+    fn lose(&mut self, out: &Output) {
+        self.pending.clear();
+        self.failed = self.failed.max(self.writes);
+        self.seq = self.good_seq;
+        self.prev.clone_from(&self.good_prev);
+        self.size = out.size;
+        self.has_file = out.file.is_some();
+        self.file = out.file.clone();
     }
 
     fn end_sync(&mut self, upto: u64, ok: bool) {
@@ -374,22 +575,9 @@ impl Writer {
 
     fn progress(&self) -> Progress {
         Progress {
+            written: self.written,
             synced: self.synced,
             failed: self.failed,
         }
-    }
-
-    fn flush(&mut self, out: &mut Vec<u8>) -> std::io::Result<()> {
-        if out.is_empty() {
-            return Ok(());
-        }
-        let mut f: &File = self
-            .file
-            .as_deref()
-            .ok_or_else(|| std::io::Error::other("no audit file is open"))?;
-        f.write_all(out)?;
-        self.size += out.len() as u64;
-        out.clear();
-        Ok(())
     }
 }
