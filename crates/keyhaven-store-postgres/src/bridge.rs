@@ -108,6 +108,11 @@ enum Inner<T> {
 }
 
 impl<T> Pending<T> {
+    /// The outcome another task will send on `rx`.
+    pub(crate) fn waiting(rx: mpsc::Receiver<T>) -> Pending<T> {
+        Pending(Inner::Waiting(rx))
+    }
+
     /// Waits on this thread (never on a runtime) for the outcome. `Closed` if the engine shut down first.
     ///
     /// On a worker thread of a multi-threaded Tokio runtime (a server's request handler reading inline), the wait

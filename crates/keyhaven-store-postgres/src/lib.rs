@@ -9,8 +9,8 @@
 //!   answered together with the first read: one round trip for a point read (see the `fence` module for why that
 //!   keeps the point in time for this engine's own commits; another node's commit that lands between `snapshot()`
 //!   and the first read is in the snapshot, whose instant is then that first read).
-//! - **Readers** (`Engine::reader`, for a request's point reads) hold no transaction: each `get_many` is one
-//!   statement in autocommit mode, on a connection leased for that statement only (see the `reader` module).
+//! - **Readers** (`Engine::reader`, for a request's point reads) hold no transaction: concurrent `get_many` calls
+//!   are answered by one statement in autocommit mode on a connection readers share (see the `reader` module).
 //! - **Write transactions** are `READ COMMITTED` and first take one transaction-scoped advisory lock, so write
 //!   transactions are serialized across every node on the database as the store's committer serializes them
 //!   within one process. Writes are buffered (the last write of a key wins) and sent, with one statement for

@@ -1,17 +1,139 @@
-//! Readers: a request's point reads without a transaction.
+//! Readers: a request's point reads without a transaction, concurrent callers' reads answered by one statement.
 //!
-//! Each `get_many` is one prepared statement (`k = ANY($1)`) in autocommit mode, on one of a few connections that
-//! every reader shares, pipelined with other callers' statements (see [`crate::pipelined`]). PostgreSQL runs a
-//! statement on one snapshot of its own, taken when the statement starts (read committed, or any stricter
-//! default: a single-statement transaction), so every key of one call comes from one committed state, which holds
-//! every commit acknowledged before the call. That is one round trip per call, with no `BEGIN` / `ROLLBACK` and no
-//! connection held — where a snapshot costs its `BEGIN`, one round trip per read, and a connection of its own until
-//! its `ROLLBACK`.
+//! A `get_many` joins a queue. A caller that finds fewer statements under way than there are shared reader
+//! connections takes the whole queue and sends it as **one** prepared statement (`k = ANY($1)`, the keys of every
+//! caller in it, each key once) in autocommit mode on one of those connections (see [`crate::pipelined`]); when
+//! the answer comes, the runner hands each caller the values of its own keys and sends whatever queued meanwhile
+//! as the next statement, until the queue is empty. Under load one statement answers many requests, so the
+//! database starts, plans and finishes one statement instead of one per request.
+//!
+//! PostgreSQL runs a statement on one snapshot of its own, taken when the statement starts (read committed, or
+//! any stricter default: a single-statement transaction), so every key of one call comes from one committed
+//! state; and a statement is only sent after every caller in it had called, so that state holds every commit
+//! acknowledged before any of those calls. That is one round trip per call at most, with no `BEGIN` / `ROLLBACK`
+//! and no connection held — where a snapshot costs its `BEGIN`, one round trip per read, and a connection of its
+//! own until its `ROLLBACK`.
 
-use crate::rows;
-use crate::shared::Inner;
+use crate::bridge::Pending;
+use crate::conn::Conn;
+use crate::shared::{request, Inner, Shared};
 use keyhaven_store::{Reader, StoreError};
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::{mpsc, Arc, Mutex};
+
+type Values = Vec<Option<Vec<u8>>>;
+
+/// One caller's keys and where its values go.
+pub(crate) struct Waiter {
+    keys: Vec<Vec<u8>>,
+    answer: mpsc::SyncSender<Result<Values, StoreError>>,
+}
+
+impl Waiter {
+    fn answer(self, values: Result<Values, StoreError>) {
+        // A caller that stopped waiting is not an error.
+        let _ = self.answer.send(values);
+    }
+}
+
+/// Callers waiting for a statement, and how many statements are under way.
+pub(crate) struct ReadQueue {
+    state: Mutex<QueueState>,
+    most: usize,
+}
+
+#[derive(Default)]
+struct QueueState {
+    waiting: Vec<Waiter>,
+    running: usize,
+}
+
+impl ReadQueue {
+    /// A queue that keeps at most `most` statements under way at once.
+    pub(crate) fn new(most: usize) -> ReadQueue {
+        ReadQueue {
+            state: Mutex::new(QueueState::default()),
+            most: most.max(1),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, QueueState> {
+        // Nothing panics while holding it; a poisoned queue is still a consistent one.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Queues `w`; returns the queue to send when this caller is to start a runner.
+    fn push(&self, w: Waiter) -> Option<Vec<Waiter>> {
+        let mut s = self.lock();
+        s.waiting.push(w);
+        if s.running < self.most {
+            s.running += 1;
+            Some(std::mem::take(&mut s.waiting))
+        } else {
+            None
+        }
+    }
+
+    /// What queued meanwhile, for the runner's next statement; `None` (and the runner stops) when nothing did.
+    fn next(&self) -> Option<Vec<Waiter>> {
+        let mut s = self.lock();
+        if s.waiting.is_empty() {
+            s.running -= 1;
+            None
+        } else {
+            Some(std::mem::take(&mut s.waiting))
+        }
+    }
+}
+
+/// Sends batches on `conn` until the queue is empty: each caller gets the values of its keys, or the error.
+async fn run(shared: Arc<Shared>, slot: usize, conn: Conn, mut batch: Vec<Waiter>) {
+    loop {
+        let current = shared.target.current().generation == conn.generation;
+        if !current || conn.client.is_closed() {
+            // The engine moved to another server, or the connection broke: these callers retry.
+            let e =
+                StoreError::unavailable("the database connection was replaced; retry the request");
+            batch.into_iter().for_each(|w| w.answer(Err(e.clone())));
+        } else {
+            let mut seen = HashSet::new();
+            let keys: Vec<&Vec<u8>> = batch
+                .iter()
+                .flat_map(|w| w.keys.iter())
+                .filter(|k| seen.insert(k.as_slice()))
+                .collect();
+            let limit = shared.options.request_timeout;
+            let rows = request(
+                limit,
+                "reading",
+                conn.client.query(&conn.statements.get_many, &[&keys]),
+            )
+            .await;
+            let found = match rows {
+                Ok(rows) => crate::rows::entries(rows)
+                    .map(|e| e.into_iter().collect::<HashMap<Vec<u8>, Vec<u8>>>()),
+                Err(f) => {
+                    if f.broken {
+                        shared.target.poke.notify_one();
+                        shared.pipelined.discard(slot, &conn);
+                    }
+                    Err(f.error)
+                }
+            };
+            for w in batch {
+                let values = match &found {
+                    Ok(found) => Ok(w.keys.iter().map(|k| found.get(k).cloned()).collect()),
+                    Err(e) => Err(e.clone()),
+                };
+                w.answer(values);
+            }
+        }
+        match shared.reads.next() {
+            Some(b) => batch = b,
+            None => return,
+        }
+    }
+}
 
 pub(crate) struct PgReader {
     inner: Arc<Inner>,
@@ -28,17 +150,31 @@ impl Reader for PgReader {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        let (slot, conn) = self.inner.shared_conn()?;
-        let answer = self.inner.bridge.run(self.inner.read_many(&conn, keys))?;
-        match answer {
-            Ok(found) => rows::values_of(keys, found),
-            Err(f) => {
-                self.inner.failed(&f);
-                if f.broken {
-                    self.inner.shared.pipelined.discard(slot, &conn);
+        let (tx, rx) = mpsc::sync_channel(1);
+        let waiter = Waiter {
+            keys: crate::rows::key_array(keys),
+            answer: tx,
+        };
+        let shared = &self.inner.shared;
+        if let Some(batch) = shared.reads.push(waiter) {
+            match self.inner.shared_conn() {
+                // Polled once here: the statement leaves now, from this thread.
+                Ok((slot, conn)) => drop(self.inner.bridge.start(run(
+                    shared.clone(),
+                    slot,
+                    conn,
+                    batch,
+                ))),
+                Err(e) => {
+                    // No connection: this batch fails, and so does what queued behind it.
+                    let mut batch = Some(batch);
+                    while let Some(b) = batch {
+                        b.into_iter().for_each(|w| w.answer(Err(e.clone())));
+                        batch = shared.reads.next();
+                    }
                 }
-                Err(f.error)
             }
         }
+        Pending::waiting(rx).wait()?
     }
 }

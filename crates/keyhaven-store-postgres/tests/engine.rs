@@ -39,6 +39,68 @@ fn a_second_differential_run_on_one_engine_with_more_steps() {
     keyhaven_store::conformance::differential_against_memory_model(Arc::new(open(&pg.url())), 600);
 }
 
+/// Readers' calls made at once are answered together (one statement for many): each caller still gets exactly the
+/// values of its own keys, in its order (missing keys and keys asked twice included), and a write acknowledged
+/// before a call is in its answer.
+#[test]
+fn concurrent_readers_each_get_their_own_keys_and_see_acknowledged_writes() {
+    let pg = TestPostgres::start();
+    let store = Arc::new(Store::new(Arc::new(open(&pg.url()))).unwrap());
+    store
+        .write_blocking(|t| {
+            for i in 0..100u32 {
+                t.put(
+                    format!("r{i:03}").as_bytes(),
+                    format!("value {i}").as_bytes(),
+                )?;
+            }
+            Ok::<_, StoreError>(())
+        })
+        .unwrap();
+    let mut threads = Vec::new();
+    for t in 0..12u32 {
+        let store = store.clone();
+        threads.push(std::thread::spawn(move || {
+            for i in 0..150u32 {
+                let (a, b) = ((t * 7 + i) % 100, (t * 13 + i * 3) % 100);
+                let keys = [
+                    format!("r{a:03}"),
+                    format!("missing{t}"),
+                    format!("r{b:03}"),
+                    format!("r{a:03}"),
+                ];
+                let asked: Vec<&[u8]> = keys.iter().map(|k| k.as_bytes()).collect();
+                let got = store.reader().unwrap().get_many(&asked).unwrap();
+                let want = vec![
+                    Some(format!("value {a}").into_bytes()),
+                    None,
+                    Some(format!("value {b}").into_bytes()),
+                    Some(format!("value {a}").into_bytes()),
+                ];
+                assert_eq!(got, want, "thread {t}, call {i}");
+            }
+        }));
+    }
+    // Meanwhile, every acknowledged increment is seen by the next read.
+    let writer = {
+        let store = store.clone();
+        std::thread::spawn(move || {
+            for n in 1..=100u64 {
+                store
+                    .write_blocking(move |t| t.put(b"counter", &n.to_le_bytes()))
+                    .unwrap();
+                let got = store.reader().unwrap().get_many(&[b"counter"]).unwrap();
+                let seen = u64::from_le_bytes(got[0].clone().unwrap().try_into().unwrap());
+                assert_eq!(seen, n, "an acknowledged write is in the next read");
+            }
+        })
+    };
+    for t in threads {
+        t.join().unwrap();
+    }
+    writer.join().unwrap();
+}
+
 fn read_counter(s: &Store, key: &[u8]) -> u64 {
     s.snapshot()
         .unwrap()
