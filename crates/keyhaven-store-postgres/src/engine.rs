@@ -47,7 +47,7 @@ impl PostgresEngine {
             readers: Pool::new("snapshot", options.snapshot_connections),
             writers: Pool::new("write", options.write_connections),
             pipelined: crate::pipelined::Pipelined::new(options.reader_connections),
-            reads: crate::reader::ReadQueue::new(options.reader_connections),
+            reads: crate::read_queue::ReadQueue::new(options.reader_connections),
             target: Target::new(host, role),
             fence: Arc::new(Fence::default()),
             leases: Default::default(),

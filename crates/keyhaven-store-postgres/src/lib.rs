@@ -36,6 +36,7 @@ mod lease;
 mod options;
 mod pipelined;
 mod pool;
+mod read_queue;
 mod reader;
 mod rows;
 mod schema;

@@ -16,75 +16,11 @@
 
 use crate::bridge::Pending;
 use crate::conn::Conn;
+use crate::read_queue::Waiter;
 use crate::shared::{request, Inner, Shared};
 use keyhaven_store::{Reader, StoreError};
 use std::collections::{HashMap, HashSet};
-use std::sync::{mpsc, Arc, Mutex};
-
-type Values = Vec<Option<Vec<u8>>>;
-
-/// One caller's keys and where its values go.
-pub(crate) struct Waiter {
-    keys: Vec<Vec<u8>>,
-    answer: mpsc::SyncSender<Result<Values, StoreError>>,
-}
-
-impl Waiter {
-    fn answer(self, values: Result<Values, StoreError>) {
-        // A caller that stopped waiting is not an error.
-        let _ = self.answer.send(values);
-    }
-}
-
-/// Callers waiting for a statement, and how many statements are under way.
-pub(crate) struct ReadQueue {
-    state: Mutex<QueueState>,
-    most: usize,
-}
-
-#[derive(Default)]
-struct QueueState {
-    waiting: Vec<Waiter>,
-    running: usize,
-}
-
-impl ReadQueue {
-    /// A queue that keeps at most `most` statements under way at once.
-    pub(crate) fn new(most: usize) -> ReadQueue {
-        ReadQueue {
-            state: Mutex::new(QueueState::default()),
-            most: most.max(1),
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, QueueState> {
-        // Nothing panics while holding it; a poisoned queue is still a consistent one.
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Queues `w`; returns the queue to send when this caller is to start a runner.
-    fn push(&self, w: Waiter) -> Option<Vec<Waiter>> {
-        let mut s = self.lock();
-        s.waiting.push(w);
-        if s.running < self.most {
-            s.running += 1;
-            Some(std::mem::take(&mut s.waiting))
-        } else {
-            None
-        }
-    }
-
-    /// What queued meanwhile, for the runner's next statement; `None` (and the runner stops) when nothing did.
-    fn next(&self) -> Option<Vec<Waiter>> {
-        let mut s = self.lock();
-        if s.waiting.is_empty() {
-            s.running -= 1;
-            None
-        } else {
-            Some(std::mem::take(&mut s.waiting))
-        }
-    }
-}
+use std::sync::{mpsc, Arc};
 
 /// Sends batches on `conn` until the queue is empty: each caller gets the values of its keys, or the error.
 async fn run(shared: Arc<Shared>, slot: usize, conn: Conn, mut batch: Vec<Waiter>) {
@@ -99,7 +35,7 @@ async fn run(shared: Arc<Shared>, slot: usize, conn: Conn, mut batch: Vec<Waiter
             let mut seen = HashSet::new();
             let keys: Vec<&Vec<u8>> = batch
                 .iter()
-                .flat_map(|w| w.keys.iter())
+                .flat_map(|w| w.keys().iter())
                 .filter(|k| seen.insert(k.as_slice()))
                 .collect();
             let limit = shared.options.request_timeout;
@@ -122,7 +58,7 @@ async fn run(shared: Arc<Shared>, slot: usize, conn: Conn, mut batch: Vec<Waiter
             };
             for w in batch {
                 let values = match &found {
-                    Ok(found) => Ok(w.keys.iter().map(|k| found.get(k).cloned()).collect()),
+                    Ok(found) => Ok(w.keys().iter().map(|k| found.get(k).cloned()).collect()),
                     Err(e) => Err(e.clone()),
                 };
                 w.answer(values);
@@ -151,10 +87,7 @@ impl Reader for PgReader {
             return Ok(Vec::new());
         }
         let (tx, rx) = mpsc::sync_channel(1);
-        let waiter = Waiter {
-            keys: crate::rows::key_array(keys),
-            answer: tx,
-        };
+        let waiter = Waiter::new(crate::rows::key_array(keys), tx);
         let shared = &self.inner.shared;
         if let Some(batch) = shared.reads.push(waiter) {
             match self.inner.shared_conn() {

@@ -24,7 +24,7 @@ pub(crate) struct Shared {
     /// Connections readers share.
     pub(crate) pipelined: Pipelined,
     /// Readers' calls waiting to be sent together (see [`crate::reader`]).
-    pub(crate) reads: crate::reader::ReadQueue,
+    pub(crate) reads: crate::read_queue::ReadQueue,
     pub(crate) fence: Arc<Fence>,
     /// The connection lease statements use (see `lease`), with the host choice's generation it was opened under.
     pub(crate) leases: tokio::sync::Mutex<Option<(u64, Arc<tokio_postgres::Client>)>>,
