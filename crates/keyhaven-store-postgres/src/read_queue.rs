@@ -5,17 +5,24 @@ use std::sync::{mpsc, Mutex};
 
 pub(crate) type Values = Vec<Option<Vec<u8>>>;
 
+/// What a caller gets back.
+pub(crate) enum Answer {
+    /// The values of its keys, in its order.
+    Values(Values),
+    /// The statement failed.
+    Failed(StoreError),
+    /// Not sent: the connection it would have gone on was replaced (failover) or broke; the caller queues again.
+    Again,
+}
+
 /// One caller's keys and where its values go.
 pub(crate) struct Waiter {
     keys: Vec<Vec<u8>>,
-    answer: mpsc::SyncSender<Result<Values, StoreError>>,
+    answer: mpsc::SyncSender<Answer>,
 }
 
 impl Waiter {
-    pub(crate) fn new(
-        keys: Vec<Vec<u8>>,
-        answer: mpsc::SyncSender<Result<Values, StoreError>>,
-    ) -> Waiter {
+    pub(crate) fn new(keys: Vec<Vec<u8>>, answer: mpsc::SyncSender<Answer>) -> Waiter {
         Waiter { keys, answer }
     }
 
@@ -24,10 +31,10 @@ impl Waiter {
         &self.keys
     }
 
-    /// Hands the caller its values (or the error).
-    pub(crate) fn answer(self, values: Result<Values, StoreError>) {
+    /// Hands the caller its answer.
+    pub(crate) fn answer(self, answer: Answer) {
         // A caller that stopped waiting is not an error.
-        let _ = self.answer.send(values);
+        let _ = self.answer.send(answer);
     }
 }
 
@@ -67,6 +74,14 @@ impl ReadQueue {
         } else {
             None
         }
+    }
+
+    /// A runner stops before the queue is empty (its connection is of no further use): what is queued is handed
+    /// back for its callers to queue again, so that nobody waits for a runner that is gone.
+    pub(crate) fn abandon(&self) -> Vec<Waiter> {
+        let mut s = self.lock();
+        s.running -= 1;
+        std::mem::take(&mut s.waiting)
     }
 
     /// What queued meanwhile, for the runner's next statement; `None` (and the runner stops) when nothing did.

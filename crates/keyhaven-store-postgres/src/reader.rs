@@ -16,7 +16,7 @@
 
 use crate::bridge::Pending;
 use crate::conn::Conn;
-use crate::read_queue::Waiter;
+use crate::read_queue::{Answer, Waiter};
 use crate::shared::{request, Inner, Shared};
 use keyhaven_store::{Reader, StoreError};
 use std::collections::{HashMap, HashSet};
@@ -27,10 +27,11 @@ async fn run(shared: Arc<Shared>, slot: usize, conn: Conn, mut batch: Vec<Waiter
     loop {
         let current = shared.target.current().generation == conn.generation;
         if !current || conn.client.is_closed() {
-            // The engine moved to another server, or the connection broke: these callers retry.
-            let e =
-                StoreError::unavailable("the database connection was replaced; retry the request");
-            batch.into_iter().for_each(|w| w.answer(Err(e.clone())));
+            // The engine moved to another server, or the connection broke: this runner stops, and these callers
+            // and those queued queue again; the one that sends next takes a connection to the current server.
+            batch.extend(shared.reads.abandon());
+            batch.into_iter().for_each(|w| w.answer(Answer::Again));
+            return;
         } else {
             let mut seen = HashSet::new();
             let keys: Vec<&Vec<u8>> = batch
@@ -57,11 +58,13 @@ async fn run(shared: Arc<Shared>, slot: usize, conn: Conn, mut batch: Vec<Waiter
                 }
             };
             for w in batch {
-                let values = match &found {
-                    Ok(found) => Ok(w.keys().iter().map(|k| found.get(k).cloned()).collect()),
-                    Err(e) => Err(e.clone()),
+                let answer = match &found {
+                    Ok(found) => {
+                        Answer::Values(w.keys().iter().map(|k| found.get(k).cloned()).collect())
+                    }
+                    Err(e) => Answer::Failed(e.clone()),
                 };
-                w.answer(values);
+                w.answer(answer);
             }
         }
         match shared.reads.next() {
@@ -81,15 +84,34 @@ impl PgReader {
     }
 }
 
+/// Times a call queues again after its connection was replaced before it gives up.
+const ATTEMPTS: usize = 3;
+
 impl Reader for PgReader {
     fn get_many(&self, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
+        let keys = crate::rows::key_array(keys);
+        for _ in 0..ATTEMPTS {
+            match self.queue(keys.clone())? {
+                Answer::Values(values) => return Ok(values),
+                Answer::Failed(e) => return Err(e),
+                Answer::Again => continue,
+            }
+        }
+        Err(StoreError::unavailable(
+            "the database connection kept being replaced; retry the request",
+        ))
+    }
+}
+
+impl PgReader {
+    /// Queues one call and waits for its answer.
+    fn queue(&self, keys: Vec<Vec<u8>>) -> Result<Answer, StoreError> {
         let (tx, rx) = mpsc::sync_channel(1);
-        let waiter = Waiter::new(crate::rows::key_array(keys), tx);
         let shared = &self.inner.shared;
-        if let Some(batch) = shared.reads.push(waiter) {
+        if let Some(batch) = shared.reads.push(Waiter::new(keys, tx)) {
             match self.inner.shared_conn() {
                 // Polled once here: the statement leaves now, from this thread.
                 Ok((slot, conn)) => drop(self.inner.bridge.start(run(
@@ -102,12 +124,13 @@ impl Reader for PgReader {
                     // No connection: this batch fails, and so does what queued behind it.
                     let mut batch = Some(batch);
                     while let Some(b) = batch {
-                        b.into_iter().for_each(|w| w.answer(Err(e.clone())));
+                        b.into_iter()
+                            .for_each(|w| w.answer(Answer::Failed(e.clone())));
                         batch = shared.reads.next();
                     }
                 }
             }
         }
-        Pending::waiting(rx).wait()?
+        Pending::waiting(rx).wait()
     }
 }

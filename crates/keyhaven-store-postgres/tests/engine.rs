@@ -428,6 +428,9 @@ fn fails_over_to_a_standby_read_only_then_back_to_read_write_on_promotion() {
     write_keys(&store, 0, 50).unwrap();
     let long_snapshot = store.snapshot().unwrap();
     assert_eq!(long_snapshot.scan(b"f", b"g", 1000).unwrap().len(), 50);
+    // Point reads through the shared reader connections (opened on the primary).
+    let point = |key: &[u8]| store.reader().unwrap().get_many(&[key]).unwrap().remove(0);
+    assert_eq!(point(b"f0007"), Some(7u32.to_le_bytes().to_vec()));
 
     primary.stop_immediate();
     let moved = wait_for_mode(&engine, EngineMode::ReadOnly, Duration::from_secs(10));
@@ -441,6 +444,8 @@ fn fails_over_to_a_standby_read_only_then_back_to_read_write_on_promotion() {
         Some(49u32.to_le_bytes().to_vec())
     );
     drop(snap);
+    // So are point reads: the readers' connections move to the standby without an error.
+    assert_eq!(point(b"f0048"), Some(48u32.to_le_bytes().to_vec()));
     // Writes are refused as read-only, never as a generic failure.
     for _ in 0..3 {
         match store.write_blocking(|t| t.put(b"refused", b"x")) {
