@@ -17,6 +17,10 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use zeroize::Zeroizing;
 
+/// Syncer threads: a record that comes while one flush is under way starts the next at once on the other,
+/// instead of waiting for the first to end.
+const SYNCERS: usize = 2;
+
 /// How the audit log is kept.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditSettings {
@@ -42,7 +46,7 @@ struct Inner {
     shared: Option<Arc<writer::Shared>>,
     sync_reads: bool,
     name_key: Option<Zeroizing<[u8; 32]>>,
-    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
 }
 
 /// Why a record was not written.
@@ -61,15 +65,20 @@ impl AuditLog {
         }
         let w = writer::Writer::open(&settings.dir, settings.max_file_bytes)?;
         let shared = Arc::new(writer::Shared::new(w));
-        let syncer = shared.clone();
-        let thread = std::thread::Builder::new()
-            .name("keyhaven-audit".into())
-            .spawn(move || syncer.run())?;
+        let mut threads = Vec::new();
+        for _ in 0..SYNCERS {
+            let syncer = shared.clone();
+            threads.push(
+                std::thread::Builder::new()
+                    .name("keyhaven-audit".into())
+                    .spawn(move || syncer.run())?,
+            );
+        }
         Ok(AuditLog(Arc::new(Inner {
             shared: Some(shared),
             sync_reads: settings.sync_reads,
             name_key: if settings.hash_names { name_key } else { None },
-            thread: Mutex::new(Some(thread)),
+            threads: Mutex::new(threads),
         })))
     }
 
@@ -79,7 +88,7 @@ impl AuditLog {
             shared: None,
             sync_reads: false,
             name_key: None,
-            thread: Mutex::new(None),
+            threads: Mutex::new(Vec::new()),
         }))
     }
 
@@ -137,14 +146,20 @@ impl AuditLog {
         if let Some(shared) = &self.0.shared {
             shared.shut();
         }
-        if let Some(h) = self.0.thread.lock().ok().and_then(|mut g| g.take()) {
+        let threads = self
+            .0
+            .threads
+            .lock()
+            .map(|mut g| std::mem::take(&mut *g))
+            .unwrap_or_default();
+        for h in threads {
             let _ = h.join();
         }
     }
 }
 
 impl Drop for Inner {
-    /// A log dropped without [`AuditLog::close`] still stops its syncer thread (after a last sync).
+    /// A log dropped without [`AuditLog::close`] still stops its syncer threads (after a last sync).
     fn drop(&mut self) {
         if let Some(shared) = &self.shared {
             shared.shut();

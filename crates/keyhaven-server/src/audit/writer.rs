@@ -6,9 +6,10 @@
 //! until the queue is empty, so lines of requests that came meanwhile go in the same `write`; the requests whose
 //! lines it carries wait for them without blocking their threads. A writer preempted in its system call thus holds
 //! up only the requests whose lines it carries — never a thread waiting on a lock — and under load one `write`
-//! carries many lines. Every `fdatasync` is done by one syncer thread, each covering everything written before it
-//! began (group commit): a request that may change state waits, without blocking a runtime thread, until a sync
-//! covering its record has ended. A request that changes nothing (a read, a cryptographic operation) is answered
+//! carries many lines. Every `fdatasync` is done by one of two syncer threads, each covering everything written
+//! before it began (group commit); a record written while one sync is under way starts the next at once on the
+//! other thread instead of waiting for the first to end. A request that may change state waits, without blocking
+//! a runtime thread, until a sync covering its record has ended. A request that changes nothing (a read, a cryptographic operation) is answered
 //! once its record is in the file (it survives a crash of the process); the syncer syncs such records within
 //! [`SYNC_READS_WITHIN`] (unless configured to wait for the disk too): they do not wait for a disk flush they never
 //! needed, as the store's reads do not.
@@ -90,7 +91,7 @@ pub(super) enum Until {
     OnDisk,
 }
 
-/// The writer's state, shared by the requests that queue and write records and the syncer thread.
+/// The writer's state, shared by the requests that queue and write records and the syncer threads.
 pub(super) struct Shared {
     writer: Mutex<Writer>,
     /// Wakes the syncer: a request waits for a sync, a writer finished while the log closes, or the log is closing.
@@ -190,19 +191,19 @@ impl Shared {
         }
         w.out = Some(out);
         if w.closing {
-            self.work.notify_one();
+            self.work.notify_all();
         }
     }
 
-    /// Asks the syncer thread to sync what it holds and stop.
+    /// Asks the syncer threads to sync what they hold and stop.
     pub(super) fn shut(&self) {
         if let Ok(mut w) = self.lock() {
             w.closing = true;
         }
-        self.work.notify_one();
+        self.work.notify_all();
     }
 
-    /// The syncer thread: syncs as soon as a request waits for its record to be on disk, and within
+    /// A syncer thread: syncs as soon as a request waits for its record to be on disk, and within
     /// [`SYNC_READS_WITHIN`] records no request waits for; after [`Shared::shut`], syncs a last time and stops.
     pub(super) fn run(&self) {
         let Ok(mut w) = self.lock() else { return };
@@ -212,7 +213,8 @@ impl Shared {
             if w.closing {
                 break;
             }
-            let covered = w.synced.max(w.failed);
+            // What is on disk, lost, or in a sync under way (on another syncer thread).
+            let covered = w.synced.max(w.failed).max(w.syncing);
             let due = if w.wanted > covered {
                 true
             } else if w.written > covered {
@@ -239,6 +241,7 @@ impl Shared {
             }
             unsynced_since = None;
             let upto = w.written;
+            w.syncing = upto;
             let Some(file) = w.file.clone() else {
                 // No file is open: nothing was written since the last one was closed.
                 w.synced = w.synced.max(upto);
@@ -264,7 +267,11 @@ impl Shared {
                 Err(_) => return,
             };
         }
-        // Closing: nothing more is queued; a writer still at work finishes, then a last sync of the current file.
+        // Closing: nothing more is queued; a writer still at work finishes, then a last sync of the current file
+        // (by the first syncer thread here; the lock is held throughout).
+        if w.finished {
+            return;
+        }
         w.closed = true;
         while w.out.is_none() {
             w = match self.work.wait(w) {
@@ -277,6 +284,7 @@ impl Shared {
         let file = w.out.as_mut().and_then(|o| o.file.take());
         let ok = file.is_none_or(|f| f.sync_all().is_ok());
         w.end_sync(last, ok);
+        w.finished = true;
         let p = w.progress();
         drop(w);
         self.publish(p);
@@ -402,6 +410,10 @@ pub(super) struct Writer {
     closing: bool,
     /// Set when the log is closed: nothing more is queued.
     closed: bool,
+    /// Set once the last sync is done.
+    finished: bool,
+    /// The last write number a sync under way covers.
+    syncing: u64,
 }
 
 impl Writer {
@@ -430,6 +442,8 @@ impl Writer {
             wanted: 0,
             closing: false,
             closed: false,
+            finished: false,
+            syncing: 0,
         };
         let mut out = Output {
             dir: dir.to_path_buf(),
