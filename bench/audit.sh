@@ -2,7 +2,8 @@
 # What the audit log costs: secret GET and durable SET throughput at 32 connections with the audit log on
 # (the default: every request's record fdatasync'd before its answer) and off (`audit = false`), in alternating
 # runs on one machine, each on a fresh data directory; odd rounds run "on" first, even rounds "off" first, so that
-# drift of the machine during a round does not favour one side. The summary ends with the median of the rounds.
+# drift of the machine during a round does not favour one side. The summary ends with the median of the rounds,
+# then gives the server's CPU per request (all threads, from /proc/PID/stat) by round and mode.
 #
 #   bash bench/audit.sh            (from the repository root)
 #
@@ -35,6 +36,14 @@ run_wrk() { # outfile conns duration url
   fi
 }
 rps() { awk '/^Requests\/sec:/ {print $2}' "$1"; }
+# The server's CPU (all its threads, user + system) in clock ticks, and the requests a wrk output counts: their
+# quotient is steadier on this kind of VM than throughput, whose consecutive runs move by ±15%.
+TICK="$(getconf CLK_TCK)"
+proc_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+requests() { awk '/requests in/ {print $1}' "$1"; }
+cpu_us() { # dir step -> server CPU microseconds per request
+  awk -v t="$(cat "$1/$2-ticks.txt")" -v n="$(requests "$1/$2.txt")" -v hz="$TICK" 'BEGIN { printf "%.1f", t / hz * 1e6 / n }'
+}
 
 WVALUE="$("$PY" -B -c "import sys; sys.path.insert(0,'$BENCH'); import kvtool; print(kvtool.value_of($VALUE_BYTES, 7))")"
 printf 'audit = false\n' > "$WORK/audit-off.toml"
@@ -54,11 +63,15 @@ for round in $(seq "$ROUNDS"); do
     export BENCH_METHOD=GET BENCH_PATH="/secrets/s%d?api-version=7.5" BENCH_BODY=""
     run_wrk "$dir/warmup-get.txt" "$CONNS" "$WARMUP" "$url"
     log "  GET c=$CONNS ${DURATION}s"
+    t0="$(proc_ticks "$KH_PID")"
     run_wrk "$dir/get.txt" "$CONNS" "$DURATION" "$url"
+    echo $(( $(proc_ticks "$KH_PID") - t0 )) > "$dir/get-ticks.txt"
     export BENCH_METHOD=PUT BENCH_BODY="{\"value\":\"$WVALUE\"}"
     run_wrk "$dir/warmup-set.txt" "$CONNS" "$WARMUP" "$url"
     log "  PUT c=$CONNS ${DURATION}s"
+    t0="$(proc_ticks "$KH_PID")"
     run_wrk "$dir/set.txt" "$CONNS" "$DURATION" "$url"
+    echo $(( $(proc_ticks "$KH_PID") - t0 )) > "$dir/set-ticks.txt"
     if [ "$mode" = on ]; then
       cat "$KH_DIR"/audit/*.jsonl | wc -l > "$dir/audit-lines.txt"
     fi
@@ -80,5 +93,16 @@ bench_finish_meta
   gm="$(for round in $(seq "$ROUNDS"); do awk -v a="$(rps "$OUT/round$round-on/get.txt")" -v b="$(rps "$OUT/round$round-off/get.txt")" 'BEGIN { printf "%.3f\n", a/b }'; done | median)"
   sm="$(for round in $(seq "$ROUNDS"); do awk -v a="$(rps "$OUT/round$round-on/set.txt")" -v b="$(rps "$OUT/round$round-off/set.txt")" 'BEGIN { printf "%.3f\n", a/b }'; done | median)"
   echo "| median | | | $gm | | | $sm |"
+  echo
+  echo "Server CPU per request (µs, all threads, user + system):"
+  echo
+  echo "| round | GET on | GET off | GET on − off | SET on | SET off | SET on − off |"
+  echo "|---|---:|---:|---:|---:|---:|---:|"
+  for round in $(seq "$ROUNDS"); do
+    a="$(cpu_us "$OUT/round$round-on" get)"; b="$(cpu_us "$OUT/round$round-off" get)"
+    c="$(cpu_us "$OUT/round$round-on" set)"; d="$(cpu_us "$OUT/round$round-off" set)"
+    awk -v r="$round" -v a="$a" -v b="$b" -v c="$c" -v d="$d" \
+      'BEGIN { printf "| %s | %.1f | %.1f | %+.1f | %.1f | %.1f | %+.1f |\n", r, a, b, a-b, c, d, c-d }'
+  done
 } | tee "$OUT/summary.md"
 log "results in $OUT"
