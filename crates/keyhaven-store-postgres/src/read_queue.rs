@@ -11,8 +11,9 @@ pub(crate) enum Answer {
     Values(Values),
     /// The statement failed.
     Failed(StoreError),
-    /// Not sent: the connection it would have gone on was replaced (failover) or broke; the caller queues again.
-    Again,
+    /// Not sent: the connection it would have gone on was replaced (failover) or broke; the caller queues its
+    /// keys (handed back) again.
+    Again(Vec<Vec<u8>>),
 }
 
 /// One caller's keys and where its values go.
@@ -29,6 +30,11 @@ impl Waiter {
     /// The keys this caller asked for, in its order.
     pub(crate) fn keys(&self) -> &[Vec<u8>] {
         &self.keys
+    }
+
+    /// Hands the caller back its keys, to queue again.
+    pub(crate) fn again(self) {
+        let _ = self.answer.send(Answer::Again(self.keys));
     }
 
     /// Hands the caller its answer.

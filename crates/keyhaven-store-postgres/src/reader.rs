@@ -30,7 +30,7 @@ async fn run(shared: Arc<Shared>, slot: usize, conn: Conn, mut batch: Vec<Waiter
             // The engine moved to another server, or the connection broke: this runner stops, and these callers
             // and those queued queue again; the one that sends next takes a connection to the current server.
             batch.extend(shared.reads.abandon());
-            batch.into_iter().for_each(|w| w.answer(Answer::Again));
+            batch.into_iter().for_each(Waiter::again);
             return;
         } else {
             let mut seen = HashSet::new();
@@ -92,12 +92,12 @@ impl Reader for PgReader {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        let keys = crate::rows::key_array(keys);
+        let mut keys = crate::rows::key_array(keys);
         for _ in 0..ATTEMPTS {
-            match self.queue(keys.clone())? {
+            match self.queue(keys)? {
                 Answer::Values(values) => return Ok(values),
                 Answer::Failed(e) => return Err(e),
-                Answer::Again => continue,
+                Answer::Again(handed_back) => keys = handed_back,
             }
         }
         Err(StoreError::unavailable(

@@ -108,8 +108,10 @@ pub(super) fn line(seq: u64, middle: &[u8], prev: &str) -> Vec<u8> {
 
 /// [`line`], appended to `out`.
 pub(super) fn line_into(out: &mut Vec<u8>, seq: u64, middle: &[u8], prev: &str) {
+    use std::io::Write;
     out.extend_from_slice(b"{\"seq\":");
-    out.extend_from_slice(itoa(seq, &mut [0u8; 20]));
+    // Writing to a `Vec` cannot fail.
+    let _ = write!(out, "{seq}");
     out.extend_from_slice(middle);
     out.extend_from_slice(b"\"prev\":\"");
     out.extend_from_slice(prev.as_bytes());
@@ -119,19 +121,6 @@ pub(super) fn line_into(out: &mut Vec<u8>, seq: u64, middle: &[u8], prev: &str) 
 /// The length of [`line`].
 pub(super) fn line_len(seq: u64, middle: &[u8], prev: &str) -> usize {
     const FIXED: usize = "{\"seq\":".len() + "\"prev\":\"".len() + "\"}".len();
-    FIXED + itoa(seq, &mut [0u8; 20]).len() + middle.len() + prev.len()
-}
-
-/// `n` in decimal, in `buf`.
-fn itoa(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    &buf[i..]
+    let digits = seq.checked_ilog10().map_or(1, |d| d as usize + 1);
+    FIXED + digits + middle.len() + prev.len()
 }

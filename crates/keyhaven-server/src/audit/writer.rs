@@ -123,6 +123,17 @@ impl Shared {
         self.progress.send_if_modified(|cur| cur.merge(p));
     }
 
+    /// Publishes `w`'s progress with the lock released, then takes the lock again (`None` if it is poisoned).
+    fn publish_and_relock<'a>(
+        &'a self,
+        w: MutexGuard<'a, Writer>,
+    ) -> Option<MutexGuard<'a, Writer>> {
+        let p = w.progress();
+        drop(w);
+        self.publish(p);
+        self.lock().ok()
+    }
+
     /// Appends one record and waits, without blocking the thread, until it has reached `until`.
     pub(super) async fn append(
         &self,
@@ -181,12 +192,9 @@ impl Shared {
                 Ok(rotated) => w.wrote(&chunks, rotated, &out, &self.work),
                 Err(_) => w.lose(&out),
             }
-            let p = w.progress();
-            drop(w);
-            self.publish(p);
-            w = match self.lock() {
-                Ok(g) => g,
-                Err(_) => return,
+            w = match self.publish_and_relock(w) {
+                Some(g) => g,
+                None => return,
             };
         }
         w.out = Some(out);
@@ -259,12 +267,9 @@ impl Shared {
                 Err(_) => return,
             };
             w.end_sync(upto, synced.is_ok());
-            let p = w.progress();
-            drop(w);
-            self.publish(p);
-            w = match self.lock() {
-                Ok(g) => g,
-                Err(_) => return,
+            w = match self.publish_and_relock(w) {
+                Some(g) => g,
+                None => return,
             };
         }
         // Closing: nothing more is queued; a writer still at work finishes, then a last sync of the current file
