@@ -285,8 +285,7 @@ impl FromRequest<PortalState> for Upload {
         // A form whose first part cannot be read (a broken or stalled upload) is told apart from one without the
         // token, so the answer says which.
         let unreadable = |e: axum::extract::multipart::MultipartError| {
-            tracing::debug!(error = %e, "a portal upload could not be read");
-            PortalError::bad("The upload could not be read. Try again.").into_response()
+            unreadable_upload("The upload", &e).into_response()
         };
         let first = match multipart.next_field().await.map_err(unreadable)? {
             Some(f) if f.name() == Some("csrf") => Some(f.text().await.map_err(unreadable)?),
@@ -295,6 +294,27 @@ impl FromRequest<PortalState> for Upload {
         check_csrf(cx.csrf(), first.as_deref()).map_err(IntoResponse::into_response)?;
         Ok(Upload { cx, multipart })
     }
+}
+
+/// The answer to a multipart form whose `what` ("The upload", "The file"…) could not be read, saying why (the
+/// reader's error chain: a stalled or cut-off body, a malformed form — never any of the form's content).
+pub(crate) fn unreadable_upload(
+    what: &str,
+    e: &axum::extract::multipart::MultipartError,
+) -> PortalError {
+    let mut why = Vec::new();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        why.push(c.to_string());
+        cause = c.source();
+    }
+    let why = if why.is_empty() {
+        e.to_string()
+    } else {
+        why.join(": ")
+    };
+    tracing::info!(reason = %why, "a portal upload could not be read");
+    PortalError::bad(format!("{what} could not be read ({why}). Try again."))
 }
 
 /// The security headers of every portal answer: a strict Content-Security-Policy (only this server's own

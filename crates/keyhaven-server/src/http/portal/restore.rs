@@ -73,7 +73,12 @@ pub(crate) fn blob_of(file: &[u8]) -> Vec<u8> {
 }
 
 async fn read_file(up: &mut Upload) -> Result<Vec<u8>, PortalError> {
-    while let Ok(Some(mut field)) = up.multipart.next_field().await {
+    while let Some(mut field) = up
+        .multipart
+        .next_field()
+        .await
+        .map_err(|e| super::context::unreadable_upload("The form", &e))?
+    {
         if field.name() != Some("file") {
             continue;
         }
@@ -90,7 +95,7 @@ async fn read_file(up: &mut Upload) -> Result<Vec<u8>, PortalError> {
                     data.extend_from_slice(&c);
                 }
                 Ok(None) => return Ok(data),
-                Err(_) => return Err(PortalError::bad("The file could not be read.")),
+                Err(e) => return Err(super::context::unreadable_upload("The file", &e)),
             }
         }
     }

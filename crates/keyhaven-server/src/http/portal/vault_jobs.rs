@@ -223,7 +223,7 @@ async fn receive(
         let field = match up.multipart.next_field().await {
             Ok(Some(f)) => f,
             Ok(None) => break,
-            Err(_) => return Err(PortalError::bad("The form could not be read.")),
+            Err(e) => return Err(super::context::unreadable_upload("The form", &e)),
         };
         match field.name().unwrap_or_default() {
             "file" => {
@@ -245,7 +245,7 @@ async fn receive(
                             file.write_all(&c).await.map_err(fail)?;
                         }
                         Ok(None) => break,
-                        Err(_) => return Err(PortalError::bad("The file could not be read.")),
+                        Err(e) => return Err(super::context::unreadable_upload("The file", &e)),
                     }
                 }
                 file.sync_all().await.map_err(fail)?;
