@@ -143,6 +143,45 @@ async fn every_acknowledged_write_survives_kill_9() {
     assert_acknowledged(&http, port, &tok, &acked).await;
     child.kill().unwrap();
     child.wait().unwrap();
+
+    // Every acknowledged change has exactly one record (in the file, or written at the restart from the copy its
+    // commit kept in the store), and the chain holds.
+    let files = keyhaven_server::audit::log_files(&data.join("audit")).unwrap();
+    let verified = Command::new(env!("CARGO_BIN_EXE_keyhaven"))
+        .args(["audit", "verify"])
+        .args(&files)
+        .output()
+        .unwrap();
+    assert!(
+        verified.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verified.stderr)
+    );
+    let sets: Vec<Value> = files
+        .iter()
+        .flat_map(|f| {
+            std::fs::read_to_string(f)
+                .unwrap()
+                .lines()
+                .map(|l| serde_json::from_str::<Value>(l).unwrap())
+                .collect::<Vec<_>>()
+        })
+        .filter(|r| {
+            r["operation"] == "Microsoft.KeyVault/vaults/secrets/setSecret/action"
+                && r["result"] == "allowed"
+        })
+        .collect();
+    let ids: std::collections::HashSet<&str> = sets
+        .iter()
+        .map(|r| r["requestId"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), sets.len(), "a change recorded twice");
+    assert!(
+        sets.len() >= acked.len(),
+        "{} acknowledged changes, {} records",
+        acked.len(),
+        sets.len()
+    );
 }
 
 /// A write acknowledged by the server: the secret, the version it was given, its value.

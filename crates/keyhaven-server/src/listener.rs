@@ -115,6 +115,18 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
     let audit = crate::audit::AuditLog::open(&config.audit, name_key).map_err(ServerError::io(
         format!("opening the audit log in {}", config.audit.dir.display()),
     ))?;
+    if audit.enabled() {
+        audit
+            .keep_receipts(
+                prepared.store.clone(),
+                prepared.kh.derived_key("audit-receipts")?,
+            )
+            .await
+            .map_err(ServerError::io(format!(
+                "writing the audit records kept in the store to {}",
+                config.audit.dir.display()
+            )))?;
+    }
     let state = AppState(Arc::new(Shared {
         kh: prepared.kh.clone(),
         tokens,

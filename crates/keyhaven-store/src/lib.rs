@@ -19,6 +19,7 @@ mod store;
 pub mod conformance;
 pub mod keys;
 pub mod lease;
+pub mod receipt;
 pub mod undo;
 
 pub use engine::{

@@ -130,11 +130,20 @@ impl Store {
         F: FnOnce(&mut dyn WriteTxn) -> Result<T, E> + Send + 'static,
         D: FnOnce(Result<T, E>) + Send + 'static,
     {
+        // The task's receipt, if it has one, goes into the same transaction after the function's writes.
+        let (receipt, entry) = crate::receipt::current().unzip();
         let job: Job = Box::new(move |txn: &mut dyn WriteTxn| -> (bool, Completion) {
-            match f(txn) {
+            let carried = |txn: &mut dyn WriteTxn, t: T| match &entry {
+                Some((k, v)) => txn.put(k, v).map(|()| t),
+                None => Ok(t),
+            };
+            match f(txn).and_then(|t| carried(txn, t).map_err(E::from)) {
                 Ok(t) => (
                     true,
                     Box::new(move |committed: Result<(), StoreError>| {
+                        if let (Ok(()), Some(r)) = (&committed, &receipt) {
+                            r.committed();
+                        }
                         deliver(committed.map(|()| t).map_err(E::from))
                     }),
                 ),

@@ -4,6 +4,7 @@
 //! secret; object names may be written as keyed hashes. Fail closed: a request whose record cannot be written is
 //! answered 503, and while the log cannot be written requests are refused before they do anything.
 
+mod receipts;
 mod record;
 mod verify;
 mod writer;
@@ -12,9 +13,10 @@ pub use record::{AuditRecord, Caller, Outcome, GENESIS};
 pub use verify::{verify, Broken, Verified};
 pub use writer::log_files;
 
+use keyhaven_store::{Entry, Store};
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use zeroize::Zeroizing;
 
 /// Syncer threads: a record that comes while one flush is under way starts the next at once on the other,
@@ -47,6 +49,19 @@ struct Inner {
     sync_reads: bool,
     name_key: Option<Zeroizing<[u8; 32]>>,
     threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
+    /// Where the files are.
+    dir: PathBuf,
+    /// Copies of changes' records kept by the changes' own commits, once [`AuditLog::keep_receipts`] was called.
+    receipts: OnceLock<Arc<receipts::Receipts>>,
+}
+
+/// A request's receipt, as its record is appended: the receipt's key in the store, and whether a write that carried
+/// it committed (then the record need not be on disk before the answer).
+pub struct ReceiptState {
+    /// The receipt's key.
+    pub key: Vec<u8>,
+    /// A write that carried it is durable.
+    pub committed: bool,
 }
 
 /// Why a record was not written.
@@ -79,6 +94,8 @@ impl AuditLog {
             sync_reads: settings.sync_reads,
             name_key: if settings.hash_names { name_key } else { None },
             threads: Mutex::new(threads),
+            dir: settings.dir.clone(),
+            receipts: OnceLock::new(),
         })))
     }
 
@@ -89,7 +106,36 @@ impl AuditLog {
             sync_reads: false,
             name_key: None,
             threads: Mutex::new(Vec::new()),
+            dir: PathBuf::new(),
+            receipts: OnceLock::new(),
         }))
+    }
+
+    /// From now on, changes made through `store` keep a copy of their records in it ([`receipts`]), sealed under
+    /// `key`, so their records need no flush of their own; first writes to the log the records of changes made
+    /// before the last stop whose records did not reach the disk. Returns how many such records were written.
+    pub async fn keep_receipts(
+        &self,
+        store: Arc<Store>,
+        key: Zeroizing<[u8; 32]>,
+    ) -> std::io::Result<usize> {
+        let Some(shared) = &self.0.shared else {
+            return Ok(0);
+        };
+        let r = Arc::new(receipts::Receipts::new(store, &self.0.dir, key)?);
+        let recovered = r.recover(shared, &self.0.dir).await?;
+        let _ = self.0.receipts.set(r);
+        Ok(recovered)
+    }
+
+    /// Whether changes keep copies of their records in the store.
+    pub fn keeps_receipts(&self) -> bool {
+        self.0.receipts.get().is_some()
+    }
+
+    /// The store entry that keeps a copy of `record` (see [`keep_receipts`](AuditLog::keep_receipts)).
+    pub fn receipt(&self, record: &AuditRecord) -> Option<Entry> {
+        self.0.receipts.get()?.seal(record)
     }
 
     /// Whether records are kept.
@@ -120,25 +166,32 @@ impl AuditLog {
     }
 
     /// Appends a record and waits until it is on disk — or, for a request that changed nothing (`changes_nothing`:
-    /// a read or a cryptographic operation) and unless `sync_reads`, appends it at once, without waiting for a
-    /// disk flush (it is synced within 10 ms).
+    /// a read or a cryptographic operation) and unless `sync_reads`, or one whose change kept a copy of its record
+    /// in the store (`receipt` committed), appends it at once, without waiting for a disk flush (it is synced
+    /// within 10 ms; then the copy is deleted).
     pub async fn append(
         &self,
         mut record: AuditRecord,
         changes_nothing: bool,
+        receipt: Option<ReceiptState>,
     ) -> Result<(), AuditError> {
         let Some(shared) = &self.0.shared else {
             return Ok(());
         };
-        let until = if changes_nothing && !self.0.sync_reads {
+        let kept = receipt.as_ref().is_some_and(|r| r.committed);
+        let until = if (changes_nothing && !self.0.sync_reads) || kept {
             writer::Until::InFile
         } else {
             writer::Until::OnDisk
         };
-        shared
+        let n = shared
             .append(&mut record, until)
             .await
-            .map_err(|e| AuditError(e.to_string()))
+            .map_err(|e| AuditError(e.to_string()))?;
+        if let (Some(r), Some(receipts)) = (receipt, self.0.receipts.get()) {
+            receipts.written(n, r.key, shared.synced());
+        }
+        Ok(())
     }
 
     /// Stops the writer after it has written what it holds.
@@ -154,6 +207,9 @@ impl AuditLog {
             .unwrap_or_default();
         for h in threads {
             let _ = h.join();
+        }
+        if let (Some(shared), Some(receipts)) = (&self.0.shared, self.0.receipts.get()) {
+            receipts.close(shared.synced());
         }
     }
 }

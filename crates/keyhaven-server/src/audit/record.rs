@@ -62,8 +62,14 @@ pub struct AuditRecord {
     pub status: u16,
     /// How the request ended.
     pub result: Outcome,
-    /// How long the request took, in milliseconds (to the microsecond).
+    /// How long the request took, in milliseconds (to the microsecond); for a recovered record, until its first
+    /// write was submitted.
     pub duration_ms: f64,
+    /// Written at start-up from the copy that the change's own commit kept in the store: the server stopped after
+    /// the change was made and before its record was on disk. Its `status` is 0 (the answer is not known) and its
+    /// `version` absent.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub recovered: bool,
     /// The SHA-256 (hex) of the previous line, or of nothing for the very first line.
     pub prev: String,
 }

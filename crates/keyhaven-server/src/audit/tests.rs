@@ -21,6 +21,7 @@ fn record(i: u64) -> AuditRecord {
         status: 200,
         result: Outcome::Allowed,
         duration_ms: 1.5,
+        recovered: false,
         prev: String::new(),
     }
 }
@@ -38,7 +39,7 @@ fn settings(dir: &std::path::Path, max: u64) -> AuditSettings {
 async fn write(dir: &std::path::Path, max: u64, from: u64, n: u64) {
     let log = AuditLog::open(&settings(dir, max), None).unwrap();
     for i in from..from + n {
-        log.append(record(i), false).await.unwrap();
+        log.append(record(i), false, None).await.unwrap();
     }
     log.close();
 }
@@ -142,13 +143,13 @@ async fn an_unwritable_log_fails_closed_and_recovers() {
     let dir = tempfile::tempdir().unwrap();
     let audit = dir.path().join("audit");
     let log = AuditLog::open(&settings(&audit, 4096), None).unwrap();
-    log.append(record(1), false).await.unwrap();
+    log.append(record(1), false, None).await.unwrap();
     assert!(log.healthy());
     // The directory goes away: the next file cannot be created (root or not), so a record is refused.
     std::fs::remove_dir_all(&audit).unwrap();
     let mut refused = false;
     for i in 2..100 {
-        if log.append(record(i), false).await.is_err() {
+        if log.append(record(i), false, None).await.is_err() {
             refused = true;
             break;
         }
@@ -157,9 +158,9 @@ async fn an_unwritable_log_fails_closed_and_recovers() {
     assert!(!log.healthy());
     // Once it can be written again, it is: the chain goes on from the last line that was written.
     std::fs::create_dir_all(&audit).unwrap();
-    log.append(record(200), false).await.unwrap();
+    log.append(record(200), false, None).await.unwrap();
     assert!(log.healthy());
-    log.append(record(201), true).await.unwrap();
+    log.append(record(201), true, None).await.unwrap();
     log.close();
     // What was refused left nothing behind: the new file continues the chain with the records that were taken.
     let v = verify(&log_files(&audit).unwrap(), false).unwrap();
@@ -177,7 +178,7 @@ async fn a_read_and_a_write_are_in_the_file_when_their_append_returns() {
             .map(|f| std::fs::read_to_string(f).unwrap().lines().count())
             .sum()
     };
-    log.append(record(1), true).await.unwrap();
+    log.append(record(1), true, None).await.unwrap();
     assert_eq!(
         in_file(dir.path()),
         1,
@@ -185,11 +186,11 @@ async fn a_read_and_a_write_are_in_the_file_when_their_append_returns() {
     );
     let mut put = record(2);
     put.method = "PUT".into();
-    log.append(put, false).await.unwrap();
+    log.append(put, false, None).await.unwrap();
     assert_eq!(in_file(dir.path()), 2);
     // Past the read sync interval the writer is still serving (its timed sync did not stop it).
     tokio::time::sleep(writer::SYNC_READS_WITHIN * 3).await;
-    log.append(record(3), true).await.unwrap();
+    log.append(record(3), true, None).await.unwrap();
     log.close();
     let v = verify(&log_files(dir.path()).unwrap(), true).unwrap();
     assert_eq!((v.lines, v.last_seq), (3, Some(3)));
@@ -210,7 +211,7 @@ async fn concurrent_writes_and_reads_all_land_in_one_chain() {
                 if write {
                     r.method = "PUT".into();
                 }
-                log.append(r, !write).await.unwrap();
+                log.append(r, !write, None).await.unwrap();
             }
         }));
     }
@@ -225,8 +226,8 @@ async fn concurrent_writes_and_reads_all_land_in_one_chain() {
     // Closed: nothing more is written, and a write is refused rather than left unrecorded.
     let mut put = record(999);
     put.method = "PUT".into();
-    assert!(log.append(put, false).await.is_err());
-    assert!(log.append(record(998), true).await.is_err());
+    assert!(log.append(put, false, None).await.is_err());
+    assert!(log.append(record(998), true, None).await.is_err());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -242,7 +243,7 @@ async fn writes_whose_requests_are_dropped_midway_do_not_stall_the_others() {
                 let mut put = record(round * 10 + i);
                 put.method = "PUT".into();
                 let wait = std::time::Duration::from_micros(20 * (i + 1));
-                let _ = tokio::time::timeout(wait, log.append(put, false)).await;
+                let _ = tokio::time::timeout(wait, log.append(put, false, None)).await;
             }));
         }
         for t in tasks {
@@ -252,10 +253,13 @@ async fn writes_whose_requests_are_dropped_midway_do_not_stall_the_others() {
     // A write after them still reaches the disk and is answered.
     let mut put = record(10_000);
     put.method = "PUT".into();
-    tokio::time::timeout(std::time::Duration::from_secs(10), log.append(put, false))
-        .await
-        .expect("a write is answered: no sync was left half-done by a dropped request")
-        .unwrap();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        log.append(put, false, None),
+    )
+    .await
+    .expect("a write is answered: no sync was left half-done by a dropped request")
+    .unwrap();
     log.close();
 }
 
@@ -287,7 +291,7 @@ async fn a_record_written_by_another_request_is_in_the_file_when_its_append_retu
             for i in 0..60u64 {
                 let r = record(t * 1000 + i);
                 let id = format!("\"requestId\":\"{}\"", r.request_id);
-                log.append(r, true).await.unwrap();
+                log.append(r, true, None).await.unwrap();
                 let text: String = log_files(&dir)
                     .unwrap()
                     .iter()
@@ -303,4 +307,57 @@ async fn a_record_written_by_another_request_is_in_the_file_when_its_append_retu
     log.close();
     let v = verify(&log_files(dir.path()).unwrap(), true).unwrap();
     assert_eq!(v.lines, 480);
+}
+
+#[tokio::test]
+async fn receipts_not_in_the_log_are_written_at_start_and_forged_ones_are_not() {
+    use keyhaven_store::{MemoryEngine, Store};
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::new(Arc::new(MemoryEngine::default())).unwrap());
+    let key = || zeroize::Zeroizing::new([9u8; 32]);
+
+    // One record reached the log, one did not; both receipts are in the store, beside a planted one.
+    let log = AuditLog::open(&settings(dir.path(), 1 << 20), None).unwrap();
+    assert_eq!(log.keep_receipts(store.clone(), key()).await.unwrap(), 0);
+    let (logged, lost) = (record(1), record(2));
+    let kept = [log.receipt(&logged).unwrap(), log.receipt(&lost).unwrap()];
+    log.append(logged, false, None).await.unwrap();
+    log.close();
+    let mut planted = log.receipt(&record(3)).unwrap();
+    planted.0 = kept[0].0[..kept[0].0.len() - 1].to_vec();
+    planted.0.push(b'x');
+    let mut edited = kept[1].clone();
+    edited.0 = planted.0.clone();
+    let entries = [kept[0].clone(), kept[1].clone(), edited];
+    store
+        .write(move |txn| entries.iter().try_for_each(|(k, v)| txn.put(k, v)))
+        .await
+        .map_err(|e: keyhaven_store::StoreError| e)
+        .unwrap();
+
+    // At the next start only the lost record is written, marked recovered; every receipt is gone.
+    let log = AuditLog::open(&settings(dir.path(), 1 << 20), None).unwrap();
+    assert_eq!(log.keep_receipts(store.clone(), key()).await.unwrap(), 1);
+    log.close();
+    let v = verify(&log_files(dir.path()).unwrap(), true).unwrap();
+    assert_eq!(v.lines, 2);
+    let lines: Vec<AuditRecord> = log_files(dir.path())
+        .unwrap()
+        .iter()
+        .flat_map(|f| {
+            std::fs::read_to_string(f)
+                .unwrap()
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(lines[1].request_id, "req-2");
+    assert!(lines[1].recovered && !lines[0].recovered);
+    let left = store
+        .snapshot()
+        .unwrap()
+        .scan(b"audit-receipt", b"audit-receipu", usize::MAX)
+        .unwrap();
+    assert!(left.is_empty(), "receipts left: {}", left.len());
 }

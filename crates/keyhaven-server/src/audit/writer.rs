@@ -134,12 +134,13 @@ impl Shared {
         self.lock().ok()
     }
 
-    /// Appends one record and waits, without blocking the thread, until it has reached `until`.
+    /// Appends one record and waits, without blocking the thread, until it has reached `until`; returns its write
+    /// number (compare with [`Shared::synced`]).
     pub(super) async fn append(
         &self,
         record: &mut AuditRecord,
         until: Until,
-    ) -> std::io::Result<()> {
+    ) -> std::io::Result<u64> {
         let middle = record.middle()?;
         let n = {
             let mut w = self.lock()?;
@@ -157,12 +158,17 @@ impl Shared {
             .await
             .map(|p| p.reached(n, until));
         match (reached, until) {
-            (Ok(Some(true)), _) => Ok(()),
+            (Ok(Some(true)), _) => Ok(n),
             (_, Until::InFile) => Err(std::io::Error::other("the audit log could not be written")),
             (_, Until::OnDisk) => Err(std::io::Error::other(
                 "the audit log could not be written and synced to disk",
             )),
         }
+    }
+
+    /// How far the file is on disk, in write numbers.
+    pub(super) fn synced(&self) -> u64 {
+        self.progress.borrow().synced
     }
 
     /// Writes the queue until it is empty, as the one writer (`out` is the file, taken from the writer's state):

@@ -4,15 +4,18 @@
 //! be written requests are refused before they do anything.
 
 use super::error::ApiError;
-use crate::audit::{AuditRecord, Caller, Outcome};
+use crate::audit::{AuditRecord, Caller, Outcome, ReceiptState};
 use crate::state::AppState;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use keyhaven_core::{Principal, Resource};
+use keyhaven_store::receipt::Receipt;
+use keyhaven_store::Entry;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 /// The client's address, set on every request by the listener.
@@ -20,7 +23,7 @@ use std::time::Instant;
 pub(crate) struct Peer(pub SocketAddr);
 
 /// What handlers learn about a request that its audit record needs.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub(crate) struct Facts {
     /// The authenticated caller (its first authorization decision is the record's operation).
     pub principal: Option<Principal>,
@@ -67,35 +70,99 @@ fn unavailable() -> Response {
     .into_response()
 }
 
+/// What the audit layer knows of a request before it runs.
+#[derive(Clone)]
+struct Base {
+    request_id: String,
+    source: Option<String>,
+    method: String,
+    started: Instant,
+}
+
+/// The receipt of a request that may change something: the copy of its record that its writes carry into their
+/// commits (see [`crate::audit::AuditLog::keep_receipts`]). Made at the first write, when authorization has decided.
+struct RequestReceipt {
+    st: AppState,
+    slot: Slot,
+    base: Base,
+    entry: OnceLock<Option<Entry>>,
+    committed: AtomicBool,
+}
+
+impl Receipt for RequestReceipt {
+    fn entry(&self) -> Option<Entry> {
+        self.entry
+            .get_or_init(|| {
+                let facts = self.slot.0.lock().map(|f| f.clone()).unwrap_or_default();
+                let (mut rec, _) = record(&self.st, facts, self.base.clone(), 0);
+                rec.recovered = true;
+                self.st.audit.receipt(&rec)
+            })
+            .clone()
+    }
+
+    fn committed(&self) {
+        self.committed.store(true, Ordering::Release);
+    }
+}
+
+impl RequestReceipt {
+    /// The receipt as the record is appended (`None`: no write carried it).
+    fn state(&self) -> Option<ReceiptState> {
+        let (key, _) = self.entry.get()?.as_ref()?;
+        Some(ReceiptState {
+            key: key.clone(),
+            committed: self.committed.load(Ordering::Acquire),
+        })
+    }
+}
+
 /// The audit layer: wraps every request.
 pub(crate) async fn audit(State(st): State<AppState>, mut req: Request, next: Next) -> Response {
     let started = Instant::now();
     let request_id = keyhaven_crypto::random_uuid().unwrap_or_default();
     let slot = Slot::default();
     req.extensions_mut().insert(slot.clone());
-    let source = req.extensions().get::<Peer>().map(|p| p.0.ip().to_string());
-    let method = req.method().to_string();
+    let base = Base {
+        request_id,
+        source: req.extensions().get::<Peer>().map(|p| p.0.ip().to_string()),
+        method: req.method().to_string(),
+        started,
+    };
+    // A request that may change something carries a copy of its record into its writes' commits.
+    let receipt = (st.audit.keeps_receipts() && !matches!(base.method.as_str(), "GET" | "HEAD"))
+        .then(|| {
+            Arc::new(RequestReceipt {
+                st: st.clone(),
+                slot: slot.clone(),
+                base: base.clone(),
+                entry: OnceLock::new(),
+                committed: AtomicBool::new(false),
+            })
+        });
     let mut resp = if st.audit.enabled() && !st.audit.healthy() {
         unavailable()
+    } else if let Some(r) = &receipt {
+        keyhaven_store::receipt::carried(r.clone(), next.run(req)).await
     } else {
         next.run(req).await
     };
+    let request_id = HeaderValue::from_str(&base.request_id).ok();
     if st.audit.enabled() {
-        let (record, changes_nothing) = record(
-            &st,
-            &slot,
-            request_id.clone(),
-            source,
-            method,
-            &resp,
-            started,
-        );
-        if let Err(e) = st.audit.append(record, changes_nothing).await {
+        // The request is over: its facts are taken, not copied.
+        let facts = slot
+            .0
+            .lock()
+            .map(|mut f| std::mem::take(&mut *f))
+            .unwrap_or_default();
+        let (record, changes_nothing) = record(&st, facts, base, resp.status().as_u16());
+        let receipt = receipt.and_then(|r| r.state());
+        if let Err(e) = st.audit.append(record, changes_nothing, receipt).await {
             tracing::error!(error = %e, "a request was refused: its audit record could not be written");
             resp = unavailable();
         }
     }
-    if let Ok(v) = HeaderValue::from_str(&request_id) {
+    if let Some(v) = request_id {
         resp.headers_mut().insert("x-ms-request-id", v);
     }
     resp
@@ -103,16 +170,7 @@ pub(crate) async fn audit(State(st): State<AppState>, mut req: Request, next: Ne
 
 /// The request's record, and whether the request changed nothing (a read, or an allowed cryptographic operation:
 /// its record need not wait for the disk, see `audit`).
-fn record(
-    st: &AppState,
-    slot: &Slot,
-    request_id: String,
-    source: Option<String>,
-    method: String,
-    resp: &Response,
-    started: Instant,
-) -> (AuditRecord, bool) {
-    // The request is over: its facts are taken, not copied.
+fn record(st: &AppState, facts: Facts, base: Base, status: u16) -> (AuditRecord, bool) {
     let Facts {
         principal,
         client_id,
@@ -120,13 +178,14 @@ fn record(
         vault,
         operation: fixed_op,
         version,
-    } = slot
-        .0
-        .lock()
-        .map(|mut f| std::mem::take(&mut *f))
-        .unwrap_or_default();
+    } = facts;
+    let Base {
+        request_id,
+        source,
+        method,
+        started,
+    } = base;
     let decision = principal.as_ref().and_then(|p| p.decision());
-    let status = resp.status().as_u16();
     let result = if matches!(status, 401 | 403) || decision.as_ref().is_some_and(|d| !d.allowed) {
         Outcome::Denied
     } else if status >= 400 {
@@ -182,6 +241,7 @@ fn record(
         status,
         result,
         duration_ms: (started.elapsed().as_secs_f64() * 1e6).round() / 1e3,
+        recovered: false,
         prev: String::new(),
     };
     (record, changes_nothing)
