@@ -117,10 +117,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
     ))?;
     if audit.enabled() {
         audit
-            .keep_receipts(
-                prepared.store.clone(),
-                prepared.kh.derived_key("audit-receipts")?,
-            )
+            .keep_receipts(prepared.store.clone())
             .await
             .map_err(ServerError::io(format!(
                 "writing the audit records kept in the store to {}",

@@ -111,18 +111,14 @@ impl AuditLog {
         }))
     }
 
-    /// From now on, changes made through `store` keep a copy of their records in it ([`receipts`]), sealed under
-    /// `key`, so their records need no flush of their own; first writes to the log the records of changes made
-    /// before the last stop whose records did not reach the disk. Returns how many such records were written.
-    pub async fn keep_receipts(
-        &self,
-        store: Arc<Store>,
-        key: Zeroizing<[u8; 32]>,
-    ) -> std::io::Result<usize> {
+    /// From now on, changes made through `store` keep a copy of their records in it ([`receipts`]), so their
+    /// records need no flush of their own; first writes to the log the records of changes made before the last
+    /// stop whose records did not reach the disk. Returns how many such records were written.
+    pub async fn keep_receipts(&self, store: Arc<Store>) -> std::io::Result<usize> {
         let Some(shared) = &self.0.shared else {
             return Ok(0);
         };
-        let r = Arc::new(receipts::Receipts::new(store, &self.0.dir, key)?);
+        let r = Arc::new(receipts::Receipts::new(store, &self.0.dir)?);
         let recovered = r.recover(shared, &self.0.dir).await?;
         let _ = self.0.receipts.set(r);
         Ok(recovered)

@@ -6,8 +6,8 @@
 //! `recovered`, and deleted.
 //!
 //! A receipt is keyed by this node's id (kept beside the audit files: nodes sharing a PostgreSQL database each
-//! recover their own) and the request's id, and carries an HMAC under a key derived from the root key: an edited or
-//! planted receipt is refused, never written to the log.
+//! recover their own) and a number in the order receipts are made. The store authenticates it like any record: an
+//! edited or planted receipt fails the store's check and is never written to the log.
 
 use super::record::AuditRecord;
 use super::writer::{self, Shared, Until};
@@ -15,9 +15,9 @@ use keyhaven_store::{keys, Entry, Store, StoreError};
 use std::collections::{HashSet, VecDeque};
 use std::io;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use zeroize::Zeroizing;
 
 /// The first component of every receipt's key.
 const TAG: &[u8] = b"audit-receipt";
@@ -38,25 +38,26 @@ struct Written {
 pub(super) struct Receipts {
     store: Arc<Store>,
     node: String,
-    key: Zeroizing<[u8; 32]>,
     written: Mutex<Written>,
+    /// This run's start (microseconds since the epoch) and the number of the next receipt.
+    run: u64,
+    next: AtomicU64,
 }
 
 impl Receipts {
-    /// Receipts in `store` for the node whose audit files are in `dir` (naming it on first use), sealed under `key`.
-    pub(super) fn new(
-        store: Arc<Store>,
-        dir: &Path,
-        key: Zeroizing<[u8; 32]>,
-    ) -> io::Result<Receipts> {
+    /// Receipts in `store` for the node whose audit files are in `dir` (naming it on first use).
+    pub(super) fn new(store: Arc<Store>, dir: &Path) -> io::Result<Receipts> {
         Ok(Receipts {
             store,
             node: node_id(dir)?,
-            key,
             written: Mutex::new(Written {
                 queue: VecDeque::new(),
                 oldest: None,
             }),
+            run: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_micros() as u64),
+            next: AtomicU64::new(0),
         })
     }
 
@@ -64,31 +65,15 @@ impl Receipts {
         keys::prefix(&[TAG, self.node.as_bytes()])
     }
 
-    /// The store entry of `record` (made before the answer: see [`AuditRecord::recovered`]).
+    /// The store entry of `record` (made before the answer: see [`AuditRecord::recovered`]). The store
+    /// authenticates it like any record (under the root key's record key), so an edited one is refused when read.
     pub(super) fn seal(&self, record: &AuditRecord) -> Option<Entry> {
-        let key = keys::key(&[TAG, self.node.as_bytes(), record.request_id.as_bytes()]);
-        let json = serde_json::to_vec(record).ok()?;
-        let mut value = self.mac(&key, &json)?.to_vec();
-        value.extend_from_slice(&json);
-        Some((key, value))
-    }
-
-    fn mac(&self, key: &[u8], json: &[u8]) -> Option<[u8; 32]> {
-        let mut data = Vec::with_capacity(key.len() + 1 + json.len());
-        data.extend_from_slice(key);
-        data.push(0);
-        data.extend_from_slice(json);
-        keyhaven_crypto::hmac_sha256(&self.key[..], &data).ok()
-    }
-
-    /// The record of a receipt read back, if its HMAC holds.
-    fn open(&self, key: &[u8], value: &[u8]) -> Option<AuditRecord> {
-        let (mac, json) = value.split_at_checked(32)?;
-        let expected = self.mac(key, json)?;
-        if !keyhaven_crypto::constant_time_eq(mac, &expected) {
-            return None;
-        }
-        serde_json::from_slice(json).ok()
+        // Keys in the order receipts are made (this run's start, then a counter): the store adds them at one end
+        // of its index and deletes them from the other, touching few pages, where random keys would touch many.
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        let id = format!("{:016x}{n:016x}", self.run);
+        let key = keys::key(&[TAG, self.node.as_bytes(), id.as_bytes()]);
+        Some((key, serde_json::to_vec(record).ok()?))
     }
 
     /// The record of the receipt `key` is in the file as write number `n`; `synced`: how far the file is on disk.
@@ -156,20 +141,29 @@ impl Receipts {
                 .and_then(|s| s.scan(&prefix, &keys::prefix_end(&prefix), usize::MAX))
         })
         .await
-        .map_err(io::Error::other)?
         .map_err(io::Error::other)?;
+        let entries = match entries {
+            Ok(e) => e,
+            // A receipt that fails the store's check (edited in the database) is refused with the rest; they stay
+            // in the store, and the server starts.
+            Err(e) => {
+                tracing::error!(error = %e, "the audit receipts in the store could not be read; records of changes made before the last stop may be missing from the log");
+                return Ok(0);
+            }
+        };
         if entries.is_empty() {
             return Ok(0);
         }
         let logged = request_ids_in_last_files(dir)?;
         let mut missing = Vec::new();
         for (key, value) in &entries {
-            match self.open(key, value) {
-                Some(r) if !logged.contains(&r.request_id) => missing.push(r),
-                Some(_) => {}
-                None => tracing::error!(
+            match serde_json::from_slice::<AuditRecord>(value) {
+                Ok(r) if !logged.contains(&r.request_id) => missing.push(r),
+                Ok(_) => {}
+                Err(e) => tracing::error!(
                     key = %String::from_utf8_lossy(key),
-                    "an audit receipt in the store failed its check (edited or not made here); not written to the log"
+                    error = %e,
+                    "an audit receipt in the store does not hold a record; not written to the log"
                 ),
             }
         }
