@@ -142,15 +142,21 @@ impl Shared {
         until: Until,
     ) -> std::io::Result<u64> {
         let middle = record.middle()?;
-        let n = {
+        let (n, out) = {
             let mut w = self.lock()?;
             let n = w.queue(&middle, until == Until::OnDisk)?;
-            if let Some(out) = w.out.take() {
-                // Nobody is writing: this request writes the queue, its own line first of all.
-                self.drain(w, out);
-            }
-            n
+            (n, w.out.take())
         };
+        if let Some(out) = out {
+            // Nobody is writing: this request writes the queue, its own line first of all — after letting the
+            // requests ready on this thread queue theirs, so that one `write` takes them all.
+            let mut writer = Pending {
+                shared: self,
+                out: Some(out),
+            };
+            tokio::task::yield_now().await;
+            writer.write();
+        }
         // `wait_for` looks at the current progress first: what ended before this line is not missed.
         let mut progress = self.progress.subscribe();
         let reached = progress
@@ -299,6 +305,32 @@ impl Shared {
         let p = w.progress();
         drop(w);
         self.publish(p);
+    }
+}
+
+/// The file, taken by the request that is to write the queue. Dropped before it writes (the request was cancelled
+/// while it let others queue their lines), it writes then: the queue never waits for a writer that is gone.
+struct Pending<'a> {
+    shared: &'a Shared,
+    out: Option<Output>,
+}
+
+impl Pending<'_> {
+    fn write(&mut self) {
+        if let Some(out) = self.out.take() {
+            match self.shared.lock() {
+                Ok(w) => self.shared.drain(w, out),
+                Err(_) => {
+                    tracing::error!("the audit writer failed earlier; the queue was not written")
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        self.write();
     }
 }
 
