@@ -5,7 +5,18 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 
 type Completion = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
-type Job = Box<dyn FnOnce(&mut dyn WriteTxn) -> (bool, Completion) + Send>;
+type Job = Box<dyn FnOnce(&mut dyn WriteTxn) -> Ran + Send>;
+type Carried = (Arc<dyn crate::receipt::Receipt>, Vec<u8>);
+/// A durable commit's receipt entry and the receipts whose parts it holds.
+type Told = Option<(Vec<u8>, Vec<Arc<dyn crate::receipt::Receipt>>)>;
+
+/// What running a write function gave: whether it succeeded (its writes are to be kept), what to do once the
+/// commit is over, and the receipt part it carries (see [`crate::receipt`]).
+struct Ran {
+    ok: bool,
+    done: Completion,
+    receipt: Option<Carried>,
+}
 
 /// Work for the committer: a function to group with others, or one that runs alone.
 enum Work {
@@ -53,6 +64,8 @@ pub struct Store {
     committer: Mutex<Option<JoinHandle<()>>>,
     /// Leases held through this store (exclusion within the process; the engine's across processes).
     leases: LocalLeases,
+    /// Where receipt entries go.
+    receipts: Arc<crate::receipt::Keys>,
 }
 
 impl Store {
@@ -61,16 +74,25 @@ impl Store {
     pub fn new(engine: Arc<dyn Engine>) -> Result<Self, StoreError> {
         let (tx, rx) = mpsc::channel::<Work>();
         let e = engine.clone();
+        let receipts = Arc::new(crate::receipt::Keys::new());
+        let r = receipts.clone();
         let handle = std::thread::Builder::new()
             .name("keyhaven-committer".into())
-            .spawn(move || commit_loop(e, rx))
+            .spawn(move || commit_loop(e, rx, r))
             .map_err(StoreError::unavailable)?;
         Ok(Store {
             engine,
             jobs: Mutex::new(Some(tx)),
             committer: Mutex::new(Some(handle)),
             leases: LocalLeases::default(),
+            receipts,
         })
+    }
+
+    /// From now on, the receipts that writes carry ([`crate::receipt`]) are written, each commit's as one entry
+    /// under `prefix` and a number that grows with every commit. Set once; later calls change nothing.
+    pub fn keep_receipts_under(&self, prefix: Vec<u8>) {
+        self.receipts.set_prefix(prefix);
     }
 
     /// The engine's short name ([`Engine::name`]), for logs and health output.
@@ -130,24 +152,26 @@ impl Store {
         F: FnOnce(&mut dyn WriteTxn) -> Result<T, E> + Send + 'static,
         D: FnOnce(Result<T, E>) + Send + 'static,
     {
-        // The task's receipt, if it has one, goes into the same transaction after the function's writes.
-        let (receipt, entry) = crate::receipt::current().unzip();
-        let job: Job = Box::new(move |txn: &mut dyn WriteTxn| -> (bool, Completion) {
-            let carried = |txn: &mut dyn WriteTxn, t: T| match &entry {
-                Some((k, v)) => txn.put(k, v).map(|()| t),
-                None => Ok(t),
-            };
-            match f(txn).and_then(|t| carried(txn, t).map_err(E::from)) {
-                Ok(t) => (
-                    true,
-                    Box::new(move |committed: Result<(), StoreError>| {
-                        if let (Ok(()), Some(r)) = (&committed, &receipt) {
-                            r.committed();
-                        }
+        // The task's receipt part, if it has one and receipts are kept, goes into the commit's receipt entry.
+        let receipt = if self.receipts.kept() {
+            crate::receipt::current()
+        } else {
+            None
+        };
+        let job: Job = Box::new(move |txn: &mut dyn WriteTxn| -> Ran {
+            match f(txn) {
+                Ok(t) => Ran {
+                    ok: true,
+                    done: Box::new(move |committed: Result<(), StoreError>| {
                         deliver(committed.map(|()| t).map_err(E::from))
                     }),
-                ),
-                Err(e) => (false, Box::new(move |_| deliver(Err(e)))),
+                    receipt,
+                },
+                Err(e) => Ran {
+                    ok: false,
+                    done: Box::new(move |_| deliver(Err(e))),
+                    receipt: None,
+                },
             }
         });
         let work = match exclusive {
@@ -250,7 +274,11 @@ impl Drop for Store {
     }
 }
 
-fn commit_loop(engine: Arc<dyn Engine>, rx: mpsc::Receiver<Work>) {
+fn commit_loop(
+    engine: Arc<dyn Engine>,
+    rx: mpsc::Receiver<Work>,
+    receipts: Arc<crate::receipt::Keys>,
+) {
     let mut pending: Option<Work> = None;
     loop {
         let first = match pending.take() {
@@ -262,7 +290,7 @@ fn commit_loop(engine: Arc<dyn Engine>, rx: mpsc::Receiver<Work>) {
         };
         let mut group = match first {
             Work::Exclusive { job, deferred } => {
-                commit_exclusive(&*engine, job, deferred);
+                commit_exclusive(&*engine, &receipts, job, deferred);
                 continue;
             }
             Work::Grouped(job) => vec![job],
@@ -277,12 +305,40 @@ fn commit_loop(engine: Arc<dyn Engine>, rx: mpsc::Receiver<Work>) {
                 Err(_) => break,
             }
         }
-        commit_group(&*engine, group);
+        commit_group(&*engine, &receipts, group);
     }
 }
 
-fn commit_exclusive(engine: &dyn Engine, job: Job, deferred: bool) {
+/// The receipt entry of a commit that takes `carried`, written in `txn`; returns what to tell each receipt once the
+/// commit is durable.
+fn write_receipts(
+    txn: &mut dyn crate::EngineTxn,
+    keys: &crate::receipt::Keys,
+    carried: Vec<Carried>,
+) -> Result<Told, StoreError> {
+    if carried.is_empty() {
+        return Ok(None);
+    }
+    let (holders, parts): (Vec<_>, Vec<_>) = carried.into_iter().unzip();
+    let Some((key, value)) = keys.entry(&parts) else {
+        return Ok(None);
+    };
+    txn.put(&key, &value)?;
+    Ok(Some((key, holders)))
+}
+
+/// Tells the receipts of a durable commit where their parts are.
+fn tell(receipts: Told) {
+    if let Some((key, holders)) = receipts {
+        for r in &holders {
+            r.committed(&key, holders.len());
+        }
+    }
+}
+
+fn commit_exclusive(engine: &dyn Engine, keys: &crate::receipt::Keys, job: Job, deferred: bool) {
     let mut done: Option<Completion> = None;
+    let mut told = None;
     let outcome = (|| -> Result<(), StoreError> {
         let mut txn = if deferred {
             engine.begin_deferred()?
@@ -291,11 +347,16 @@ fn commit_exclusive(engine: &dyn Engine, job: Job, deferred: bool) {
         };
         let mut direct = Direct(&mut *txn);
         match catch_unwind(AssertUnwindSafe(|| job(&mut direct))) {
-            Ok((true, d)) => {
+            Ok(Ran {
+                ok: true,
+                done: d,
+                receipt,
+            }) => {
                 done = Some(d);
+                told = write_receipts(&mut *txn, keys, receipt.into_iter().collect())?;
                 txn.commit()
             }
-            Ok((false, d)) => {
+            Ok(Ran { done: d, .. }) => {
                 // Dropping the transaction rolls back whatever the function wrote.
                 done = Some(d);
                 Ok(())
@@ -308,30 +369,44 @@ fn commit_exclusive(engine: &dyn Engine, job: Job, deferred: bool) {
             }
         }
     })();
+    if outcome.is_ok() {
+        tell(told);
+    }
     if let Some(d) = done {
         d(outcome);
     }
 }
 
-fn commit_group(engine: &dyn Engine, group: Vec<Job>) {
+fn commit_group(engine: &dyn Engine, keys: &crate::receipt::Keys, group: Vec<Job>) {
     let mut completions: Vec<Completion> = Vec::with_capacity(group.len());
+    let mut told = None;
     let outcome = (|| -> Result<(), StoreError> {
         let mut txn = engine.begin()?;
+        let mut carried = Vec::new();
         for job in group {
             let mut overlay = Overlay::new(&mut *txn);
             match catch_unwind(AssertUnwindSafe(|| job(&mut overlay))) {
-                Ok((true, done)) => {
+                Ok(Ran {
+                    ok: true,
+                    done,
+                    receipt,
+                }) => {
                     overlay.apply()?;
                     completions.push(done);
+                    carried.extend(receipt);
                 }
-                Ok((false, done)) => completions.push(done),
+                Ok(Ran { done, .. }) => completions.push(done),
                 Err(_) => tracing::error!("a write function panicked; its writes were discarded"),
             }
         }
+        told = write_receipts(&mut *txn, keys, carried)?;
         txn.commit()
     })();
     if let Err(e) = &outcome {
         tracing::error!(error = %e, writers = completions.len(), "group commit failed");
+    } else {
+        // Before the writers hear of it: a writer that is told its write is durable knows where its part is.
+        tell(told);
     }
     for done in completions {
         done(outcome.clone());

@@ -13,7 +13,7 @@ pub use record::{AuditRecord, Caller, Outcome, GENESIS};
 pub use verify::{verify, Broken, Verified};
 pub use writer::log_files;
 
-use keyhaven_store::{Entry, Store};
+use keyhaven_store::Store;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -55,14 +55,10 @@ struct Inner {
     receipts: OnceLock<Arc<receipts::Receipts>>,
 }
 
-/// A request's receipt, as its record is appended: the receipt's key in the store, and whether a write that carried
-/// it committed (then the record need not be on disk before the answer).
-pub struct ReceiptState {
-    /// The receipt's key.
-    pub key: Vec<u8>,
-    /// A write that carried it is durable.
-    pub committed: bool,
-}
+/// Where a request's receipt went, as its record is appended: the store entries holding a copy of the record (key,
+/// copies in all) from the commits of its writes. None: no write that carried it is durable (then the record must
+/// be on disk before the answer).
+pub type ReceiptState = Vec<(Vec<u8>, usize)>;
 
 /// Why a record was not written.
 #[derive(Debug, thiserror::Error)]
@@ -120,6 +116,7 @@ impl AuditLog {
         };
         let r = Arc::new(receipts::Receipts::new(store, &self.0.dir)?);
         let recovered = r.recover(shared, &self.0.dir).await?;
+        r.start();
         let _ = self.0.receipts.set(r);
         Ok(recovered)
     }
@@ -129,9 +126,10 @@ impl AuditLog {
         self.0.receipts.get().is_some()
     }
 
-    /// The store entry that keeps a copy of `record` (see [`keep_receipts`](AuditLog::keep_receipts)).
-    pub fn receipt(&self, record: &AuditRecord) -> Option<Entry> {
-        self.0.receipts.get()?.seal(record)
+    /// The receipt part that keeps a copy of `record` (see [`keep_receipts`](AuditLog::keep_receipts)).
+    pub fn receipt(&self, record: &AuditRecord) -> Option<Vec<u8>> {
+        self.0.receipts.get()?;
+        receipts::Receipts::part(record)
     }
 
     /// Whether records are kept.
@@ -174,7 +172,7 @@ impl AuditLog {
         let Some(shared) = &self.0.shared else {
             return Ok(());
         };
-        let kept = receipt.as_ref().is_some_and(|r| r.committed);
+        let kept = receipt.as_ref().is_some_and(|at| !at.is_empty());
         let until = if (changes_nothing && !self.0.sync_reads) || kept {
             writer::Until::InFile
         } else {
@@ -184,8 +182,10 @@ impl AuditLog {
             .append(&mut record, until)
             .await
             .map_err(|e| AuditError(e.to_string()))?;
-        if let (Some(r), Some(receipts)) = (receipt, self.0.receipts.get()) {
-            receipts.written(n, r.key, shared.synced());
+        if let (Some(at), Some(receipts)) = (receipt, self.0.receipts.get()) {
+            if !at.is_empty() {
+                receipts.written(n, at, shared.synced());
+            }
         }
         Ok(())
     }

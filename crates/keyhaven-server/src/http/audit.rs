@@ -12,9 +12,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use keyhaven_core::{Principal, Resource};
 use keyhaven_store::receipt::Receipt;
-use keyhaven_store::Entry;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
@@ -85,13 +83,14 @@ struct RequestReceipt {
     st: AppState,
     slot: Slot,
     base: Base,
-    entry: OnceLock<Option<Entry>>,
-    committed: AtomicBool,
+    part: OnceLock<Option<Vec<u8>>>,
+    /// The entries its part went to, from commits that are durable.
+    at: Mutex<ReceiptState>,
 }
 
 impl Receipt for RequestReceipt {
-    fn entry(&self) -> Option<Entry> {
-        self.entry
+    fn part(&self) -> Option<Vec<u8>> {
+        self.part
             .get_or_init(|| {
                 let facts = self.slot.0.lock().map(|f| f.clone()).unwrap_or_default();
                 let (mut rec, _) = record(&self.st, facts, self.base.clone(), 0);
@@ -101,19 +100,10 @@ impl Receipt for RequestReceipt {
             .clone()
     }
 
-    fn committed(&self) {
-        self.committed.store(true, Ordering::Release);
-    }
-}
-
-impl RequestReceipt {
-    /// The receipt as the record is appended (`None`: no write carried it).
-    fn state(&self) -> Option<ReceiptState> {
-        let (key, _) = self.entry.get()?.as_ref()?;
-        Some(ReceiptState {
-            key: key.clone(),
-            committed: self.committed.load(Ordering::Acquire),
-        })
+    fn committed(&self, key: &[u8], parts: usize) {
+        if let Ok(mut at) = self.at.lock() {
+            at.push((key.to_vec(), parts));
+        }
     }
 }
 
@@ -136,8 +126,8 @@ pub(crate) async fn audit(State(st): State<AppState>, mut req: Request, next: Ne
                 st: st.clone(),
                 slot: slot.clone(),
                 base: base.clone(),
-                entry: OnceLock::new(),
-                committed: AtomicBool::new(false),
+                part: OnceLock::new(),
+                at: Mutex::new(Vec::new()),
             })
         });
     let mut resp = if st.audit.enabled() && !st.audit.healthy() {
@@ -156,7 +146,7 @@ pub(crate) async fn audit(State(st): State<AppState>, mut req: Request, next: Ne
             .map(|mut f| std::mem::take(&mut *f))
             .unwrap_or_default();
         let (record, changes_nothing) = record(&st, facts, base, resp.status().as_u16());
-        let receipt = receipt.and_then(|r| r.state());
+        let receipt = receipt.and_then(|r| r.at.lock().ok().map(|mut at| std::mem::take(&mut *at)));
         if let Err(e) = st.audit.append(record, changes_nothing, receipt).await {
             tracing::error!(error = %e, "a request was refused: its audit record could not be written");
             resp = unavailable();
