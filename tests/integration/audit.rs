@@ -6,7 +6,7 @@ use keyhaven_testkit::TestServer;
 use serde_json::{json, Value};
 use std::process::{Command, Stdio};
 
-fn records(dir: &std::path::Path) -> Vec<Value> {
+pub(crate) fn records(dir: &std::path::Path) -> Vec<Value> {
     keyhaven_server::audit::log_files(dir)
         .unwrap()
         .iter()
@@ -20,7 +20,7 @@ fn records(dir: &std::path::Path) -> Vec<Value> {
         .collect()
 }
 
-fn verify_cli(paths: &[&std::path::Path]) -> (bool, String) {
+pub(crate) fn verify_cli(paths: &[&std::path::Path]) -> (bool, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_keyhaven"))
         .arg("audit")
         .arg("verify")

@@ -146,26 +146,13 @@ async fn every_acknowledged_write_survives_kill_9() {
 
     // Every acknowledged change has exactly one record (in the file, or written at the restart from the copy its
     // commit kept in the store), and the chain holds.
-    let files = keyhaven_server::audit::log_files(&data.join("audit")).unwrap();
-    let verified = Command::new(env!("CARGO_BIN_EXE_keyhaven"))
-        .args(["audit", "verify"])
-        .args(&files)
-        .output()
-        .unwrap();
-    assert!(
-        verified.status.success(),
-        "{}",
-        String::from_utf8_lossy(&verified.stderr)
-    );
-    let sets: Vec<Value> = files
-        .iter()
-        .flat_map(|f| {
-            std::fs::read_to_string(f)
-                .unwrap()
-                .lines()
-                .map(|l| serde_json::from_str::<Value>(l).unwrap())
-                .collect::<Vec<_>>()
-        })
+    let audit = data.join("audit");
+    let files = keyhaven_server::audit::log_files(&audit).unwrap();
+    let paths: Vec<&std::path::Path> = files.iter().map(|p| p.as_path()).collect();
+    let (ok, out) = crate::audit::verify_cli(&paths);
+    assert!(ok, "{out}");
+    let sets: Vec<Value> = crate::audit::records(&audit)
+        .into_iter()
         .filter(|r| {
             r["operation"] == "Microsoft.KeyVault/vaults/secrets/setSecret/action"
                 && r["result"] == "allowed"

@@ -56,7 +56,7 @@ struct Inner {
 }
 
 /// Where a request's receipt went, as its record is appended: the store entries holding a copy of the record (key,
-/// copies in all) from the commits of its writes. None: no write that carried it is durable (then the record must
+/// copies in all) from the commits of its writes. Empty: no write that carried it is durable (then the record must
 /// be on disk before the answer).
 pub type ReceiptState = Vec<(Vec<u8>, usize)>;
 
@@ -172,8 +172,8 @@ impl AuditLog {
         let Some(shared) = &self.0.shared else {
             return Ok(());
         };
-        let kept = receipt.as_ref().is_some_and(|at| !at.is_empty());
-        let until = if (changes_nothing && !self.0.sync_reads) || kept {
+        let receipt = receipt.filter(|at| !at.is_empty());
+        let until = if (changes_nothing && !self.0.sync_reads) || receipt.is_some() {
             writer::Until::InFile
         } else {
             writer::Until::OnDisk
@@ -183,9 +183,7 @@ impl AuditLog {
             .await
             .map_err(|e| AuditError(e.to_string()))?;
         if let (Some(at), Some(receipts)) = (receipt, self.0.receipts.get()) {
-            if !at.is_empty() {
-                receipts.written(n, at, shared.synced());
-            }
+            receipts.written(n, at, shared.synced());
         }
         Ok(())
     }

@@ -191,7 +191,7 @@ impl Written {
     fn take_synced(&mut self, synced: u64) -> Vec<Vec<u8>> {
         let done = self.queue.iter().take_while(|(n, _)| *n <= synced).count();
         let mut keys = Vec::new();
-        for (_, at) in self.queue.drain(..done).collect::<Vec<_>>() {
+        for (_, at) in self.queue.drain(..done) {
             for (key, parts) in at {
                 let left = self.open.entry(key.clone()).or_insert(parts);
                 *left = left.saturating_sub(1);
@@ -215,15 +215,7 @@ fn node_id(dir: &Path) -> io::Result<String> {
         Err(e) => return Err(e),
     }
     let id = keyhaven_crypto::random_uuid().map_err(io::Error::other)?;
-    let tmp = dir.join(format!("{NODE_FILE}.tmp"));
-    {
-        use std::io::Write;
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(id.as_bytes())?;
-        f.sync_all()?;
-    }
-    std::fs::rename(&tmp, &path)?;
-    std::fs::File::open(dir)?.sync_all()?;
+    crate::private_files::write_private(&path, id.as_bytes()).map_err(io::Error::other)?;
     Ok(id)
 }
 

@@ -358,13 +358,8 @@ async fn receipts_not_in_the_log_are_written_at_start_once() {
     let lines: Vec<AuditRecord> = log_files(dir.path())
         .unwrap()
         .iter()
-        .flat_map(|f| {
-            std::fs::read_to_string(f)
-                .unwrap()
-                .lines()
-                .map(|l| serde_json::from_str(l).unwrap())
-                .collect::<Vec<_>>()
-        })
+        .flat_map(|f| lines(f))
+        .map(|l| serde_json::from_str(&l).unwrap())
         .collect();
     assert_eq!(lines[1].request_id, "req-2");
     assert!(lines[1].recovered && !lines[0].recovered);

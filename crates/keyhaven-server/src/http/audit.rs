@@ -93,8 +93,8 @@ impl Receipt for RequestReceipt {
         self.part
             .get_or_init(|| {
                 let facts = self.slot.0.lock().map(|f| f.clone()).unwrap_or_default();
-                let (mut rec, _) = record(&self.st, facts, self.base.clone(), 0);
-                rec.recovered = true;
+                // Status 0: the answer is not known yet (recovery marks the record as such).
+                let (rec, _) = record(&self.st, facts, self.base.clone(), 0);
                 self.st.audit.receipt(&rec)
             })
             .clone()
